@@ -1,0 +1,1 @@
+"""Engine: data contract, loading, validation, look-through and the DuckDB result store."""
