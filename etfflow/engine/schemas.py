@@ -228,11 +228,13 @@ STOCK_FLOW_SCHEMA = pl.Schema(
         "float_mcap": F,
     }
 )
-INDUSTRY_FLOW_SCHEMA = pl.Schema(
+#: Daily 整体法 aggregates per group; ``level`` is the grouping (``industry_l1``,
+#: ``industry_l2``, ``board``, ``cap_quintile``), ``group`` its label (industry name, board, Q1..Q5).
+GROUP_FLOW_SCHEMA = pl.Schema(
     {
         "date": D,
         "level": S,
-        "industry": S,
+        "group": S,
         "n_stock": pl.Int32,
         "n_held": pl.Int32,
         "coverage": F,
@@ -246,3 +248,4 @@ INDUSTRY_FLOW_SCHEMA = pl.Schema(
         "inflow": F,
     }
 )
+GROUP_LEVELS: tuple[str, ...] = ("industry_l1", "industry_l2", "board", "cap_quintile")

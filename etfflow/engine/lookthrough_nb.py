@@ -1,0 +1,373 @@
+"""numba kernels of the look-through (SPEC §2).
+
+The fast path turns the daily ETF baskets into dense (day × stock) panels by a scatter-add:
+every basket row adds its ETF's holding to the stock's cell of that day. Baskets come in
+chunks (one Parquet file of ``etf_pcf`` at a time) so that memory stays bounded; an ETF whose
+basket is missing on a day carries its latest earlier basket (as-of, never back-filled),
+also across chunks.
+
+Reference twin: :func:`etfflow.engine.lookthrough_ref.lookthrough_reference` (plain Python
+loops over the same definitions), compared in ``tests/engine/test_lookthrough.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# Counter columns returned by the accumulation kernel (per day).
+C_ETF_DAYS = 0  # ETF-days of the pool with an etf_daily row
+C_NO_BASKET = 1  # ... of which no basket at or before the day (ETF holds nothing)
+C_CARRIED = 2  # ... of which used an earlier day's basket (as-of carry)
+C_UNPRICED = 3  # basket rows of a stock with no stock_daily row (PCF: not priceable)
+C_UNKNOWN = 4  # basket rows naming a code not in the stocks table
+C_EMPTY_BASKET = 5  # ETF-days whose basket has no positive priceable value
+N_COUNTERS = 6
+
+
+@njit(cache=True)
+def map_codes(phys: np.ndarray, lookup: np.ndarray) -> np.ndarray:
+    """``lookup[phys[i]]`` with -1 for ids beyond the table (unknown codes)."""
+    n = phys.shape[0]
+    out = np.empty(n, dtype=np.int32)
+    m = lookup.shape[0]
+    for i in range(n):
+        p = phys[i]
+        out[i] = lookup[p] if p < m else -1
+    return out
+
+
+@njit(cache=True)
+def map_days(epoch_days: np.ndarray, day_lookup: np.ndarray, epoch0: int) -> np.ndarray:
+    """Calendar index of each date (days since 1970), -1 when not a trading day."""
+    n = epoch_days.shape[0]
+    out = np.empty(n, dtype=np.int32)
+    m = day_lookup.shape[0]
+    for i in range(n):
+        k = epoch_days[i] - epoch0
+        out[i] = day_lookup[k] if 0 <= k < m else -1
+    return out
+
+
+@njit(cache=True)
+def find_segments(day: np.ndarray, owner: np.ndarray):
+    """Runs of equal (day, owner) in row order: the baskets of a chunk.
+
+    Returns ``(seg_day, seg_owner, seg_start, seg_end)``; rows ``seg_start[k]:seg_end[k]``
+    hold one basket.
+    """
+    n = day.shape[0]
+    count = 0
+    for i in range(n):
+        if i == 0 or day[i] != day[i - 1] or owner[i] != owner[i - 1]:
+            count += 1
+    seg_day = np.empty(count, dtype=np.int32)
+    seg_owner = np.empty(count, dtype=np.int32)
+    seg_start = np.empty(count, dtype=np.int64)
+    seg_end = np.empty(count, dtype=np.int64)
+    k = -1
+    for i in range(n):
+        if i == 0 or day[i] != day[i - 1] or owner[i] != owner[i - 1]:
+            k += 1
+            seg_day[k] = day[i]
+            seg_owner[k] = owner[i]
+            seg_start[k] = i
+        seg_end[k] = i + 1
+    return seg_day, seg_owner, seg_start, seg_end
+
+
+@njit(cache=True)
+def basket_pointers(
+    d_lo: int,
+    d_hi: int,
+    seg_day: np.ndarray,
+    seg_owner: np.ndarray,
+    seg_start: np.ndarray,
+    seg_end: np.ndarray,
+    n_owner: int,
+    state_src: np.ndarray,
+    state_start: np.ndarray,
+    state_end: np.ndarray,
+    state_day: np.ndarray,
+):
+    """For each day of ``[d_lo, d_hi]`` and owner, the basket in force (as-of).
+
+    ``state_*`` (per owner) hold the latest basket seen before ``d_lo`` (source 0 = the carry
+    buffer) and are updated in place to the latest basket at ``d_hi`` (source 1 = this chunk).
+    Returns ``(src, start, end, bday, dup)`` where ``src`` is -1 when no basket is in force and
+    ``dup`` counts (day, owner) pairs found in more than one run (a non-contiguous chunk).
+    """
+    nd = d_hi - d_lo + 1
+    todays = np.full((nd, n_owner), -1, dtype=np.int64)
+    dup = 0
+    for k in range(seg_day.shape[0]):
+        o = seg_owner[k]
+        d = seg_day[k]
+        if o < 0 or d < d_lo or d > d_hi:
+            continue
+        if todays[d - d_lo, o] >= 0:
+            dup += 1
+        todays[d - d_lo, o] = k
+    src = np.full((nd, n_owner), -1, dtype=np.int8)
+    start = np.zeros((nd, n_owner), dtype=np.int64)
+    end = np.zeros((nd, n_owner), dtype=np.int64)
+    bday = np.full((nd, n_owner), -1, dtype=np.int32)
+    for dd in range(nd):
+        for o in range(n_owner):
+            k = todays[dd, o]
+            if k >= 0:
+                state_src[o] = 1
+                state_start[o] = seg_start[k]
+                state_end[o] = seg_end[k]
+                state_day[o] = d_lo + dd
+            if state_src[o] >= 0:
+                src[dd, o] = state_src[o]
+                start[dd, o] = state_start[o]
+                end[dd, o] = state_end[o]
+                bday[dd, o] = state_day[o]
+    return src, start, end, bday, dup
+
+
+@njit(parallel=True, cache=True)
+def accumulate(
+    d_lo: int,
+    d_hi: int,
+    src: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    bday: np.ndarray,
+    owner_of_etf: np.ndarray,
+    alt_owner_of_etf: np.ndarray,
+    chunk_code: np.ndarray,
+    chunk_val: np.ndarray,
+    carry_code: np.ndarray,
+    carry_val: np.ndarray,
+    present: np.ndarray,
+    shares: np.ndarray,
+    nav: np.ndarray,
+    dshares: np.ndarray,
+    unit: np.ndarray,
+    etf_index: np.ndarray,
+    close: np.ndarray,
+    weights_mode: bool,
+    value_basket: bool,
+    groups: np.ndarray,
+    n_group: int,
+    out_mv: np.ndarray,
+    out_share: np.ndarray,
+    out_inflow: np.ndarray,
+    out_fund: np.ndarray,
+    out_netf: np.ndarray,
+    out_nidx: np.ndarray,
+    g_netf: np.ndarray,
+    g_nidx: np.ndarray,
+    g_fund: np.ndarray,
+    counters: np.ndarray,
+):
+    """Scatter-add the holdings of every pool ETF on days ``d_lo..d_hi`` (SPEC §2).
+
+    ETFs are numbered in pool order, sorted by tracked index, so that the ETFs of one index are
+    consecutive and "distinct indices" is a change count. For ETF ``e`` on day ``d`` with
+    shares ``S``, NAV ``N``, share change ``dS`` and basket rows ``(s, v)``:
+
+    - PCF (``weights_mode`` False): ``x = v·close[d, s]``, ``V = Σ x``, ``w = x / V``;
+      weights: ``w = v`` (the snapshot weight in force).
+    - ``h = S·N·w`` and ``inflow = dS·N·w``; with ``value_basket`` (PCF only)
+      ``h = S/U·x`` and ``inflow = dS/U·x``.
+    - ``share_passive += S·w``, ``share_passive_fund += S``, ``n_etf += 1``; distinct
+      indices per stock, and distinct ETFs / indices / fund shares per group of each grouping.
+
+    ``owner_of_etf[e]`` is the basket owner (an ETF, or an index in weights mode);
+    ``alt_owner_of_etf[e]`` (or -1) is tried when the first has no basket in force (an ETF
+    without its own snapshot falls back to its index's). Days run in parallel: every write
+    goes to row ``d`` of the outputs.
+    """
+    nd = d_hi - d_lo + 1
+    n_etf = owner_of_etf.shape[0]
+    n_stock = close.shape[1]
+    n_k = groups.shape[0]
+    for dd in prange(nd):
+        d = d_lo + dd
+        last_idx = np.full(n_stock, -1, dtype=np.int32)
+        g_last_etf = np.full((n_k, n_group), -1, dtype=np.int32)
+        g_last_idx = np.full((n_k, n_group), -1, dtype=np.int32)
+        for e in range(n_etf):
+            if not present[d, e]:
+                continue
+            counters[d, C_ETF_DAYS] += 1
+            o = owner_of_etf[e]
+            if src[dd, o] < 0 and alt_owner_of_etf[e] >= 0:
+                o = alt_owner_of_etf[e]
+            sr = src[dd, o]
+            if sr < 0:
+                counters[d, C_NO_BASKET] += 1
+                continue
+            if bday[dd, o] != d:
+                counters[d, C_CARRIED] += 1
+            if sr == 0:
+                codes = carry_code
+                vals = carry_val
+            else:
+                codes = chunk_code
+                vals = chunk_val
+            a = start[dd, o]
+            b = end[dd, o]
+            big_v = 1.0
+            if not weights_mode:
+                big_v = 0.0
+                for r in range(a, b):
+                    s = codes[r]
+                    if s < 0 or vals[r] <= 0.0:
+                        continue
+                    c = close[d, s]
+                    if np.isfinite(c):
+                        big_v += vals[r] * c
+                if not big_v > 0.0:
+                    counters[d, C_EMPTY_BASKET] += 1
+                    continue
+            s_e = shares[d, e]
+            n_e = nav[d, e]
+            ds_e = dshares[d, e]
+            idx_e = etf_index[e]
+            if value_basket:
+                k_mv = s_e / unit[e]
+                k_in = ds_e / unit[e]
+            else:
+                k_mv = s_e * n_e / big_v
+                k_in = ds_e * n_e / big_v
+            k_sh = s_e / big_v
+            for r in range(a, b):
+                s = codes[r]
+                if s < 0:
+                    counters[d, C_UNKNOWN] += 1
+                    continue
+                v = vals[r]
+                if v <= 0.0:
+                    continue
+                if weights_mode:
+                    x = v
+                else:
+                    c = close[d, s]
+                    if not np.isfinite(c):
+                        counters[d, C_UNPRICED] += 1
+                        continue
+                    x = v * c
+                out_mv[d, s] += k_mv * x
+                out_share[d, s] += k_sh * x
+                out_inflow[d, s] += k_in * x
+                out_fund[d, s] += s_e
+                out_netf[d, s] += 1
+                if last_idx[s] != idx_e:
+                    out_nidx[d, s] += 1
+                    last_idx[s] = idx_e
+                for k in range(n_k):
+                    g = groups[k, d, s]
+                    if g < 0:
+                        continue
+                    if g_last_etf[k, g] != e:
+                        g_netf[k, d, g] += 1
+                        g_fund[k, d, g] += s_e
+                        g_last_etf[k, g] = e
+                    if g_last_idx[k, g] != idx_e:
+                        g_nidx[k, d, g] += 1
+                        g_last_idx[k, g] = idx_e
+
+
+@njit(cache=True)
+def copy_carry(
+    state_src: np.ndarray,
+    state_start: np.ndarray,
+    state_end: np.ndarray,
+    chunk_code: np.ndarray,
+    chunk_val: np.ndarray,
+    carry_code: np.ndarray,
+    carry_val: np.ndarray,
+):
+    """Move every owner's basket in force into a new, compact carry buffer.
+
+    After a chunk, baskets pointing into the chunk (source 1) are copied out so the chunk can
+    be freed; the state then points into the new carry buffer (source 0).
+    """
+    n_owner = state_src.shape[0]
+    total = 0
+    for o in range(n_owner):
+        if state_src[o] >= 0:
+            total += state_end[o] - state_start[o]
+    new_code = np.empty(total, dtype=np.int32)
+    new_val = np.empty(total, dtype=np.float64)
+    pos = 0
+    for o in range(n_owner):
+        if state_src[o] < 0:
+            continue
+        a = state_start[o]
+        b = state_end[o]
+        for r in range(a, b):
+            if state_src[o] == 0:
+                new_code[pos + r - a] = carry_code[r]
+                new_val[pos + r - a] = carry_val[r]
+            else:
+                new_code[pos + r - a] = chunk_code[r]
+                new_val[pos + r - a] = chunk_val[r]
+        state_src[o] = 0
+        state_start[o] = pos
+        state_end[o] = pos + (b - a)
+        pos += b - a
+    return new_code, new_val
+
+
+@njit(parallel=True, cache=True)
+def group_sums(
+    groups: np.ndarray,
+    n_group: int,
+    listed: np.ndarray,
+    float_mcap: np.ndarray,
+    mv: np.ndarray,
+    share: np.ndarray,
+    inflow: np.ndarray,
+    netf: np.ndarray,
+):
+    """整体法 sums per (grouping, day, group) over the listed stocks of each group.
+
+    Returns ``(n_stock, n_held, f_sum, mv_sum, share_sum, inflow_sum)``, each
+    ``(K, days, n_group)``.
+    """
+    n_k, n_day, n_stock = groups.shape
+    n_st = np.zeros((n_k, n_day, n_group), dtype=np.int32)
+    n_held = np.zeros((n_k, n_day, n_group), dtype=np.int32)
+    f_sum = np.zeros((n_k, n_day, n_group))
+    mv_sum = np.zeros((n_k, n_day, n_group))
+    sh_sum = np.zeros((n_k, n_day, n_group))
+    in_sum = np.zeros((n_k, n_day, n_group))
+    for d in prange(n_day):
+        for s in range(n_stock):
+            if not listed[d, s]:
+                continue
+            for k in range(n_k):
+                g = groups[k, d, s]
+                if g < 0:
+                    continue
+                n_st[k, d, g] += 1
+                if netf[d, s] > 0:
+                    n_held[k, d, g] += 1
+                f_sum[k, d, g] += float_mcap[d, s]
+                mv_sum[k, d, g] += mv[d, s]
+                sh_sum[k, d, g] += share[d, s]
+                in_sum[k, d, g] += inflow[d, s]
+    return n_st, n_held, f_sum, mv_sum, sh_sum, in_sum
+
+
+@njit(cache=True)
+def fill_intervals(
+    out: np.ndarray,
+    stock: np.ndarray,
+    d_from: np.ndarray,
+    d_to: np.ndarray,
+    value: np.ndarray,
+) -> None:
+    """``out[d, stock[i]] = value[i]`` for ``d_from[i] <= d < d_to[i]`` (point-in-time labels)."""
+    for i in range(stock.shape[0]):
+        s = stock[i]
+        if s < 0:
+            continue
+        for d in range(max(d_from[i], 0), min(d_to[i], out.shape[0])):
+            out[d, s] = value[i]

@@ -1,0 +1,336 @@
+"""Look-through (SPEC §2): fast path vs hand-computed numbers and vs the loop reference."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, find, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from etfflow.engine.loading import open_dataset
+from etfflow.engine.lookthrough import penetrate
+from etfflow.engine.lookthrough_ref import lookthrough_reference
+from etfflow.engine.pools import Pool
+from etfflow.exceptions import DataContractError, DatasetNotFoundError, PoolError
+from tests.market_strategies import markets, write_market
+
+D1, D2 = dt.date(2024, 1, 2), dt.date(2024, 1, 3)
+A, B, C = "600000.SH", "600001.SH", "600002.SH"
+X, Y = "510300.SH", "510500.SH"
+
+
+def hand_market() -> dict[str, pl.DataFrame]:
+    """Two days, three stocks, two ETFs; the expected numbers are worked out in the tests."""
+    return {
+        "stocks": pl.DataFrame(
+            {"code": [A, B, C], "name": ["a", "b", "c"], "board": ["SH_MAIN"] * 3,
+             "list_date": [dt.date(2010, 1, 4)] * 3}
+        ),
+        "stock_industry": pl.DataFrame(
+            {"code": [A, B, C], "start_date": [dt.date(2010, 1, 4)] * 3,
+             "industry_l1": ["银行", "银行", "电子"], "industry_l2": ["银行-1", "银行-1", "电子-1"]}
+        ),
+        "stock_daily": pl.DataFrame(
+            {"date": [D1, D1, D1, D2, D2, D2], "code": [A, B, C, A, B, C],
+             "close": [10.0, 20.0, 5.0, 11.0, 20.0, 5.0], "ret": [0.0, 0.0, 0.0, 0.1, 0.0, 0.0],
+             "float_mcap": [1e9, 2e9, 5e8, 1.1e9, 2e9, 5e8],
+             "is_st": [False] * 6, "is_suspended": [False, False, False, False, True, False]}
+        ),
+        "etfs": pl.DataFrame(
+            {"etf_code": [X, Y], "name": ["x", "y"], "category": ["broad", "sector"],
+             "index_code": ["000300.SH", "000905.SH"], "is_enhanced": [False, True],
+             "creation_unit": [1000.0, 1000.0], "list_date": [dt.date(2015, 1, 5)] * 2}
+        ),
+        "etf_daily": pl.DataFrame(
+            {"date": [D1, D1, D2, D2], "etf_code": [X, Y, X, Y],
+             "shares": [1e6, 5e5, 1.2e6, 4e5], "nav": [2.0, 2.0, 2.1, 2.2]}
+        ),
+        # Y publishes a basket on D1 only: it is carried to D2
+        "etf_pcf": pl.DataFrame(
+            {"date": [D1, D1, D1, D2, D2], "etf_code": [X, X, Y, X, X],
+             "code": [A, B, A, A, B], "quantity": [100.0, 50.0, 200.0, 100.0, 50.0]}
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def hand_ds(tmp_path_factory):
+    root = write_market(hand_market(), tmp_path_factory.mktemp("hand"), categorical=True)
+    return open_dataset(root)
+
+
+def _row(df: pl.DataFrame, date: dt.date, key: str, value: str, col: str = "code") -> dict:
+    rows = df.filter((pl.col("date") == date) & (pl.col(col) == value)).to_dicts()
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_hand_case_day_one(hand_ds):
+    lt = penetrate(hand_ds)
+    a = _row(lt.stocks, D1, "code", A)
+    # X: basket value 100*10 + 50*20 = 2000 -> w_A = 0.5; Y holds only A (w = 1)
+    assert a["n_etf"] == 2 and a["n_index"] == 2
+    assert a["share_passive_fund"] == pytest.approx(1.5e6)
+    assert a["share_passive"] == pytest.approx(1e6 * 0.5 + 5e5)
+    assert a["mv_passive"] == pytest.approx(1e6 * 2.0 * 0.5 + 5e5 * 2.0)
+    assert a["w_passive"] == pytest.approx(2e6 / 1e9)
+    assert a["inflow"] is None  # first date of the data
+    b = _row(lt.stocks, D1, "code", B)
+    assert (b["n_etf"], b["mv_passive"], b["w_passive"]) == (1, pytest.approx(1e6), pytest.approx(5e-4))
+    c = _row(lt.stocks, D1, "code", C)
+    assert (c["n_etf"], c["n_index"], c["mv_passive"], c["share_passive"]) == (0, 0, 0.0, 0.0)
+
+
+def test_hand_case_day_two_carry_and_inflow(hand_ds):
+    lt = penetrate(hand_ds)
+    a = _row(lt.stocks, D2, "code", A)
+    w_xa = 1100 / 2100  # X's basket revalued at D2 closes; Y's carried basket holds A only
+    assert a["mv_passive"] == pytest.approx(1.2e6 * 2.1 * w_xa + 4e5 * 2.2)
+    assert a["share_passive"] == pytest.approx(1.2e6 * w_xa + 4e5)
+    # X created 0.2e6 shares, Y redeemed 1e5: 0.2e6*2.1*w_xa - 1e5*2.2 = 0
+    assert a["inflow"] == pytest.approx(0.2e6 * 2.1 * w_xa - 1e5 * 2.2, abs=1e-6)
+    b = _row(lt.stocks, D2, "code", B)  # suspended: priced at its carried close
+    assert b["mv_passive"] == pytest.approx(1.2e6 * 2.1 * 1000 / 2100)
+    assert b["inflow"] == pytest.approx(0.2e6 * 2.1 * 1000 / 2100)
+    c = _row(lt.stocks, D2, "code", C)
+    assert c["inflow"] == 0.0 and c["n_etf"] == 0
+    assert lt.diagnostics["etf_days_with_carried_basket"] == 1
+
+
+def test_hand_case_industry_whole_method(hand_ds):
+    lt = penetrate(hand_ds)
+    bank = _row(lt.industries.filter(pl.col("level") == "industry_l1"), D1, "group", "银行", "group")
+    assert bank["n_stock"] == 2 and bank["n_held"] == 2 and bank["coverage"] == 1.0
+    assert bank["n_etf"] == 2 and bank["n_index"] == 2
+    assert bank["share_passive_fund"] == pytest.approx(1.5e6)  # X and Y counted once each
+    assert bank["mv_passive"] == pytest.approx(3e6)
+    assert bank["w_passive"] == pytest.approx(3e6 / 3e9)  # ratio of sums, not mean of ratios
+    elec = _row(lt.industries.filter(pl.col("level") == "industry_l1"), D1, "group", "电子", "group")
+    assert elec["coverage"] == 0.0 and elec["n_etf"] == 0
+
+
+def test_pool_restricts_etfs(hand_ds):
+    lt = penetrate(hand_ds, pool=Pool.category("sector"))  # Y only
+    a = _row(lt.stocks, D1, "code", A)
+    assert a["n_etf"] == 1 and a["mv_passive"] == pytest.approx(5e5 * 2.0)
+    assert _row(lt.stocks, D1, "code", B)["n_etf"] == 0
+    with pytest.raises(PoolError, match="selects no ETF"):
+        penetrate(hand_ds, pool=Pool.category("style"))
+
+
+def test_nav_and_basket_valuation_agree_on_consistent_data(hand_ds):
+    # the hand market's NAVs equal basket value / creation unit
+    nav = penetrate(hand_ds, valuation="nav").stocks
+    basket = penetrate(hand_ds, valuation="basket").stocks
+    assert_frame_equal(nav, basket, check_exact=False, rel_tol=1e-12)
+
+
+def test_coverage_statistics(hand_ds):
+    cov = penetrate(hand_ds).coverage
+    bank = cov.filter((pl.col("level") == "industry_l1") & (pl.col("group") == "银行")).to_dicts()[0]
+    assert bank["coverage_min"] == 1.0 and bank["n_etf_max"] == 2.0
+    assert bank["w_passive_latest"] == pytest.approx((1.2e6 * 2.1 + 4e5 * 2.2) / 3.1e9)
+    mean_row = cov.filter(
+        (pl.col("level") == "industry_l1") & (pl.col("group") == "(mean of groups)")
+    )
+    assert mean_row.height == 1
+    assert mean_row["coverage_mean"][0] == pytest.approx((1.0 + 0.0) / 2)
+
+
+def test_missing_holdings_table(tmp_path):
+    t = hand_market()
+    root = write_market(t, tmp_path / "m", categorical=False)
+    with pytest.raises(DatasetNotFoundError, match="holding_weights"):
+        penetrate(open_dataset(root), mode="weights")
+
+
+def test_unknown_stock_in_basket_raises(tmp_path):
+    t = hand_market()
+    t["etf_pcf"] = pl.concat(
+        [t["etf_pcf"], pl.DataFrame({"date": [D1], "etf_code": [X], "code": ["999999.SH"],
+                                     "quantity": [100.0]})]
+    )
+    root = write_market(t, tmp_path / "m", categorical=False)
+    with pytest.raises(DataContractError, match="etf_pcf.*code"):
+        penetrate(open_dataset(root))
+
+
+# --------------------------------------------------------------------------- hypothesis
+
+
+def _compare(fast, ref_stocks: pl.DataFrame, ref_ind: pl.DataFrame) -> None:
+    cols = ref_stocks.columns
+    assert_frame_equal(
+        fast.stocks.select(cols), ref_stocks.select(cols), check_dtypes=False,
+        check_exact=False, rel_tol=1e-9, abs_tol=1e-6,
+    )
+    l1 = fast.groups.filter(pl.col("level") == "industry_l1").sort("date", "group")
+    if ref_ind.height:
+        assert_frame_equal(
+            l1.select(ref_ind.columns), ref_ind.sort("date", "group"), check_dtypes=False,
+            check_exact=False, rel_tol=1e-9, abs_tol=1e-6,
+        )
+    else:
+        assert l1.height == 0
+
+
+def _run(tables, *, categorical, pool_codes, **kw):
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = open_dataset(write_market(tables, Path(tmp) / "m", categorical=categorical))
+        pool = Pool.codes(pool_codes) if pool_codes is not None else None
+        return penetrate(ds, pool=pool, **kw)
+
+
+@st.composite
+def market_and_pool(draw):
+    tables = draw(markets())
+    etfs = tables["etfs"]["etf_code"].to_list()
+    subset = draw(st.one_of(st.none(), st.lists(st.sampled_from(etfs), min_size=1, unique=True)))
+    return tables, subset, draw(st.booleans())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(market_and_pool(), st.sampled_from(["nav", "basket"]), st.integers(1, 4))
+def test_pcf_matches_reference(mp, valuation, chunk_days):
+    tables, pool_codes, categorical = mp
+    fast = _run(tables, categorical=categorical, pool_codes=pool_codes, mode="pcf",
+                valuation=valuation, chunk_days=chunk_days)
+    ref = lookthrough_reference(tables, etf_codes=pool_codes, mode="pcf", valuation=valuation)
+    _compare(fast, *ref)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(market_and_pool())
+def test_weights_matches_reference(mp):
+    tables, pool_codes, categorical = mp
+    fast = _run(tables, categorical=categorical, pool_codes=pool_codes, mode="weights")
+    ref = lookthrough_reference(tables, etf_codes=pool_codes, mode="weights")
+    _compare(fast, *ref)
+
+
+def _consistent(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """Daily weight snapshots derived from the baskets, and NAV = basket value / unit.
+
+    Every ETF-day gets a basket (the carried one re-dated) so the two modes see the same
+    holdings; unpriceable components are dropped from both.
+    """
+    t = dict(tables)
+    close = t["stock_daily"].select("date", "code", "close")
+    pcf = t["etf_pcf"].filter(pl.col("quantity") > 0)
+    # re-date baskets: every etf_daily row uses the latest basket at or before it
+    ed = t["etf_daily"].sort("date")
+    pcf_days = pcf.select("etf_code", pl.col("date").alias("bdate")).unique().sort("bdate")
+    link = ed.select("date", "etf_code").sort("date").join_asof(
+        pcf_days, left_on="date", right_on="bdate", by="etf_code", strategy="backward",
+        check_sortedness=False,
+    ).drop_nulls("bdate")
+    daily_pcf = link.join(pcf.rename({"date": "bdate"}), on=["etf_code", "bdate"]).drop("bdate")
+    daily_pcf = daily_pcf.join(close, on=["date", "code"]).filter(pl.col("close") > 0)
+    val = daily_pcf.with_columns((pl.col("quantity") * pl.col("close")).alias("x"))
+    tot = val.group_by("date", "etf_code").agg(pl.col("x").sum().alias("v"))
+    w = val.join(tot, on=["date", "etf_code"]).select(
+        "date", "etf_code", pl.lit(None, dtype=pl.String).alias("index_code"), "code",
+        (pl.col("x") / pl.col("v")).alias("weight"),
+    )
+    units = t["etfs"].select("etf_code", "creation_unit")
+    navs = tot.join(units, on="etf_code").select(
+        "date", "etf_code", (pl.col("v") / pl.col("creation_unit")).alias("nav_b")
+    )
+    ed = ed.join(navs, on=["date", "etf_code"], how="inner").select(
+        "date", "etf_code", "shares", pl.col("nav_b").alias("nav")
+    )
+    t["etf_daily"] = ed.sort("date", "etf_code")
+    t["etf_pcf"] = daily_pcf.select("date", "etf_code", "code", "quantity").sort(
+        "date", "etf_code", "code"
+    )
+    t["holding_weights"] = w.sort("date", "etf_code", "code")
+    return t
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(markets())
+def test_pcf_and_weights_modes_agree_on_consistent_market(tables):
+    t = _consistent(tables)
+    pcf = _run(t, categorical=True, pool_codes=None, mode="pcf")
+    basket = _run(t, categorical=True, pool_codes=None, mode="pcf", valuation="basket")
+    wts = _run(t, categorical=False, pool_codes=None, mode="weights")
+    for other in (basket, wts):
+        assert_frame_equal(pcf.stocks, other.stocks, check_exact=False, rel_tol=1e-9,
+                           abs_tol=1e-6)
+        assert_frame_equal(pcf.groups, other.groups, check_exact=False, rel_tol=1e-9,
+                           abs_tol=1e-6)
+
+
+def _perturb_after(tables: dict[str, pl.DataFrame], cut: dt.date, rng) -> dict:
+    """Change every value dated after ``cut``, and add and drop rows after it."""
+    out = {}
+    for name, df in tables.items():
+        if "date" not in df.columns:
+            out[name] = df
+            continue
+        late = pl.col("date") > cut
+        num = [c for c, d in df.schema.items() if d == pl.Float64]
+        noise = {c: pl.Series(rng.uniform(0.5, 2.0, df.height)) for c in num}
+        df = df.with_columns(
+            [pl.when(late).then(pl.col(c) * noise[c]).otherwise(pl.col(c)).alias(c) for c in num]
+        )
+        # stock 0 lists every day and defines the calendar: its rows stay (values change)
+        keep = (pl.col("code") == "600000.SH") if name == "stock_daily" else pl.lit(False)
+        early, kept = df.filter(~late | keep), df.filter(late & ~keep)
+        if kept.height > 1:  # drop some later rows and shuffle the rest
+            kept = kept.sample(fraction=0.7, seed=int(rng.integers(0, 1000)), shuffle=True)
+        out[name] = pl.concat([early, kept])
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(markets(max_days=10), st.integers(0, 2**31 - 1), st.sampled_from(["pcf", "weights"]))
+def test_point_in_time(tables, seed, mode):
+    """Nothing dated up to the cut changes when every later value is perturbed."""
+    rng = np.random.default_rng(seed)
+    days = sorted(tables["stock_daily"]["date"].unique().to_list())
+    cut = days[int(rng.integers(0, len(days)))]
+    changed = _perturb_after(tables, cut, rng)
+    a = _run(tables, categorical=True, pool_codes=None, mode=mode)
+    b = _run(changed, categorical=True, pool_codes=None, mode=mode)
+    early = pl.col("date") <= cut
+    assert_frame_equal(a.stocks.filter(early), b.stocks.filter(early))
+    assert_frame_equal(a.groups.filter(early), b.groups.filter(early))
+
+
+def test_chunking_does_not_change_results(tmp_path):
+    """Baskets carried across chunk boundaries give the same panels as one big chunk."""
+    t = find(markets(max_days=9), lambda m: m["etf_pcf"].height > 5
+             and m["stock_daily"]["date"].n_unique() >= 6)
+    root = write_market(t, tmp_path / "m", categorical=True)
+    ds = open_dataset(root)
+    one = penetrate(ds, chunk_days=1)
+    big = penetrate(ds, chunk_days=1000)
+    assert_frame_equal(one.stocks, big.stocks)
+    assert_frame_equal(one.groups, big.groups)
+
+
+def test_shuffled_baskets_equal_sorted_baskets(tmp_path):
+    """Rows of one basket split over the file (not contiguous) give the same answer.
+
+    Regression: the retry after sorting once started from an as-of state already moved to the
+    chunk's last baskets, so early days used later baskets (a look-ahead).
+    """
+    def split_baskets(m) -> bool:
+        sizes = m["etf_pcf"].group_by("date", "etf_code").len()["len"]
+        return (sizes >= 2).sum() >= 3
+
+    t = find(markets(max_days=9), split_baskets)
+    ordered = dict(t, etf_pcf=t["etf_pcf"].sort("date", "etf_code", "code"))
+    shuffled = dict(t, etf_pcf=t["etf_pcf"].sort("code", "date", "etf_code"))
+    a = penetrate(open_dataset(write_market(ordered, tmp_path / "a", categorical=True)))
+    b = penetrate(open_dataset(write_market(shuffled, tmp_path / "b", categorical=True)))
+    assert b.diagnostics["non_contiguous_chunks"] >= 1
+    assert_frame_equal(a.stocks, b.stocks)
+    assert_frame_equal(a.groups, b.groups)
