@@ -476,7 +476,7 @@ def _group_table(panel: StockPanel, acc: _Accumulators) -> pl.DataFrame:
                 {
                     "date": panel.calendar.dates.gather(dd),
                     "level": pl.Series([level] * len(dd), dtype=pl.String),
-                    "group": pl.Series(labels, dtype=pl.String).gather(gg),
+                    "group_name": pl.Series(labels, dtype=pl.String).gather(gg),
                     "n_stock": n_st[k, dd, gg],
                     "n_held": n_held[k, dd, gg],
                     "coverage": cov,
@@ -492,7 +492,7 @@ def _group_table(panel: StockPanel, acc: _Accumulators) -> pl.DataFrame:
                 schema=GROUP_FLOW_SCHEMA,
             )
         )
-    return pl.concat(frames).sort("level", "group", "date")
+    return pl.concat(frames).sort("level", "group_name", "date")
 
 
 COVERAGE_METRICS: tuple[str, ...] = ("coverage", "w_passive", "n_etf", "n_index")
@@ -517,17 +517,17 @@ def coverage_stats(groups: pl.DataFrame) -> pl.DataFrame:
             pl.col(m).filter(pl.col("date") == latest).first().cast(pl.Float64)
             .alias(f"{m}_latest"),
         ]
-    per_group = groups.group_by("level", "group").agg(*aggs)
-    stat_cols = [c for c in per_group.columns if c not in ("level", "group")]
+    per_group = groups.group_by("level", "group_name").agg(*aggs)
+    stat_cols = [c for c in per_group.columns if c not in ("level", "group_name")]
     means = per_group.group_by("level").agg(pl.col(stat_cols).mean()).with_columns(
-        pl.lit("(mean of groups)").alias("group")
+        pl.lit("(mean of groups)").alias("group_name")
     )
     out = pl.concat([means.select(per_group.columns), per_group])
     order = {lvl: i for i, lvl in enumerate(GROUP_LEVELS)}
     return (
         out.with_columns(
             pl.col("level").replace_strict(order, return_dtype=pl.Int32).alias("_lvl"),
-            (pl.col("group") != "(mean of groups)").alias("_grp"),
+            (pl.col("group_name") != "(mean of groups)").alias("_grp"),
         )
         .sort("_lvl", "_grp", pl.col("w_passive_latest"), descending=[False, False, True])
         .drop("_lvl", "_grp")

@@ -159,7 +159,7 @@ def lookthrough_reference(
     ind_rows = [
         {
             "date": t,
-            "group": ind,
+            "group_name": ind,
             "n_stock": g["n_stock"],
             "n_held": g["n_held"],
             "coverage": g["n_held"] / g["n_stock"],

@@ -229,12 +229,12 @@ STOCK_FLOW_SCHEMA = pl.Schema(
     }
 )
 #: Daily 整体法 aggregates per group; ``level`` is the grouping (``industry_l1``,
-#: ``industry_l2``, ``board``, ``cap_quintile``), ``group`` its label (industry name, board, Q1..Q5).
+#: ``industry_l2``, ``board``, ``cap_quintile``), ``group_name`` its label (industry name, board, Q1..Q5).
 GROUP_FLOW_SCHEMA = pl.Schema(
     {
         "date": D,
         "level": S,
-        "group": S,
+        "group_name": S,
         "n_stock": pl.Int32,
         "n_held": pl.Int32,
         "coverage": F,

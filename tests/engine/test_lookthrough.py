@@ -105,13 +105,13 @@ def test_hand_case_day_two_carry_and_inflow(hand_ds):
 
 def test_hand_case_industry_whole_method(hand_ds):
     lt = penetrate(hand_ds)
-    bank = _row(lt.industries.filter(pl.col("level") == "industry_l1"), D1, "group", "银行", "group")
+    bank = _row(lt.industries.filter(pl.col("level") == "industry_l1"), D1, "group_name", "银行", "group_name")
     assert bank["n_stock"] == 2 and bank["n_held"] == 2 and bank["coverage"] == 1.0
     assert bank["n_etf"] == 2 and bank["n_index"] == 2
     assert bank["share_passive_fund"] == pytest.approx(1.5e6)  # X and Y counted once each
     assert bank["mv_passive"] == pytest.approx(3e6)
     assert bank["w_passive"] == pytest.approx(3e6 / 3e9)  # ratio of sums, not mean of ratios
-    elec = _row(lt.industries.filter(pl.col("level") == "industry_l1"), D1, "group", "电子", "group")
+    elec = _row(lt.industries.filter(pl.col("level") == "industry_l1"), D1, "group_name", "电子", "group_name")
     assert elec["coverage"] == 0.0 and elec["n_etf"] == 0
 
 
@@ -133,11 +133,11 @@ def test_nav_and_basket_valuation_agree_on_consistent_data(hand_ds):
 
 def test_coverage_statistics(hand_ds):
     cov = penetrate(hand_ds).coverage
-    bank = cov.filter((pl.col("level") == "industry_l1") & (pl.col("group") == "银行")).to_dicts()[0]
+    bank = cov.filter((pl.col("level") == "industry_l1") & (pl.col("group_name") == "银行")).to_dicts()[0]
     assert bank["coverage_min"] == 1.0 and bank["n_etf_max"] == 2.0
     assert bank["w_passive_latest"] == pytest.approx((1.2e6 * 2.1 + 4e5 * 2.2) / 3.1e9)
     mean_row = cov.filter(
-        (pl.col("level") == "industry_l1") & (pl.col("group") == "(mean of groups)")
+        (pl.col("level") == "industry_l1") & (pl.col("group_name") == "(mean of groups)")
     )
     assert mean_row.height == 1
     assert mean_row["coverage_mean"][0] == pytest.approx((1.0 + 0.0) / 2)
@@ -170,10 +170,10 @@ def _compare(fast, ref_stocks: pl.DataFrame, ref_ind: pl.DataFrame) -> None:
         fast.stocks.select(cols), ref_stocks.select(cols), check_dtypes=False,
         check_exact=False, rel_tol=1e-9, abs_tol=1e-6,
     )
-    l1 = fast.groups.filter(pl.col("level") == "industry_l1").sort("date", "group")
+    l1 = fast.groups.filter(pl.col("level") == "industry_l1").sort("date", "group_name")
     if ref_ind.height:
         assert_frame_equal(
-            l1.select(ref_ind.columns), ref_ind.sort("date", "group"), check_dtypes=False,
+            l1.select(ref_ind.columns), ref_ind.sort("date", "group_name"), check_dtypes=False,
             check_exact=False, rel_tol=1e-9, abs_tol=1e-6,
         )
     else:
