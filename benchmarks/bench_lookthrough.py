@@ -1,0 +1,237 @@
+"""Look-through benchmark: etfflow vs DuckDB SQL vs a Polars streaming join, same run.
+
+Usage::
+
+    python benchmarks/bench_lookthrough.py                    # full market, both modes
+    python benchmarks/bench_lookthrough.py --size small --mode pcf
+
+The market is generated into ``bench_data/<size>_seed0`` when absent. Each contender runs in
+its own subprocess (so its peak RSS is its own), computes the daily stock table of SPEC §2 for
+all ETFs from the same Parquet files, and reports seconds, peak RSS and a checksum; the parent
+checks the checksums agree and prints ratios against etfflow. Planning targets (issue 2): PCF
+no slower than DuckDB SQL with peak RSS ≤ 3 GB; snapshot mode ≤ 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CONTENDERS = ("etfflow", "duckdb", "polars")
+
+
+def _peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def _checksum(df) -> dict:
+    import polars as pl
+
+    s = df.select(
+        pl.col("n_etf").cast(pl.Int64).sum().alias("n_etf"),
+        pl.col("n_index").cast(pl.Int64).sum().alias("n_index"),
+        pl.col("mv_passive").sum().alias("mv"),
+        pl.col("share_passive").sum().alias("share"),
+        pl.col("inflow").sum().alias("inflow"),
+        pl.len().alias("rows"),
+    ).row(0, named=True)
+    return {k: float(v) for k, v in s.items()}
+
+
+def run_etfflow(data: Path, mode: str):
+    from etfflow.engine.loading import open_dataset
+    from etfflow.engine.lookthrough import penetrate
+
+    return penetrate(open_dataset(data), mode=mode).stocks
+
+
+def _duckdb_sql(data: Path, mode: str) -> str:
+    d = data.as_posix()
+    common = f"""
+    px AS (SELECT date, code::VARCHAR AS code, float_mcap, close
+           FROM read_parquet('{d}/stock_daily.parquet')),
+    ed AS (SELECT date, etf_code::VARCHAR AS etf_code, shares, nav,
+                  shares - coalesce(lag(shares) OVER (PARTITION BY etf_code ORDER BY date), 0) AS ds
+           FROM read_parquet('{d}/etf_daily.parquet')),
+    ix AS (SELECT etf_code::VARCHAR AS etf_code, index_code::VARCHAR AS index_code
+           FROM read_parquet('{d}/etfs.parquet')),
+    """
+    if mode == "pcf":
+        body = f"""
+    pcf AS (SELECT date, etf_code::VARCHAR AS etf_code, code::VARCHAR AS code, quantity
+            FROM read_parquet('{d}/etf_pcf/**/*.parquet', hive_partitioning = false)
+            WHERE quantity > 0),
+    val AS (SELECT p.date, p.etf_code, p.code, p.quantity * x.close AS x
+            FROM pcf p JOIN px x ON p.date = x.date AND p.code = x.code),
+    tot AS (SELECT date, etf_code, sum(x) AS v FROM val GROUP BY ALL),
+    h AS (SELECT v.date, v.code, e.shares, e.nav, e.ds, ix.index_code, v.x / t.v AS w
+          FROM val v JOIN tot t USING (date, etf_code) JOIN ed e USING (date, etf_code)
+          JOIN ix USING (etf_code)),
+    """
+    else:
+        body = f"""
+    hw AS (SELECT date AS sdate, etf_code::VARCHAR AS etf_code, code::VARCHAR AS code, weight
+           FROM read_parquet('{d}/holding_weights.parquet') WHERE weight > 0),
+    snaps AS (SELECT DISTINCT etf_code, sdate FROM hw),
+    link AS (SELECT e.date, e.etf_code, e.shares, e.nav, e.ds, s.sdate
+             FROM ed e ASOF JOIN snaps s ON e.etf_code = s.etf_code AND e.date >= s.sdate),
+    h AS (SELECT l.date, hw.code, l.shares, l.nav, l.ds, ix.index_code, hw.weight AS w
+          FROM link l JOIN hw ON hw.etf_code = l.etf_code AND hw.sdate = l.sdate
+          JOIN ix ON ix.etf_code = l.etf_code),
+    """
+    return f"""
+    WITH {common} {body}
+    agg AS (SELECT date, code, count(*) AS n_etf, count(DISTINCT index_code) AS n_index,
+                   sum(shares) AS fund, sum(shares * w) AS share, sum(shares * nav * w) AS mv,
+                   sum(ds * nav * w) AS inflow
+            FROM h GROUP BY ALL)
+    SELECT px.date, px.code, coalesce(n_etf, 0) AS n_etf, coalesce(n_index, 0) AS n_index,
+           coalesce(fund, 0) AS share_passive_fund, coalesce(share, 0) AS share_passive,
+           coalesce(mv, 0) AS mv_passive, coalesce(mv, 0) / px.float_mcap AS w_passive,
+           CASE WHEN px.date = (SELECT min(date) FROM px) THEN NULL
+                ELSE coalesce(inflow, 0) END AS inflow
+    FROM px LEFT JOIN agg USING (date, code)
+    """
+
+
+def run_duckdb(data: Path, mode: str):
+    import duckdb
+
+    con = duckdb.connect()
+    return con.sql(_duckdb_sql(data, mode)).pl()
+
+
+def run_polars(data: Path, mode: str):
+    import polars as pl
+
+    s = pl.String
+    px = pl.scan_parquet(data / "stock_daily.parquet").select(
+        "date", pl.col("code").cast(s), "close", "float_mcap"
+    )
+    ed = (
+        pl.scan_parquet(data / "etf_daily.parquet")
+        .select("date", pl.col("etf_code").cast(s), "shares", "nav")
+        .sort("etf_code", "date")
+        .with_columns(
+            (pl.col("shares") - pl.col("shares").shift(1).over("etf_code").fill_null(0.0))
+            .alias("ds")
+        )
+    )
+    ix = pl.scan_parquet(data / "etfs.parquet").select(
+        pl.col("etf_code").cast(s), pl.col("index_code").cast(s)
+    )
+    if mode == "pcf":
+        pcf = (
+            pl.scan_parquet(data / "etf_pcf" / "**" / "*.parquet", hive_partitioning=False)
+            .select("date", pl.col("etf_code").cast(s), pl.col("code").cast(s), "quantity")
+            .filter(pl.col("quantity") > 0)
+        )
+        val = pcf.join(px.select("date", "code", "close"), on=["date", "code"]).select(
+            "date", "etf_code", "code", (pl.col("quantity") * pl.col("close")).alias("x")
+        )
+        w = val.with_columns((pl.col("x") / pl.col("x").sum().over("date", "etf_code")).alias("w"))
+    else:
+        hw = (
+            pl.scan_parquet(data / "holding_weights.parquet")
+            .select(pl.col("date").alias("sdate"), pl.col("etf_code").cast(s),
+                    pl.col("code").cast(s), "weight")
+            .filter(pl.col("weight") > 0)
+        )
+        snaps = hw.select("etf_code", "sdate").unique().sort("sdate")
+        link = ed.select("date", "etf_code").sort("date").join_asof(
+            snaps, left_on="date", right_on="sdate", by="etf_code", strategy="backward",
+            check_sortedness=False,
+        )
+        w = link.join(hw, on=["etf_code", "sdate"]).select(
+            "date", "etf_code", "code", pl.col("weight").alias("w")
+        )
+    h = w.join(ed, on=["date", "etf_code"]).join(ix, on="etf_code")
+    agg = h.group_by("date", "code").agg(
+        pl.len().cast(pl.Int32).alias("n_etf"),
+        pl.col("index_code").n_unique().cast(pl.Int32).alias("n_index"),
+        pl.col("shares").sum().alias("share_passive_fund"),
+        (pl.col("shares") * pl.col("w")).sum().alias("share_passive"),
+        (pl.col("shares") * pl.col("nav") * pl.col("w")).sum().alias("mv_passive"),
+        (pl.col("ds") * pl.col("nav") * pl.col("w")).sum().alias("inflow"),
+    )
+    first = px.select(pl.col("date").min()).collect().item()
+    out = px.join(agg, on=["date", "code"], how="left").with_columns(
+        pl.col("n_etf", "n_index").fill_null(0),
+        pl.col("share_passive_fund", "share_passive", "mv_passive").fill_null(0.0),
+        pl.when(pl.col("date") == first).then(None).otherwise(pl.col("inflow").fill_null(0.0))
+        .alias("inflow"),
+    )
+    return out.collect(engine="streaming")
+
+
+RUNNERS = {"etfflow": run_etfflow, "duckdb": run_duckdb, "polars": run_polars}
+
+
+def child(name: str, data: Path, mode: str) -> None:
+    t0 = time.perf_counter()
+    df = RUNNERS[name](data, mode)
+    secs = time.perf_counter() - t0
+    print(json.dumps({"seconds": secs, "rss_gb": _peak_rss_gb(), "checksum": _checksum(df)}))
+
+
+def _agree(a: dict, b: dict) -> bool:
+    return all(abs(a[k] - b[k]) <= 1e-6 * max(1.0, abs(a[k])) for k in a)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="full")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--mode", choices=("pcf", "weights", "both"), default="both")
+    ap.add_argument("--repeat", type=int, default=2, help="runs per contender (best is kept)")
+    ap.add_argument("--contenders", default=",".join(CONTENDERS))
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    data = args.data or Path("bench_data") / f"{args.size}_seed{args.seed}"
+    if args.child:
+        child(args.child, data, args.mode)
+        return
+    if not (data / "manifest.json").is_file():
+        from etfflow.data_samples import generate_market
+
+        print(f"generating the {args.size} market into {data} ...", flush=True)
+        t0 = time.perf_counter()
+        generate_market(data, size=args.size, seed=args.seed)
+        print(f"  generated in {time.perf_counter() - t0:.1f} s", flush=True)
+    # warm the numba cache and the page cache once, untimed
+    subprocess.run([sys.executable, __file__, "--data", str(data), "--mode", "pcf",
+                    "--child", "etfflow"], check=True, capture_output=True)
+    modes = ("pcf", "weights") if args.mode == "both" else (args.mode,)
+    for mode in modes:
+        results = {}
+        for name in args.contenders.split(","):
+            best = None
+            for _ in range(args.repeat):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--data", str(data), "--mode", mode,
+                     "--child", name], capture_output=True, text=True,
+                )
+                if out.returncode != 0:
+                    print(f"{name} failed:\n{out.stderr[-2000:]}")
+                    break
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                best = r if best is None or r["seconds"] < best["seconds"] else best
+            if best:
+                results[name] = best
+        ref = results.get("etfflow")
+        print(f"\nlook-through, mode={mode}, data={data} (best of {args.repeat})")
+        print(f"{'contender':<10} {'seconds':>9} {'peak RSS GB':>12} {'x etfflow':>10}  same result")
+        for name, r in results.items():
+            ratio = r["seconds"] / ref["seconds"] if ref else float("nan")
+            same = _agree(ref["checksum"], r["checksum"]) if ref else None
+            print(f"{name:<10} {r['seconds']:>9.2f} {r['rss_gb']:>12.2f} {ratio:>10.2f}  {same}")
+
+
+if __name__ == "__main__":
+    main()

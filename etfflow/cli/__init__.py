@@ -1,0 +1,28 @@
+"""The ``etfflow`` command line (typer). Each command parses, calls one library function,
+renders. Errors of the data contract go to stderr with exit code 1."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from etfflow.cli import data, demo, lookthrough
+from etfflow.cli._ui import EtfflowGroup
+
+app = typer.Typer(
+    name="etfflow",
+    cls=EtfflowGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    help="ETF fund-flow look-through, factors and backtests for China A-shares.",
+)
+app.command("generate")(data.generate)
+app.command("validate")(data.validate_cmd)
+app.command("penetrate")(lookthrough.penetrate_cmd)
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    app()
