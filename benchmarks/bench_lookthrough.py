@@ -118,8 +118,9 @@ def run_polars(data: Path, mode: str):
         .select("date", pl.col("etf_code").cast(s), "shares", "nav")
         .sort("etf_code", "date")
         .with_columns(
-            (pl.col("shares") - pl.col("shares").shift(1).over("etf_code").fill_null(0.0))
-            .alias("ds")
+            (pl.col("shares") - pl.col("shares").shift(1).over("etf_code").fill_null(0.0)).alias(
+                "ds"
+            )
         )
     )
     ix = pl.scan_parquet(data / "etfs.parquet").select(
@@ -138,14 +139,26 @@ def run_polars(data: Path, mode: str):
     else:
         hw = (
             pl.scan_parquet(data / "holding_weights.parquet")
-            .select(pl.col("date").alias("sdate"), pl.col("etf_code").cast(s),
-                    pl.col("code").cast(s), "weight")
+            .select(
+                pl.col("date").alias("sdate"),
+                pl.col("etf_code").cast(s),
+                pl.col("code").cast(s),
+                "weight",
+            )
             .filter(pl.col("weight") > 0)
         )
         snaps = hw.select("etf_code", "sdate").unique().sort("sdate")
-        link = ed.select("date", "etf_code").sort("date").join_asof(
-            snaps, left_on="date", right_on="sdate", by="etf_code", strategy="backward",
-            check_sortedness=False,
+        link = (
+            ed.select("date", "etf_code")
+            .sort("date")
+            .join_asof(
+                snaps,
+                left_on="date",
+                right_on="sdate",
+                by="etf_code",
+                strategy="backward",
+                check_sortedness=False,
+            )
         )
         w = link.join(hw, on=["etf_code", "sdate"]).select(
             "date", "etf_code", "code", pl.col("weight").alias("w")
@@ -163,7 +176,9 @@ def run_polars(data: Path, mode: str):
     out = px.join(agg, on=["date", "code"], how="left").with_columns(
         pl.col("n_etf", "n_index").fill_null(0),
         pl.col("share_passive_fund", "share_passive", "mv_passive").fill_null(0.0),
-        pl.when(pl.col("date") == first).then(None).otherwise(pl.col("inflow").fill_null(0.0))
+        pl.when(pl.col("date") == first)
+        .then(None)
+        .otherwise(pl.col("inflow").fill_null(0.0))
         .alias("inflow"),
     )
     return out.collect(engine="streaming")
@@ -205,8 +220,11 @@ def main() -> None:
         generate_market(data, size=args.size, seed=args.seed)
         print(f"  generated in {time.perf_counter() - t0:.1f} s", flush=True)
     # warm the numba cache and the page cache once, untimed
-    subprocess.run([sys.executable, __file__, "--data", str(data), "--mode", "pcf",
-                    "--child", "etfflow"], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, __file__, "--data", str(data), "--mode", "pcf", "--child", "etfflow"],
+        check=True,
+        capture_output=True,
+    )
     modes = ("pcf", "weights") if args.mode == "both" else (args.mode,)
     for mode in modes:
         results = {}
@@ -214,8 +232,18 @@ def main() -> None:
             best = None
             for _ in range(args.repeat):
                 out = subprocess.run(
-                    [sys.executable, __file__, "--data", str(data), "--mode", mode,
-                     "--child", name], capture_output=True, text=True,
+                    [
+                        sys.executable,
+                        __file__,
+                        "--data",
+                        str(data),
+                        "--mode",
+                        mode,
+                        "--child",
+                        name,
+                    ],
+                    capture_output=True,
+                    text=True,
                 )
                 if out.returncode != 0:
                     print(f"{name} failed:\n{out.stderr[-2000:]}")
@@ -226,7 +254,9 @@ def main() -> None:
                 results[name] = best
         ref = results.get("etfflow")
         print(f"\nlook-through, mode={mode}, data={data} (best of {args.repeat})")
-        print(f"{'contender':<10} {'seconds':>9} {'peak RSS GB':>12} {'x etfflow':>10}  same result")
+        print(
+            f"{'contender':<10} {'seconds':>9} {'peak RSS GB':>12} {'x etfflow':>10}  same result"
+        )
         for name, r in results.items():
             ratio = r["seconds"] / ref["seconds"] if ref else float("nan")
             same = _agree(ref["checksum"], r["checksum"]) if ref else None

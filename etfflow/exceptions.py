@@ -15,7 +15,9 @@ import polars as pl
 MAX_EXAMPLES = 5
 
 
-def format_examples(rows: pl.DataFrame | Sequence[dict[str, Any]], *, limit: int = MAX_EXAMPLES) -> str:
+def format_examples(
+    rows: pl.DataFrame | Sequence[dict[str, Any]], *, limit: int = MAX_EXAMPLES
+) -> str:
     """Render up to ``limit`` example rows as ``key=value`` lines for an error message."""
     if isinstance(rows, pl.DataFrame):
         dicts = rows.head(limit).to_dicts()

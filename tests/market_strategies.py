@@ -91,18 +91,33 @@ def markets(draw, *, max_stocks: int = 6, max_etfs: int = 4, max_days: int = 9):
         if r < 0.35 and n_d > 2:
             cut = days[int(rng.integers(1, n_d))]
             industry.append(
-                {"code": code, "start_date": dt.date(2020, 1, 1), "end_date": cut - dt.timedelta(days=1),
-                 "industry_l1": "银行", "industry_l2": "银行-1"}
+                {
+                    "code": code,
+                    "start_date": dt.date(2020, 1, 1),
+                    "end_date": cut - dt.timedelta(days=1),
+                    "industry_l1": "银行",
+                    "industry_l2": "银行-1",
+                }
             )
             industry.append(
-                {"code": code, "start_date": cut, "end_date": None,
-                 "industry_l1": "电子", "industry_l2": "电子-1"}
+                {
+                    "code": code,
+                    "start_date": cut,
+                    "end_date": None,
+                    "industry_l1": "电子",
+                    "industry_l2": "电子-1",
+                }
             )
         else:
             l1 = ["银行", "电子", "医药"][int(rng.integers(0, 3))]
             industry.append(
-                {"code": code, "start_date": dt.date(2020, 1, 1), "end_date": None,
-                 "industry_l1": l1, "industry_l2": f"{l1}-1"}
+                {
+                    "code": code,
+                    "start_date": dt.date(2020, 1, 1),
+                    "end_date": None,
+                    "industry_l1": l1,
+                    "industry_l2": f"{l1}-1",
+                }
             )
 
     n_idx = int(rng.integers(1, 4))
@@ -131,8 +146,12 @@ def markets(draw, *, max_stocks: int = 6, max_etfs: int = 4, max_days: int = 9):
             elif r < 0.7:
                 shares = float(max(0.0, shares + rng.normal(0, 1e7)))
             etf_daily.append(
-                {"date": days[d], "etf_code": etf, "shares": shares,
-                 "nav": float(rng.uniform(0.5, 5.0))}
+                {
+                    "date": days[d],
+                    "etf_code": etf,
+                    "shares": shares,
+                    "nav": float(rng.uniform(0.5, 5.0)),
+                }
             )
         for d in range(n_d):
             if rng.random() < 0.35:
@@ -146,8 +165,13 @@ def markets(draw, *, max_stocks: int = 6, max_etfs: int = 4, max_days: int = 9):
                 w = rng.dirichlet(np.ones(k))
                 for s, wi in zip(sorted(members.tolist()), w.tolist(), strict=True):
                     weights.append(
-                        {"date": days[d], "etf_code": etf, "index_code": None,
-                         "code": codes[s], "weight": wi}
+                        {
+                            "date": days[d],
+                            "etf_code": etf,
+                            "index_code": None,
+                            "code": codes[s],
+                            "weight": wi,
+                        }
                     )
     index_codes = sorted({e["index_code"] for e in etfs})
     for ic in index_codes:
@@ -159,8 +183,13 @@ def markets(draw, *, max_stocks: int = 6, max_etfs: int = 4, max_days: int = 9):
             w = rng.dirichlet(np.ones(k))
             for s, wi in zip(members, w.tolist(), strict=True):
                 weights.append(
-                    {"date": days[d], "etf_code": None, "index_code": ic,
-                     "code": codes[s], "weight": wi}
+                    {
+                        "date": days[d],
+                        "etf_code": None,
+                        "index_code": ic,
+                        "code": codes[s],
+                        "weight": wi,
+                    }
                 )
 
     tables = {
@@ -168,22 +197,45 @@ def markets(draw, *, max_stocks: int = 6, max_etfs: int = 4, max_days: int = 9):
         "stock_daily": pl.DataFrame(daily),
         "stock_industry": pl.DataFrame(
             industry
-            or [{"code": codes[0], "start_date": dt.date(2020, 1, 1), "end_date": None,
-                 "industry_l1": "银行", "industry_l2": "银行-1"}],
+            or [
+                {
+                    "code": codes[0],
+                    "start_date": dt.date(2020, 1, 1),
+                    "end_date": None,
+                    "industry_l1": "银行",
+                    "industry_l2": "银行-1",
+                }
+            ],
             schema_overrides={"end_date": pl.Date},
         ),
         "etfs": pl.DataFrame(etfs),
         "etf_daily": pl.DataFrame(
-            etf_daily, schema={"date": pl.Date, "etf_code": pl.String, "shares": pl.Float64,
-                               "nav": pl.Float64},
+            etf_daily,
+            schema={
+                "date": pl.Date,
+                "etf_code": pl.String,
+                "shares": pl.Float64,
+                "nav": pl.Float64,
+            },
         ),
         "etf_pcf": pl.DataFrame(
-            pcf, schema={"date": pl.Date, "etf_code": pl.String, "code": pl.String,
-                         "quantity": pl.Float64},
+            pcf,
+            schema={
+                "date": pl.Date,
+                "etf_code": pl.String,
+                "code": pl.String,
+                "quantity": pl.Float64,
+            },
         ),
         "holding_weights": pl.DataFrame(
-            weights, schema={"date": pl.Date, "etf_code": pl.String, "index_code": pl.String,
-                             "code": pl.String, "weight": pl.Float64},
+            weights,
+            schema={
+                "date": pl.Date,
+                "etf_code": pl.String,
+                "index_code": pl.String,
+                "code": pl.String,
+                "weight": pl.Float64,
+            },
         ),
     }
     return tables

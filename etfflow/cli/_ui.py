@@ -82,8 +82,10 @@ def render(
         table.add_column(headers[i] if headers else col, justify="right" if numeric else "left")
     for row in df.iter_rows():
         table.add_row(
-            *[formats.get(c, lambda v: "" if v is None else str(v))(v)
-              for c, v in zip(df.columns, row, strict=True)]
+            *[
+                formats.get(c, lambda v: "" if v is None else str(v))(v)
+                for c, v in zip(df.columns, row, strict=True)
+            ]
         )
     return table
 
@@ -102,7 +104,7 @@ def coverage_table(coverage: pl.DataFrame, level: str, *, title: str) -> Table:
     stats = ("min", "mean", "max", "latest")
     table = Table(title=title, title_justify="left")
     table.add_column("group")
-    for metric, head in COVERAGE_HEADERS.items():
+    for head in COVERAGE_HEADERS.values():
         for s in stats:
             table.add_column(f"{head}\n{s}", justify="right")
     for row in df.iter_rows(named=True):

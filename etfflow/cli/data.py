@@ -28,7 +28,9 @@ def generate(
     t0 = time.perf_counter()
     with progress_bar() as progress:
         path = generate_market(out, size=size, seed=seed, progress=progress)
-    console.print(f"wrote the {size} market (seed {seed}) to {path} in {time.perf_counter() - t0:.1f} s")
+    console.print(
+        f"wrote the {size} market (seed {seed}) to {path} in {time.perf_counter() - t0:.1f} s"
+    )
 
 
 def print_report(report: ValidationReport) -> None:

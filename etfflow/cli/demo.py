@@ -27,8 +27,15 @@ def _have_market(out: Path, size: str, seed: int) -> bool:
 def demo(
     size: Annotated[str, typer.Option(help=f"Market size: {', '.join(SIZES)}.")] = "small",
     seed: Annotated[int, typer.Option(help="Random seed of the synthetic market.")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Market folder (default etfflow_data/<size>_seed<seed>).", file_okay=False)] = None,
-    store: Annotated[Path, typer.Option(help="DuckDB result store.", dir_okay=False)] = Path(DEFAULT_STORE),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Market folder (default etfflow_data/<size>_seed<seed>).", file_okay=False
+        ),
+    ] = None,
+    store: Annotated[Path, typer.Option(help="DuckDB result store.", dir_okay=False)] = Path(
+        DEFAULT_STORE
+    ),
 ) -> None:
     """Generate the synthetic market (if absent), validate it, look through every ETF, report."""
     if size not in SIZES:
@@ -47,14 +54,19 @@ def demo(
         console.print(f"validation: {len(rep.errors)} errors, {len(rep.warnings)} warning(s)")
     print_summary(run.result)
     cov = run.result.coverage
-    console.print(coverage_table(cov, "industry_l1",
-                                 title="Passive coverage of CITIC level-1 industries (cf. seed 000 table 9)"))
+    console.print(
+        coverage_table(
+            cov,
+            "industry_l1",
+            title="Passive coverage of CITIC level-1 industries (cf. seed 000 table 9)",
+        )
+    )
     console.print(coverage_table(cov, "board", title="By board"))
     console.print(coverage_table(cov, "cap_quintile", title="By float-cap quintile (Q1 smallest)"))
     console.print(
         f"\nresults: run [bold]{run.run_id}[/] in {run.store} — tables stock_flow, group_flow, "
         f"coverage, runs. Query them with SQL, e.g.\n"
-        f"  duckdb {run.store} \"SELECT group_name, avg(w_passive) FROM group_flow "
+        f'  duckdb {run.store} "SELECT group_name, avg(w_passive) FROM group_flow '
         f"WHERE level = 'industry_l1' GROUP BY 1 ORDER BY 2 DESC\"\n"
         f"done in {time.perf_counter() - t0:.1f} s"
     )

@@ -21,8 +21,13 @@ def make_pool(name: str, etfs: str | None, enhanced: bool | None) -> Pool:
     if codes is None and enhanced is None:
         return base
     label = ",".join(
-        p for p in (name if name != "all" else "", f"codes[{len(codes)}]" if codes else "",
-                    f"enhanced={enhanced}" if enhanced is not None else "") if p
+        p
+        for p in (
+            name if name != "all" else "",
+            f"codes[{len(codes)}]" if codes else "",
+            f"enhanced={enhanced}" if enhanced is not None else "",
+        )
+        if p
     )
     return Pool(categories=base.categories, etf_codes=codes, enhanced=enhanced, name=label)
 
@@ -36,12 +41,16 @@ def print_summary(result: LookThrough) -> None:
         f"{s.height:,} stock-days, {d['seconds']:.2f} s"
     )
     console.print(
-        f"latest date {last['date'][0]}: {int((last['n_etf'] > 0).sum())}/{last.height} stocks held, "
+        f"latest date {last['date'][0]}: "
+        f"{int((last['n_etf'] > 0).sum())}/{last.height} stocks held, "
         f"passive holdings {last['mv_passive'].sum() / 1e8:,.1f} 亿 CNY "
         f"({last['mv_passive'].sum() / last['float_mcap'].sum():.2%} of float cap)"
     )
-    skipped = {k: v for k, v in d.items() if k.startswith(("etf_days_", "basket_rows_unpriced",
-                                                            "stock_days_without")) and v}
+    skipped = {
+        k: v
+        for k, v in d.items()
+        if k.startswith(("etf_days_", "basket_rows_unpriced", "stock_days_without")) and v
+    }
     if skipped:
         console.print("counted, not used: " + ", ".join(f"{k}={v:,}" for k, v in skipped.items()))
 
@@ -49,26 +58,47 @@ def print_summary(result: LookThrough) -> None:
 def penetrate_cmd(
     data_dir: Annotated[Path, typer.Argument(help="Dataset folder.", exists=True, file_okay=False)],
     pool: Annotated[str, typer.Option(help=f"ETF pool: {', '.join(POOL_NAMES)}.")] = "all",
-    etfs: Annotated[str | None, typer.Option(help="Comma-separated ETF codes (pool subset).")] = None,
-    enhanced: Annotated[bool | None, typer.Option("--enhanced/--plain", help="Only enhanced / only plain ETFs.")] = None,
+    etfs: Annotated[
+        str | None, typer.Option(help="Comma-separated ETF codes (pool subset).")
+    ] = None,
+    enhanced: Annotated[
+        bool | None, typer.Option("--enhanced/--plain", help="Only enhanced / only plain ETFs.")
+    ] = None,
     mode: Annotated[str, typer.Option(help="pcf (daily baskets) or weights (snapshots).")] = "pcf",
     valuation: Annotated[str, typer.Option(help="nav (S·N·w) or basket (q·S/U·close).")] = "nav",
-    store: Annotated[Path, typer.Option(help="DuckDB result store.", dir_okay=False)] = Path(DEFAULT_STORE),
-    export: Annotated[Path | None, typer.Option(help="Also write the daily stock table to this Parquet file.", dir_okay=False)] = None,
-    check: Annotated[bool, typer.Option("--check/--no-check", help="Validate the input tables first.")] = True,
+    store: Annotated[Path, typer.Option(help="DuckDB result store.", dir_okay=False)] = Path(
+        DEFAULT_STORE
+    ),
+    export: Annotated[
+        Path | None,
+        typer.Option(help="Also write the daily stock table to this Parquet file.", dir_okay=False),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check/--no-check", help="Validate the input tables first.")
+    ] = True,
 ) -> None:
     """Look through every ETF of a pool to its stocks, daily (SPEC §2), into the store."""
     if mode not in ("pcf", "weights"):
         raise typer.BadParameter("choose pcf or weights", param_hint="--mode")
     with progress_bar() as progress:
         run = run_lookthrough(
-            data_dir, pool=make_pool(pool, etfs, enhanced), mode=mode, valuation=valuation,
-            store=store, export=export, check=check, progress=progress,
+            data_dir,
+            pool=make_pool(pool, etfs, enhanced),
+            mode=mode,
+            valuation=valuation,
+            store=store,
+            export=export,
+            check=check,
+            progress=progress,
         )
     print_summary(run.result)
-    console.print(coverage_table(run.result.coverage, "industry_l1",
-                                 title="Passive coverage of CITIC level-1 industries"))
-    console.print(f"stored run [bold]{run.run_id}[/] in {run.store} (tables stock_flow, "
-                  "group_flow, coverage)")
+    console.print(
+        coverage_table(
+            run.result.coverage, "industry_l1", title="Passive coverage of CITIC level-1 industries"
+        )
+    )
+    console.print(
+        f"stored run [bold]{run.run_id}[/] in {run.store} (tables stock_flow, group_flow, coverage)"
+    )
     if run.export:
         console.print(f"exported the daily stock table to {run.export}")

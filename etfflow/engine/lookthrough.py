@@ -199,7 +199,12 @@ class _Scatter:
         return self.state_src, self.state_start, self.state_end, self.state_day
 
     def run(
-        self, d_lo: int, d_hi: int, day: np.ndarray, owner: np.ndarray, code: np.ndarray,
+        self,
+        d_lo: int,
+        d_hi: int,
+        day: np.ndarray,
+        owner: np.ndarray,
+        code: np.ndarray,
         val: np.ndarray,
     ) -> None:
         """Process days ``d_lo..d_hi`` with the basket rows of those days."""
@@ -217,16 +222,48 @@ class _Scatter:
         src, start, end, bday, _ = ptr
         a, p, e = self.acc, self.panel, self.etf
         nb.accumulate(
-            d_lo, d_hi, src, start, end, bday, self.owner_of_etf, self.alt_owner_of_etf,
-            code, val, self.carry_code, self.carry_val,
-            e.present, e.shares, e.nav, e.dshares, e.unit, e.etf_index, p.close,
-            self.weights_mode, self.value_basket, p.groups, self.n_groups,
-            a.mv, a.share, a.inflow, a.fund, a.netf, a.nidx, a.g_netf, a.g_nidx, a.g_fund,
+            d_lo,
+            d_hi,
+            src,
+            start,
+            end,
+            bday,
+            self.owner_of_etf,
+            self.alt_owner_of_etf,
+            code,
+            val,
+            self.carry_code,
+            self.carry_val,
+            e.present,
+            e.shares,
+            e.nav,
+            e.dshares,
+            e.unit,
+            e.etf_index,
+            p.close,
+            self.weights_mode,
+            self.value_basket,
+            p.groups,
+            self.n_groups,
+            a.mv,
+            a.share,
+            a.inflow,
+            a.fund,
+            a.netf,
+            a.nidx,
+            a.g_netf,
+            a.g_nidx,
+            a.g_fund,
             a.counters,
         )
         self.carry_code, self.carry_val = nb.copy_carry(
-            self.state_src, self.state_start, self.state_end, code, val,
-            self.carry_code, self.carry_val,
+            self.state_src,
+            self.state_start,
+            self.state_end,
+            code,
+            val,
+            self.carry_code,
+            self.carry_val,
         )
 
 
@@ -234,9 +271,7 @@ def _chunks(n_days: int, chunk_days: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + chunk_days, n_days) - 1) for lo in range(0, n_days, chunk_days)]
 
 
-def _run_pcf(
-    ds: Dataset, sc: _Scatter, chunk_days: int, progress: Progress | None
-) -> dict:
+def _run_pcf(ds: Dataset, sc: _Scatter, chunk_days: int, progress: Progress | None) -> dict:
     panel, etf = sc.panel, sc.etf
     lf = ds.frame("etf_pcf").select("date", "etf_code", "code", "quantity")
     dates = panel.calendar.dates
@@ -287,7 +322,11 @@ def _run_weights(ds: Dataset, sc: _Scatter, progress: Progress | None) -> dict:
     val = df["weight"].to_numpy().astype(np.float64)
     order = np.lexsort((owner, day))
     sc.run(
-        0, len(panel.calendar) - 1, day[order].astype(np.int32), owner[order], code[order],
+        0,
+        len(panel.calendar) - 1,
+        day[order].astype(np.int32),
+        owner[order],
+        code[order],
         val[order],
     )
     if progress:
@@ -376,8 +415,14 @@ def penetrate(
         owner_of_etf = np.arange(n_etf, dtype=np.int32)
         alt = (n_etf + etf.etf_index).astype(np.int32)
     sc = _Scatter(
-        panel, etf, acc, n_owner, owner_of_etf, alt,
-        weights_mode=mode == "weights", value_basket=valuation == "basket",
+        panel,
+        etf,
+        acc,
+        n_owner,
+        owner_of_etf,
+        alt,
+        weights_mode=mode == "weights",
+        value_basket=valuation == "basket",
     )
     if mode == "pcf":
         info = _run_pcf(ds, sc, chunk_days, progress)
@@ -459,8 +504,14 @@ def _stock_table(panel: StockPanel, acc: _Accumulators) -> pl.DataFrame:
 def _group_table(panel: StockPanel, acc: _Accumulators) -> pl.DataFrame:
     n_group = acc.g_netf.shape[2]
     n_st, n_held, f_sum, mv_sum, sh_sum, in_sum = nb.group_sums(
-        panel.groups, n_group, panel.listed, panel.float_mcap, acc.mv, acc.share,
-        acc.inflow, acc.netf,
+        panel.groups,
+        n_group,
+        panel.listed,
+        panel.float_mcap,
+        acc.mv,
+        acc.share,
+        acc.inflow,
+        acc.netf,
     )
     frames = []
     for k, level in enumerate(GROUP_LEVELS):
@@ -514,13 +565,18 @@ def coverage_stats(groups: pl.DataFrame) -> pl.DataFrame:
             pl.col(m).min().cast(pl.Float64).alias(f"{m}_min"),
             pl.col(m).mean().cast(pl.Float64).alias(f"{m}_mean"),
             pl.col(m).max().cast(pl.Float64).alias(f"{m}_max"),
-            pl.col(m).filter(pl.col("date") == latest).first().cast(pl.Float64)
+            pl.col(m)
+            .filter(pl.col("date") == latest)
+            .first()
+            .cast(pl.Float64)
             .alias(f"{m}_latest"),
         ]
     per_group = groups.group_by("level", "group_name").agg(*aggs)
     stat_cols = [c for c in per_group.columns if c not in ("level", "group_name")]
-    means = per_group.group_by("level").agg(pl.col(stat_cols).mean()).with_columns(
-        pl.lit("(mean of groups)").alias("group_name")
+    means = (
+        per_group.group_by("level")
+        .agg(pl.col(stat_cols).mean())
+        .with_columns(pl.lit("(mean of groups)").alias("group_name"))
     )
     out = pl.concat([means.select(per_group.columns), per_group])
     order = {lvl: i for i, lvl in enumerate(GROUP_LEVELS)}

@@ -13,9 +13,7 @@ import polars as pl
 
 
 def _s(df: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
-    return df.with_columns(
-        [pl.col(c).cast(pl.String) for c in cols if c in df.columns]
-    )
+    return df.with_columns([pl.col(c).cast(pl.String) for c in cols if c in df.columns])
 
 
 def lookthrough_reference(
@@ -39,7 +37,6 @@ def lookthrough_reference(
 
     calendar = sorted(set(daily["date"].to_list()))
     close = {(r["date"], r["code"]): r["close"] for r in daily.iter_rows(named=True)}
-    fmc = {(r["date"], r["code"]): r["float_mcap"] for r in daily.iter_rows(named=True)}
 
     rows_by_etf: dict[str, list[tuple]] = defaultdict(list)
     for r in etf_daily.sort("date").iter_rows(named=True):

@@ -59,7 +59,8 @@ STOCK_INDUSTRY = TableSpec(
     key=("code", "start_date"),
     required=pl.Schema({"code": S, "start_date": D, "industry_l1": S, "industry_l2": S}),
     optional=pl.Schema({"end_date": D}),
-    doc="CITIC level-1/level-2 industry, in force from start_date to end_date (inclusive; null = open)",
+    doc="CITIC level-1/level-2 industry, in force from start_date to end_date "
+    "(inclusive; null = open)",
 )
 STOCK_DAILY = TableSpec(
     "stock_daily",
@@ -229,7 +230,8 @@ STOCK_FLOW_SCHEMA = pl.Schema(
     }
 )
 #: Daily 整体法 aggregates per group; ``level`` is the grouping (``industry_l1``,
-#: ``industry_l2``, ``board``, ``cap_quintile``), ``group_name`` its label (industry name, board, Q1..Q5).
+#: ``industry_l2``, ``board``, ``cap_quintile``), ``group_name`` its label (industry name,
+#: board, Q1..Q5).
 GROUP_FLOW_SCHEMA = pl.Schema(
     {
         "date": D,

@@ -244,11 +244,10 @@ class Store:
         exists = self._fetchone("SELECT 1 FROM runs WHERE run_id = ?", [run_id])
         if not exists:
             raise StoreError(f"no run {run_id!r} in {self.path}")
-        return (
-            self.con.sql(f"SELECT * EXCLUDE (run_id) FROM {_quote(name)} WHERE run_id = $rid",
-                         params={"rid": run_id})
-            .pl()
-        )
+        return self.con.sql(
+            f"SELECT * EXCLUDE (run_id) FROM {_quote(name)} WHERE run_id = $rid",
+            params={"rid": run_id},
+        ).pl()
 
     def row_counts(self) -> dict[str, int]:
         names = [r[0] for r in self._fetchall("SELECT table_name FROM duckdb_tables() ORDER BY 1")]

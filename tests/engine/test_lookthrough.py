@@ -29,32 +29,59 @@ def hand_market() -> dict[str, pl.DataFrame]:
     """Two days, three stocks, two ETFs; the expected numbers are worked out in the tests."""
     return {
         "stocks": pl.DataFrame(
-            {"code": [A, B, C], "name": ["a", "b", "c"], "board": ["SH_MAIN"] * 3,
-             "list_date": [dt.date(2010, 1, 4)] * 3}
+            {
+                "code": [A, B, C],
+                "name": ["a", "b", "c"],
+                "board": ["SH_MAIN"] * 3,
+                "list_date": [dt.date(2010, 1, 4)] * 3,
+            }
         ),
         "stock_industry": pl.DataFrame(
-            {"code": [A, B, C], "start_date": [dt.date(2010, 1, 4)] * 3,
-             "industry_l1": ["银行", "银行", "电子"], "industry_l2": ["银行-1", "银行-1", "电子-1"]}
+            {
+                "code": [A, B, C],
+                "start_date": [dt.date(2010, 1, 4)] * 3,
+                "industry_l1": ["银行", "银行", "电子"],
+                "industry_l2": ["银行-1", "银行-1", "电子-1"],
+            }
         ),
         "stock_daily": pl.DataFrame(
-            {"date": [D1, D1, D1, D2, D2, D2], "code": [A, B, C, A, B, C],
-             "close": [10.0, 20.0, 5.0, 11.0, 20.0, 5.0], "ret": [0.0, 0.0, 0.0, 0.1, 0.0, 0.0],
-             "float_mcap": [1e9, 2e9, 5e8, 1.1e9, 2e9, 5e8],
-             "is_st": [False] * 6, "is_suspended": [False, False, False, False, True, False]}
+            {
+                "date": [D1, D1, D1, D2, D2, D2],
+                "code": [A, B, C, A, B, C],
+                "close": [10.0, 20.0, 5.0, 11.0, 20.0, 5.0],
+                "ret": [0.0, 0.0, 0.0, 0.1, 0.0, 0.0],
+                "float_mcap": [1e9, 2e9, 5e8, 1.1e9, 2e9, 5e8],
+                "is_st": [False] * 6,
+                "is_suspended": [False, False, False, False, True, False],
+            }
         ),
         "etfs": pl.DataFrame(
-            {"etf_code": [X, Y], "name": ["x", "y"], "category": ["broad", "sector"],
-             "index_code": ["000300.SH", "000905.SH"], "is_enhanced": [False, True],
-             "creation_unit": [1000.0, 1000.0], "list_date": [dt.date(2015, 1, 5)] * 2}
+            {
+                "etf_code": [X, Y],
+                "name": ["x", "y"],
+                "category": ["broad", "sector"],
+                "index_code": ["000300.SH", "000905.SH"],
+                "is_enhanced": [False, True],
+                "creation_unit": [1000.0, 1000.0],
+                "list_date": [dt.date(2015, 1, 5)] * 2,
+            }
         ),
         "etf_daily": pl.DataFrame(
-            {"date": [D1, D1, D2, D2], "etf_code": [X, Y, X, Y],
-             "shares": [1e6, 5e5, 1.2e6, 4e5], "nav": [2.0, 2.0, 2.1, 2.2]}
+            {
+                "date": [D1, D1, D2, D2],
+                "etf_code": [X, Y, X, Y],
+                "shares": [1e6, 5e5, 1.2e6, 4e5],
+                "nav": [2.0, 2.0, 2.1, 2.2],
+            }
         ),
         # Y publishes a basket on D1 only: it is carried to D2
         "etf_pcf": pl.DataFrame(
-            {"date": [D1, D1, D1, D2, D2], "etf_code": [X, X, Y, X, X],
-             "code": [A, B, A, A, B], "quantity": [100.0, 50.0, 200.0, 100.0, 50.0]}
+            {
+                "date": [D1, D1, D1, D2, D2],
+                "etf_code": [X, X, Y, X, X],
+                "code": [A, B, A, A, B],
+                "quantity": [100.0, 50.0, 200.0, 100.0, 50.0],
+            }
         ),
     }
 
@@ -82,7 +109,11 @@ def test_hand_case_day_one(hand_ds):
     assert a["w_passive"] == pytest.approx(2e6 / 1e9)
     assert a["inflow"] is None  # first date of the data
     b = _row(lt.stocks, D1, "code", B)
-    assert (b["n_etf"], b["mv_passive"], b["w_passive"]) == (1, pytest.approx(1e6), pytest.approx(5e-4))
+    assert (b["n_etf"], b["mv_passive"], b["w_passive"]) == (
+        1,
+        pytest.approx(1e6),
+        pytest.approx(5e-4),
+    )
     c = _row(lt.stocks, D1, "code", C)
     assert (c["n_etf"], c["n_index"], c["mv_passive"], c["share_passive"]) == (0, 0, 0.0, 0.0)
 
@@ -105,13 +136,25 @@ def test_hand_case_day_two_carry_and_inflow(hand_ds):
 
 def test_hand_case_industry_whole_method(hand_ds):
     lt = penetrate(hand_ds)
-    bank = _row(lt.industries.filter(pl.col("level") == "industry_l1"), D1, "group_name", "银行", "group_name")
+    bank = _row(
+        lt.industries.filter(pl.col("level") == "industry_l1"),
+        D1,
+        "group_name",
+        "银行",
+        "group_name",
+    )
     assert bank["n_stock"] == 2 and bank["n_held"] == 2 and bank["coverage"] == 1.0
     assert bank["n_etf"] == 2 and bank["n_index"] == 2
     assert bank["share_passive_fund"] == pytest.approx(1.5e6)  # X and Y counted once each
     assert bank["mv_passive"] == pytest.approx(3e6)
     assert bank["w_passive"] == pytest.approx(3e6 / 3e9)  # ratio of sums, not mean of ratios
-    elec = _row(lt.industries.filter(pl.col("level") == "industry_l1"), D1, "group_name", "电子", "group_name")
+    elec = _row(
+        lt.industries.filter(pl.col("level") == "industry_l1"),
+        D1,
+        "group_name",
+        "电子",
+        "group_name",
+    )
     assert elec["coverage"] == 0.0 and elec["n_etf"] == 0
 
 
@@ -133,7 +176,9 @@ def test_nav_and_basket_valuation_agree_on_consistent_data(hand_ds):
 
 def test_coverage_statistics(hand_ds):
     cov = penetrate(hand_ds).coverage
-    bank = cov.filter((pl.col("level") == "industry_l1") & (pl.col("group_name") == "银行")).to_dicts()[0]
+    bank = cov.filter(
+        (pl.col("level") == "industry_l1") & (pl.col("group_name") == "银行")
+    ).to_dicts()[0]
     assert bank["coverage_min"] == 1.0 and bank["n_etf_max"] == 2.0
     assert bank["w_passive_latest"] == pytest.approx((1.2e6 * 2.1 + 4e5 * 2.2) / 3.1e9)
     mean_row = cov.filter(
@@ -153,11 +198,15 @@ def test_missing_holdings_table(tmp_path):
 def test_unknown_stock_in_basket_raises(tmp_path):
     t = hand_market()
     t["etf_pcf"] = pl.concat(
-        [t["etf_pcf"], pl.DataFrame({"date": [D1], "etf_code": [X], "code": ["999999.SH"],
-                                     "quantity": [100.0]})]
+        [
+            t["etf_pcf"],
+            pl.DataFrame(
+                {"date": [D1], "etf_code": [X], "code": ["999999.SH"], "quantity": [100.0]}
+            ),
+        ]
     )
     root = write_market(t, tmp_path / "m", categorical=False)
-    with pytest.raises(DataContractError, match="etf_pcf.*code"):
+    with pytest.raises(DataContractError, match=r"etf_pcf.*code"):
         penetrate(open_dataset(root))
 
 
@@ -167,14 +216,22 @@ def test_unknown_stock_in_basket_raises(tmp_path):
 def _compare(fast, ref_stocks: pl.DataFrame, ref_ind: pl.DataFrame) -> None:
     cols = ref_stocks.columns
     assert_frame_equal(
-        fast.stocks.select(cols), ref_stocks.select(cols), check_dtypes=False,
-        check_exact=False, rel_tol=1e-9, abs_tol=1e-6,
+        fast.stocks.select(cols),
+        ref_stocks.select(cols),
+        check_dtypes=False,
+        check_exact=False,
+        rel_tol=1e-9,
+        abs_tol=1e-6,
     )
     l1 = fast.groups.filter(pl.col("level") == "industry_l1").sort("date", "group_name")
     if ref_ind.height:
         assert_frame_equal(
-            l1.select(ref_ind.columns), ref_ind.sort("date", "group_name"), check_dtypes=False,
-            check_exact=False, rel_tol=1e-9, abs_tol=1e-6,
+            l1.select(ref_ind.columns),
+            ref_ind.sort("date", "group_name"),
+            check_dtypes=False,
+            check_exact=False,
+            rel_tol=1e-9,
+            abs_tol=1e-6,
         )
     else:
         assert l1.height == 0
@@ -199,8 +256,14 @@ def market_and_pool(draw):
 @given(market_and_pool(), st.sampled_from(["nav", "basket"]), st.integers(1, 4))
 def test_pcf_matches_reference(mp, valuation, chunk_days):
     tables, pool_codes, categorical = mp
-    fast = _run(tables, categorical=categorical, pool_codes=pool_codes, mode="pcf",
-                valuation=valuation, chunk_days=chunk_days)
+    fast = _run(
+        tables,
+        categorical=categorical,
+        pool_codes=pool_codes,
+        mode="pcf",
+        valuation=valuation,
+        chunk_days=chunk_days,
+    )
     ref = lookthrough_reference(tables, etf_codes=pool_codes, mode="pcf", valuation=valuation)
     _compare(fast, *ref)
 
@@ -226,16 +289,28 @@ def _consistent(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     # re-date baskets: every etf_daily row uses the latest basket at or before it
     ed = t["etf_daily"].sort("date")
     pcf_days = pcf.select("etf_code", pl.col("date").alias("bdate")).unique().sort("bdate")
-    link = ed.select("date", "etf_code").sort("date").join_asof(
-        pcf_days, left_on="date", right_on="bdate", by="etf_code", strategy="backward",
-        check_sortedness=False,
-    ).drop_nulls("bdate")
+    link = (
+        ed.select("date", "etf_code")
+        .sort("date")
+        .join_asof(
+            pcf_days,
+            left_on="date",
+            right_on="bdate",
+            by="etf_code",
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .drop_nulls("bdate")
+    )
     daily_pcf = link.join(pcf.rename({"date": "bdate"}), on=["etf_code", "bdate"]).drop("bdate")
     daily_pcf = daily_pcf.join(close, on=["date", "code"]).filter(pl.col("close") > 0)
     val = daily_pcf.with_columns((pl.col("quantity") * pl.col("close")).alias("x"))
     tot = val.group_by("date", "etf_code").agg(pl.col("x").sum().alias("v"))
     w = val.join(tot, on=["date", "etf_code"]).select(
-        "date", "etf_code", pl.lit(None, dtype=pl.String).alias("index_code"), "code",
+        "date",
+        "etf_code",
+        pl.lit(None, dtype=pl.String).alias("index_code"),
+        "code",
         (pl.col("x") / pl.col("v")).alias("weight"),
     )
     units = t["etfs"].select("etf_code", "creation_unit")
@@ -261,10 +336,8 @@ def test_pcf_and_weights_modes_agree_on_consistent_market(tables):
     basket = _run(t, categorical=True, pool_codes=None, mode="pcf", valuation="basket")
     wts = _run(t, categorical=False, pool_codes=None, mode="weights")
     for other in (basket, wts):
-        assert_frame_equal(pcf.stocks, other.stocks, check_exact=False, rel_tol=1e-9,
-                           abs_tol=1e-6)
-        assert_frame_equal(pcf.groups, other.groups, check_exact=False, rel_tol=1e-9,
-                           abs_tol=1e-6)
+        assert_frame_equal(pcf.stocks, other.stocks, check_exact=False, rel_tol=1e-9, abs_tol=1e-6)
+        assert_frame_equal(pcf.groups, other.groups, check_exact=False, rel_tol=1e-9, abs_tol=1e-6)
 
 
 def _perturb_after(tables: dict[str, pl.DataFrame], cut: dt.date, rng) -> dict:
@@ -306,8 +379,10 @@ def test_point_in_time(tables, seed, mode):
 
 def test_chunking_does_not_change_results(tmp_path):
     """Baskets carried across chunk boundaries give the same panels as one big chunk."""
-    t = find(markets(max_days=9), lambda m: m["etf_pcf"].height > 5
-             and m["stock_daily"]["date"].n_unique() >= 6)
+    t = find(
+        markets(max_days=9),
+        lambda m: m["etf_pcf"].height > 5 and m["stock_daily"]["date"].n_unique() >= 6,
+    )
     root = write_market(t, tmp_path / "m", categorical=True)
     ds = open_dataset(root)
     one = penetrate(ds, chunk_days=1)
@@ -322,6 +397,7 @@ def test_shuffled_baskets_equal_sorted_baskets(tmp_path):
     Regression: the retry after sorting once started from an as-of state already moved to the
     chunk's last baskets, so early days used later baskets (a look-ahead).
     """
+
     def split_baskets(m) -> bool:
         sizes = m["etf_pcf"].group_by("date", "etf_code").len()["len"]
         return (sizes >= 2).sum() >= 3

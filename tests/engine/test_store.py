@@ -16,16 +16,24 @@ from etfflow.engine.store import SCHEMA_VERSION, Store, open_store, run_id_for
 from etfflow.exceptions import StoreError
 
 A = pl.DataFrame(
-    {"date": [dt.date(2024, 1, 2), dt.date(2024, 1, 3)], "code": ["600000.SH", "600000.SH"],
-     "mv_passive": [1.0, 2.0], "n_etf": pl.Series([1, 2], dtype=pl.Int32)}
+    {
+        "date": [dt.date(2024, 1, 2), dt.date(2024, 1, 3)],
+        "code": ["600000.SH", "600000.SH"],
+        "mv_passive": [1.0, 2.0],
+        "n_etf": pl.Series([1, 2], dtype=pl.Int32),
+    }
 )
 B = pl.DataFrame({"level": ["industry_l1"], "group_name": ["银行"], "coverage": [0.5]})
 
 
 def _write(store: Store, params: dict | None = None) -> str:
     return store.write_run(
-        "lookthrough", {"stock_flow": A, "group_flow": B}, dataset_path="/data/x",
-        fingerprint="abc", pool="all", params=params or {"mode": "pcf"},
+        "lookthrough",
+        {"stock_flow": A, "group_flow": B},
+        dataset_path="/data/x",
+        fingerprint="abc",
+        pool="all",
+        params=params or {"mode": "pcf"},
     )
 
 
@@ -90,10 +98,11 @@ def test_killed_process_leaves_nothing(tmp_path):
             os._exit(9)  # killed after the first table, before the commit
         Store._insert = die
         s = Store.open({str(path)!r})
-        s.write_run("lookthrough", {{"stock_flow": pl.DataFrame({{"date": [dt.date(2024, 1, 4)],
-            "code": ["600001.SH"], "mv_passive": [9.0], "n_etf": pl.Series([9], dtype=pl.Int32)}}),
-            "group_flow": pl.DataFrame({{"level": ["x"], "group_name": ["y"], "coverage": [1.0]}})}},
-            dataset_path="/d", fingerprint="zzz", pool="all", params={{}})
+        a = pl.DataFrame({{"date": [dt.date(2024, 1, 4)], "code": ["600001.SH"],
+                          "mv_passive": [9.0], "n_etf": pl.Series([9], dtype=pl.Int32)}})
+        b = pl.DataFrame({{"level": ["x"], "group_name": ["y"], "coverage": [1.0]}})
+        s.write_run("lookthrough", {{"stock_flow": a, "group_flow": b}},
+                    dataset_path="/d", fingerprint="zzz", pool="all", params={{}})
         """
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
