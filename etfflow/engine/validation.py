@@ -631,7 +631,8 @@ class _Plan:
     rules: list[_RowRule] = field(default_factory=list)
     key: list[pl.Expr] = field(default_factory=list)  # aliased key expressions
     key_ok: pl.Expr | None = None  # rows whose key is complete (others are null errors)
-    order: list[pl.Expr] | None = None  # key as sortable values (sorted fast path)
+    order: list[pl.Expr] | None = None  # key as sortable integers (sorted fast path)
+    bucket: pl.Expr | None = None  # the order packed into one Int64 (coarse: nulls share 0)
     duplicates: _Outcome | None = None  # set when the key can be checked
     chunk_hooks: list[Callable[[pl.LazyFrame], None]] = field(default_factory=list)
     post_hooks: list[Callable[[], None]] = field(default_factory=list)
@@ -771,22 +772,35 @@ def _key_plan(ctx: _Context, table: str, plan: _Plan, sch: pl.Schema, big: bool)
         plan.key_ok = pl.all_horizontal([pl.col(k).is_not_null() for k in spec.key])
     if not big:
         return True
+    # each key column as an integer in [0, size): rank + 1, 0 for null or unknown
+    stocks, etfs, cal = ctx.stocks(), ctx.etfs(), ctx.calendar()
     order: list[pl.Expr] = []
+    sizes: list[int | None] = []
     for e in plan.key:
         name = e.meta.output_name()
         src = plan.derived.get("__index", pl.col(name)) if name == "index_code" else pl.col(name)
         dtype = sch[name]
-        if not sc.is_string_like(dtype):
+        if name == "date" and "__day" in plan.derived and cal is not None:
+            rank, n = pl.col("__day"), cal.n
+        elif not sc.is_string_like(dtype):
             order.append(src)
-        elif name == "code" and "__stock" in plan.derived:
-            order.append(pl.col("__stock"))
-        elif name == "etf_code" and "__etf" in plan.derived:
-            order.append(pl.col("__etf"))
+            sizes.append(None)
+            continue
+        elif name == "code" and "__stock" in plan.derived and stocks is not None:
+            rank, n = pl.col("__stock"), stocks.n
+        elif name == "etf_code" and "__etf" in plan.derived and etfs is not None:
+            rank, n = pl.col("__etf"), etfs.n
         else:
             codes = _Codes.from_frame(ctx.ds.raw(table), name)
-            plan.derived[f"__rank_{name}"] = codes.rank(src, dtype)
-            order.append(pl.col(f"__rank_{name}"))
+            rank, n = codes.rank(src, dtype), codes.n
+        order.append(rank.cast(pl.Int64).fill_null(-1) + 1)
+        sizes.append(n + 1)
     plan.order = order
+    if all(n is not None for n in sizes) and np.prod(sizes, dtype=float) < 2.0**62:
+        k: pl.Expr = pl.lit(0, pl.Int64)
+        for v, n in zip(order, sizes, strict=True):
+            k = k * n + v
+        plan.bucket = k.alias("__k")
     return True
 
 
@@ -802,10 +816,22 @@ def _unsorted_count(order: list[pl.Expr]) -> pl.Expr:
 
 
 def _duplicates(prepared: pl.LazyFrame, plan: _Plan, out: _Outcome) -> None:
+    """Duplicate keys by group-by; with an integer bucket, only rows of shared buckets."""
     names = [e.meta.output_name() for e in plan.key]
+    rows = prepared.filter(plan.key_ok if plan.key_ok is not None else True)
+    if plan.bucket is not None:
+        shared = (
+            rows.group_by(plan.bucket)
+            .agg(pl.len().alias("n"))
+            .filter(pl.col("n") > 1)
+            .collect(engine="streaming")
+            .get_column("__k")
+        )
+        if not shared.len():
+            return
+        rows = rows.filter(plan.bucket.is_in(shared.implode()))
     dup = (
-        prepared.filter(plan.key_ok if plan.key_ok is not None else True)
-        .select(plan.key)
+        rows.select(plan.key)
         .group_by(names)
         .agg(pl.len().alias("n_rows"))
         .filter(pl.col("n_rows") > 1)

@@ -500,3 +500,15 @@ def test_chunked_path_finds_duplicates_and_counts(make_dataset, tiny_chunks, cod
     assert find(report, "etf_pcf", "unknown_stock").n_rows == 1
     assert find(report, "etf_pcf", "no_basket").count == 1
     assert find(report, "holding_weights", "weight_sum").n_rows == 1
+
+
+def test_chunked_path_unknown_codes_are_not_duplicates(make_dataset, tiny_chunks) -> None:
+    """Unknown codes share one integer bucket; the exact check tells them apart."""
+    report = run(
+        make_dataset,
+        setv("etf_pcf", "code", "999998.SH", etf_code="510300.SH", code="000001.SZ", date=D3),
+        setv("etf_pcf", "code", "999999.SH", etf_code="510300.SH", code="300750.SZ", date=D3),
+        tables=["etf_pcf"],
+    )
+    assert find(report, "etf_pcf", "unknown_stock").n_rows == 2
+    assert not [e for e in report.errors if e.rule == "duplicate_key"]
