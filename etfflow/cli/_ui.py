@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import click
 import polars as pl
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -23,14 +23,23 @@ from typer.core import TyperGroup
 
 from etfflow.exceptions import EtfflowError
 
-console = Console()
-err_console = Console(stderr=True)
+
+def _console(*, stderr: bool = False) -> Console:
+    """A console; piped output gets 120 columns instead of rich's default 80."""
+    c = Console(stderr=stderr)
+    if not c.is_terminal and c.width < 120:
+        c = Console(stderr=stderr, width=120)
+    return c
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 class EtfflowGroup(TyperGroup):
     """Catches :class:`EtfflowError` once for every command: message to stderr, exit 1."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except EtfflowError as exc:
@@ -90,28 +99,38 @@ def render(
     return table
 
 
-COVERAGE_HEADERS = {
-    "coverage": "coverage",
-    "w_passive": "passive/float cap",
-    "n_etf": "ETFs",
-    "n_index": "indices",
-}
+#: (column in the coverage table, header) shown by the terminal summary; the store keeps all
+#: sixteen statistics (min / mean / max / latest of four metrics).
+COVERAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("coverage_mean", "coverage\nmean"),
+    ("coverage_latest", "coverage\nlatest"),
+    ("w_passive_mean", "passive/float\nmean"),
+    ("w_passive_max", "passive/float\nmax"),
+    ("w_passive_latest", "passive/float\nlatest"),
+    ("n_etf_mean", "ETFs\nmean"),
+    ("n_etf_latest", "ETFs\nlatest"),
+    ("n_index_latest", "indices\nlatest"),
+)
 
 
 def coverage_table(coverage: pl.DataFrame, level: str, *, title: str) -> Table:
-    """Seed 000 table 9: per group, min / mean / max over time and latest of each statistic."""
-    df = coverage.filter(pl.col("level") == level).drop("level")
-    stats = ("min", "mean", "max", "latest")
-    table = Table(title=title, title_justify="left")
+    """Seed 000 table 9 in brief: per group, coverage and passive share of float cap over time
+    (mean, max, latest) and the distinct ETFs and indices holding the group's stocks."""
+    df = coverage.filter(pl.col("level") == level)
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("group")
-    for head in COVERAGE_HEADERS.values():
-        for s in stats:
-            table.add_column(f"{head}\n{s}", justify="right")
+    for _, head in COVERAGE_COLUMNS:
+        table.add_column(head, justify="right")
     for row in df.iter_rows(named=True):
-        cells = [row["group_name"]]
-        for metric in COVERAGE_HEADERS:
-            for s in stats:
-                v = row[f"{metric}_{s}"]
-                cells.append(fmt_pct(v) if metric in ("coverage", "w_passive") else fmt_num(v))
-        table.add_row(*cells, style="bold" if row["group_name"].startswith("(") else None)
+        name = row["group_name"]
+        mean_row = name.startswith("(")
+        cells = ["(mean)" if mean_row else name]
+        for col, _ in COVERAGE_COLUMNS:
+            v = row[col]
+            cells.append(
+                fmt_pct(v, 2 if col.startswith("w_") else 1)
+                if col.startswith(("coverage", "w_"))
+                else fmt_num(v)
+            )
+        table.add_row(*cells, style="bold" if mean_row else None)
     return table
