@@ -10,7 +10,7 @@ description, with every default, is ``docs/synthetic_market.md``; the essentials
 Sizes (``SIZES``)
     ``tiny`` 2023-10..2024-05, 80 stocks, 15 ETFs (tests, < 1 s); ``small`` 2023-01..2024-12,
     800 stocks, 120 ETFs (the demo default, ~1 s); ``full`` 2020-01..2024-12, 5,300 stocks,
-    1,000 ETFs, ~152M ``etf_pcf`` rows (~25 s, ~3.3 GB peak RSS on 2 cores).
+    1,000 ETFs, ~152M ``etf_pcf`` rows (~21 s, 3.3 GB peak RSS on 2 cores).
 
 Calendar
     Weekdays minus a fixed list of exchange holidays 2018-2025 (``calendar.HOLIDAYS``).

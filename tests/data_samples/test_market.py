@@ -19,7 +19,7 @@ from etfflow.engine.schemas import TABLES
 from etfflow.exceptions import EtfflowError
 
 from .conftest import TINY_SEED, read
-from .effects import flow_slopes, rank_ic_by_year
+from .effects import flow_slopes, rank_ic_by_year, stock_inflow
 
 CODE_COLUMNS = ("code", "etf_code", "index_code", "fund_code")
 PREFIXES = {
@@ -397,6 +397,27 @@ def test_tiny_market_validates(tiny_market: Path) -> None:
     report = validation.validate(open_dataset(tiny_market))
     assert report.errors == [], [e.message for e in report.errors]
     assert report.warnings == [], [w.message for w in report.warnings]
+
+
+def test_engine_lookthrough_recovers_the_inflow(tiny_market: Path) -> None:
+    """The engine's SPEC §2 inflow equals the one recomputed here; nav = basket valuation."""
+    lookthrough = pytest.importorskip("etfflow.engine.lookthrough", reason="engine not available")
+    ds = open_dataset(tiny_market)
+    nav = lookthrough.penetrate(ds).stocks.with_columns(pl.col("code").cast(pl.String))
+    basket = lookthrough.penetrate(ds, valuation="basket").stocks
+    rel = (nav["mv_passive"] - basket["mv_passive"]).abs() / (nav["mv_passive"].abs() + 1.0)
+    assert rel.max() < 1e-9
+    days, codes, inflow, _fcap, _ret = stock_inflow(tiny_market)
+    d_idx = {d: i for i, d in enumerate(days)}
+    c_idx = {c: i for i, c in enumerate(codes)}
+    ti = np.array([d_idx[d] for d in nav["date"].to_list()])
+    ci = np.array([c_idx[c] for c in nav["code"].to_list()])
+    mine = inflow[ti, ci]
+    eng = nav["inflow"].to_numpy()
+    first = ti == 0
+    assert np.isnan(eng[first]).all() and np.isnan(mine[first]).all()
+    scale = np.abs(mine[~first]).max()
+    assert scale > 0 and np.abs(mine[~first] - eng[~first]).max() < 1e-9 * scale
 
 
 # --------------------------------------------------------------------------- planted effects (slow)
