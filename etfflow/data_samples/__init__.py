@@ -50,7 +50,7 @@ Price impact (planted; ``impact_gamma``)
     inflow over float cap); ``ret[s,t] += (1/20) * sum_{k=t-20..t-1} gamma[year(k)] * x[s,k]``
     (later returns only). ``gamma`` = -24 (2019-2020), -14 (2021-2023), +7 (2024-2025). On
     ``small`` seed 0 the mean monthly Rank IC of ``w_passive_inflow_20`` vs the next 20-day
-    return is -0.037 in 2023 and +0.048 in 2024 (seeds 0-7: -0.06 and +0.06, sd 0.03).
+    return is -0.057 in 2023 and +0.061 in 2024 (seeds 0-7: -0.067 and +0.056, sd 0.02-0.03).
 
 SPEC §6
     ``index_daily`` (every index), active equity funds buying and holding a tilted portfolio

@@ -36,7 +36,7 @@ def _default_flow_beta() -> dict[int, float]:
 
 def _default_impact_gamma() -> dict[int, float]:
     # calibrated on `small` (seeds 0-7): mean monthly Rank IC of w_passive_inflow_20 vs the
-    # next 20-day return about -0.06 in 2023 and +0.06 in 2024 (sd across seeds ~0.03);
+    # next 20-day return about -0.067 in 2023 and +0.056 in 2024 (sd across seeds 0.02-0.03);
     # 2019-2020 stronger because the passive share of float cap was only ~1% then
     return {2019: -24.0, 2020: -24.0, 2021: -14.0, 2022: -14.0, 2023: -14.0, 2024: 7.0, 2025: 7.0}
 

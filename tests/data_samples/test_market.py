@@ -435,10 +435,10 @@ def test_small_market_flows_and_price_impact(small_market: Path) -> None:
 
 
 @pytest.mark.slow
-def test_no_price_impact_gives_no_systematic_ic(tmp_path: Path) -> None:
+def test_no_price_impact_gives_a_weaker_ic(small_market: Path, tmp_path: Path) -> None:
+    """Switching the impact off moves both years' Rank IC towards zero (same seed)."""
     cfg = dataclasses.replace(SIZES["small"], impact_gamma={2023: 0.0})
-    path = generate_market(tmp_path / "m", config=cfg, seed=0)
-    ic = rank_ic_by_year(path)
-    with_effect = {2023: -0.037, 2024: 0.048}  # seed 0 with the default gammas
-    assert ic[2023][0] > with_effect[2023] and ic[2024][0] < with_effect[2024]
-    assert np.isfinite([v for v, _ in ic.values()]).all()
+    off = rank_ic_by_year(generate_market(tmp_path / "m", config=cfg, seed=0))
+    on = rank_ic_by_year(small_market)
+    assert off[2023][0] > on[2023][0] + 0.02 and off[2024][0] < on[2024][0] - 0.02
+    assert np.isfinite([v for v, _ in off.values()]).all()
