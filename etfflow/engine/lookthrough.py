@@ -150,7 +150,7 @@ class _Accumulators:
     counters: np.ndarray
 
     @classmethod
-    def zeros(cls, t: int, n: int, k: int, g: int) -> _Accumulators:
+    def zeros(cls, t: int, n: int, n_bits: int) -> _Accumulators:
         return cls(
             mv=np.zeros((t, n)),
             share=np.zeros((t, n)),
@@ -158,9 +158,9 @@ class _Accumulators:
             fund=np.zeros((t, n)),
             netf=np.zeros((t, n), dtype=np.int32),
             nidx=np.zeros((t, n), dtype=np.int32),
-            g_netf=np.zeros((k, t, g), dtype=np.int32),
-            g_nidx=np.zeros((k, t, g), dtype=np.int32),
-            g_fund=np.zeros((k, t, g)),
+            g_netf=np.zeros((t, n_bits), dtype=np.int32),
+            g_nidx=np.zeros((t, n_bits), dtype=np.int32),
+            g_fund=np.zeros((t, n_bits)),
             counters=np.zeros((t, nb.N_COUNTERS), dtype=np.int64),
         )
 
@@ -192,7 +192,6 @@ class _Scatter:
         self.state_day = np.full(n_owner, -1, dtype=np.int32)
         self.carry_code = np.zeros(0, dtype=np.int32)
         self.carry_val = np.zeros(0, dtype=np.float64)
-        self.n_groups = max(len(lbl) for lbl in panel.group_labels)
         self.non_contiguous_chunks = 0
 
     def _state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -243,8 +242,8 @@ class _Scatter:
             p.close,
             self.weights_mode,
             self.value_basket,
-            p.groups,
-            self.n_groups,
+            p.gbit,
+            p.n_bits,
             a.mv,
             a.share,
             a.inflow,
@@ -281,7 +280,7 @@ def _run_pcf(ds: Dataset, sc: _Scatter, chunk_days: int, progress: Progress | No
     for i, (lo, hi) in enumerate(chunks):
         if progress:
             progress("look-through", i, len(chunks))
-        df = lf.filter(pl.col("date").is_between(dates[lo], dates[hi])).collect()
+        df = lf.filter(pl.col("date").is_between(dates[lo], dates[hi])).collect(engine="in-memory")
         rows += df.height
         day = panel.calendar.index_of(df["date"])
         bad_days += int((day < 0).sum())
@@ -320,15 +319,9 @@ def _run_weights(ds: Dataset, sc: _Scatter, progress: Progress | None) -> dict:
     day = panel.calendar.asof_index(df["date"])
     code = index_of(df["code"], panel.codes)
     val = df["weight"].to_numpy().astype(np.float64)
-    order = np.lexsort((owner, day))
-    sc.run(
-        0,
-        len(panel.calendar) - 1,
-        day[order].astype(np.int32),
-        owner[order],
-        code[order],
-        val[order],
-    )
+    # snapshots are usually stored by (date, owner): contiguous, no sort needed (run() sorts
+    # a chunk whose baskets are split)
+    sc.run(0, len(panel.calendar) - 1, day.astype(np.int32), owner.astype(np.int32), code, val)
     if progress:
         progress("look-through", 1, 1)
     return {"basket_rows": df.height, "rows_off_calendar": 0}
@@ -404,8 +397,7 @@ def penetrate(
         progress("load panels", 1, 1)
     t, n = panel.shape
     n_etf = len(etf.codes)
-    n_groups = max(len(lbl) for lbl in panel.group_labels)
-    acc = _Accumulators.zeros(t, n, len(GROUP_LEVELS), n_groups)
+    acc = _Accumulators.zeros(t, n, panel.n_bits)
     if mode == "pcf":
         n_owner = n_etf
         owner_of_etf = np.arange(n_etf, dtype=np.int32)
@@ -476,36 +468,36 @@ def penetrate(
 
 
 def _stock_table(panel: StockPanel, acc: _Accumulators) -> pl.DataFrame:
-    d, s = panel.row_day, panel.row_stock
-    mv = acc.mv[d, s]
-    fmc = panel.float_mcap[d, s]
-    inflow = acc.inflow[d, s]
+    m = panel.listed  # row-major order of a boolean mask = (date, code) order
+    d = panel.row_day
+    mv = acc.mv[m]
+    fmc = panel.float_mcap[m]
+    inflow = acc.inflow[m]
+    inflow[d == 0] = np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         w = np.where(fmc > 0, mv / fmc, np.nan)
     codes = pl.Series("code", panel.codes, dtype=pl.String)
-    df = pl.DataFrame(
+    return pl.DataFrame(
         {
             "date": panel.calendar.dates.gather(d),
-            "code": codes.gather(s),
-            "n_etf": acc.netf[d, s],
-            "n_index": acc.nidx[d, s],
-            "share_passive_fund": acc.fund[d, s],
-            "share_passive": acc.share[d, s],
+            "code": codes.gather(panel.row_stock),
+            "n_etf": acc.netf[m],
+            "n_index": acc.nidx[m],
+            "share_passive_fund": acc.fund[m],
+            "share_passive": acc.share[m],
             "mv_passive": mv,
             "w_passive": pl.Series(w).fill_nan(None),
-            "inflow": pl.Series(np.where(d == 0, np.nan, inflow)).fill_nan(None),
+            "inflow": pl.Series(inflow).fill_nan(None),
             "float_mcap": fmc,
         },
         schema=STOCK_FLOW_SCHEMA,
     )
-    return df
 
 
 def _group_table(panel: StockPanel, acc: _Accumulators) -> pl.DataFrame:
-    n_group = acc.g_netf.shape[2]
     n_st, n_held, f_sum, mv_sum, sh_sum, in_sum = nb.group_sums(
-        panel.groups,
-        n_group,
+        panel.gbit,
+        panel.n_bits,
         panel.listed,
         panel.float_mcap,
         acc.mv,
@@ -513,37 +505,40 @@ def _group_table(panel: StockPanel, acc: _Accumulators) -> pl.DataFrame:
         acc.inflow,
         acc.netf,
     )
-    frames = []
-    for k, level in enumerate(GROUP_LEVELS):
-        labels = panel.group_labels[k]
-        g = len(labels)
-        dd, gg = np.nonzero(n_st[k, :, :g] > 0)
-        inflow = np.where(dd == 0, np.nan, in_sum[k, dd, gg])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cov = n_held[k, dd, gg] / n_st[k, dd, gg]
-            w = np.where(f_sum[k, dd, gg] > 0, mv_sum[k, dd, gg] / f_sum[k, dd, gg], np.nan)
-        frames.append(
-            pl.DataFrame(
-                {
-                    "date": panel.calendar.dates.gather(dd),
-                    "level": pl.Series([level] * len(dd), dtype=pl.String),
-                    "group_name": pl.Series(labels, dtype=pl.String).gather(gg),
-                    "n_stock": n_st[k, dd, gg],
-                    "n_held": n_held[k, dd, gg],
-                    "coverage": cov,
-                    "n_etf": acc.g_netf[k, dd, gg],
-                    "n_index": acc.g_nidx[k, dd, gg],
-                    "share_passive_fund": acc.g_fund[k, dd, gg],
-                    "share_passive": sh_sum[k, dd, gg],
-                    "mv_passive": mv_sum[k, dd, gg],
-                    "float_mcap": f_sum[k, dd, gg],
-                    "w_passive": pl.Series(w).fill_nan(None),
-                    "inflow": pl.Series(inflow).fill_nan(None),
-                },
-                schema=GROUP_FLOW_SCHEMA,
-            )
-        )
-    return pl.concat(frames).sort("level", "group_name", "date")
+    levels, labels = [], []
+    for level, lbl in zip(GROUP_LEVELS, panel.group_labels, strict=True):
+        levels += [level] * len(lbl)
+        labels += lbl
+    dd, bb = np.nonzero(n_st > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov = n_held[dd, bb] / n_st[dd, bb]
+        w = np.where(f_sum[dd, bb] > 0, mv_sum[dd, bb] / f_sum[dd, bb], np.nan)
+    inflow = np.where(dd == 0, np.nan, in_sum[dd, bb])
+    df = pl.DataFrame(
+        {
+            "date": panel.calendar.dates.gather(dd),
+            "level": pl.Series(levels, dtype=pl.String).gather(bb),
+            "group_name": pl.Series(labels, dtype=pl.String).gather(bb),
+            "n_stock": n_st[dd, bb],
+            "n_held": n_held[dd, bb],
+            "coverage": cov,
+            "n_etf": acc.g_netf[dd, bb],
+            "n_index": acc.g_nidx[dd, bb],
+            "share_passive_fund": acc.g_fund[dd, bb],
+            "share_passive": sh_sum[dd, bb],
+            "mv_passive": mv_sum[dd, bb],
+            "float_mcap": f_sum[dd, bb],
+            "w_passive": pl.Series(w).fill_nan(None),
+            "inflow": pl.Series(inflow).fill_nan(None),
+        },
+        schema=GROUP_FLOW_SCHEMA,
+    )
+    order = {lvl: i for i, lvl in enumerate(GROUP_LEVELS)}
+    return (
+        df.with_columns(pl.col("level").replace_strict(order, return_dtype=pl.Int32).alias("_l"))
+        .sort("_l", "group_name", "date")
+        .drop("_l")
+    )
 
 
 COVERAGE_METRICS: tuple[str, ...] = ("coverage", "w_passive", "n_etf", "n_index")

@@ -25,25 +25,25 @@ C_EMPTY_BASKET = 5  # ETF-days whose basket has no positive priceable value
 N_COUNTERS = 6
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def map_codes(phys: np.ndarray, lookup: np.ndarray) -> np.ndarray:
     """``lookup[phys[i]]`` with -1 for ids beyond the table (unknown codes)."""
     n = phys.shape[0]
     out = np.empty(n, dtype=np.int32)
     m = lookup.shape[0]
-    for i in range(n):
+    for i in prange(n):
         p = phys[i]
         out[i] = lookup[p] if p < m else -1
     return out
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def map_days(epoch_days: np.ndarray, day_lookup: np.ndarray, epoch0: int) -> np.ndarray:
     """Calendar index of each date (days since 1970), -1 when not a trading day."""
     n = epoch_days.shape[0]
     out = np.empty(n, dtype=np.int32)
     m = day_lookup.shape[0]
-    for i in range(n):
+    for i in prange(n):
         k = epoch_days[i] - epoch0
         out[i] = day_lookup[k] if 0 <= k < m else -1
     return out
@@ -151,8 +151,8 @@ def accumulate(
     close: np.ndarray,
     weights_mode: bool,
     value_basket: bool,
-    groups: np.ndarray,
-    n_group: int,
+    gbit: np.ndarray,
+    n_bits: int,
     out_mv: np.ndarray,
     out_share: np.ndarray,
     out_inflow: np.ndarray,
@@ -177,6 +177,10 @@ def accumulate(
     - ``share_passive += S·w``, ``share_passive_fund += S``, ``n_etf += 1``; distinct
       indices per stock, and distinct ETFs / indices / fund shares per group of each grouping.
 
+    Groups: ``gbit[d, s, k]`` is the global bit of stock ``s``'s group in grouping ``k`` (-1
+    for none). Each ETF-day ORs the bits of the stocks it holds into a small mask, then counts
+    itself once per set bit, so the distinct counts cost one pass per ETF-day, not per row.
+
     ``owner_of_etf[e]`` is the basket owner (an ETF, or an index in weights mode);
     ``alt_owner_of_etf[e]`` (or -1) is tried when the first has no basket in force (an ETF
     without its own snapshot falls back to its index's). Days run in parallel: every write
@@ -185,12 +189,14 @@ def accumulate(
     nd = d_hi - d_lo + 1
     n_etf = owner_of_etf.shape[0]
     n_stock = close.shape[1]
-    n_k = groups.shape[0]
+    n_k = gbit.shape[2]
+    n_words = (n_bits + 63) // 64
+    one = np.uint64(1)
     for dd in prange(nd):
         d = d_lo + dd
         last_idx = np.full(n_stock, -1, dtype=np.int32)
-        g_last_etf = np.full((n_k, n_group), -1, dtype=np.int32)
-        g_last_idx = np.full((n_k, n_group), -1, dtype=np.int32)
+        g_last_idx = np.full(n_bits, -1, dtype=np.int32)
+        mask = np.zeros(n_words, dtype=np.uint64)
         for e in range(n_etf):
             if not present[d, e]:
                 continue
@@ -261,16 +267,23 @@ def accumulate(
                     out_nidx[d, s] += 1
                     last_idx[s] = idx_e
                 for k in range(n_k):
-                    g = groups[k, d, s]
-                    if g < 0:
-                        continue
-                    if g_last_etf[k, g] != e:
-                        g_netf[k, d, g] += 1
-                        g_fund[k, d, g] += s_e
-                        g_last_etf[k, g] = e
-                    if g_last_idx[k, g] != idx_e:
-                        g_nidx[k, d, g] += 1
-                        g_last_idx[k, g] = idx_e
+                    b = gbit[d, s, k]
+                    if b >= 0:
+                        ub = np.uint64(b)
+                        mask[ub >> np.uint64(6)] |= one << (ub & np.uint64(63))
+            for w in range(n_words):
+                x = mask[w]
+                mask[w] = np.uint64(0)
+                b = w * 64
+                while x != np.uint64(0):
+                    if x & one:
+                        g_netf[d, b] += 1
+                        g_fund[d, b] += s_e
+                        if g_last_idx[b] != idx_e:
+                            g_nidx[d, b] += 1
+                            g_last_idx[b] = idx_e
+                    x = x >> one
+                    b += 1
 
 
 @njit(cache=True)
@@ -317,8 +330,8 @@ def copy_carry(
 
 @njit(parallel=True, cache=True)
 def group_sums(
-    groups: np.ndarray,
-    n_group: int,
+    gbit: np.ndarray,
+    n_bits: int,
     listed: np.ndarray,
     float_mcap: np.ndarray,
     mv: np.ndarray,
@@ -326,34 +339,50 @@ def group_sums(
     inflow: np.ndarray,
     netf: np.ndarray,
 ):
-    """整体法 sums per (grouping, day, group) over the listed stocks of each group.
+    """整体法 sums per (day, group bit) over the listed stocks of each group.
 
     Returns ``(n_stock, n_held, f_sum, mv_sum, share_sum, inflow_sum)``, each
-    ``(K, days, n_group)``.
+    ``(days, n_bits)``.
     """
-    n_k, n_day, n_stock = groups.shape
-    n_st = np.zeros((n_k, n_day, n_group), dtype=np.int32)
-    n_held = np.zeros((n_k, n_day, n_group), dtype=np.int32)
-    f_sum = np.zeros((n_k, n_day, n_group))
-    mv_sum = np.zeros((n_k, n_day, n_group))
-    sh_sum = np.zeros((n_k, n_day, n_group))
-    in_sum = np.zeros((n_k, n_day, n_group))
+    n_day, n_stock, n_k = gbit.shape
+    n_st = np.zeros((n_day, n_bits), dtype=np.int32)
+    n_held = np.zeros((n_day, n_bits), dtype=np.int32)
+    f_sum = np.zeros((n_day, n_bits))
+    mv_sum = np.zeros((n_day, n_bits))
+    sh_sum = np.zeros((n_day, n_bits))
+    in_sum = np.zeros((n_day, n_bits))
     for d in prange(n_day):
         for s in range(n_stock):
             if not listed[d, s]:
                 continue
             for k in range(n_k):
-                g = groups[k, d, s]
+                g = gbit[d, s, k]
                 if g < 0:
                     continue
-                n_st[k, d, g] += 1
+                n_st[d, g] += 1
                 if netf[d, s] > 0:
-                    n_held[k, d, g] += 1
-                f_sum[k, d, g] += float_mcap[d, s]
-                mv_sum[k, d, g] += mv[d, s]
-                sh_sum[k, d, g] += share[d, s]
-                in_sum[k, d, g] += inflow[d, s]
+                    n_held[d, g] += 1
+                f_sum[d, g] += float_mcap[d, s]
+                mv_sum[d, g] += mv[d, s]
+                sh_sum[d, g] += share[d, s]
+                in_sum[d, g] += inflow[d, s]
     return n_st, n_held, f_sum, mv_sum, sh_sum, in_sum
+
+
+@njit(parallel=True, cache=True)
+def cap_buckets(float_mcap: np.ndarray, listed: np.ndarray, n_buckets: int) -> np.ndarray:
+    """Float-cap bucket per day among listed stocks: 0 = smallest .. n_buckets-1 = largest."""
+    n_day, n_stock = float_mcap.shape
+    out = np.full((n_day, n_stock), -1, dtype=np.int16)
+    for d in prange(n_day):
+        cols = np.flatnonzero(listed[d] & np.isfinite(float_mcap[d]))
+        n = cols.shape[0]
+        if n == 0:
+            continue
+        order = np.argsort(float_mcap[d][cols], kind="mergesort")
+        for r in range(n):
+            out[d, cols[order[r]]] = (r * n_buckets) // n
+    return out
 
 
 @njit(cache=True)

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from etfflow.engine.loading import Dataset
-from etfflow.engine.lookthrough_nb import fill_intervals, map_codes, map_days
+from etfflow.engine.lookthrough_nb import cap_buckets, fill_intervals, map_codes, map_days
 from etfflow.engine.schemas import BOARDS
 from etfflow.exceptions import DataContractError
 
@@ -44,8 +44,10 @@ def index_of(s: pl.Series, codes: list[str]) -> np.ndarray:
     """Position of each value of ``s`` in the sorted list ``codes`` (int32, -1 if absent)."""
     s = as_categorical(s)
     lookup = _lookup_for(s.dtype, codes)
-    phys = s.to_physical().cast(pl.UInt32).fill_null(np.iinfo(np.uint32).max).to_numpy()
-    out = map_codes(phys, lookup)
+    phys = s.to_physical()
+    if phys.null_count():
+        phys = phys.cast(pl.UInt32).fill_null(np.iinfo(np.uint32).max)
+    out = map_codes(phys.to_numpy(), lookup)
     _spot_check(s, out, codes)
     return out
 
@@ -65,32 +67,28 @@ def _spot_check(s: pl.Series, idx: np.ndarray, codes: list[str], n: int = 64) ->
             )
 
 
-@dataclass
 class Calendar:
     """Trading days as ``pl.Date`` and as days since 1970 (int32)."""
 
-    dates: pl.Series
-
-    @property
-    def epoch(self) -> np.ndarray:
-        return self.dates.to_physical().to_numpy().astype(np.int32)
+    def __init__(self, dates: pl.Series) -> None:
+        self.dates = dates
+        self.epoch = dates.to_physical().to_numpy().astype(np.int32)
+        if len(self.epoch):
+            self._lookup = np.full(int(self.epoch[-1] - self.epoch[0]) + 1, -1, dtype=np.int32)
+            self._lookup[self.epoch - self.epoch[0]] = np.arange(len(self.epoch), dtype=np.int32)
+            self._e0 = int(self.epoch[0])
+        else:
+            self._lookup, self._e0 = np.zeros(0, dtype=np.int32), 0
 
     def __len__(self) -> int:
         return len(self.dates)
 
-    def day_lookup(self) -> tuple[np.ndarray, int]:
-        ep = self.epoch
-        if len(ep) == 0:
-            return np.zeros(0, dtype=np.int32), 0
-        lookup = np.full(int(ep[-1] - ep[0]) + 1, -1, dtype=np.int32)
-        lookup[ep - ep[0]] = np.arange(len(ep), dtype=np.int32)
-        return lookup, int(ep[0])
-
     def index_of(self, dates: pl.Series) -> np.ndarray:
-        """Calendar position of each date (-1 when not a trading day)."""
-        lookup, e0 = self.day_lookup()
-        ep = dates.cast(pl.Date).to_physical().to_numpy().astype(np.int32)
-        return map_days(ep, lookup, e0)
+        """Calendar position of each date (-1 when not a trading day or null)."""
+        phys = dates.to_physical()
+        if phys.null_count():
+            phys = phys.fill_null(np.iinfo(np.int32).min)
+        return map_days(phys.to_numpy(), self._lookup, self._e0)
 
     def asof_index(self, dates: pl.Series) -> np.ndarray:
         """First trading day on or after each date (len(self) when after the last)."""
@@ -104,7 +102,9 @@ class StockPanel:
 
     ``close`` and ``float_mcap`` are NaN where a stock has no ``stock_daily`` row (not listed);
     ``row_day``/``row_stock`` give the (day, stock) of every ``stock_daily`` row in date, code
-    order; ``groups[k]`` holds group ids of grouping ``GROUP_LEVELS[k]`` (-1 = none).
+    order. Groups: ``gbit[d, s, k]`` is the group of stock ``s`` on day ``d`` in grouping
+    ``GROUP_LEVELS[k]`` as a global bit ``group_offsets[k] + id`` (-1 = none), labels in
+    ``group_labels[k]``.
     """
 
     calendar: Calendar
@@ -114,9 +114,14 @@ class StockPanel:
     listed: np.ndarray
     row_day: np.ndarray
     row_stock: np.ndarray
-    groups: np.ndarray
+    gbit: np.ndarray
+    group_offsets: list[int]
     group_labels: list[list[str]]
     n_no_industry: int
+
+    @property
+    def n_bits(self) -> int:
+        return self.group_offsets[-1] + len(self.group_labels[-1])
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -156,22 +161,6 @@ def _industry_groups(
     return l1, l2, l1_labels, l2_labels
 
 
-def _cap_buckets(float_mcap: np.ndarray, listed: np.ndarray) -> np.ndarray:
-    """Float-cap quintile per day among listed stocks: 0 = smallest (Q1) .. 4 = largest (Q5)."""
-    out = np.full(float_mcap.shape, -1, dtype=np.int16)
-    for d in range(float_mcap.shape[0]):
-        m = listed[d] & np.isfinite(float_mcap[d])
-        n = int(m.sum())
-        if n == 0:
-            continue
-        cols = np.flatnonzero(m)
-        order = np.argsort(float_mcap[d, cols], kind="stable")
-        ranks = np.empty(n, dtype=np.int64)
-        ranks[order] = np.arange(n)
-        out[d, cols] = (ranks * N_CAP_BUCKETS // n).astype(np.int16)
-    return out
-
-
 def load_stock_panel(ds: Dataset) -> StockPanel:
     """Read ``stocks``, ``stock_daily`` and ``stock_industry`` into dense panels."""
     stocks = ds.frame("stocks").collect()
@@ -183,17 +172,20 @@ def load_stock_panel(ds: Dataset) -> StockPanel:
             strict=True,
         )
     )
-    daily = (
-        ds.frame("stock_daily")
-        .select("date", "code", "close", "float_mcap")
-        .collect()
-        .sort("date", "code")
-    )
+    daily = ds.frame("stock_daily").select("date", "code", "close", "float_mcap").collect()
     cal = Calendar(daily["date"].unique().sort())
     t, n = len(cal), len(codes)
-    row_day = cal.index_of(daily["date"])
-    row_stock = index_of(daily["code"], codes)
-    unknown = row_stock < 0
+    day = cal.index_of(daily["date"])
+    stock = index_of(daily["code"], codes)
+    if (day < 0).any():
+        raise DataContractError(
+            "has null dates",
+            table="stock_daily",
+            column="date",
+            rule="null_value",
+            n_rows=int((day < 0).sum()),
+        )
+    unknown = stock < 0
     if unknown.any():
         ex = daily.filter(pl.Series(unknown)).head(5)
         raise DataContractError(
@@ -207,23 +199,29 @@ def load_stock_panel(ds: Dataset) -> StockPanel:
         )
     close = np.full((t, n), np.nan)
     fmc = np.full((t, n), np.nan)
-    close[row_day, row_stock] = daily["close"].to_numpy()
-    fmc[row_day, row_stock] = daily["float_mcap"].to_numpy()
+    close[day, stock] = daily["close"].to_numpy()
+    fmc[day, stock] = daily["float_mcap"].to_numpy()
     listed = np.zeros((t, n), dtype=np.bool_)
-    listed[row_day, row_stock] = True
+    listed[day, stock] = True
+    del daily
+    # (date, code) order of the stock_daily rows: codes are sorted, so row-major order
+    row_day, row_stock = (a.astype(np.int32) for a in np.nonzero(listed))
 
     l1, l2, l1_labels, l2_labels = _industry_groups(ds, cal, codes, (t, n), listed)
     board_pos = {b: i for i, b in enumerate(BOARDS)}
     board_ids = np.array([board_pos.get(board_of[c], -1) for c in codes], dtype=np.int16)
     board = np.where(listed, board_ids[None, :], -1).astype(np.int16)
-    caps = _cap_buckets(fmc, listed)
-    groups = np.stack([l1, l2, board, caps])
+    caps = cap_buckets(fmc, listed, N_CAP_BUCKETS)
     labels = [
         l1_labels,
         l2_labels,
         list(BOARDS),
         [f"Q{i + 1}" for i in range(N_CAP_BUCKETS)],
     ]
+    offsets = np.cumsum([0] + [len(lbl) for lbl in labels[:-1]]).tolist()
+    gbit = np.full((t, n, len(labels)), -1, dtype=np.int16)
+    for k, ids in enumerate((l1, l2, board, caps)):
+        gbit[:, :, k] = np.where(ids >= 0, ids + offsets[k], -1)
     n_no_industry = int((listed & (l1 < 0)).sum())
     return StockPanel(
         calendar=cal,
@@ -233,7 +231,8 @@ def load_stock_panel(ds: Dataset) -> StockPanel:
         listed=listed,
         row_day=row_day,
         row_stock=row_stock,
-        groups=groups,
+        gbit=gbit,
+        group_offsets=offsets,
         group_labels=labels,
         n_no_industry=n_no_industry,
     )
