@@ -32,7 +32,7 @@ import polars as pl
 
 from etfflow.engine import lookthrough_nb as nb
 from etfflow.engine.loading import Dataset
-from etfflow.engine.panel import StockPanel, index_of, load_stock_panel
+from etfflow.engine.panel import StockPanel, index_of, load_stock_panel, raw_codes
 from etfflow.engine.pools import Pool
 from etfflow.engine.schemas import GROUP_FLOW_SCHEMA, GROUP_LEVELS, STOCK_FLOW_SCHEMA
 from etfflow.exceptions import DataContractError, DatasetNotFoundError, EtfflowError
@@ -190,8 +190,9 @@ class _Scatter:
         self.state_start = np.zeros(n_owner, dtype=np.int64)
         self.state_end = np.zeros(n_owner, dtype=np.int64)
         self.state_day = np.full(n_owner, -1, dtype=np.int32)
-        self.carry_code = np.zeros(0, dtype=np.int32)
+        self.carry_code = np.zeros(0, dtype=np.uint32)
         self.carry_val = np.zeros(0, dtype=np.float64)
+        self.carry_lookup = np.arange(len(panel.codes), dtype=np.int32)
         self.non_contiguous_chunks = 0
 
     def _state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -205,65 +206,42 @@ class _Scatter:
         owner: np.ndarray,
         code: np.ndarray,
         val: np.ndarray,
-    ) -> None:
-        """Process days ``d_lo..d_hi`` with the basket rows of those days."""
-        seg = nb.find_segments(day, owner)
+        *,
+        day_table: tuple[np.ndarray, int],
+        owner_table: np.ndarray,
+        code_lookup: np.ndarray,
+    ) -> int:
+        """Process days ``d_lo..d_hi`` with the basket rows of those days.
+
+        ``day``, ``owner`` and ``code`` are raw ids mapped through ``day_table``,
+        ``owner_table`` and ``code_lookup``. Returns the rows dated off the calendar.
+        """
+        seg = nb.find_segments(day, owner, day_table[0], day_table[1], owner_table)
         saved = [a.copy() for a in self._state()]
-        ptr = nb.basket_pointers(d_lo, d_hi, *seg, self.n_owner, *self._state())
+        ptr = nb.basket_pointers(d_lo, d_hi, *seg[:4], self.n_owner, *self._state())
         if ptr[4] > 0:  # a basket split over several runs: sort the chunk and redo
             self.non_contiguous_chunks += 1
             for cur, old in zip(self._state(), saved, strict=True):
                 cur[:] = old  # the first pass moved the as-of state to the chunk's end
             order = np.lexsort((owner, day))
             day, owner, code, val = day[order], owner[order], code[order], val[order]
-            seg = nb.find_segments(day, owner)
-            ptr = nb.basket_pointers(d_lo, d_hi, *seg, self.n_owner, *self._state())
+            seg = nb.find_segments(day, owner, day_table[0], day_table[1], owner_table)
+            ptr = nb.basket_pointers(d_lo, d_hi, *seg[:4], self.n_owner, *self._state())
         src, start, end, bday, _ = ptr
         a, p, e = self.acc, self.panel, self.etf
         nb.accumulate(
-            d_lo,
-            d_hi,
-            src,
-            start,
-            end,
-            bday,
-            self.owner_of_etf,
-            self.alt_owner_of_etf,
-            code,
-            val,
-            self.carry_code,
-            self.carry_val,
-            e.present,
-            e.shares,
-            e.nav,
-            e.dshares,
-            e.unit,
-            e.etf_index,
-            p.close,
-            self.weights_mode,
-            self.value_basket,
-            p.gbit,
-            p.n_bits,
-            a.mv,
-            a.share,
-            a.inflow,
-            a.fund,
-            a.netf,
-            a.nidx,
-            a.g_netf,
-            a.g_nidx,
-            a.g_fund,
+            d_lo, d_hi, src, start, end, bday, self.owner_of_etf, self.alt_owner_of_etf,
+            code, val, code_lookup, self.carry_code, self.carry_val, self.carry_lookup,
+            e.present, e.shares, e.nav, e.dshares, e.unit, e.etf_index, p.close,
+            self.weights_mode, self.value_basket, p.gbit, p.n_bits,
+            a.mv, a.share, a.inflow, a.fund, a.netf, a.nidx, a.g_netf, a.g_nidx, a.g_fund,
             a.counters,
-        )
+        )  # fmt: skip
         self.carry_code, self.carry_val = nb.copy_carry(
-            self.state_src,
-            self.state_start,
-            self.state_end,
-            code,
-            val,
-            self.carry_code,
-            self.carry_val,
-        )
+            self.state_src, self.state_start, self.state_end, code, val, code_lookup,
+            self.carry_code, self.carry_val,
+        )  # fmt: skip
+        return int(seg[4])
 
 
 def _chunks(n_days: int, chunk_days: int) -> list[tuple[int, int]]:
@@ -276,22 +254,27 @@ def _run_pcf(ds: Dataset, sc: _Scatter, chunk_days: int, progress: Progress | No
     dates = panel.calendar.dates
     chunks = _chunks(len(dates), chunk_days)
     rows = 0
-    bad_days = 0
+    off = 0
     for i, (lo, hi) in enumerate(chunks):
         if progress:
             progress("look-through", i, len(chunks))
-        df = lf.filter(pl.col("date").is_between(dates[lo], dates[hi])).collect(engine="in-memory")
+        df = lf.filter(pl.col("date").is_between(dates[lo], dates[hi])).collect(
+            engine="in-memory"
+        )
         rows += df.height
-        day = panel.calendar.index_of(df["date"])
-        bad_days += int((day < 0).sum())
-        owner = index_of(df["etf_code"], etf.codes)
-        code = index_of(df["code"], panel.codes)
-        val = df["quantity"].to_numpy().astype(np.float64, copy=False)
-        del df
-        sc.run(lo, hi, day, owner, code, val)
+        day = panel.calendar.raw_days(df["date"])
+        owner, owner_table, keep_e = raw_codes(df["etf_code"], etf.codes)
+        code, code_lookup, keep_c = raw_codes(df["code"], panel.codes)
+        val = df["quantity"].to_numpy()
+        off += sc.run(
+            lo, hi, day, owner, code, val,
+            day_table=panel.calendar.day_table, owner_table=owner_table,
+            code_lookup=code_lookup,
+        )  # fmt: skip
+        del df, keep_e, keep_c
     if progress:
         progress("look-through", len(chunks), len(chunks))
-    return {"basket_rows": rows, "rows_off_calendar": bad_days}
+    return {"basket_rows": rows, "rows_off_calendar": off}
 
 
 def _run_weights(ds: Dataset, sc: _Scatter, progress: Progress | None) -> dict:
@@ -320,8 +303,15 @@ def _run_weights(ds: Dataset, sc: _Scatter, progress: Progress | None) -> dict:
     code = index_of(df["code"], panel.codes)
     val = df["weight"].to_numpy().astype(np.float64)
     # snapshots are usually stored by (date, owner): contiguous, no sort needed (run() sorts
-    # a chunk whose baskets are split)
-    sc.run(0, len(panel.calendar) - 1, day.astype(np.int32), owner.astype(np.int32), code, val)
+    # a chunk whose baskets are split); ids are already mapped, so the tables are identities
+    t = len(panel.calendar)
+    sc.run(
+        0, t - 1, day.astype(np.int32), owner.astype(np.int32),
+        np.where(code >= 0, code, len(panel.codes)).astype(np.uint32), val,
+        day_table=(np.arange(t + 1, dtype=np.int32), 0),
+        owner_table=np.arange(sc.n_owner, dtype=np.int32),
+        code_lookup=np.arange(len(panel.codes), dtype=np.int32),
+    )  # fmt: skip
     if progress:
         progress("look-through", 1, 1)
     return {"basket_rows": df.height, "rows_off_calendar": 0}

@@ -50,30 +50,50 @@ def map_days(epoch_days: np.ndarray, day_lookup: np.ndarray, epoch0: int) -> np.
 
 
 @njit(cache=True)
-def find_segments(day: np.ndarray, owner: np.ndarray):
+def _lookup(x, table: np.ndarray, offset: int) -> int:
+    k = x - offset
+    if k < 0 or k >= table.shape[0]:
+        return -1
+    return table[k]
+
+
+@njit(cache=True)
+def find_segments(
+    day_raw: np.ndarray,
+    owner_raw: np.ndarray,
+    day_table: np.ndarray,
+    day_offset: int,
+    owner_table: np.ndarray,
+):
     """Runs of equal (day, owner) in row order: the baskets of a chunk.
 
-    Returns ``(seg_day, seg_owner, seg_start, seg_end)``; rows ``seg_start[k]:seg_end[k]``
-    hold one basket.
+    Rows hold raw ids (days since 1970, physical category ids); they are mapped through
+    ``day_table[x - day_offset]`` and ``owner_table[x]`` once per run, not once per row.
+    Returns ``(seg_day, seg_owner, seg_start, seg_end, rows_off_calendar)``; rows
+    ``seg_start[k]:seg_end[k]`` hold one basket; a run whose day is not on the calendar gets
+    day -1 and its rows are counted.
     """
-    n = day.shape[0]
+    n = day_raw.shape[0]
     count = 0
     for i in range(n):
-        if i == 0 or day[i] != day[i - 1] or owner[i] != owner[i - 1]:
+        if i == 0 or day_raw[i] != day_raw[i - 1] or owner_raw[i] != owner_raw[i - 1]:
             count += 1
     seg_day = np.empty(count, dtype=np.int32)
     seg_owner = np.empty(count, dtype=np.int32)
     seg_start = np.empty(count, dtype=np.int64)
     seg_end = np.empty(count, dtype=np.int64)
     k = -1
+    off = 0
     for i in range(n):
-        if i == 0 or day[i] != day[i - 1] or owner[i] != owner[i - 1]:
+        if i == 0 or day_raw[i] != day_raw[i - 1] or owner_raw[i] != owner_raw[i - 1]:
             k += 1
-            seg_day[k] = day[i]
-            seg_owner[k] = owner[i]
+            seg_day[k] = _lookup(day_raw[i], day_table, day_offset)
+            seg_owner[k] = _lookup(owner_raw[i], owner_table, 0)
             seg_start[k] = i
         seg_end[k] = i + 1
-    return seg_day, seg_owner, seg_start, seg_end
+        if seg_day[k] < 0:
+            off += 1
+    return seg_day, seg_owner, seg_start, seg_end, off
 
 
 @njit(cache=True)
@@ -140,8 +160,10 @@ def accumulate(
     alt_owner_of_etf: np.ndarray,
     chunk_code: np.ndarray,
     chunk_val: np.ndarray,
+    chunk_lookup: np.ndarray,
     carry_code: np.ndarray,
     carry_val: np.ndarray,
+    carry_lookup: np.ndarray,
     present: np.ndarray,
     shares: np.ndarray,
     nav: np.ndarray,
@@ -213,16 +235,20 @@ def accumulate(
             if sr == 0:
                 codes = carry_code
                 vals = carry_val
+                lk = carry_lookup
             else:
                 codes = chunk_code
                 vals = chunk_val
+                lk = chunk_lookup
+            n_lk = lk.shape[0]
             a = start[dd, o]
             b = end[dd, o]
             big_v = 1.0
             if not weights_mode:
                 big_v = 0.0
                 for r in range(a, b):
-                    s = codes[r]
+                    p = codes[r]
+                    s = lk[p] if p < n_lk else -1
                     if s < 0 or vals[r] <= 0.0:
                         continue
                     c = close[d, s]
@@ -243,7 +269,8 @@ def accumulate(
                 k_in = ds_e * n_e / big_v
             k_sh = s_e / big_v
             for r in range(a, b):
-                s = codes[r]
+                p = codes[r]
+                s = lk[p] if p < n_lk else -1
                 if s < 0:
                     counters[d, C_UNKNOWN] += 1
                     continue
@@ -293,20 +320,25 @@ def copy_carry(
     state_end: np.ndarray,
     chunk_code: np.ndarray,
     chunk_val: np.ndarray,
+    chunk_lookup: np.ndarray,
     carry_code: np.ndarray,
     carry_val: np.ndarray,
 ):
     """Move every owner's basket in force into a new, compact carry buffer.
 
     After a chunk, baskets pointing into the chunk (source 1) are copied out so the chunk can
-    be freed; the state then points into the new carry buffer (source 0).
+    be freed; the state then points into the new carry buffer (source 0). Carry rows hold
+    stock indices (chunk rows are mapped through ``chunk_lookup``; unknown codes become a
+    value past the end of the identity lookup, so they stay unknown).
     """
     n_owner = state_src.shape[0]
+    n_lk = chunk_lookup.shape[0]
+    unknown = np.uint32(0xFFFFFFFF)
     total = 0
     for o in range(n_owner):
         if state_src[o] >= 0:
             total += state_end[o] - state_start[o]
-    new_code = np.empty(total, dtype=np.int32)
+    new_code = np.empty(total, dtype=np.uint32)
     new_val = np.empty(total, dtype=np.float64)
     pos = 0
     for o in range(n_owner):
@@ -319,7 +351,9 @@ def copy_carry(
                 new_code[pos + r - a] = carry_code[r]
                 new_val[pos + r - a] = carry_val[r]
             else:
-                new_code[pos + r - a] = chunk_code[r]
+                p = chunk_code[r]
+                s = chunk_lookup[p] if p < n_lk else -1
+                new_code[pos + r - a] = np.uint32(s) if s >= 0 else unknown
                 new_val[pos + r - a] = chunk_val[r]
         state_src[o] = 0
         state_start[o] = pos

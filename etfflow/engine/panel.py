@@ -40,6 +40,26 @@ def as_categorical(s: pl.Series) -> pl.Series:
     return s.cast(pl.String).cast(pl.Categorical)
 
 
+def raw_codes(s: pl.Series, codes: list[str]) -> tuple[np.ndarray, np.ndarray, pl.Series]:
+    """Physical ids of ``s`` and the lookup from id to position in ``codes`` (-1 if absent).
+
+    Returns ``(phys, lookup, series)``; keep ``series`` alive while using the ids (Polars frees
+    a category mapping nothing refers to). Nulls get an id past the lookup (unknown).
+    """
+    s = as_categorical(s)
+    lookup = _lookup_for(s.dtype, codes)
+    phys = s.to_physical()
+    if phys.null_count():
+        phys = phys.cast(pl.UInt32).fill_null(np.iinfo(np.uint32).max)
+    arr = phys.to_numpy()
+    if len(arr):
+        pick = np.linspace(0, len(arr) - 1, num=min(64, len(arr))).astype(np.int64)
+        p = arr[pick]
+        idx = np.where(p < len(lookup), lookup[np.minimum(p, max(len(lookup) - 1, 0))], -1)
+        _spot_check(s.gather(pick), idx, codes)
+    return arr, lookup, s
+
+
 def index_of(s: pl.Series, codes: list[str]) -> np.ndarray:
     """Position of each value of ``s`` in the sorted list ``codes`` (int32, -1 if absent)."""
     s = as_categorical(s)
@@ -82,6 +102,19 @@ class Calendar:
 
     def __len__(self) -> int:
         return len(self.dates)
+
+    @property
+    def day_table(self) -> tuple[np.ndarray, int]:
+        """``(table, offset)``: calendar index of day ``x`` (days since 1970) is
+        ``table[x - offset]`` (-1 when not a trading day)."""
+        return self._lookup, self._e0
+
+    def raw_days(self, dates: pl.Series) -> np.ndarray:
+        """Days since 1970 as int32 (nulls become a day before any calendar)."""
+        phys = dates.to_physical()
+        if phys.null_count():
+            phys = phys.fill_null(np.iinfo(np.int32).min)
+        return phys.to_numpy()
 
     def index_of(self, dates: pl.Series) -> np.ndarray:
         """Calendar position of each date (-1 when not a trading day or null)."""
