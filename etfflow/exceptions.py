@@ -7,6 +7,7 @@ with a hint, so that a researcher can find the offending rows in their own data.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,10 +24,10 @@ def format_examples(
         dicts = rows.head(limit).to_dicts()
     else:
         dicts = list(rows)[:limit]
-    lines = []
-    for row in dicts:
-        lines.append("    " + ", ".join(f"{k}={v!r}" for k, v in row.items()))
-    return "\n".join(lines)
+    def show(v: Any) -> str:
+        return v.isoformat() if isinstance(v, dt.date) else repr(v)
+
+    return "\n".join("    " + ", ".join(f"{k}={show(v)}" for k, v in row.items()) for row in dicts)
 
 
 class EtfflowError(ValueError):

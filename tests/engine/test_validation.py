@@ -132,7 +132,7 @@ def test_valid_market_is_clean(make_dataset, codes: str) -> None:
 
 # ----------------------------------------------------------------------------- errors
 
-DATE1, DATE2, DATE3 = repr(D1), repr(D2), repr(D3)
+DATE1, DATE2, DATE3 = D1.isoformat(), D2.isoformat(), D3.isoformat()
 
 ERROR_CASES = [
     # (id, mutation, table, column, rule, strings in the message)
@@ -201,7 +201,7 @@ ERROR_CASES = [
                           code="600000.SH", date=D2),
      "etf_pcf", "quantity", "non_finite", ["512880.SH", "600000.SH", DATE2]),
     ("nan-ret", setv("stock_daily", "ret", float("nan"), code="688981.SH", date=D5),
-     "stock_daily", "ret", "non_finite", ["688981.SH", repr(D5)]),
+     "stock_daily", "ret", "non_finite", ["688981.SH", D5.isoformat()]),
     ("zero-creation-unit", setv("etfs", "creation_unit", 0.0, etf_code="512880.SH"), "etfs",
      "creation_unit", "non_positive", ["512880.SH"]),
     ("etf-weights-sum", setv("holding_weights", "weight", 0.6, code="000001.SZ"),
@@ -210,7 +210,7 @@ ERROR_CASES = [
      "holding_weights", "weight", "weight_sum", ["399975.SZ", DATE1, "n_components=2"]),
     ("pcf-unknown-stock", setv("etf_pcf", "code", "999999.SH", etf_code="512880.SH",
                                code="688981.SH", date=D4),
-     "etf_pcf", "code", "unknown_stock", ["999999.SH", "512880.SH", repr(D4)]),
+     "etf_pcf", "code", "unknown_stock", ["999999.SH", "512880.SH", D4.isoformat()]),
     ("weights-unknown-stock", setv("holding_weights", "code", "999999.SH", code="688981.SH"),
      "holding_weights", "code", "unknown_stock", ["999999.SH", "399975.SZ", DATE1]),
     ("active-unknown-stock", setv("active_holdings", "code", "999999.SH", fund_code="110011.OF"),
@@ -226,31 +226,31 @@ ERROR_CASES = [
     ("weights-unknown-etf", setv("holding_weights", "etf_code", "159999.SZ", etf_code="510300.SH"),
      "holding_weights", "etf_code", "unknown_etf", ["159999.SZ", DATE1]),
     ("weekend", append("stock_daily", date=D(2024, 1, 6), code="600000.SH"), "stock_daily",
-     "date", "weekend_date", ["600000.SH", repr(D(2024, 1, 6))]),
+     "date", "weekend_date", ["600000.SH", D(2024, 1, 6).isoformat()]),
     ("etf-daily-holiday", append("etf_daily", date=D(2024, 1, 1)), "etf_daily", "date",
-     "not_trading_day", ["510300.SH", repr(D(2024, 1, 1))]),
+     "not_trading_day", ["510300.SH", D(2024, 1, 1).isoformat()]),
     ("pcf-holiday", append("etf_pcf", date=D(2024, 1, 1)), "etf_pcf", "date", "not_trading_day",
-     ["510300.SH", "000001.SZ", repr(D(2024, 1, 1))]),
+     ["510300.SH", "000001.SZ", D(2024, 1, 1).isoformat()]),
     ("weights-holiday", setv("holding_weights", "date", D(2023, 12, 31), etf_code="510300.SH"),
-     "holding_weights", "date", "not_trading_day", ["510300.SH", repr(D(2023, 12, 31))]),
+     "holding_weights", "date", "not_trading_day", ["510300.SH", D(2023, 12, 31).isoformat()]),
     ("index-holiday", append("index_daily", date=D(2024, 1, 6)), "index_daily", "date",
-     "not_trading_day", ["000300.SH", repr(D(2024, 1, 6))]),
+     "not_trading_day", ["000300.SH", D(2024, 1, 6).isoformat()]),
     ("nav-holiday", append("fund_nav", date=D(2024, 1, 6)), "fund_nav", "date",
-     "not_trading_day", ["000011.OF", repr(D(2024, 1, 6))]),
+     "not_trading_day", ["000011.OF", D(2024, 1, 6).isoformat()]),
     ("stock-delist-before-list", setv("stocks", "delist_date", D(2019, 1, 1), code="688981.SH"),
-     "stocks", "delist_date", "delist_before_list", ["688981.SH", repr(D(2019, 1, 1))]),
+     "stocks", "delist_date", "delist_before_list", ["688981.SH", D(2019, 1, 1).isoformat()]),
     ("etf-delist-before-list", setv("etfs", "delist_date", D(2011, 1, 1), etf_code="510300.SH"),
-     "etfs", "delist_date", "delist_before_list", ["510300.SH", repr(D(2011, 1, 1))]),
+     "etfs", "delist_date", "delist_before_list", ["510300.SH", D(2011, 1, 1).isoformat()]),
     ("industry-end-before-start", setv("stock_industry", "end_date", D(2018, 12, 31),
                                        code="600000.SH", start_date=D(2019, 1, 1)),
-     "stock_industry", "end_date", "end_before_start", ["600000.SH", repr(D(2018, 12, 31))]),
+     "stock_industry", "end_date", "end_before_start", ["600000.SH", D(2018, 12, 31).isoformat()]),
     ("industry-overlap", setv("stock_industry", "end_date", D(2024, 1, 5), code="600000.SH",
                               start_date=D(2019, 1, 1)),
-     "stock_industry", "start_date", "overlapping_interval", ["600000.SH", repr(D(2024, 1, 4))]),
+     "stock_industry", "start_date", "overlapping_interval", ["600000.SH", D(2024, 1, 4).isoformat()]),
     ("industry-open-overlap", append("stock_industry", code="000001.SZ",
                                      start_date=D(2023, 1, 1)),
      "stock_industry", "start_date", "overlapping_interval",
-     ["000001.SZ", repr(D(2023, 1, 1))]),
+     ["000001.SZ", D(2023, 1, 1).isoformat()]),
     ("bad-board", setv("stocks", "board", "BJ", code="000001.SZ"), "stocks", "board",
      "invalid_value", ["000001.SZ", "'BJ'", "SH_MAIN"]),
     ("bad-category", setv("etfs", "category", "bond", etf_code="512880.SH"), "etfs", "category",
@@ -259,9 +259,9 @@ ERROR_CASES = [
      "invalid_value", ["'bond'"]),
     ("bad-cash-flag", setv("etf_pcf", "cash_substitute", "maybe", etf_code="510300.SH",
                            code="600000.SH", date=D5),
-     "etf_pcf", "cash_substitute", "invalid_value", ["510300.SH", "600000.SH", repr(D5)]),
+     "etf_pcf", "cash_substitute", "invalid_value", ["510300.SH", "600000.SH", D5.isoformat()]),
     ("month-not-start", setv("fund_issuance", "month", D(2024, 1, 15), kind="etf"),
-     "fund_issuance", "month", "not_month_start", [repr(D(2024, 1, 15))]),
+     "fund_issuance", "month", "not_month_start", [D(2024, 1, 15).isoformat()]),
     ("disclosed-early", setv("active_holdings", "disclose_date", D(2023, 12, 1),
                              fund_code="110011.OF"),
      "active_holdings", "disclose_date", "disclose_before_report", ["110011.OF"]),
@@ -394,7 +394,7 @@ def test_warning_examples_name_the_row(make_dataset) -> None:
     report = run(make_dataset, drop_rows("etf_pcf", etf_code="512880.SH", date=D4))
     issue = find(report, "etf_pcf", "no_basket")
     assert issue.examples.to_dicts() == [{"date": D4, "etf_code": "512880.SH"}]
-    assert "512880.SH" in issue.message and repr(D4) in issue.message
+    assert "512880.SH" in issue.message and D4.isoformat() in issue.message
 
 
 # ----------------------------------------------------------------------------- report & options
