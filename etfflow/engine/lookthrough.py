@@ -300,17 +300,16 @@ def _run_weights(ds: Dataset, sc: _Scatter, progress: Progress | None) -> dict:
     owner = np.where(etf_null, by_index, by_etf).astype(np.int32)
     # a snapshot is in force from its date: the first trading day on or after it
     day = panel.calendar.asof_index(df["date"])
-    code = index_of(df["code"], panel.codes)
+    code, code_lookup, _keep = raw_codes(df["code"], panel.codes)
     val = df["weight"].to_numpy().astype(np.float64)
     # snapshots are usually stored by (date, owner): contiguous, no sort needed (run() sorts
-    # a chunk whose baskets are split); ids are already mapped, so the tables are identities
+    # a chunk whose baskets are split); days and owners are already mapped: identity tables
     t = len(panel.calendar)
     sc.run(
-        0, t - 1, day.astype(np.int32), owner.astype(np.int32),
-        np.where(code >= 0, code, len(panel.codes)).astype(np.uint32), val,
+        0, t - 1, day, owner.astype(np.int32), code, val,
         day_table=(np.arange(t + 1, dtype=np.int32), 0),
         owner_table=np.arange(sc.n_owner, dtype=np.int32),
-        code_lookup=np.arange(len(panel.codes), dtype=np.int32),
+        code_lookup=code_lookup,
     )  # fmt: skip
     if progress:
         progress("look-through", 1, 1)

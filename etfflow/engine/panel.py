@@ -61,15 +61,9 @@ def raw_codes(s: pl.Series, codes: list[str]) -> tuple[np.ndarray, np.ndarray, p
 
 
 def index_of(s: pl.Series, codes: list[str]) -> np.ndarray:
-    """Position of each value of ``s`` in the sorted list ``codes`` (int32, -1 if absent)."""
-    s = as_categorical(s)
-    lookup = _lookup_for(s.dtype, codes)
-    phys = s.to_physical()
-    if phys.null_count():
-        phys = phys.cast(pl.UInt32).fill_null(np.iinfo(np.uint32).max)
-    out = map_codes(phys.to_numpy(), lookup)
-    _spot_check(s, out, codes)
-    return out
+    """Position of each value of ``s`` in the list ``codes`` (int32, -1 if absent or null)."""
+    phys, lookup, _keep = raw_codes(s, codes)
+    return map_codes(phys, lookup)
 
 
 def _spot_check(s: pl.Series, idx: np.ndarray, codes: list[str], n: int = 64) -> None:
