@@ -1,0 +1,372 @@
+"""numba kernels of the evaluation engine (SPEC §5.2-§5.3).
+
+Three kernels do the work of :func:`etfflow.backtest.engine.evaluate`:
+
+- :func:`period_growth` — per asset, the compounded growth ``prod(1 + r)`` from the start of
+  the holding period that contains day ``d`` to ``d`` (shared by all factors);
+- :func:`cross_sections` — per rebalance date (parallel over dates): Pearson and Spearman IC
+  and the quantile group of every eligible asset (:func:`cross_section_1d`);
+- :func:`simulate_groups` — per group (parallel over groups): the buy-and-hold portfolio
+  path through all periods with trading rules (:func:`simulate_1d`).
+
+Reference twin: :mod:`etfflow.backtest.engine_ref` (plain loops over the same definitions),
+compared in ``tests/backtest/test_engine.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+#: Columns per parallel chunk of :func:`period_growth`.
+_CHUNK = 256
+
+
+@njit(cache=True)
+def period_growth_1d(r, starts, ends, out):
+    """Growth of a block of assets: ``out[d] = prod_{a<j<=d}(1 + r[j])`` for ``a < d <= b``.
+
+    ``r`` is ``(T, m)`` with NaN already replaced by 0; rows outside every period stay NaN.
+    """
+    for k in range(starts.shape[0]):
+        a = starts[k]
+        for j in range(r.shape[1]):
+            out[a + 1, j] = 1.0 + r[a + 1, j]
+        for d in range(a + 2, ends[k] + 1):
+            for j in range(r.shape[1]):
+                out[d, j] = out[d - 1, j] * (1.0 + r[d, j])
+
+
+@njit(parallel=True, cache=True)
+def period_growth(r, starts, ends):
+    """(T, M) growth since each period's start (see :func:`period_growth_1d`), parallel over
+    column chunks. Periods ``(starts[k], ends[k]]`` must be disjoint."""
+    t, m = r.shape
+    out = np.full((t, m), np.nan)
+    n_chunks = (m + _CHUNK - 1) // _CHUNK
+    for c in prange(n_chunks):
+        lo = c * _CHUNK
+        hi = min(m, lo + _CHUNK)
+        block = np.full((t, hi - lo), np.nan)
+        period_growth_1d(np.ascontiguousarray(r[:, lo:hi]), starts, ends, block)
+        out[:, lo:hi] = block
+    return out
+
+
+@njit(cache=True)
+def _pearson(x, y):
+    n = x.shape[0]
+    if n < 2:
+        return np.nan
+    mx = 0.0
+    my = 0.0
+    for i in range(n):
+        mx += x[i]
+        my += y[i]
+    mx /= n
+    my /= n
+    sxy = 0.0
+    sxx = 0.0
+    syy = 0.0
+    for i in range(n):
+        dx = x[i] - mx
+        dy = y[i] - my
+        sxy += dx * dy
+        sxx += dx * dx
+        syy += dy * dy
+    if sxx <= 0.0 or syy <= 0.0:
+        return np.nan
+    return sxy / math.sqrt(sxx * syy)
+
+
+@njit(cache=True)
+def _average_ranks(x):
+    """1-based ranks of ``x`` with ties given their average rank; also the sort order."""
+    n = x.shape[0]
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(n)
+    j = 0
+    while j < n:
+        k = j
+        v = x[order[j]]
+        while k + 1 < n and x[order[k + 1]] == v:
+            k += 1
+        r = (j + k) / 2.0 + 1.0
+        for m in range(j, k + 1):
+            ranks[order[m]] = r
+        j = k + 1
+    return ranks, order
+
+
+@njit(cache=True)
+def qcut_labels(xs, ranks_sorted, qs, out):
+    """Quantile labels (0-based) of sorted values ``xs``, as ``pd.qcut(x, G, labels=False)``.
+
+    Edges are ``np.quantile(x, qs, method="linear")`` computed with NumPy's exact arithmetic
+    (virtual index ``(n-1)*q``; ``_lerp``); a value's label is ``searchsorted(edges, x,
+    "left") - 1`` with the minimum in label 0 (pandas ``include_lowest``). When two edges are
+    equal (pandas would raise "Bin edges must be unique"), labels come from the average
+    rank instead: ``max(ceil((rank - 1) * G / (n - 1)) - 1, 0)``, which is the same rule
+    on distinct values. Returns True when the pandas edges were used.
+    """
+    n = xs.shape[0]
+    g = qs.shape[0] - 1
+    edges = np.empty(g + 1)
+    for q in range(g + 1):
+        v = (n - 1) * qs[q]
+        if v >= n - 1:
+            edges[q] = xs[n - 1]
+        else:
+            p = math.floor(v)
+            gamma = v - p
+            a = xs[p]
+            b = xs[p + 1]
+            diff = b - a
+            if gamma >= 0.5:
+                edges[q] = b - diff * (1.0 - gamma)
+            else:
+                edges[q] = a + diff * gamma
+    unique = True
+    for i in range(g + 1):
+        for j in range(i + 1, g + 1):
+            if edges[i] == edges[j]:
+                unique = False
+    if unique:
+        e = 0
+        for j in range(n):
+            x = xs[j]
+            while e < g and edges[e] < x:
+                e += 1
+            out[j] = max(e - 1, 0)
+    else:
+        for j in range(n):
+            if n == 1:
+                out[j] = 0
+            else:
+                out[j] = max(math.ceil((ranks_sorted[j] - 1.0) * g / (n - 1)) - 1, 0)
+    return unique
+
+
+@njit(cache=True)
+def cross_section_1d(f, y, ok, qs, grp):
+    """IC, Rank IC, count and groups of one rebalance date.
+
+    ``f`` factor values, ``y`` next-period returns, ``ok`` eligibility (universe); assets
+    with ``ok`` and finite ``f`` and ``y`` take part. ``grp`` (filled, -1 elsewhere) gets the
+    0-based quantile label (:func:`qcut_labels`). Returns ``(ic, rank_ic, n)``; Pearson and
+    Spearman (average ranks) are NaN for fewer than 2 assets or a constant input.
+    """
+    m = f.shape[0]
+    n = 0
+    for i in range(m):
+        grp[i] = -1
+        if ok[i] and np.isfinite(f[i]) and np.isfinite(y[i]):
+            n += 1
+    if n == 0:
+        return np.nan, np.nan, 0
+    idx = np.empty(n, dtype=np.int64)
+    fv = np.empty(n)
+    yv = np.empty(n)
+    c = 0
+    for i in range(m):
+        if ok[i] and np.isfinite(f[i]) and np.isfinite(y[i]):
+            idx[c] = i
+            fv[c] = f[i]
+            yv[c] = y[i]
+            c += 1
+    ic = _pearson(fv, yv)
+    rf, order = _average_ranks(fv)
+    ry, _ = _average_ranks(yv)
+    ric = _pearson(rf, ry)
+    xs = np.empty(n)
+    rs = np.empty(n)
+    for j in range(n):
+        xs[j] = fv[order[j]]
+        rs[j] = rf[order[j]]
+    lab = np.empty(n, dtype=np.int64)
+    qcut_labels(xs, rs, qs, lab)
+    for j in range(n):
+        grp[idx[order[j]]] = lab[j]
+    return ic, ric, n
+
+
+@njit(parallel=True, cache=True)
+def cross_sections(factor, fwd, eligible, qs):
+    """:func:`cross_section_1d` on every rebalance date (parallel over dates).
+
+    ``factor``, ``fwd`` and ``eligible`` are ``(K, M)``: row ``k`` holds the factor on
+    signal day ``k``, the forward returns of period ``k`` and the universe of that day.
+    Returns ``(ic, rank_ic, n, groups)`` with ``groups`` ``(K, M)`` int8 (-1 = not ranked).
+    """
+    k_n = factor.shape[0]
+    m = factor.shape[1]
+    ic = np.full(k_n, np.nan)
+    ric = np.full(k_n, np.nan)
+    cnt = np.zeros(k_n, dtype=np.int64)
+    groups = np.full((k_n, m), -1, dtype=np.int8)
+    for k in prange(k_n):
+        g = np.empty(m, dtype=np.int64)
+        a, b, c = cross_section_1d(factor[k], fwd[k], eligible[k], qs, g)
+        ic[k] = a
+        ric[k] = b
+        cnt[k] = c
+        for i in range(m):
+            groups[k, i] = g[i]
+    return ic, ric, cnt, groups
+
+
+@njit(cache=True)
+def simulate_1d(groups, g, starts, ends, growth, buyable, sellable, val):
+    """Buy-and-hold path of the portfolio of group ``g`` through all periods.
+
+    Period ``k`` trades at the close of ``starts[k]`` and is held to the close of
+    ``ends[k]`` (``ends[k] == starts[k+1]``). Target = assets with ``groups[k] == g``.
+    A previous holding that is not ``sellable[k]`` is *locked*: it stays with its drifted
+    weight. Other members: targets that are ``buyable[k]`` or already held. The weight not
+    locked is split equally among the other members (cash, return 0, if there are none).
+    ``val[d]`` (filled for ``starts[k] < d <= ends[k]``) is the value on ``d`` of 1 invested
+    at ``starts[k]``: ``cash + sum_i w_i * growth[d, i]``.
+
+    Returns ``(gross, n_members, buy_share, sell_share)`` per period: gross return
+    ``val[ends[k]] - 1``, names held, share of held names that are new, share of the previous
+    names that left (``buy_share`` is 1 in the first period when anything is held).
+    """
+    k_n = starts.shape[0]
+    m = groups.shape[1]
+    gross = np.full(k_n, np.nan)
+    n_mem = np.zeros(k_n, dtype=np.int64)
+    buy = np.zeros(k_n)
+    sell = np.zeros(k_n)
+    w = np.zeros(m)
+    held = np.zeros(m, dtype=np.bool_)
+    now = np.zeros(m, dtype=np.bool_)
+    members = np.empty(m, dtype=np.int64)
+    prev_members = np.empty(m, dtype=np.int64)
+    n_prev = 0
+    cash = 1.0
+    for k in range(k_n):
+        a = starts[k]
+        # drift the previous portfolio to the close of a (= end of the previous period)
+        if n_prev > 0:
+            tot = cash
+            for j in range(n_prev):
+                i = prev_members[j]
+                w[i] = w[i] * growth[a, i]
+                tot += w[i]
+            if tot > 0.0:
+                for j in range(n_prev):
+                    w[prev_members[j]] /= tot
+        locked_w = 0.0
+        n_locked = 0
+        n_free = 0
+        for i in range(m):
+            now[i] = False
+        for j in range(n_prev):
+            i = prev_members[j]
+            if not sellable[k, i]:
+                now[i] = True
+                locked_w += w[i]
+                n_locked += 1
+                members[n_locked - 1] = i
+        nm = n_locked
+        for i in range(m):
+            if groups[k, i] == g and not now[i] and (buyable[k, i] or held[i]):
+                now[i] = True
+                members[nm] = i
+                nm += 1
+                n_free += 1
+        rest = 1.0 - locked_w
+        if n_free > 0:
+            cash = 0.0
+            ew = rest / n_free
+            for j in range(n_locked, nm):
+                w[members[j]] = ew
+        else:
+            cash = rest
+        # turnover by names
+        n_new = 0
+        for j in range(nm):
+            if not held[members[j]]:
+                n_new += 1
+        n_gone = 0
+        for j in range(n_prev):
+            if not now[prev_members[j]]:
+                n_gone += 1
+        buy[k] = n_new / nm if nm > 0 else 0.0
+        sell[k] = n_gone / n_prev if n_prev > 0 else 0.0
+        n_mem[k] = nm
+        for j in range(n_prev):
+            i = prev_members[j]
+            held[i] = False
+            if not now[i]:
+                w[i] = 0.0
+        for j in range(nm):
+            held[members[j]] = True
+            prev_members[j] = members[j]
+        n_prev = nm
+        # daily path
+        for d in range(a + 1, ends[k] + 1):
+            v = cash
+            for j in range(nm):
+                i = members[j]
+                v += w[i] * growth[d, i]
+            val[d] = v
+        gross[k] = val[ends[k]] - 1.0
+    return gross, n_mem, buy, sell
+
+
+@njit(parallel=True, cache=True)
+def simulate_groups(groups, n_groups, starts, ends, growth, buyable, sellable):
+    """:func:`simulate_1d` for groups ``0..n_groups-1`` (parallel over groups).
+
+    Returns ``(gross, n_members, buy_share, sell_share)`` as ``(n_groups, K)`` arrays and the
+    daily values ``(n_groups, T)`` (NaN outside the periods).
+    """
+    k_n = starts.shape[0]
+    t = growth.shape[0]
+    gross = np.full((n_groups, k_n), np.nan)
+    n_mem = np.zeros((n_groups, k_n), dtype=np.int64)
+    buy = np.zeros((n_groups, k_n))
+    sell = np.zeros((n_groups, k_n))
+    val = np.full((n_groups, t), np.nan)
+    for g in prange(n_groups):
+        v = np.full(t, np.nan)
+        a, b, c, d = simulate_1d(groups, g, starts, ends, growth, buyable, sellable, v)
+        gross[g] = a
+        n_mem[g] = b
+        buy[g] = c
+        sell[g] = d
+        val[g] = v
+    return gross, n_mem, buy, sell, val
+
+
+@njit(cache=True)
+def max_drawdown(nav):
+    """Largest peak-to-trough fall ``min_t nav[t] / max_{s<=t} nav[s] - 1`` (<= 0).
+
+    NaNs are skipped; an empty or all-NaN input gives NaN. The first value is the first
+    peak, so the caller prepends the starting NAV (1) when the series starts after it.
+    """
+    peak = -np.inf
+    worst = np.nan
+    for x in nav:
+        if not np.isfinite(x):
+            continue
+        if x > peak:
+            peak = x
+        dd = x / peak - 1.0
+        if not (worst <= dd):
+            worst = dd
+    return worst
+
+
+@njit(cache=True)
+def first_valid_row(x):
+    """Index of the first row of ``x`` holding a finite value (``x.shape[0]`` if none)."""
+    for t in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            if np.isfinite(x[t, j]):
+                return t
+    return x.shape[0]

@@ -1,0 +1,272 @@
+"""Reference twin of the evaluation engine: plain Python loops over SPEC §5.2, tests only.
+
+Slow and obviously correct: one period, one asset, one day at a time, positions as
+dictionaries of values. :func:`etfflow.backtest.engine.evaluate` must agree with
+:func:`evaluate_reference` on IC, group returns, turnover and every NAV series. Quantile
+edges come from ``np.quantile`` itself (the fast path re-implements its arithmetic).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from etfflow.backtest.universe import TradingRules
+
+
+@dataclass
+class ReferenceResult:
+    """Per factor: ``ic``, ``rank_ic``, ``n`` (K,), ``group_ret``/``group_n``/``turnover``
+    (G, K) with NaN returns for empty groups, ``nav[series]`` (T,) daily, ``direction``;
+    ``benchmark_ret`` (K,) the benchmark's period returns."""
+
+    rebal: list[int]
+    start: list[int]
+    end: list[int]
+    ic: dict[str, np.ndarray] = field(default_factory=dict)
+    rank_ic: dict[str, np.ndarray] = field(default_factory=dict)
+    n: dict[str, np.ndarray] = field(default_factory=dict)
+    group_ret: dict[str, np.ndarray] = field(default_factory=dict)
+    group_n: dict[str, np.ndarray] = field(default_factory=dict)
+    turnover: dict[str, np.ndarray] = field(default_factory=dict)
+    nav: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    direction: dict[str, int] = field(default_factory=dict)
+    benchmark_ret: np.ndarray | None = None
+
+
+def _periods(dates, first, rebalance, lag):
+    t = len(dates)
+    if rebalance == "month":
+        cand = []
+        for i in range(t):
+            d = dates[i].astype(object)
+            if i + 1 < t:
+                nxt = dates[i + 1].astype(object)
+                if (nxt.year, nxt.month) != (d.year, d.month):
+                    cand.append(i)
+            else:
+                # last date: a month end only if no weekday of its month follows
+                day = dates[i] + 1
+                complete = True
+                while day.astype("datetime64[M]") == dates[i].astype("datetime64[M]"):
+                    if day.astype(object).weekday() < 5:
+                        complete = False
+                    day = day + 1
+                if complete:
+                    cand.append(i)
+        cand = [c for c in cand if c >= first]
+    else:
+        cand = list(range(first, t, rebalance))
+    rebal, start, end = [], [], []
+    for k in range(len(cand) - 1):
+        if cand[k + 1] + lag <= t - 1:
+            rebal.append(cand[k])
+            start.append(cand[k] + lag)
+            end.append(cand[k + 1] + lag)
+    return rebal, start, end
+
+
+def _pearson(x, y):
+    n = len(x)
+    if n < 2:
+        return math.nan
+    mx = sum(x) / n
+    my = sum(y) / n
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True))
+    sxx = sum((a - mx) ** 2 for a in x)
+    syy = sum((b - my) ** 2 for b in y)
+    if sxx <= 0 or syy <= 0:
+        return math.nan
+    return sxy / math.sqrt(sxx * syy)
+
+
+def _avg_ranks(x):
+    n = len(x)
+    order = sorted(range(n), key=lambda i: x[i])
+    ranks = [0.0] * n
+    j = 0
+    while j < n:
+        k = j
+        while k + 1 < n and x[order[k + 1]] == x[order[j]]:
+            k += 1
+        for m in range(j, k + 1):
+            ranks[order[m]] = (j + k) / 2 + 1
+        j = k + 1
+    return ranks
+
+
+def _qcut(values, groups):
+    """0-based labels of ``pd.qcut(values, groups, labels=False)`` (rank fallback on ties)."""
+    q = np.linspace(0, 1, groups + 1)
+    np.putmask(q, groups * q != np.arange(groups + 1), np.nextafter(q, 1))
+    v = np.asarray(values, dtype=np.float64)
+    n = len(v)
+    edges = np.quantile(v, q, method="linear")
+    if len(set(edges.tolist())) == len(edges):
+        ids = np.searchsorted(edges, v, side="left")
+        ids[v == edges[0]] = 1
+        return [int(i) - 1 for i in ids]
+    ranks = _avg_ranks(list(v))
+    if n == 1:
+        return [0]
+    return [max(math.ceil((r - 1) * groups / (n - 1)) - 1, 0) for r in ranks]
+
+
+def evaluate_reference(
+    factors: dict[str, np.ndarray],
+    returns: np.ndarray,
+    dates: np.ndarray,
+    *,
+    rules: TradingRules | None = None,
+    groups: int = 10,
+    direction: int | str = "auto",
+    rebalance: int | str = 20,
+    lag: int = 1,
+    cost_bps: float = 0.0,
+) -> ReferenceResult:
+    """Loop version of :func:`etfflow.backtest.engine.evaluate` (same arguments)."""
+    t, m = returns.shape
+    dates = np.asarray(dates, dtype="datetime64[D]")
+    first = min(
+        (i for f in factors.values() for i in range(t) if np.isfinite(f[i]).any()),
+        default=t,
+    )
+    rebal, start, end = _periods(dates, first, rebalance, lag)
+    out = ReferenceResult(rebal, start, end)
+    k_n = len(rebal)
+
+    def has(d, i):
+        return math.isfinite(returns[d, i])
+
+    def r(d, i):
+        return returns[d, i] if has(d, i) else 0.0
+
+    def growth(a, d, i):
+        g = 1.0
+        for j in range(a + 1, d + 1):
+            g *= 1.0 + r(j, i)
+        return g
+
+    fwd = [
+        [growth(start[k], end[k], i) - 1.0 if has(start[k], i) else math.nan for i in range(m)]
+        for k in range(k_n)
+    ]
+
+    def can_buy(k, i):
+        return has(start[k], i) and (rules is None or bool(rules.can_buy[start[k], i]))
+
+    def can_sell(k, i):
+        return (not has(start[k], i)) or rules is None or bool(rules.can_sell[start[k], i])
+
+    def in_universe(k, i):
+        return has(rebal[k], i) and (rules is None or bool(rules.universe[rebal[k], i]))
+
+    def in_bench(k, i):
+        ok = has(rebal[k], i) and has(start[k], i)
+        return ok and (rules is None or bool(rules.benchmark[rebal[k], i]))
+
+    def simulate(targets):
+        """targets[k] = set of target names; returns (paths dict day->value, ret, n, buy, sell)."""
+        weights: dict[int, float] = {}
+        cash = 1.0
+        path = {}
+        rets, ns, buys, sells = [], [], [], []
+        for k in range(k_n):
+            a, b = start[k], end[k]
+            prev = dict(weights)
+            if prev:
+                vals = {i: w * growth(start[k - 1], a, i) for i, w in prev.items()}
+                tot = cash + sum(vals.values())
+                prev = {i: v / tot for i, v in vals.items()} if tot > 0 else vals
+            locked = {i: w for i, w in prev.items() if not can_sell(k, i)}
+            free = [
+                i
+                for i in range(m)
+                if i in targets[k] and i not in locked and (can_buy(k, i) or i in prev)
+            ]
+            rest = 1.0 - sum(locked.values())
+            weights = dict(locked)
+            if free:
+                for i in free:
+                    weights[i] = rest / len(free)
+                cash = 0.0
+            else:
+                cash = rest
+            names = set(weights)
+            buys.append(len(names - set(prev)) / len(names) if names else 0.0)
+            sells.append(len(set(prev) - names) / len(prev) if prev else 0.0)
+            ns.append(len(names))
+            for d in range(a + 1, b + 1):
+                path[d] = cash + sum(w * growth(a, d, i) for i, w in weights.items())
+            rets.append(path[b] - 1.0)
+        return path, rets, ns, buys, sells
+
+    def nav_of(day_ret):
+        """day_ret(k, d) = period-to-date return of period k on day d."""
+        nav = np.full(t, np.nan)
+        if not k_n:
+            return nav
+        nav[start[0]] = 1.0
+        level = 1.0
+        for k in range(k_n):
+            for d in range(start[k] + 1, end[k] + 1):
+                nav[d] = level * (1.0 + day_ret(k, d))
+            level = nav[end[k]]
+        return nav
+
+    bench_targets = [{i for i in range(m) if in_bench(k, i)} for k in range(k_n)]
+    b_path, b_ret, _, _, _ = simulate(bench_targets)
+    rate = cost_bps * 1e-4
+
+    for name, f in factors.items():
+        ic, ric, cnt = [], [], []
+        labels = []
+        for k in range(k_n):
+            assets = [
+                i
+                for i in range(m)
+                if in_universe(k, i) and math.isfinite(f[rebal[k], i]) and math.isfinite(fwd[k][i])
+            ]
+            x = [float(f[rebal[k], i]) for i in assets]
+            y = [fwd[k][i] for i in assets]
+            ic.append(_pearson(x, y))
+            ric.append(_pearson(_avg_ranks(x), _avg_ranks(y)) if x else math.nan)
+            cnt.append(len(assets))
+            lab = dict(zip(assets, _qcut(x, groups), strict=True)) if x else {}
+            labels.append(lab)
+        ric_arr = np.array(ric)
+        if direction == "auto":
+            mr = np.nanmean(ric_arr) if np.isfinite(ric_arr).any() else math.nan
+            d = -1 if (math.isfinite(mr) and mr < 0) else 1
+        else:
+            d = int(direction)
+        sims = []
+        for g in range(groups):
+            targets = [{i for i, lab in labels[k].items() if lab == g} for k in range(k_n)]
+            sims.append(simulate(targets))
+        costs = np.array([[rate * (s[3][k] + s[4][k]) for k in range(k_n)] for s in sims])
+        g_ret = np.array([[sims[g][1][k] - costs[g, k] for k in range(k_n)] for g in range(groups)])
+        g_n = np.array([sims[g][2] for g in range(groups)])
+        lo, hi = (groups - 1, 0) if d == 1 else (0, groups - 1)
+
+        def pr(g, k, dd, sims=sims, costs=costs):
+            return sims[g][0][dd] - 1.0 - costs[g, k]
+
+        out.nav[name] = {
+            "long": nav_of(lambda k, dd, lo=lo: pr(lo, k, dd)),
+            "short": nav_of(lambda k, dd, hi=hi: pr(hi, k, dd)),
+            "long_short": nav_of(lambda k, dd, lo=lo, hi=hi: pr(lo, k, dd) - pr(hi, k, dd)),
+            "benchmark": nav_of(lambda k, dd: b_path[dd] - 1.0),
+            "excess": nav_of(lambda k, dd, lo=lo: pr(lo, k, dd) - (b_path[dd] - 1.0)),
+        }
+        out.ic[name] = np.array(ic)
+        out.rank_ic[name] = ric_arr
+        out.n[name] = np.array(cnt)
+        out.group_ret[name] = np.where(g_n > 0, g_ret, np.nan)
+        out.group_n[name] = g_n
+        out.turnover[name] = np.array([sims[g][3] for g in range(groups)])
+        out.direction[name] = d
+    out.benchmark_ret = np.array(b_ret)
+    return out

@@ -1,0 +1,241 @@
+"""Universe and trading rules of stock backtests (SPEC §5.1) as dense (day × stock) masks.
+
+:func:`stock_rules` turns a :class:`~etfflow.engine.market.Market` into a
+:class:`TradingRules`: four boolean arrays of shape ``(days, stocks)`` that
+:func:`etfflow.backtest.engine.evaluate` reads on rebalance and trade days.
+:func:`no_rules` allows everything (``--universe none``; industry backtests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from etfflow.engine.market import NO_DATE, Market
+from etfflow.exceptions import EtfflowError
+
+#: Absolute price tolerance (CNY) of "close is at the limit price" (prices are in cents).
+LIMIT_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class TradingRules:
+    """Eligibility and tradability masks, each ``(days, assets)`` bool.
+
+    Attributes
+    ----------
+    universe
+        May be ranked and held as a new position on a rebalance (signal) day.
+    can_buy
+        May be bought at the close of the day (not suspended, not at limit-up).
+    can_sell
+        May be sold at the close of the day (not suspended, not at limit-down).
+    benchmark
+        Member of the equal-weight benchmark when a period starts on that day.
+    """
+
+    universe: np.ndarray
+    can_buy: np.ndarray
+    can_sell: np.ndarray
+    benchmark: np.ndarray
+
+    def __post_init__(self) -> None:
+        shapes = {
+            name: np.shape(getattr(self, name))
+            for name in ("universe", "can_buy", "can_sell", "benchmark")
+        }
+        if len(set(shapes.values())) != 1 or len(next(iter(shapes.values()))) != 2:
+            raise EtfflowError(
+                f"TradingRules: the four masks must be 2-D arrays of one shape, got {shapes}"
+            )
+        for name in shapes:
+            a = getattr(self, name)
+            if not (isinstance(a, np.ndarray) and a.dtype == np.bool_):
+                object.__setattr__(self, name, np.asarray(a, dtype=np.bool_))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.universe.shape
+
+
+def no_rules(shape: tuple[int, int]) -> TradingRules:
+    """Rules that allow everything (``--universe none``, industry backtests).
+
+    Every mask is all True; :func:`~etfflow.backtest.engine.evaluate` still requires an
+    asset to have a return on the signal day (universe, benchmark) and on the trade day
+    (buying), so ``evaluate(..., rules=no_rules(shape))`` equals ``evaluate(..., rules=None)``.
+
+    Examples
+    --------
+    >>> r = no_rules((2, 3))
+    >>> bool(r.universe.all() and r.can_sell.all()), r.shape
+    (True, (2, 3))
+    """
+    ones = np.ones(shape, dtype=np.bool_)
+    return TradingRules(universe=ones, can_buy=ones, can_sell=ones, benchmark=ones)
+
+
+def stock_rules(
+    market: Market,
+    *,
+    min_listed_days: int = 90,
+    st_cooldown_days: int = 30,
+    benchmark_min_days: int = 10,
+) -> TradingRules:
+    """The SPEC §5.1 universe, tradability and benchmark masks of a stock market.
+
+    Parameters
+    ----------
+    market
+        Dense market arrays (:func:`etfflow.engine.market.load_market`).
+    min_listed_days
+        Calendar days since ``list_date`` before a stock may enter the universe.
+    st_cooldown_days
+        Calendar days after an ST episode ends before the stock may enter the universe.
+    benchmark_min_days
+        A benchmark member has been listed for more than this many trading days.
+
+    Returns
+    -------
+    TradingRules
+        ``(days, stocks)`` masks aligned with ``market.panel``.
+
+    Raises
+    ------
+    EtfflowError
+        On negative day counts.
+
+    Notes
+    -----
+    On day ``t`` (calendar date ``D[t]``, a stock ``s`` with a ``stock_daily`` row):
+
+    - ``universe``: ``D[t] - list_date >= min_listed_days`` (calendar days), not ST, not
+      suspended, and ``D[t] - D[removal] >= st_cooldown_days`` where ``removal`` is the first
+      trading day without the ST flag after the stock's latest ST day (ST "removal").
+      An ST episode before the data starts is unknown and not counted. A missing
+      ``list_date`` keeps the stock out of the universe.
+    - ``can_buy``: not suspended and ``close < up_limit`` (true when no limit is given).
+    - ``can_sell``: not suspended and ``close > down_limit`` (true when no limit is given).
+      Limit comparisons use a tolerance of :data:`LIMIT_TOL` CNY.
+    - ``benchmark``: listed for more than ``benchmark_min_days`` trading days and not ST.
+      Trading days since listing count calendar positions from the first trading day on or
+      after ``list_date`` (that day is day 0); for a listing before the calendar starts the
+      weekdays between ``list_date`` and the first calendar day are added (an upper bound).
+
+    Days without a ``stock_daily`` row are False in every mask.
+
+    Examples
+    --------
+    See ``tests/backtest/test_universe.py`` for hand-built cases.
+    """
+    for name, v in (
+        ("min_listed_days", min_listed_days),
+        ("st_cooldown_days", st_cooldown_days),
+        ("benchmark_min_days", benchmark_min_days),
+    ):
+        if int(v) != v or v < 0:
+            raise EtfflowError(f"stock_rules: {name} must be a non-negative integer, got {v!r}")
+    epoch = market.calendar.epoch.astype(np.int64)
+    listed = market.listed
+    list_date = market.list_date.astype(np.int64)
+    first = np.searchsorted(epoch, list_date, side="left").astype(np.int64)
+    if len(epoch):
+        before = (list_date < epoch[0]) & (market.list_date != NO_DATE)
+        if before.any():
+            d0 = np.datetime64(int(epoch[0]), "D")
+            ld = list_date[before].astype("datetime64[D]")
+            first[before] = -np.busday_count(ld, d0)
+    universe, benchmark = _universe_masks(
+        epoch,
+        listed,
+        market.is_st,
+        market.is_suspended,
+        list_date,
+        (market.list_date == NO_DATE),
+        first,
+        int(min_listed_days),
+        int(st_cooldown_days),
+        int(benchmark_min_days),
+    )
+    close = market.close
+    with np.errstate(invalid="ignore"):
+        at_up = close >= market.up_limit - LIMIT_TOL
+        at_down = close <= market.down_limit + LIMIT_TOL
+    tradable = listed & ~market.is_suspended
+    return TradingRules(
+        universe=universe,
+        can_buy=tradable & ~at_up,
+        can_sell=tradable & ~at_down,
+        benchmark=benchmark,
+    )
+
+
+@njit(cache=True)
+def _universe_1d(
+    epoch,
+    listed,
+    is_st,
+    suspended,
+    list_date,
+    no_list,
+    first,
+    min_days,
+    cooldown,
+    bench_days,
+    uni,
+    bench,
+):
+    """One stock's universe and benchmark flags over the calendar (see :func:`stock_rules`)."""
+    removal = -(2**62)  # day number of the latest ST removal (none yet)
+    was_st = False
+    for t in range(epoch.shape[0]):
+        if not listed[t]:
+            continue
+        st = is_st[t]
+        if st:
+            was_st = True
+        elif was_st:
+            removal = epoch[t]
+            was_st = False
+        if no_list:
+            continue
+        ok = (
+            (not st)
+            and (not suspended[t])
+            and epoch[t] - list_date >= min_days
+            and epoch[t] - removal >= cooldown
+        )
+        uni[t] = ok
+        bench[t] = (not st) and (t - first > bench_days)
+
+
+@njit(parallel=True, cache=True)
+def _universe_masks(
+    epoch, listed, is_st, suspended, list_date, no_list, first, min_days, cooldown, bench_days
+):
+    """Thin parallel wrapper of :func:`_universe_1d` over stocks (columns)."""
+    t, n = listed.shape
+    uni = np.zeros((t, n), dtype=np.bool_)
+    bench = np.zeros((t, n), dtype=np.bool_)
+    for s in prange(n):
+        u = np.zeros(t, dtype=np.bool_)
+        b = np.zeros(t, dtype=np.bool_)
+        _universe_1d(
+            epoch,
+            listed[:, s],
+            is_st[:, s],
+            suspended[:, s],
+            list_date[s],
+            no_list[s],
+            first[s],
+            min_days,
+            cooldown,
+            bench_days,
+            u,
+            b,
+        )
+        uni[:, s] = u
+        bench[:, s] = b
+    return uni, bench
