@@ -157,13 +157,26 @@ class Store:
                 f"{SCHEMA_VERSION}: use a new --store file (or re-run into a fresh one)"
             )
 
-    def _ensure_table(self, name: str, schema: pl.Schema) -> None:
+    def _ensure_table(self, name: str, schema: pl.Schema, *, wide: bool = False) -> None:
+        """Create ``name`` or check its columns. A ``wide`` table (factor values) gains the
+        columns a run brings that it does not have yet (NULL for earlier runs)."""
         cols = [("run_id", "VARCHAR")] + [(c, sql_type(t)) for c, t in schema.items()]
         existing = self._fetchall(
             "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "
             "ORDER BY column_index",
             [name],
         )
+        if existing and wide:
+            have_t = dict(existing)
+            for c, t in cols:
+                if c not in have_t:
+                    self._exec(f"ALTER TABLE {_quote(name)} ADD COLUMN {_quote(c)} {t}")
+                elif have_t[c] != t:
+                    raise StoreError(
+                        f"column '{c}' of table '{name}' in {self.path} has type {have_t[c]}, "
+                        f"this run writes {t}: use a new --store file"
+                    )
+            return
         if not existing:
             body = ", ".join(f"{_quote(c)} {t}" for c, t in cols)
             self._exec(f"CREATE TABLE {_quote(name)} ({body})")
@@ -186,17 +199,19 @@ class Store:
         pool: str,
         params: Mapping,
         diagnostics: Mapping | None = None,
+        wide: frozenset[str] | set[str] = frozenset(),
     ) -> str:
         """Write one run atomically; returns its run id.
 
         Rows of an earlier run with the same id (identical inputs) are replaced. On any
-        error the transaction is rolled back and the store is left as it was.
+        error the transaction is rolled back and the store is left as it was. Tables named
+        in ``wide`` may gain columns (one per factor).
         """
         run_id = run_id_for(kind, fingerprint, pool, params)
         self.con.begin()
         try:
             for name, df in tables.items():
-                self._ensure_table(name, df.schema)
+                self._ensure_table(name, df.schema, wide=name in wide)
                 self._exec(f"DELETE FROM {_quote(name)} WHERE run_id = ?", [run_id])
             self._exec("DELETE FROM runs WHERE run_id = ?", [run_id])
             self._exec(
@@ -237,17 +252,34 @@ class Store:
     def runs(self) -> pl.DataFrame:
         return self.con.sql("SELECT * FROM runs ORDER BY created_at").pl()
 
-    def table(self, name: str, run_id: str | None = None) -> pl.DataFrame:
-        """A result table, optionally one run's rows (without the run_id column)."""
+    def table(
+        self, name: str, run_id: str | None = None, *, columns: list[str] | None = None
+    ) -> pl.DataFrame:
+        """A result table, optionally one run's rows (without the run_id column) and only
+        some columns."""
+        sel = ", ".join(_quote(c) for c in columns) if columns else "* EXCLUDE (run_id)"
         if run_id is None:
-            return self.con.sql(f"SELECT * FROM {_quote(name)}").pl()
+            sel = ", ".join(_quote(c) for c in ["run_id", *columns]) if columns else "*"
+            return self.con.sql(f"SELECT {sel} FROM {_quote(name)}").pl()
         exists = self._fetchone("SELECT 1 FROM runs WHERE run_id = ?", [run_id])
         if not exists:
             raise StoreError(f"no run {run_id!r} in {self.path}")
         return self.con.sql(
-            f"SELECT * EXCLUDE (run_id) FROM {_quote(name)} WHERE run_id = $rid",
+            f"SELECT {sel} FROM {_quote(name)} WHERE run_id = $rid",
             params={"rid": run_id},
         ).pl()
+
+    def run(self, run_id: str) -> dict:
+        """The ``runs`` row of one run, with ``params`` and ``diagnostics`` decoded."""
+        rows = self.con.sql(
+            "SELECT * FROM runs WHERE run_id = $rid", params={"rid": run_id}
+        ).pl()
+        if rows.height == 0:
+            raise StoreError(f"no run {run_id!r} in {self.path}")
+        row = rows.row(0, named=True)
+        row["params"] = json.loads(row["params"] or "{}")
+        row["diagnostics"] = json.loads(row["diagnostics"] or "{}")
+        return row
 
     def row_counts(self) -> dict[str, int]:
         names = [r[0] for r in self._fetchall("SELECT table_name FROM duckdb_tables() ORDER BY 1")]
