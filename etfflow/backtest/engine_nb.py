@@ -22,6 +22,8 @@ from numba import njit, prange
 
 #: Columns per parallel chunk of :func:`period_growth`.
 _CHUNK = 256
+#: Locked weight above ``1 - _FULL_TOL`` leaves nothing to invest in new names.
+_FULL_TOL = 1e-12
 
 
 @njit(cache=True)
@@ -225,7 +227,8 @@ def simulate_1d(groups, g, starts, ends, growth, buyable, sellable, val):
     ``ends[k]`` (``ends[k] == starts[k+1]``). Target = assets with ``groups[k] == g``.
     A previous holding that is not ``sellable[k]`` is *locked*: it stays with its drifted
     weight. Other members: targets that are ``buyable[k]`` or already held. The weight not
-    locked is split equally among the other members (cash, return 0, if there are none).
+    locked is split equally among the other members (cash, return 0, if there are none;
+    no other members when the locked names hold all the value).
     ``val[d]`` (filled for ``starts[k] < d <= ends[k]``) is the value on ``d`` of 1 invested
     at ``starts[k]``: ``cash + sum_i w_i * growth[d, i]``.
 
@@ -271,13 +274,14 @@ def simulate_1d(groups, g, starts, ends, growth, buyable, sellable, val):
                 n_locked += 1
                 members[n_locked - 1] = i
         nm = n_locked
-        for i in range(m):
-            if groups[k, i] == g and not now[i] and (buyable[k, i] or held[i]):
-                now[i] = True
-                members[nm] = i
-                nm += 1
-                n_free += 1
         rest = 1.0 - locked_w
+        if rest > _FULL_TOL:  # no value left to invest when every holding is locked
+            for i in range(m):
+                if groups[k, i] == g and not now[i] and (buyable[k, i] or held[i]):
+                    now[i] = True
+                    members[nm] = i
+                    nm += 1
+                    n_free += 1
         if n_free > 0:
             cash = 0.0
             ew = rest / n_free

@@ -167,8 +167,11 @@ def evaluate_reference(
         ok = has(rebal[k], i) and has(start[k], i)
         return ok and (rules is None or bool(rules.benchmark[rebal[k], i]))
 
-    def simulate(targets):
-        """targets[k] = set of target names; returns (paths dict day->value, ret, n, buy, sell)."""
+    def simulate(targets, rules_apply=True):
+        """targets[k] = set of target names; returns (paths dict day->value, ret, n, buy, sell).
+
+        The benchmark (``rules_apply=False``) buys every target with a return on the trade day
+        and never carries a position."""
         weights: dict[int, float] = {}
         cash = 1.0
         path = {}
@@ -180,13 +183,17 @@ def evaluate_reference(
                 vals = {i: w * growth(start[k - 1], a, i) for i, w in prev.items()}
                 tot = cash + sum(vals.values())
                 prev = {i: v / tot for i, v in vals.items()} if tot > 0 else vals
-            locked = {i: w for i, w in prev.items() if not can_sell(k, i)}
+            locked = {i: w for i, w in prev.items() if rules_apply and not can_sell(k, i)}
+            rest = 1.0 - sum(locked.values())
             free = [
                 i
                 for i in range(m)
-                if i in targets[k] and i not in locked and (can_buy(k, i) or i in prev)
+                if i in targets[k]
+                and i not in locked
+                and ((can_buy(k, i) if rules_apply else has(start[k], i)) or i in prev)
             ]
-            rest = 1.0 - sum(locked.values())
+            if rest <= 1e-12:  # everything held is locked: nothing left to buy with
+                free = []
             weights = dict(locked)
             if free:
                 for i in free:
@@ -217,7 +224,7 @@ def evaluate_reference(
         return nav
 
     bench_targets = [{i for i in range(m) if in_bench(k, i)} for k in range(k_n)]
-    b_path, b_ret, _, _, _ = simulate(bench_targets)
+    b_path, b_ret, _, _, _ = simulate(bench_targets, rules_apply=False)
     rate = cost_bps * 1e-4
 
     for name, f in factors.items():

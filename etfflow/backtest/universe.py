@@ -9,12 +9,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit, prange
 
-from etfflow.engine.market import NO_DATE, Market
 from etfflow.exceptions import EtfflowError
+
+if TYPE_CHECKING:  # the engine imports this module; keep it free of the data stack
+    from etfflow.engine.market import Market
 
 #: Absolute price tolerance (CNY) of "close is at the limit price" (prices are in cents).
 LIMIT_TOL = 1e-6
@@ -130,6 +133,8 @@ def stock_rules(
     --------
     See ``tests/backtest/test_universe.py`` for hand-built cases.
     """
+    from etfflow.engine.market import NO_DATE
+
     for name, v in (
         ("min_listed_days", min_listed_days),
         ("st_cooldown_days", st_cooldown_days),
