@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from etfflow.cli import data, demo, lookthrough
+from etfflow.cli import data, demo, factors, lookthrough
 from etfflow.cli._ui import EtfflowGroup
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.command("generate")(data.generate)
 app.command("validate")(data.validate_cmd)
 app.command("penetrate")(lookthrough.penetrate_cmd)
 app.command("demo")(demo.demo)
+app.add_typer(factors.app, name="factors")
 
 
 def main() -> None:

@@ -9,11 +9,12 @@ from typing import Annotated
 import typer
 
 from etfflow.cli._ui import console, coverage_table, progress_bar
+from etfflow.cli.factors import print_factor_run
 from etfflow.cli.lookthrough import print_summary
 from etfflow.data_samples import SIZES, generate_market
 from etfflow.engine.loading import MANIFEST, open_dataset
 from etfflow.engine.pools import Pool
-from etfflow.engine.runs import run_lookthrough
+from etfflow.engine.runs import run_factors, run_lookthrough
 from etfflow.engine.store import DEFAULT_STORE
 
 
@@ -49,6 +50,7 @@ def demo(
             generate_market(out, size=size, seed=seed, progress=progress)
             console.print(f"generated the {size} market (seed {seed}) at {out}")
         run = run_lookthrough(out, pool=Pool.all(), store=store, progress=progress)
+        frun = run_factors(out, pool=Pool.all(), store=store, lookthrough=run, progress=progress)
     rep = run.validation
     if rep is not None:
         console.print(f"validation: {len(rep.errors)} errors, {len(rep.warnings)} warning(s)")
@@ -63,9 +65,11 @@ def demo(
     )
     console.print(coverage_table(cov, "board", title="By board"))
     console.print(coverage_table(cov, "cap_quintile", title="By float-cap quintile (Q1 smallest)"))
+    print_factor_run(frun)
     console.print(
-        f"\nresults: run [bold]{run.run_id}[/] in {run.store} — tables stock_flow, group_flow, "
-        f"coverage, runs. Query them with SQL, e.g.\n"
+        f"\nresults in {run.store}: look-through run [bold]{run.run_id}[/] (tables stock_flow, "
+        f"group_flow, coverage), factor run [bold]{frun.run_id}[/] (factor_values, "
+        f"factor_defs); every run is listed in table runs. Query them with SQL, e.g.\n"
         f'  duckdb {run.store} "SELECT group_name, avg(w_passive) FROM group_flow '
         f"WHERE level = 'industry_l1' GROUP BY 1 ORDER BY 2 DESC\"\n"
         f"done in {time.perf_counter() - t0:.1f} s"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,10 +14,15 @@ import polars as pl
 
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.lookthrough import LookThrough, Mode, Progress, Valuation, penetrate
+from etfflow.engine.market import Market, load_market
 from etfflow.engine.pools import Pool
 from etfflow.engine.schemas import CORE_TABLES
 from etfflow.engine.store import DEFAULT_STORE, open_store
 from etfflow.engine.validation import ValidationReport, validate
+from etfflow.exceptions import EtfflowError
+from etfflow.factors.compute import FactorSet, compute_factors
+from etfflow.factors.compute import process as process_factors
+from etfflow.factors.inputs import LEVELS, Level, industry_inputs, stock_inputs
 
 
 @dataclass
@@ -81,3 +89,134 @@ def run_lookthrough(
         progress("store", 1, 1)
     out = write_parquet_atomic(result.stocks, export) if export else None
     return LookThroughRun(result, run_id, Path(store), out, report)
+
+
+@dataclass
+class FactorRun:
+    lookthrough: LookThroughRun
+    factors: FactorSet
+    run_id: str
+    store: Path
+    export: Path | None
+    frame: pl.DataFrame
+    seconds: dict[str, float]
+
+
+FACTOR_DEFS_SCHEMA = pl.Schema(
+    {
+        "factor": pl.String,
+        "family": pl.String,
+        "window": pl.Int32,
+        "level": pl.String,
+        "formula": pl.String,
+        "spec": pl.String,
+        "direction": pl.Int8,
+        "lookback": pl.Int32,
+        "processing": pl.String,
+    }
+)
+
+
+def factor_defs_frame(fs: FactorSet) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "factor": [f.name for f in fs.instances],
+            "family": [f.definition.template for f in fs.instances],
+            "window": [f.n for f in fs.instances],
+            "level": [fs.level] * len(fs.instances),
+            "formula": [f.definition.formula for f in fs.instances],
+            "spec": [f.definition.spec for f in fs.instances],
+            "direction": [f.direction for f in fs.instances],
+            "lookback": [f.lookback for f in fs.instances],
+            "processing": [fs.processing] * len(fs.instances),
+        },
+        schema=FACTOR_DEFS_SCHEMA,
+    )
+
+
+def _default_strip(steps: str | None) -> str | None:
+    """A bare ``strip`` strips ``revs_20`` (SPEC §4's example control)."""
+    if not steps:
+        return steps
+    return re.sub(r"\bstrip\b(?!\s*\()", "strip(revs_20)", steps)
+
+
+def run_factors(
+    data_dir: str | Path,
+    *,
+    pool: Pool | None = None,
+    level: Level = "stock",
+    factors: str | Sequence[str] = "all",
+    windows: Sequence[int] | None = None,
+    process: str | None = None,
+    mode: Mode = "pcf",
+    store: str | Path = DEFAULT_STORE,
+    export: str | Path | None = None,
+    check: bool = True,
+    lookthrough: LookThroughRun | None = None,
+    market: Market | None = None,
+    progress: Progress | None = None,
+) -> FactorRun:
+    """Look through a pool, compute factors at one level, store both, optionally export.
+
+    The look-through run is stored too (the factor run's parameters name its run id). The
+    factor values go to the wide table ``factor_values`` (``run_id, level, date, code`` then
+    one column per factor) and their definitions to ``factor_defs``, in one transaction.
+    Pass ``lookthrough``/``market`` to reuse what an earlier call computed on the same data.
+    """
+    if level not in LEVELS:
+        raise EtfflowError(f"unknown level {level!r}: choose one of {', '.join(LEVELS)}")
+    process = _default_strip(process)
+    pool = pool or Pool.all()
+    secs: dict[str, float] = {}
+    t0 = time.perf_counter()
+    lt = lookthrough or run_lookthrough(
+        data_dir, pool=pool, mode=mode, store=store, check=check, progress=progress
+    )
+    secs["lookthrough"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ds = open_dataset(data_dir)
+    market = market or load_market(ds)
+    if level == "stock":
+        inputs = stock_inputs(market, lt.result.stocks)
+    else:
+        inputs = industry_inputs(market, lt.result.groups, level)
+    secs["inputs"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fs = compute_factors(inputs, factors, windows=windows, progress=progress)
+    secs["compute"] = time.perf_counter() - t0
+    if process:
+        t0 = time.perf_counter()
+        fs = process_factors(fs, process, market=market)
+        secs["process"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    frame = fs.frame()
+    secs["table"] = time.perf_counter() - t0
+    if progress:
+        progress("store factors", 0, 1)
+    t0 = time.perf_counter()
+    params = {
+        "level": level,
+        "factors": fs.names,
+        "windows": list(windows) if windows else None,
+        "processing": fs.processing,
+        "lookthrough_run": lt.run_id,
+        "lookthrough": lt.result.params,
+    }
+    stored = frame.with_columns(pl.lit(level).alias("level")).select("level", *frame.columns)
+    with open_store(store) as st:
+        run_id = st.write_run(
+            "factors",
+            {"factor_values": stored, "factor_defs": factor_defs_frame(fs)},
+            dataset_path=str(Path(data_dir).resolve()),
+            fingerprint=ds.fingerprint(),
+            pool=pool.label,
+            params=params,
+            diagnostics={"seconds": {k: round(v, 3) for k, v in secs.items()}},
+            wide={"factor_values"},
+        )
+    secs["store"] = time.perf_counter() - t0
+    if progress:
+        progress("store factors", 1, 1)
+    out = write_parquet_atomic(frame, export) if export else None
+    return FactorRun(lt, fs, run_id, Path(store), out, frame, secs)

@@ -1,1 +1,29 @@
-"""Reserved for a later issue; see the README roadmap."""
+"""Factors: the SPEC §3 window metrics at stock and industry level, and SPEC §4 processing.
+
+- :mod:`etfflow.factors.kernels` — numba rolling kernels (twins in ``kernels_ref``).
+- :mod:`etfflow.factors.registry` — :func:`factor` declares a factor once; :func:`resolve`
+  picks them by name.
+- :mod:`etfflow.factors.definitions` — every SPEC §3 factor.
+- :mod:`etfflow.factors.inputs` — dense stock / industry input panels.
+- :mod:`etfflow.factors.compute` — :func:`compute_factors`, :func:`process`, wide tables.
+- :mod:`etfflow.factors.processing` — winsorise, fill, z-score, neutralise, strip.
+"""
+
+from __future__ import annotations
+
+from etfflow.factors.compute import FactorSet, compute_factors, process
+from etfflow.factors.inputs import FactorInputs, industry_inputs, stock_inputs
+from etfflow.factors.registry import FactorDef, factor, registry, resolve
+
+__all__ = [
+    "FactorDef",
+    "FactorInputs",
+    "FactorSet",
+    "compute_factors",
+    "factor",
+    "industry_inputs",
+    "process",
+    "registry",
+    "resolve",
+    "stock_inputs",
+]

@@ -1,0 +1,142 @@
+"""``etfflow factors list|compute``: the factor registry and factor runs into the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from etfflow.cli._ui import console, progress_bar
+from etfflow.cli.lookthrough import make_pool
+from etfflow.engine.pools import POOL_NAMES
+from etfflow.engine.runs import FactorRun, run_factors
+from etfflow.engine.store import DEFAULT_STORE
+from etfflow.factors.compute import FactorSet
+from etfflow.factors.inputs import LEVELS
+from etfflow.factors.registry import registry
+
+app = typer.Typer(no_args_is_help=True, help="List and compute the SPEC §3 factors.")
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """Every registered factor: name, formula, default direction, windows and warm-up."""
+    table = Table(title="etfflow factors (SPEC §3)", title_justify="left")
+    for col in ("factor", "formula", "dir", "windows", "lookback", "§"):
+        table.add_column(col, justify="right" if col in ("dir", "lookback") else "left")
+    for d in registry().values():
+        ws = ",".join(map(str, d.windows)) if d.windows else "-"
+        n0 = d.windows[0] if d.windows else None
+        lb = f"{d.lookback(n0)}" + (f" (n={n0})" if n0 else "")
+        table.add_row(d.template, d.formula, f"{d.direction:+d}", ws, lb, d.spec)
+    console.print(table)
+
+
+def factor_summary(fs: FactorSet, *, max_rows: int = 60) -> Table:
+    """Per factor: share of cells with a value, cross-sectional mean/std on the last date."""
+    x = fs.inputs
+    last = int(np.flatnonzero(x.present.any(axis=1))[-1]) if x.present.any() else 0
+    table = Table(
+        title=f"{len(fs.names)} factors at level {fs.level} ({fs.processing}); "
+        f"last date {x.calendar.dates[last]}",
+        title_justify="left",
+    )
+    for col in ("factor", "filled", "last: mean", "last: std", "last: n", "ms"):
+        table.add_column(col, justify="left" if col == "factor" else "right")
+    n_present = max(int(x.present.sum()), 1)
+    for name in fs.names[:max_rows]:
+        v = fs.values[name]
+        row = v[last]
+        ok = np.isfinite(row)
+        filled = np.isfinite(v).sum() / n_present
+        table.add_row(
+            name,
+            f"{filled:.1%}",
+            f"{row[ok].mean():.4g}" if ok.any() else "",
+            f"{row[ok].std(ddof=1):.4g}" if ok.sum() > 1 else "",
+            f"{int(ok.sum()):,}",
+            f"{1000 * fs.timings.get(name, 0.0):.0f}",
+        )
+    if len(fs.names) > max_rows:
+        table.add_row(f"... {len(fs.names) - max_rows} more", "", "", "", "", "")
+    return table
+
+
+def print_factor_run(run: FactorRun) -> None:
+    fs = run.factors
+    console.print(factor_summary(fs))
+    s = run.seconds
+    console.print(
+        f"computed {len(fs.names)} factors × {int(fs.inputs.present.sum()):,} "
+        f"{'stock' if fs.level == 'stock' else 'industry'}-days in {s.get('compute', 0):.2f} s"
+        + (f", processed in {s['process']:.2f} s" if "process" in s else "")
+        + f", stored in {s.get('store', 0):.2f} s"
+    )
+    console.print(
+        f"stored run [bold]{run.run_id}[/] in {run.store} (tables factor_values, factor_defs)"
+    )
+    if run.export:
+        console.print(f"exported the wide factor table to {run.export}")
+
+
+@app.command("compute")
+def compute_cmd(
+    data_dir: Annotated[Path, typer.Argument(help="Dataset folder.", exists=True, file_okay=False)],
+    pool: Annotated[str, typer.Option(help=f"ETF pool: {', '.join(POOL_NAMES)}.")] = "all",
+    etfs: Annotated[
+        str | None, typer.Option(help="Comma-separated ETF codes (pool subset).")
+    ] = None,
+    level: Annotated[str, typer.Option(help=f"Level: {', '.join(LEVELS)}.")] = "stock",
+    factors: Annotated[
+        str, typer.Option(help="all, or comma-separated names or families (w_passive_zs).")
+    ] = "all",
+    windows: Annotated[
+        str | None, typer.Option(help="Windows of the §3 factors, e.g. 20,40,60 (default).")
+    ] = None,
+    process: Annotated[
+        str | None,
+        typer.Option(
+            help="SPEC §4 steps in order, e.g. winsor,fill,zscore,neutralize "
+            "(universe, winsor(k=5), fill(drop), neutralize(industry,log_cap,board), "
+            "strip(revs_20))."
+        ),
+    ] = None,
+    mode: Annotated[str, typer.Option(help="Look-through mode: pcf or weights.")] = "pcf",
+    store: Annotated[Path, typer.Option(help="DuckDB result store.", dir_okay=False)] = Path(
+        DEFAULT_STORE
+    ),
+    export: Annotated[
+        Path | None,
+        typer.Option(help="Also write the wide factor table to this Parquet file.", dir_okay=False),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check/--no-check", help="Validate the input tables first.")
+    ] = True,
+) -> None:
+    """Look through a pool and compute factors at one level into the store."""
+    if level not in LEVELS:
+        raise typer.BadParameter(f"choose one of {', '.join(LEVELS)}", param_hint="--level")
+    if mode not in ("pcf", "weights"):
+        raise typer.BadParameter("choose pcf or weights", param_hint="--mode")
+    try:
+        ws = [int(w) for w in windows.split(",")] if windows else None
+    except ValueError:
+        raise typer.BadParameter("comma-separated integers", param_hint="--windows") from None
+    with progress_bar() as progress:
+        run = run_factors(
+            data_dir,
+            pool=make_pool(pool, etfs, None),
+            level=level,  # type: ignore[arg-type]
+            factors=factors,
+            windows=ws,
+            process=process,
+            mode=mode,  # type: ignore[arg-type]
+            store=store,
+            export=export,
+            check=check,
+            progress=progress,
+        )
+    print_factor_run(run)
