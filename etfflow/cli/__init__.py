@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from etfflow.cli import data, demo, factors, lookthrough
+from etfflow.cli import backtest, data, demo, factors, lookthrough
 from etfflow.cli._ui import EtfflowGroup
 
 app = typer.Typer(
@@ -22,6 +22,8 @@ app.command("validate")(data.validate_cmd)
 app.command("penetrate")(lookthrough.penetrate_cmd)
 app.command("demo")(demo.demo)
 app.add_typer(factors.app, name="factors")
+app.command("backtest")(backtest.backtest_cmd)
+app.command("report")(backtest.report_cmd)
 
 
 def main() -> None:

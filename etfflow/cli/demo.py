@@ -8,14 +8,33 @@ from typing import Annotated
 
 import typer
 
+from etfflow.backtest.runs import run_backtest
 from etfflow.cli._ui import console, coverage_table, progress_bar
+from etfflow.cli.backtest import print_backtest
 from etfflow.cli.factors import print_factor_run
 from etfflow.cli.lookthrough import print_summary
 from etfflow.data_samples import SIZES, generate_market
 from etfflow.engine.loading import MANIFEST, open_dataset
+from etfflow.engine.market import load_market
 from etfflow.engine.pools import Pool
 from etfflow.engine.runs import run_factors, run_lookthrough
 from etfflow.engine.store import DEFAULT_STORE
+
+#: SPEC §4 processing of the demo's stock factors (seed 000's standard: winsorise, fill,
+#: z-score, industry + size neutralisation).
+DEMO_PROCESSING = "winsor,fill,zscore,neutralize"
+#: Factors whose per-year tables the demo prints (all factors are in the store and reports).
+HEADLINE = (
+    "w_passive",
+    "w_passive_chg_20",
+    "w_passive_zs_20",
+    "w_passive_inflow_20",
+    "mv_passive_chg_20",
+    "passive_slope_20",
+    "passive_beta_20",
+    "revs_20",
+    "mom_12m",
+)
 
 
 def _have_market(out: Path, size: str, seed: int) -> bool:
@@ -38,7 +57,7 @@ def demo(
         DEFAULT_STORE
     ),
 ) -> None:
-    """Generate the synthetic market (if absent), validate it, look through every ETF, report."""
+    """Synthetic market end to end: look-through, factors, decile and quintile backtests, report."""
     if size not in SIZES:
         raise typer.BadParameter(f"choose one of {', '.join(SIZES)}", param_hint="--size")
     out = out or Path("etfflow_data") / f"{size}_seed{seed}"
@@ -50,7 +69,18 @@ def demo(
             generate_market(out, size=size, seed=seed, progress=progress)
             console.print(f"generated the {size} market (seed {seed}) at {out}")
         run = run_lookthrough(out, pool=Pool.all(), store=store, progress=progress)
-        frun = run_factors(out, pool=Pool.all(), store=store, lookthrough=run, progress=progress)
+        market = load_market(open_dataset(out))
+        common = {"pool": Pool.all(), "store": store, "lookthrough": run, "market": market}
+        frun = run_factors(out, process=DEMO_PROCESSING, progress=progress, **common)
+        irun = run_factors(out, level="industry_l1", progress=progress, **common)
+        html = Path(store).parent / "etfflow_report_stock.html"
+        ihtml = Path(store).parent / "etfflow_report_industry.html"
+        bt = run_backtest(
+            store, factor_run=frun.run_id, market=market, html=html, progress=progress
+        )
+        ibt = run_backtest(
+            store, factor_run=irun.run_id, market=market, html=ihtml, progress=progress
+        )
     rep = run.validation
     if rep is not None:
         console.print(f"validation: {len(rep.errors)} errors, {len(rep.warnings)} warning(s)")
@@ -66,11 +96,18 @@ def demo(
     console.print(coverage_table(cov, "board", title="By board"))
     console.print(coverage_table(cov, "cap_quintile", title="By float-cap quintile (Q1 smallest)"))
     print_factor_run(frun)
+    console.print("\n[bold]Decile backtests of the stock factors[/] (SPEC §5)")
+    print_backtest(bt.evaluation, bt.params, bt.run_id, yearly_filter=HEADLINE)
+    console.print("\n[bold]Quintile backtests of the CITIC level-1 industry factors[/]")
+    print_backtest(ibt.evaluation, ibt.params, ibt.run_id, yearly_filter=HEADLINE)
     console.print(
         f"\nresults in {run.store}: look-through run [bold]{run.run_id}[/] (tables stock_flow, "
-        f"group_flow, coverage), factor run [bold]{frun.run_id}[/] (factor_values, "
-        f"factor_defs); every run is listed in table runs. Query them with SQL, e.g.\n"
-        f'  duckdb {run.store} "SELECT group_name, avg(w_passive) FROM group_flow '
-        f"WHERE level = 'industry_l1' GROUP BY 1 ORDER BY 2 DESC\"\n"
+        f"group_flow, coverage), factor runs [bold]{frun.run_id}[/] (stock) and "
+        f"[bold]{irun.run_id}[/] (industry; tables factor_values, factor_defs), backtest runs "
+        f"[bold]{bt.run_id}[/] and [bold]{ibt.run_id}[/] (tables bt_*); every run is listed in "
+        "table runs. Query them with SQL, e.g.\n"
+        f'  duckdb {run.store} "SELECT factor, rank_ic, long_excess_ann FROM bt_summary '
+        f"WHERE run_id = '{bt.run_id}' ORDER BY rank_ic\"\n"
+        f"HTML reports: {bt.html} and {ibt.html}\n"
         f"done in {time.perf_counter() - t0:.1f} s"
     )

@@ -38,6 +38,7 @@ _SQL_TYPES: dict[type[pl.DataType], str] = {
     pl.Date: "DATE",
     pl.String: "VARCHAR",
     pl.Categorical: "VARCHAR",
+    pl.Enum: "VARCHAR",
     pl.Int8: "TINYINT",
     pl.Int16: "SMALLINT",
     pl.Int32: "INTEGER",

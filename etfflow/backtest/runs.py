@@ -1,0 +1,330 @@
+"""Backtest runs: stored factors in, SPEC §5 evaluation out, into the store and files.
+
+A backtest reads one factor run from the store (``factor_values`` / ``factor_defs``), the
+market of the dataset that run was computed on (checked by fingerprint), and writes one
+``kind = 'backtest'`` run: tables ``bt_ic``, ``bt_groups``, ``bt_nav``, ``bt_summary``,
+``bt_yearly``, ``bt_group_summary`` and ``bt_periods``, each with the columns of the matching
+:mod:`etfflow.backtest.engine` schema, tagged with ``run_id``. Parameters (factor run, level,
+pool, processing, groups, direction, rebalance, lag, universe, cost) are in ``runs.params``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import polars as pl
+
+from etfflow.backtest.engine import NAV_SCHEMA, Evaluation, evaluate
+from etfflow.engine.loading import open_dataset
+from etfflow.engine.market import Market, load_market
+from etfflow.engine.panel import index_of
+from etfflow.engine.store import DEFAULT_STORE, Store, open_store
+from etfflow.exceptions import EtfflowError, StoreError
+from etfflow.factors.inputs import LEVELS, industry_returns
+
+Progress = Callable[[str, int, int], None]
+UniverseName = Literal["default", "none"]
+
+#: store table -> Evaluation attribute
+TABLES: dict[str, str] = {
+    "bt_ic": "ic",
+    "bt_groups": "groups",
+    "bt_nav": "nav",
+    "bt_summary": "summary",
+    "bt_yearly": "yearly",
+    "bt_group_summary": "group_summary",
+    "bt_periods": "periods",
+}
+DEFAULT_GROUPS = {"stock": 10, "industry_l1": 5, "industry_l2": 5}
+
+
+@dataclass
+class BacktestRun:
+    evaluation: Evaluation
+    run_id: str
+    factor_run: str
+    params: dict
+    store: Path
+    export: Path | None
+    html: Path | None
+    seconds: dict[str, float]
+
+
+def find_factor_run(st: Store, *, level: str, run_id: str | None = None) -> dict:
+    """The factor run to test: ``run_id``, or the latest factor run at ``level``."""
+    if run_id is not None:
+        row = st.run(run_id)
+        if row["kind"] != "factors":
+            raise StoreError(f"run {run_id!r} is a {row['kind']} run, not a factor run")
+        return row
+    runs = st.runs().filter(pl.col("kind") == "factors")
+    for rid in reversed(runs["run_id"].to_list()):
+        row = st.run(rid)
+        if row["params"].get("level") == level:
+            return row
+    raise StoreError(
+        f"no factor run at level {level!r} in {st.path}: run "
+        f"`etfflow factors compute DIR --level {level} --store {st.path}` first"
+    )
+
+
+def _dense(df: pl.DataFrame, market: Market, names: list[str], level: str):
+    cal = market.calendar
+    day = cal.index_of(df["date"])
+    if level == "stock":
+        col = index_of(df["code"], names)
+    else:
+        pos = {n: i for i, n in enumerate(names)}
+        col = np.array([pos.get(c, -1) for c in df["code"].to_list()], dtype=np.int64)
+    bad = (day < 0) | (col < 0)
+    if bad.any():
+        raise StoreError(
+            f"{int(bad.sum())} stored factor rows do not match the dataset's calendar or codes "
+            f"(e.g. {df.filter(pl.Series(bad)).select('date', 'code').head(3).rows()}): the "
+            "dataset changed since the factors were computed; recompute them"
+        )
+    return day, col
+
+
+def run_backtest(
+    store: str | Path = DEFAULT_STORE,
+    *,
+    factor_run: str | None = None,
+    level: str = "stock",
+    factors: str | Sequence[str] = "all",
+    groups: int | None = None,
+    direction: str | int = "auto",
+    rebalance: int | Literal["month"] = 20,
+    lag: int = 1,
+    universe: UniverseName = "default",
+    cost_bps: float = 0.0,
+    export: str | Path | None = None,
+    html: str | Path | None = None,
+    market: Market | None = None,
+    progress: Progress | None = None,
+) -> BacktestRun:
+    """Evaluate the factors of a stored factor run (SPEC §5) and store the results.
+
+    Parameters
+    ----------
+    store
+        The DuckDB store holding the factor run; results are written there too.
+    factor_run
+        Run id of the factors (default: the latest factor run at ``level``).
+    level
+        ``stock`` (deciles by default, SPEC §5.1 universe and trading rules) or an industry
+        level (quintiles, all industries, industry equal-weight benchmark).
+    factors
+        ``"all"`` or names among the run's factors.
+    groups, rebalance, lag, cost_bps
+        See :func:`etfflow.backtest.engine.evaluate`.
+    direction
+        ``"auto"`` (sign of the mean Rank IC), ``"default"`` (each factor's registered
+        direction), ``1`` or ``-1``.
+    universe
+        ``"default"``: SPEC §5.1 rules at stock level; ``"none"``: every stock with a return,
+        no trading rules (the alphalens-comparable setting with ``lag=0``).
+    export
+        Folder for ``ic.parquet``, ``groups.parquet`` and ``summary.parquet``.
+    html
+        Path of a self-contained HTML report.
+    """
+    if level not in LEVELS:
+        raise EtfflowError(f"unknown level {level!r}: choose one of {', '.join(LEVELS)}")
+    if universe not in ("default", "none"):
+        raise EtfflowError(f"unknown universe {universe!r}: choose default or none")
+    groups = groups or DEFAULT_GROUPS[level]
+    secs: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with open_store(store) as st:
+        frun = find_factor_run(st, level=level, run_id=factor_run)
+        fparams = frun["params"]
+        flevel = fparams.get("level")
+        if flevel != level:
+            if factor_run is not None and level == "stock":
+                level = flevel  # an explicit run decides the level
+                groups = groups if groups != DEFAULT_GROUPS["stock"] else DEFAULT_GROUPS[level]
+            else:
+                raise EtfflowError(
+                    f"factor run {frun['run_id']} is at level {flevel!r}, not {level!r}"
+                )
+        defs = st.table("factor_defs", frun["run_id"])
+        available = defs["factor"].to_list()
+        names = _pick(factors, available, frun["run_id"])
+        values = st.table("factor_values", frun["run_id"], columns=["date", "code", *names])
+    secs["read"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    ds = open_dataset(frun["dataset_path"])
+    if ds.fingerprint() != frun["dataset_fingerprint"]:
+        raise EtfflowError(
+            f"dataset {frun['dataset_path']} changed since factor run {frun['run_id']} was "
+            "computed: recompute the factors (`etfflow factors compute`)"
+        )
+    market = market or load_market(ds)
+    if level == "stock":
+        assets = list(market.codes)
+        returns = market.ret
+    else:
+        returns, assets = industry_returns(market, level)
+    day, col = _dense(values, market, assets, level)
+    shape = (len(market.calendar), len(assets))
+    panels = {}
+    for n in names:
+        a = np.full(shape, np.nan)
+        a[day, col] = values[n].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        panels[n] = a
+    rules = None
+    if level == "stock" and universe == "default":
+        from etfflow.backtest.universe import stock_rules
+
+        rules = stock_rules(market)
+    if direction == "default":
+        dmap = dict(zip(defs["factor"].to_list(), defs["direction"].to_list(), strict=True))
+        dirs: str | int | dict = {n: int(dmap[n]) for n in names}
+    elif direction == "auto":
+        dirs = "auto"
+    else:
+        dirs = int(direction)
+        if dirs not in (1, -1):
+            raise EtfflowError(f"direction must be auto, default, 1 or -1, got {direction!r}")
+    secs["prepare"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    ev = evaluate(
+        panels,
+        returns,
+        market.calendar.dates.to_numpy(),
+        rules=rules,
+        groups=groups,
+        direction=dirs,  # type: ignore[arg-type]
+        rebalance=rebalance,
+        lag=lag,
+        cost_bps=cost_bps,
+        progress=progress,
+    )
+    secs["evaluate"] = time.perf_counter() - t0
+
+    params = {
+        "factor_run": frun["run_id"],
+        "level": level,
+        "factors": names,
+        "processing": fparams.get("processing"),
+        "groups": groups,
+        "direction": direction,
+        "rebalance": rebalance,
+        "lag": lag,
+        "universe": universe if level == "stock" else "all industries",
+        "cost_bps": cost_bps,
+    }
+    t0 = time.perf_counter()
+    with open_store(store) as st:
+        run_id = st.write_run(
+            "backtest",
+            {t: getattr(ev, attr) for t, attr in TABLES.items()},
+            dataset_path=frun["dataset_path"],
+            fingerprint=frun["dataset_fingerprint"],
+            pool=frun["pool"],
+            params=params,
+            diagnostics={"seconds": {k: round(v, 3) for k, v in secs.items()}},
+        )
+    secs["store"] = time.perf_counter() - t0
+    out = export_evaluation(ev, export) if export else None
+    page = None
+    if html:
+        page = write_report(ev, html, run_id=run_id, params=params, pool=frun["pool"])
+    return BacktestRun(ev, run_id, frun["run_id"], params, Path(store), out, page, secs)
+
+
+def _pick(factors: str | Sequence[str], available: list[str], run_id: str) -> list[str]:
+    if isinstance(factors, str):
+        factors = [f.strip() for f in factors.split(",") if f.strip()]
+    if list(factors) == ["all"]:
+        return available
+    missing = [f for f in factors if f not in available]
+    if missing:
+        raise EtfflowError(
+            f"factor run {run_id} has no factor {missing[0]!r}; it has: "
+            + ", ".join(available[:12])
+            + (" ..." if len(available) > 12 else "")
+        )
+    return list(dict.fromkeys(factors))
+
+
+def export_evaluation(ev: Evaluation, folder: str | Path) -> Path:
+    """Write ``ic.parquet``, ``groups.parquet`` and ``summary.parquet`` (all or nothing)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "ic.parquet": ev.ic.select("date", "factor", "ic", "rank_ic"),
+        "groups.parquet": ev.groups.select("date", "factor", "group", "ret"),
+        "summary.parquet": ev.summary,
+    }
+    tmp = Path(tempfile.mkdtemp(prefix=".etfflow-export-", dir=folder))
+    try:
+        for name, df in files.items():
+            df.write_parquet(tmp / name)
+        for name in files:
+            os.replace(tmp / name, folder / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def load_evaluation(st: Store, run_id: str) -> tuple[Evaluation, dict]:
+    """Rebuild a stored backtest's :class:`Evaluation` and its ``runs`` row."""
+    row = st.run(run_id)
+    if row["kind"] != "backtest":
+        raise StoreError(f"run {run_id!r} is a {row['kind']} run, not a backtest run")
+    parts = {}
+    for table, attr in TABLES.items():
+        df = st.table(table, run_id)
+        parts[attr] = df
+    order = {n: i for i, n in enumerate(row["params"].get("factors", []))}
+    sort_keys = {
+        "ic": ["date"],
+        "groups": ["date", "group"],
+        "nav": ["series", "date"],
+        "summary": [],
+        "yearly": ["year"],
+        "group_summary": ["group"],
+    }
+    for attr, keys in sort_keys.items():
+        df = parts[attr]
+        if attr == "nav":
+            df = df.with_columns(pl.col("series").cast(NAV_SCHEMA["series"]))
+        parts[attr] = (
+            df.with_columns(pl.col("factor").replace_strict(order, default=len(order)).alias("_o"))
+            .sort("_o", *keys)
+            .drop("_o")
+        )
+    parts["periods"] = parts["periods"].sort("period")
+    return Evaluation(**parts), row
+
+
+def write_report(ev: Evaluation, path: str | Path, *, run_id: str, params: dict, pool: str):
+    from etfflow.backtest.report import write_html
+
+    meta = {
+        "run": run_id,
+        "factor run": params.get("factor_run", ""),
+        "pool": pool,
+        "level": params.get("level", ""),
+        "processing": params.get("processing") or "none",
+        "groups": str(params.get("groups", "")),
+        "direction": str(params.get("direction", "")),
+        "rebalance": str(params.get("rebalance", "")),
+        "lag": str(params.get("lag", "")),
+        "universe": str(params.get("universe", "")),
+        "cost (bps per side)": str(params.get("cost_bps", "")),
+    }
+    title = f"etfflow backtest — {params.get('level', '')} factors, pool {pool}"
+    return write_html(ev, path, title=title, meta=meta)

@@ -1,0 +1,175 @@
+"""``etfflow backtest`` and ``etfflow report``: SPEC §5 evaluation of stored factors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich import box
+from rich.table import Table
+
+from etfflow.backtest.runs import BacktestRun, load_evaluation, run_backtest, write_report
+from etfflow.cli._ui import console, progress_bar
+from etfflow.engine.store import DEFAULT_STORE, open_store
+from etfflow.factors.inputs import LEVELS
+
+#: (summary column, header, percent?) — seed 000 table 47's columns.
+SUMMARY_COLUMNS: tuple[tuple[str, str, bool], ...] = (
+    ("direction", "dir", False),
+    ("rank_ic", "Rank IC", True),
+    ("rank_icir", "Rank ICIR", False),
+    ("rank_ic_win_rate", "IC win", True),
+    ("long_ann_return", "long ann.", True),
+    ("long_excess_ann", "long excess ann.", True),
+    ("long_win_rate", "long win", True),
+    ("mean_period_excess", "mean excess/period", True),
+    ("long_short_ann_return", "L-S ann.", True),
+    ("long_short_max_drawdown", "L-S max DD", True),
+)
+
+
+def _cell(v: float | int | None, pct: bool, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if pct:
+        s = f"{100 * v:.{digits}f}%"
+    elif isinstance(v, int):
+        return f"{v:+d}"
+    else:
+        s = f"{v:.{digits}f}"
+    color = "red" if v < 0 else "green"
+    return f"[{color}]{s}[/]"
+
+
+def summary_table(summary: pl.DataFrame, *, title: str) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("factor", no_wrap=True)
+    for _, head, _ in SUMMARY_COLUMNS:
+        table.add_column(head, justify="right")
+    for row in summary.iter_rows(named=True):
+        table.add_row(row["factor"], *[_cell(row[c], p) for c, _, p in SUMMARY_COLUMNS])
+    return table
+
+
+def yearly_table(yearly: pl.DataFrame, column: str, *, title: str) -> Table:
+    """Factors × calendar years of one per-year metric (seed 000 tables 52/59)."""
+    wide = yearly.select("factor", "year", column).pivot(
+        on="year", index="factor", values=column, sort_columns=True
+    )
+    factors_order = {f: i for i, f in enumerate(yearly["factor"].unique(maintain_order=True))}
+    wide = wide.sort(pl.col("factor").replace_strict(factors_order, return_dtype=pl.Int32))
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("factor", no_wrap=True)
+    years = wide.columns[1:]
+    for y in years:
+        table.add_column(str(y), justify="right")
+    for row in wide.iter_rows(named=True):
+        table.add_row(row["factor"], *[_cell(row[y], True) for y in years])
+    return table
+
+
+def print_backtest(
+    ev, params: dict, run_id: str, *, max_factors: int = 60, yearly_filter=None
+) -> None:
+    summary = ev.summary.head(max_factors)
+    console.print(
+        summary_table(
+            summary,
+            title=f"{params.get('level')} factors: {params.get('groups')} groups, rebalance "
+            f"{params.get('rebalance')}, lag {params.get('lag')}, universe "
+            f"{params.get('universe')}, processing {params.get('processing') or 'none'}",
+        )
+    )
+    keep = summary["factor"].to_list()
+    if yearly_filter is not None:
+        keep = [f for f in keep if f in set(yearly_filter)] or keep
+    yearly = ev.yearly.filter(pl.col("factor").is_in(keep))
+    console.print(yearly_table(yearly, "rank_ic", title="Rank IC per year"))
+    console.print(yearly_table(yearly, "excess", title="Long excess return per year"))
+    if ev.summary.height > max_factors:
+        console.print(f"... and {ev.summary.height - max_factors} more factors in the store")
+
+
+def print_run(run: BacktestRun) -> None:
+    print_backtest(run.evaluation, run.params, run.run_id)
+    s = run.seconds
+    console.print(
+        f"evaluated {run.evaluation.summary.height} factors in {s.get('evaluate', 0):.2f} s; "
+        f"stored run [bold]{run.run_id}[/] in {run.store} (tables bt_summary, bt_yearly, "
+        "bt_ic, bt_groups, bt_nav, bt_group_summary, bt_periods)"
+    )
+    if run.export:
+        console.print(f"exported ic.parquet, groups.parquet, summary.parquet to {run.export}")
+    if run.html:
+        console.print(f"HTML report: {run.html}")
+
+
+def backtest_cmd(
+    store: Annotated[Path, typer.Option(help="DuckDB store with a factor run.", dir_okay=False)] = (
+        Path(DEFAULT_STORE)
+    ),
+    factors: Annotated[str, typer.Option(help="all, or comma-separated factor names.")] = "all",
+    level: Annotated[str, typer.Option(help=f"Level: {', '.join(LEVELS)}.")] = "stock",
+    run: Annotated[
+        str | None, typer.Option(help="Factor run id (default: the latest at --level).")
+    ] = None,
+    groups: Annotated[
+        int | None, typer.Option(help="Quantile groups (default 10 stocks, 5 industries).")
+    ] = None,
+    direction: Annotated[
+        str, typer.Option(help="auto (sign of mean Rank IC), default (registry), 1 or -1.")
+    ] = "auto",
+    rebalance: Annotated[str, typer.Option(help="Trading days between rebalances, or month.")] = (
+        "20"
+    ),
+    lag: Annotated[int, typer.Option(help="Days from signal to trade (0 or 1).")] = 1,
+    universe: Annotated[
+        str, typer.Option(help="default (SPEC §5.1 rules) or none (every stock, no rules).")
+    ] = "default",
+    cost: Annotated[float, typer.Option(help="Cost in bps per side on turnover.")] = 0.0,
+    export: Annotated[
+        Path | None, typer.Option(help="Folder for ic/groups/summary Parquet files.")
+    ] = None,
+    html: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+) -> None:
+    """Decile / quintile backtests and the IC suite of stored factors (SPEC §5)."""
+    if rebalance != "month" and not rebalance.isdigit():
+        raise typer.BadParameter("a number of trading days or 'month'", param_hint="--rebalance")
+    if direction not in ("auto", "default", "1", "-1", "+1"):
+        raise typer.BadParameter("auto, default, 1 or -1", param_hint="--direction")
+    with progress_bar() as progress:
+        result = run_backtest(
+            store,
+            factor_run=run,
+            level=level,
+            factors=factors,
+            groups=groups,
+            direction=direction if direction in ("auto", "default") else int(direction),
+            rebalance="month" if rebalance == "month" else int(rebalance),
+            lag=lag,
+            universe=universe,  # type: ignore[arg-type]
+            cost_bps=cost,
+            export=export,
+            html=html,
+            progress=progress,
+        )
+    print_run(result)
+
+
+def report_cmd(
+    run: Annotated[str, typer.Option(help="Backtest run id (see the runs table).")],
+    store: Annotated[Path, typer.Option(help="DuckDB store.", dir_okay=False, exists=True)] = (
+        Path(DEFAULT_STORE)
+    ),
+    html: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+) -> None:
+    """Print a stored backtest's tables and optionally write its HTML report."""
+    with open_store(store, read_only=True) as st:
+        ev, row = load_evaluation(st, run)
+    print_backtest(ev, row["params"], run)
+    if html:
+        page = write_report(ev, html, run_id=run, params=row["params"], pool=row["pool"])
+        console.print(f"HTML report: {page}")

@@ -1,0 +1,131 @@
+"""Backtest runs: stored factors in, stored / exported evaluation out."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from etfflow.backtest.runs import TABLES, load_evaluation, run_backtest
+from etfflow.data_samples import generate_market
+from etfflow.engine.runs import run_factors
+from etfflow.engine.store import open_store
+from etfflow.exceptions import EtfflowError, StoreError
+
+FACTORS = "w_passive_inflow_20,revs_20,w_passive_zs_20"
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bt")
+    data = generate_market(root / "m", size="tiny", seed=5)
+    store = root / "s.duckdb"
+    frun = run_factors(data, factors=FACTORS, store=store)
+    irun = run_factors(data, factors="revs_20,w_passive_chg_20", level="industry_l1", store=store)
+    return data, store, frun, irun
+
+
+def test_backtest_stores_every_table_and_reloads(stored, tmp_path):
+    _data, store, frun, _irun = stored
+    run = run_backtest(store, groups=5, export=tmp_path / "out")
+    assert run.factor_run == frun.run_id
+    ev = run.evaluation
+    assert ev.summary["factor"].to_list() == FACTORS.split(",")
+    with open_store(store, read_only=True) as st:
+        back, row = load_evaluation(st, run.run_id)
+    assert row["params"]["groups"] == 5 and row["params"]["universe"] == "default"
+    for attr in TABLES.values():
+        assert_frame_equal(getattr(back, attr), getattr(ev, attr), check_dtypes=False)
+    ic = pl.read_parquet(tmp_path / "out" / "ic.parquet")
+    groups = pl.read_parquet(tmp_path / "out" / "groups.parquet")
+    summary = pl.read_parquet(tmp_path / "out" / "summary.parquet")
+    assert ic.columns == ["date", "factor", "ic", "rank_ic"]
+    assert groups.columns == ["date", "factor", "group", "ret"]
+    assert summary.height == 3 and "long_short_max_drawdown" in summary.columns
+    assert sorted(groups["group"].unique().to_list()) == [1, 2, 3, 4, 5]
+    # identical inputs replace the earlier rows
+    again = run_backtest(store, groups=5)
+    assert again.run_id == run.run_id
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        n = con.execute("SELECT count(*) FROM bt_summary WHERE run_id = ?", [run.run_id]).fetchone()
+        assert n[0] == 3
+    finally:
+        con.close()
+
+
+def test_industry_backtest_uses_quintiles_and_all_industries(stored):
+    _data, store, _frun, irun = stored
+    run = run_backtest(store, level="industry_l1")
+    assert run.factor_run == irun.run_id
+    assert run.params["groups"] == 5 and run.params["universe"] == "all industries"
+    g = run.evaluation.groups
+    assert g["group"].max() == 5
+
+
+def test_universe_none_lag0_direction_default(stored):
+    _data, store, _frun, _irun = stored
+    run = run_backtest(
+        store, factors="revs_20", universe="none", lag=0, direction="default", rebalance="month"
+    )
+    assert run.evaluation.summary["direction"].to_list() == [-1]
+    assert run.params["rebalance"] == "month"
+    assert np.isfinite(run.evaluation.ic["rank_ic"].to_numpy()).any()
+
+
+def test_errors_are_clear(stored, tmp_path):
+    data, store, frun, _irun = stored
+    with pytest.raises(EtfflowError, match="has no factor 'mom_12m'"):
+        run_backtest(store, factors="mom_12m")
+    with pytest.raises(StoreError, match="no factor run at level 'industry_l2'"):
+        run_backtest(store, level="industry_l2")
+    with pytest.raises(StoreError, match="is a lookthrough run"):
+        run_backtest(store, factor_run=frun.lookthrough.run_id)
+    # a dataset that changed after the factors were computed is refused
+    copy = tmp_path / "copy"
+    shutil.copytree(data, copy)
+    other = tmp_path / "o.duckdb"
+    run_factors(copy, factors="revs_20", store=other)
+    sd = pl.read_parquet(copy / "stock_daily.parquet")
+    sd.with_columns(pl.col("ret") * 1.01).write_parquet(copy / "stock_daily.parquet")
+    with pytest.raises(EtfflowError, match="changed since factor run"):
+        run_backtest(other)
+
+
+def test_failed_backtest_leaves_store_unchanged(stored, monkeypatch):
+    _data, store, _frun, _irun = stored
+    with open_store(store, read_only=True) as st:
+        before = st.row_counts()
+    import etfflow.engine.store as store_mod
+
+    real = store_mod.Store._insert
+
+    def boom(self, name, run_id, df):
+        if name == "bt_nav":
+            raise RuntimeError("disk full")
+        return real(self, name, run_id, df)
+
+    monkeypatch.setattr(store_mod.Store, "_insert", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_backtest(store, factors="revs_20", groups=3, lag=0)
+    monkeypatch.undo()
+    with open_store(store, read_only=True) as st:
+        assert st.row_counts() == before
+
+
+def test_report_html_from_store(stored, tmp_path):
+    pytest.importorskip("etfflow.backtest.report")
+    _data, store, _frun, _irun = stored
+    run = run_backtest(store, groups=5, html=tmp_path / "r.html")
+    text = Path(run.html).read_text()
+    for name in FACTORS.split(","):
+        assert name in text
+    # self-contained: nothing is fetched (an SVG namespace URI is not a fetch)
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", text)
+    assert "@import" not in text and "<script src" not in text

@@ -1,0 +1,91 @@
+"""``etfflow factors``, ``backtest`` and ``report`` through the typer CLI on the tiny market."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from etfflow.cli import app
+from etfflow.data_samples import generate_market
+from etfflow.engine.store import open_store
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return generate_market(tmp_path_factory.mktemp("cli2") / "tiny", size="tiny", seed=2)
+
+
+def test_factors_list_shows_every_family():
+    r = runner.invoke(app, ["factors", "list"])
+    assert r.exit_code == 0, r.output
+    for name in ("w_passive_zs_{n}", "passive_beta_{n}", "passive_inflow_corr_w_{n}", "mom_12m"):
+        assert name in r.stdout
+
+
+def test_factors_compute_backtest_report(tiny, tmp_path):
+    store = tmp_path / "s.duckdb"
+    r = runner.invoke(
+        app,
+        [
+            "factors",
+            "compute",
+            str(tiny),
+            "--factors",
+            "w_passive_inflow,revs_20",
+            "--windows",
+            "10,20",
+            "--process",
+            "winsor,zscore",
+            "--store",
+            str(store),
+            "--export",
+            str(tmp_path / "f.parquet"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "w_passive_inflow_10" in r.stdout and "winsor(k=5" in r.stdout
+    wide = pl.read_parquet(tmp_path / "f.parquet")
+    assert wide.columns == ["date", "code", "w_passive_inflow_10", "w_passive_inflow_20", "revs_20"]
+
+    r = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--store",
+            str(store),
+            "--groups",
+            "5",
+            "--rebalance",
+            "month",
+            "--export",
+            str(tmp_path / "bt"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "Rank IC per year" in r.stdout and "Long excess return per year" in r.stdout
+    assert (tmp_path / "bt" / "summary.parquet").is_file()
+    with open_store(store, read_only=True) as st:
+        runs = st.runs()
+    bt_id = runs.filter(pl.col("kind") == "backtest")["run_id"].item()
+    assert bt_id in r.stdout
+
+    r = runner.invoke(app, ["report", "--store", str(store), "--run", bt_id])
+    assert r.exit_code == 0, r.output
+    assert "revs_20" in r.stdout and "Rank IC per year" in r.stdout
+
+
+def test_cli_errors_exit_1(tiny, tmp_path):
+    store = tmp_path / "empty.duckdb"
+    r = runner.invoke(
+        app, ["factors", "compute", str(tiny), "--factors", "nope_20", "--store", str(store)]
+    )
+    assert r.exit_code == 1 and "unknown factor 'nope_20'" in r.stderr
+    r = runner.invoke(app, ["backtest", "--store", str(store)])
+    assert r.exit_code == 1 and "no factor run at level 'stock'" in r.stderr
+    r = runner.invoke(app, ["backtest", "--store", str(store), "--rebalance", "weekly"])
+    assert r.exit_code != 0
+    r = runner.invoke(app, ["report", "--store", str(store), "--run", "ba-nothing"])
+    assert r.exit_code == 1 and "no run 'ba-nothing'" in r.stderr
