@@ -1,0 +1,1290 @@
+"""Rolling-window numba kernels of the factor engine (SPEC §3).
+
+Every function takes a float64 panel of shape ``(T, N)`` = (trading days, stocks), time on
+axis 0 and C-contiguous (how etfflow lays out its panels), or a 1-D series (one column). NaN
+(and ±inf) mark a missing observation. The value at row ``t`` uses the valid observations of
+rows ``t - window + 1 .. t`` (for two inputs: the rows where both are valid); fewer than
+``min_periods`` of them (default: ``window``, a complete window) give NaN, never a number from
+a partial window unless the caller asks. Results are NaN where undefined, never ±inf.
+
+Reference twins: :mod:`etfflow.factors.kernels_ref` (plain NumPy loops, one function per kernel
+with the same signature), compared in ``tests/factors/test_kernels.py``.
+
+Algorithm
+---------
+Each statistic keeps O(1) running sums per column and updates them per row: add the entering
+observation (row ``t``), remove the leaving one (row ``t - window``). The sums are
+
+* anchored: per column, a reference value ``c`` is subtracted before summing
+  (``Σ(x - c)``, ``Σ(x - c)²``, ``Σ(x - c)(y - d)``), so a 1e8 offset never enters a sum
+  of squares. ``c`` is the latest valid value at the last rebuild.
+* compensated: every sum is a pair ``(s, e)`` updated with Knuth's error-free TwoSum
+  (``s`` the float sum, ``e`` the accumulated exact rounding errors; Ogita-Rump-Oishi
+  "Sum2"), so removing a large old value does not leave its rounding error behind.
+* rebuilt from scratch (``O(window)``, new anchor) for one column when its anchor has
+  drifted — the window mean is more than ``sqrt(_DRIFT)`` (= 100) window standard deviations
+  away from ``c`` — or when a sum is no longer finite; and for every column every
+  ``max(16 * window, 256)`` rows. Both triggers depend only on rows ``<= t``, so the kernels
+  stay point in time and give bit-identical results whatever the block size or thread count.
+* exact on constant windows: a per-column count of observations that differ from the anchor
+  resets the sums to exactly zero when it reaches zero, and a window that drifts to a new
+  constant level is rebuilt with that level as anchor, so a constant window has exactly zero
+  variance (no ``1e-30`` residue that a z-score would divide by).
+
+"Constant" means: population standard deviation ``<= CONSTANT_RTOL * rms`` where ``rms`` is
+the root mean square of the window's values, ``sqrt(mean² + var)``. ``CONSTANT_RTOL = 1e-10``
+sits six orders of magnitude above the floating-point noise that upstream arithmetic leaves in
+a "constant" series (~1e-16 relative per operation) and far below any real variation of daily
+holdings, prices or flows. z-score, correlation (either input), beta and residual (the
+regressor) are NaN on a constant window; rolling_std returns its (zero or tiny) value.
+
+Layout and parallelism (measured, see ``benchmarks/bench_kernels.py``): time is the outer
+loop; the columns of a block are the contiguous inner loop, so the per-column state lives in
+small arrays and LLVM vectorises the update across stocks (AVX2/AVX-512). Blocks of columns
+run in parallel (``prange``); a block is ``ceil(N / threads)`` columns rounded up to 8, at
+most ``_MAX_BLOCK`` (512), which keeps a block's window of rows in L2. A kernel per column
+(vectorbt's layout) strides through memory with step ``N`` and was 2-3x slower here.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from etfflow.exceptions import EtfflowError
+
+__all__ = [
+    "CONSTANT_RTOL",
+    "rolling_beta",
+    "rolling_beta_1d_nb",
+    "rolling_beta_nb",
+    "rolling_corr",
+    "rolling_corr_1d_nb",
+    "rolling_corr_nb",
+    "rolling_mean",
+    "rolling_mean_1d_nb",
+    "rolling_mean_nb",
+    "rolling_residual",
+    "rolling_residual_1d_nb",
+    "rolling_residual_nb",
+    "rolling_slope",
+    "rolling_slope_1d_nb",
+    "rolling_slope_nb",
+    "rolling_std",
+    "rolling_std_1d_nb",
+    "rolling_std_nb",
+    "rolling_sum",
+    "rolling_sum_1d_nb",
+    "rolling_sum_nb",
+    "rolling_zscore",
+    "rolling_zscore_1d_nb",
+    "rolling_zscore_nb",
+]
+
+#: A window is constant when its population std is at most this fraction of its rms value.
+CONSTANT_RTOL = 1e-10
+_RHO = CONSTANT_RTOL * CONSTANT_RTOL
+#: Rebuild a column when (window mean - anchor)² > _DRIFT * window variance.
+_DRIFT = 1.0e4
+#: Rebuild every column every max(_REBUILD_WINDOWS * window, _REBUILD_MIN_ROWS) rows.
+_REBUILD_WINDOWS = 16
+_REBUILD_MIN_ROWS = 256
+_MAX_BLOCK = 512
+_INF = np.inf
+
+# statistic selectors inside a family (compile-time constants of the wrappers)
+_SUM, _MEAN = 0, 1
+_STD, _ZSCORE = 0, 1
+_BETA, _CORR, _RESIDUAL = 0, 1, 2
+
+_JIT = {"cache": True, "error_model": "numpy"}
+_PJIT = {"cache": True, "error_model": "numpy", "parallel": True}
+
+
+# --------------------------------------------------------------------------- primitives
+@njit(**_JIT)
+def _two_sum(s, e, v):
+    """``(s, e) + v`` with TwoSum: returns the new float sum and the updated error sum."""
+    t = s + v
+    bp = t - s
+    return t, e + ((s - (t - bp)) + (v - bp))
+
+
+@njit(**_JIT)
+def _rebuild_period(window):
+    return max(_REBUILD_WINDOWS * window, _REBUILD_MIN_ROWS)
+
+
+@njit(**_JIT)
+def _nonconstant(d, s1, n, c):
+    """True when ``n·D`` (``D = n·Σd² - (Σd)²``) is above the constant-window threshold."""
+    m = n * c + s1  # n * window mean
+    return d > _RHO * (d + m * m)
+
+
+# --------------------------------------------------------------------------- sum / mean
+@njit(**_JIT)
+def _sum_row(xr, xo, orow, cnt, nz, s1, e1, minp, stat):
+    rebuild = False
+    for jj in range(xr.shape[0]):
+        xn = xr[jj]
+        okn = abs(xn) < _INF
+        xv = xo[jj]
+        oko = abs(xv) < _INF
+        dn = xn if okn else 0.0
+        do = xv if oko else 0.0
+        n = cnt[jj] + (1.0 if okn else 0.0) - (1.0 if oko else 0.0)
+        cnt[jj] = n
+        z = nz[jj] + (1.0 if dn != 0.0 else 0.0) - (1.0 if do != 0.0 else 0.0)
+        nz[jj] = z
+        a, b = _two_sum(s1[jj], e1[jj], dn)
+        a, b = _two_sum(a, b, -do)
+        a = a if z > 0.0 else 0.0
+        b = b if z > 0.0 else 0.0
+        s1[jj] = a
+        e1[jj] = b
+        s = a + b
+        rebuild |= not abs(s) < _INF
+        v = s if stat == _SUM else s / n
+        orow[jj] = v if n >= minp else np.nan
+    return rebuild
+
+
+@njit(**_JIT)
+def _sum_rebuild(x, t, j, window):
+    n = 0.0
+    z = 0.0
+    s = 0.0
+    e = 0.0
+    for k in range(max(t - window + 1, 0), t + 1):
+        v = x[k, j]
+        if abs(v) < _INF:
+            n += 1.0
+            if v != 0.0:
+                z += 1.0
+                s, e = _two_sum(s, e, v)
+    return n, z, s, e
+
+
+@njit(**_JIT)
+def _sum_block(x, out, j0, j1, window, minp, stat):
+    nt = x.shape[0]
+    nb = j1 - j0
+    cnt = np.zeros(nb)
+    nz = np.zeros(nb)
+    s1 = np.zeros(nb)
+    e1 = np.zeros(nb)
+    nanrow = np.full(nb, np.nan)
+    period = _rebuild_period(window)
+    for t in range(nt):
+        xo = x[t - window, j0:j1] if t >= window else nanrow
+        orow = out[t, j0:j1]
+        rebuild = _sum_row(x[t, j0:j1], xo, orow, cnt, nz, s1, e1, minp, stat)
+        full = (t + 1) % period == 0
+        if rebuild or full:
+            for jj in range(nb):
+                s = s1[jj] + e1[jj]
+                if full or not abs(s) < _INF:
+                    n, z, a, b = _sum_rebuild(x, t, j0 + jj, window)
+                    cnt[jj] = n
+                    nz[jj] = z
+                    s1[jj] = a
+                    e1[jj] = b
+                    s = a + b
+                    v = s if stat == _SUM else s / n
+                    orow[jj] = v if n >= minp else np.nan
+
+
+# --------------------------------------------------------------------------- std / z-score
+@njit(**_JIT)
+def _moments_value(xn, okn, dn, c, n, s1, s2, minp, ddof, stat):
+    """Output of std / z-score and the drift flag, from anchored sums."""
+    d = n * s2 - s1 * s1  # n * Σ(x - mean)²
+    drift = ((s1 != 0.0) & (s1 * s1 > _DRIFT * d)) | (not abs(d) < _INF)
+    ok = (n >= minp) & (n > ddof)
+    if stat == _STD:
+        v = d / (n * (n - ddof))
+        v = v if v > 0.0 else 0.0
+        val = np.sqrt(v) if ok else np.nan
+    else:
+        good = ok & okn & _nonconstant(d, s1, n, c)
+        val = (n * dn - s1) * np.sqrt((n - ddof) / (n * d)) if good else np.nan
+    return val, drift
+
+
+@njit(**_JIT)
+def _moments_row(xr, xo, orow, c, cnt, nz, s1, e1, s2, e2, flag, minp, ddof, stat):
+    rebuild = False
+    for jj in range(xr.shape[0]):
+        xn = xr[jj]
+        okn = abs(xn) < _INF
+        xv = xo[jj]
+        oko = abs(xv) < _INF
+        cj = c[jj]
+        dn = xn - cj if okn else 0.0
+        do = xv - cj if oko else 0.0
+        n = cnt[jj] + (1.0 if okn else 0.0) - (1.0 if oko else 0.0)
+        cnt[jj] = n
+        z = nz[jj] + (1.0 if dn != 0.0 else 0.0) - (1.0 if do != 0.0 else 0.0)
+        nz[jj] = z
+        live = z > 0.0
+        a, b = _two_sum(s1[jj], e1[jj], dn)
+        a, b = _two_sum(a, b, -do)
+        a = a if live else 0.0
+        b = b if live else 0.0
+        s1[jj] = a
+        e1[jj] = b
+        p, q = _two_sum(s2[jj], e2[jj], dn * dn)
+        p, q = _two_sum(p, q, -(do * do))
+        p = p if live else 0.0
+        q = q if live else 0.0
+        s2[jj] = p
+        e2[jj] = q
+        val, drift = _moments_value(xn, okn, dn, cj, n, a + b, p + q, minp, ddof, stat)
+        orow[jj] = val
+        flag[jj] = drift
+        rebuild |= drift
+    return rebuild
+
+
+@njit(**_JIT)
+def _moments_rebuild(x, t, j, window):
+    lo = max(t - window + 1, 0)
+    c = 0.0
+    for k in range(t, lo - 1, -1):
+        v = x[k, j]
+        if abs(v) < _INF:
+            c = v
+            break
+    n = 0.0
+    z = 0.0
+    s1 = 0.0
+    e1 = 0.0
+    s2 = 0.0
+    e2 = 0.0
+    for k in range(lo, t + 1):
+        v = x[k, j]
+        if abs(v) < _INF:
+            n += 1.0
+            d = v - c
+            if d != 0.0:
+                z += 1.0
+                s1, e1 = _two_sum(s1, e1, d)
+                s2, e2 = _two_sum(s2, e2, d * d)
+    return c, n, z, s1, e1, s2, e2
+
+
+@njit(**_JIT)
+def _moments_block(x, out, j0, j1, window, minp, ddof, stat):
+    nt = x.shape[0]
+    nb = j1 - j0
+    c = np.zeros(nb)
+    cnt = np.zeros(nb)
+    nz = np.zeros(nb)
+    s1 = np.zeros(nb)
+    e1 = np.zeros(nb)
+    s2 = np.zeros(nb)
+    e2 = np.zeros(nb)
+    flag = np.zeros(nb, dtype=np.bool_)
+    nanrow = np.full(nb, np.nan)
+    period = _rebuild_period(window)
+    for t in range(nt):
+        xr = x[t, j0:j1]
+        xo = x[t - window, j0:j1] if t >= window else nanrow
+        orow = out[t, j0:j1]
+        rebuild = _moments_row(xr, xo, orow, c, cnt, nz, s1, e1, s2, e2, flag, minp, ddof, stat)
+        full = (t + 1) % period == 0
+        if rebuild or full:
+            for jj in range(nb):
+                if full or flag[jj]:
+                    cj, n, z, a, b, p, q = _moments_rebuild(x, t, j0 + jj, window)
+                    c[jj] = cj
+                    cnt[jj] = n
+                    nz[jj] = z
+                    s1[jj] = a
+                    e1[jj] = b
+                    s2[jj] = p
+                    e2[jj] = q
+                    xn = xr[jj]
+                    okn = abs(xn) < _INF
+                    dn = xn - cj if okn else 0.0
+                    val, _ = _moments_value(xn, okn, dn, cj, n, a + b, p + q, minp, ddof, stat)
+                    orow[jj] = val
+
+
+# --------------------------------------------------------------------------- slope on time
+@njit(**_JIT)
+def _slope_value(n, su, suu, sy, syy, suy, minp):
+    duu = n * suu - su * su  # exact: integer-valued and far below 2**53
+    dyy = n * syy - sy * sy
+    drift = ((sy != 0.0) & (sy * sy > _DRIFT * dyy)) | (not abs(dyy) < _INF)
+    ok = (n >= minp) & (n >= 2.0)
+    val = (n * suy - su * sy) / duu if ok else np.nan
+    return val, drift
+
+
+@njit(**_JIT)
+def _slope_row(yr, yo, orow, un, uo, c, cnt, nz, su, suu, sy, ey, syy, eyy, suy, euy, flag, minp):
+    """One row; ``un``/``uo`` are the time offsets (row - anchor row) entering / leaving."""
+    rebuild = False
+    for jj in range(yr.shape[0]):
+        yn = yr[jj]
+        okn = abs(yn) < _INF
+        yv = yo[jj]
+        oko = abs(yv) < _INF
+        cj = c[jj]
+        dn = yn - cj if okn else 0.0
+        do = yv - cj if oko else 0.0
+        n = cnt[jj] + (1.0 if okn else 0.0) - (1.0 if oko else 0.0)
+        cnt[jj] = n
+        wn = un if okn else 0.0
+        wo = uo if oko else 0.0
+        a = su[jj] + wn - wo
+        su[jj] = a
+        b = suu[jj] + wn * wn - wo * wo
+        suu[jj] = b
+        z = nz[jj] + (1.0 if dn != 0.0 else 0.0) - (1.0 if do != 0.0 else 0.0)
+        nz[jj] = z
+        live = z > 0.0
+        p, q = _two_sum(sy[jj], ey[jj], dn)
+        p, q = _two_sum(p, q, -do)
+        p = p if live else 0.0
+        q = q if live else 0.0
+        sy[jj] = p
+        ey[jj] = q
+        r, s = _two_sum(syy[jj], eyy[jj], dn * dn)
+        r, s = _two_sum(r, s, -(do * do))
+        r = r if live else 0.0
+        s = s if live else 0.0
+        syy[jj] = r
+        eyy[jj] = s
+        g, h = _two_sum(suy[jj], euy[jj], wn * dn)
+        g, h = _two_sum(g, h, -(wo * do))
+        g = g if live else 0.0
+        h = h if live else 0.0
+        suy[jj] = g
+        euy[jj] = h
+        val, drift = _slope_value(n, a, b, p + q, r + s, g + h, minp)
+        orow[jj] = val
+        flag[jj] = drift
+        rebuild |= drift
+    return rebuild
+
+
+@njit(**_JIT)
+def _slope_rebuild(y, t, j, window, anchor):
+    lo = max(t - window + 1, 0)
+    c = 0.0
+    for k in range(t, lo - 1, -1):
+        v = y[k, j]
+        if abs(v) < _INF:
+            c = v
+            break
+    n = 0.0
+    z = 0.0
+    su = 0.0
+    suu = 0.0
+    sy = ey = syy = eyy = suy = euy = 0.0
+    for k in range(lo, t + 1):
+        v = y[k, j]
+        if abs(v) < _INF:
+            u = float(k - anchor)
+            n += 1.0
+            su += u
+            suu += u * u
+            d = v - c
+            if d != 0.0:
+                z += 1.0
+                sy, ey = _two_sum(sy, ey, d)
+                syy, eyy = _two_sum(syy, eyy, d * d)
+                suy, euy = _two_sum(suy, euy, u * d)
+    return c, n, z, su, suu, sy, ey, syy, eyy, suy, euy
+
+
+@njit(**_JIT)
+def _slope_block(y, out, j0, j1, window, minp):
+    nt = y.shape[0]
+    nb = j1 - j0
+    c = np.zeros(nb)
+    cnt = np.zeros(nb)
+    nz = np.zeros(nb)
+    su = np.zeros(nb)
+    suu = np.zeros(nb)
+    sy = np.zeros(nb)
+    ey = np.zeros(nb)
+    syy = np.zeros(nb)
+    eyy = np.zeros(nb)
+    suy = np.zeros(nb)
+    euy = np.zeros(nb)
+    flag = np.zeros(nb, dtype=np.bool_)
+    nanrow = np.full(nb, np.nan)
+    period = _rebuild_period(window)
+    anchor = 0  # time offsets are row - anchor; re-anchored at every full rebuild
+    for t in range(nt):
+        yo = y[t - window, j0:j1] if t >= window else nanrow
+        orow = out[t, j0:j1]
+        un = float(t - anchor)
+        uo = float(t - window - anchor)
+        rebuild = _slope_row(
+            y[t, j0:j1],
+            yo,
+            orow,
+            un,
+            uo,
+            c,
+            cnt,
+            nz,
+            su,
+            suu,
+            sy,
+            ey,
+            syy,
+            eyy,
+            suy,
+            euy,
+            flag,
+            minp,
+        )
+        full = (t + 1) % period == 0
+        if full:
+            anchor = t
+        if rebuild or full:
+            for jj in range(nb):
+                if full or flag[jj]:
+                    r = _slope_rebuild(y, t, j0 + jj, window, anchor)
+                    c[jj], cnt[jj], nz[jj], su[jj], suu[jj] = r[0], r[1], r[2], r[3], r[4]
+                    sy[jj], ey[jj], syy[jj], eyy[jj], suy[jj], euy[jj] = r[5:]
+                    val, _ = _slope_value(
+                        r[1], r[3], r[4], r[5] + r[6], r[7] + r[8], r[9] + r[10], minp
+                    )
+                    orow[jj] = val
+
+
+# --------------------------------------------------------------------------- beta / corr / residual
+@njit(**_JIT)
+def _pair_value(ok_t, dy_t, dx_t, cy, cx, n, sy, sx, syy, sxx, sxy, minp, stat):
+    """Output of beta / corr / residual (y on x) and the drift flag, from anchored sums."""
+    dxx = n * sxx - sx * sx
+    dyy = n * syy - sy * sy
+    dxy = n * sxy - sx * sy
+    drift = (
+        ((sx != 0.0) & (sx * sx > _DRIFT * dxx))
+        | ((sy != 0.0) & (sy * sy > _DRIFT * dyy))
+        | (not abs(dxx + dyy) < _INF)
+    )
+    good = (n >= minp) & _nonconstant(dxx, sx, n, cx)
+    if stat == _BETA:
+        val = dxy / dxx if good else np.nan
+    elif stat == _CORR:
+        r = dxy / np.sqrt(dxx * dyy)
+        r = min(max(r, -1.0), 1.0)
+        val = r if good & _nonconstant(dyy, sy, n, cy) else np.nan
+    else:
+        b = dxy / dxx
+        val = ((n * dy_t - sy) - b * (n * dx_t - sx)) / n if good & ok_t else np.nan
+    return val, drift
+
+
+@njit(**_JIT)
+def _pair_row(
+    yr,
+    xr,
+    yo,
+    xo,
+    orow,
+    cy,
+    cx,
+    cnt,
+    nzy,
+    nzx,
+    sy,
+    ey,
+    sx,
+    ex,
+    syy,
+    eyy,
+    sxx,
+    exx,
+    sxy,
+    exy,
+    flag,
+    minp,
+    stat,
+):
+    rebuild = False
+    for jj in range(yr.shape[0]):
+        yn = yr[jj]
+        xn = xr[jj]
+        okn = (abs(yn) < _INF) & (abs(xn) < _INF)
+        yv = yo[jj]
+        xv = xo[jj]
+        oko = (abs(yv) < _INF) & (abs(xv) < _INF)
+        cyj = cy[jj]
+        cxj = cx[jj]
+        dyn = yn - cyj if okn else 0.0
+        dxn = xn - cxj if okn else 0.0
+        dyo = yv - cyj if oko else 0.0
+        dxo = xv - cxj if oko else 0.0
+        n = cnt[jj] + (1.0 if okn else 0.0) - (1.0 if oko else 0.0)
+        cnt[jj] = n
+        zy = nzy[jj] + (1.0 if dyn != 0.0 else 0.0) - (1.0 if dyo != 0.0 else 0.0)
+        nzy[jj] = zy
+        zx = nzx[jj] + (1.0 if dxn != 0.0 else 0.0) - (1.0 if dxo != 0.0 else 0.0)
+        nzx[jj] = zx
+        livey = zy > 0.0
+        livex = zx > 0.0
+        both = livey & livex
+        a1, b1 = _two_sum(sy[jj], ey[jj], dyn)
+        a1, b1 = _two_sum(a1, b1, -dyo)
+        a1 = a1 if livey else 0.0
+        b1 = b1 if livey else 0.0
+        sy[jj] = a1
+        ey[jj] = b1
+        a2, b2 = _two_sum(sx[jj], ex[jj], dxn)
+        a2, b2 = _two_sum(a2, b2, -dxo)
+        a2 = a2 if livex else 0.0
+        b2 = b2 if livex else 0.0
+        sx[jj] = a2
+        ex[jj] = b2
+        a3, b3 = _two_sum(syy[jj], eyy[jj], dyn * dyn)
+        a3, b3 = _two_sum(a3, b3, -(dyo * dyo))
+        a3 = a3 if livey else 0.0
+        b3 = b3 if livey else 0.0
+        syy[jj] = a3
+        eyy[jj] = b3
+        a4, b4 = _two_sum(sxx[jj], exx[jj], dxn * dxn)
+        a4, b4 = _two_sum(a4, b4, -(dxo * dxo))
+        a4 = a4 if livex else 0.0
+        b4 = b4 if livex else 0.0
+        sxx[jj] = a4
+        exx[jj] = b4
+        a5, b5 = _two_sum(sxy[jj], exy[jj], dxn * dyn)
+        a5, b5 = _two_sum(a5, b5, -(dxo * dyo))
+        a5 = a5 if both else 0.0
+        b5 = b5 if both else 0.0
+        sxy[jj] = a5
+        exy[jj] = b5
+        val, drift = _pair_value(
+            okn, dyn, dxn, cyj, cxj, n, a1 + b1, a2 + b2, a3 + b3, a4 + b4, a5 + b5, minp, stat
+        )
+        orow[jj] = val
+        flag[jj] = drift
+        rebuild |= drift
+    return rebuild
+
+
+@njit(**_JIT)
+def _pair_rebuild(y, x, t, j, window):
+    lo = max(t - window + 1, 0)
+    cy = 0.0
+    cx = 0.0
+    for k in range(t, lo - 1, -1):
+        v = y[k, j]
+        w = x[k, j]
+        if (abs(v) < _INF) & (abs(w) < _INF):
+            cy = v
+            cx = w
+            break
+    n = zy = zx = 0.0
+    sy = ey = sx = ex = syy = eyy = sxx = exx = sxy = exy = 0.0
+    for k in range(lo, t + 1):
+        v = y[k, j]
+        w = x[k, j]
+        if (abs(v) < _INF) & (abs(w) < _INF):
+            n += 1.0
+            dy = v - cy
+            dx = w - cx
+            if dy != 0.0:
+                zy += 1.0
+                sy, ey = _two_sum(sy, ey, dy)
+                syy, eyy = _two_sum(syy, eyy, dy * dy)
+            if dx != 0.0:
+                zx += 1.0
+                sx, ex = _two_sum(sx, ex, dx)
+                sxx, exx = _two_sum(sxx, exx, dx * dx)
+            if (dx != 0.0) & (dy != 0.0):
+                sxy, exy = _two_sum(sxy, exy, dx * dy)
+    return cy, cx, n, zy, zx, sy, ey, sx, ex, syy, eyy, sxx, exx, sxy, exy
+
+
+@njit(**_JIT)
+def _pair_block(y, x, out, j0, j1, window, minp, stat):
+    nt = y.shape[0]
+    nb = j1 - j0
+    cy = np.zeros(nb)
+    cx = np.zeros(nb)
+    cnt = np.zeros(nb)
+    nzy = np.zeros(nb)
+    nzx = np.zeros(nb)
+    sy = np.zeros(nb)
+    ey = np.zeros(nb)
+    sx = np.zeros(nb)
+    ex = np.zeros(nb)
+    syy = np.zeros(nb)
+    eyy = np.zeros(nb)
+    sxx = np.zeros(nb)
+    exx = np.zeros(nb)
+    sxy = np.zeros(nb)
+    exy = np.zeros(nb)
+    flag = np.zeros(nb, dtype=np.bool_)
+    nanrow = np.full(nb, np.nan)
+    period = _rebuild_period(window)
+    for t in range(nt):
+        yr = y[t, j0:j1]
+        xr = x[t, j0:j1]
+        old = t >= window
+        yo = y[t - window, j0:j1] if old else nanrow
+        xo = x[t - window, j0:j1] if old else nanrow
+        orow = out[t, j0:j1]
+        rebuild = _pair_row(
+            yr,
+            xr,
+            yo,
+            xo,
+            orow,
+            cy,
+            cx,
+            cnt,
+            nzy,
+            nzx,
+            sy,
+            ey,
+            sx,
+            ex,
+            syy,
+            eyy,
+            sxx,
+            exx,
+            sxy,
+            exy,
+            flag,
+            minp,
+            stat,
+        )
+        full = (t + 1) % period == 0
+        if rebuild or full:
+            for jj in range(nb):
+                if full or flag[jj]:
+                    r = _pair_rebuild(y, x, t, j0 + jj, window)
+                    cy[jj], cx[jj], cnt[jj], nzy[jj], nzx[jj] = r[0], r[1], r[2], r[3], r[4]
+                    sy[jj], ey[jj], sx[jj], ex[jj] = r[5], r[6], r[7], r[8]
+                    syy[jj], eyy[jj], sxx[jj], exx[jj], sxy[jj], exy[jj] = r[9:]
+                    yn = yr[jj]
+                    xn = xr[jj]
+                    ok_t = (abs(yn) < _INF) & (abs(xn) < _INF)
+                    dy_t = yn - r[0] if ok_t else 0.0
+                    dx_t = xn - r[1] if ok_t else 0.0
+                    val, _ = _pair_value(
+                        ok_t,
+                        dy_t,
+                        dx_t,
+                        r[0],
+                        r[1],
+                        r[2],
+                        r[5] + r[6],
+                        r[7] + r[8],
+                        r[9] + r[10],
+                        r[11] + r[12],
+                        r[13] + r[14],
+                        minp,
+                        stat,
+                    )
+                    orow[jj] = val
+
+
+# --------------------------------------------------------------------------- 2-D wrappers
+@njit(**_PJIT)
+def _sum_nb(x, out, window, minp, block, stat):
+    ncol = x.shape[1]
+    nblock = (ncol + block - 1) // block
+    if nblock == 1:  # no parallel region: its launch costs more than a small panel
+        _sum_block(x, out, 0, ncol, window, minp, stat)
+        return out
+    for b in prange(nblock):
+        j0 = b * block
+        _sum_block(x, out, j0, min(j0 + block, ncol), window, minp, stat)
+    return out
+
+
+@njit(**_PJIT)
+def _moments_nb(x, out, window, minp, ddof, block, stat):
+    ncol = x.shape[1]
+    nblock = (ncol + block - 1) // block
+    if nblock == 1:
+        _moments_block(x, out, 0, ncol, window, minp, ddof, stat)
+        return out
+    for b in prange(nblock):
+        j0 = b * block
+        _moments_block(x, out, j0, min(j0 + block, ncol), window, minp, ddof, stat)
+    return out
+
+
+@njit(**_PJIT)
+def _slope_nb(y, out, window, minp, block):
+    ncol = y.shape[1]
+    nblock = (ncol + block - 1) // block
+    if nblock == 1:
+        _slope_block(y, out, 0, ncol, window, minp)
+        return out
+    for b in prange(nblock):
+        j0 = b * block
+        _slope_block(y, out, j0, min(j0 + block, ncol), window, minp)
+    return out
+
+
+@njit(**_PJIT)
+def _pair_nb(y, x, out, window, minp, block, stat):
+    ncol = y.shape[1]
+    nblock = (ncol + block - 1) // block
+    if nblock == 1:
+        _pair_block(y, x, out, 0, ncol, window, minp, stat)
+        return out
+    for b in prange(nblock):
+        j0 = b * block
+        _pair_block(y, x, out, j0, min(j0 + block, ncol), window, minp, stat)
+    return out
+
+
+@njit(**_JIT)
+def rolling_sum_nb(x, out, window, minp, block):
+    """2-D rolling sum into ``out`` (T, N), column blocks of width ``block`` in parallel.
+
+    Reference twin: :func:`etfflow.factors.kernels_ref.rolling_sum`.
+    """
+    return _sum_nb(x, out, window, minp, block, _SUM)
+
+
+@njit(**_JIT)
+def rolling_mean_nb(x, out, window, minp, block):
+    """2-D rolling mean; reference twin :func:`etfflow.factors.kernels_ref.rolling_mean`."""
+    return _sum_nb(x, out, window, minp, block, _MEAN)
+
+
+@njit(**_JIT)
+def rolling_std_nb(x, out, window, minp, ddof, block):
+    """2-D rolling std; reference twin :func:`etfflow.factors.kernels_ref.rolling_std`."""
+    return _moments_nb(x, out, window, minp, ddof, block, _STD)
+
+
+@njit(**_JIT)
+def rolling_zscore_nb(x, out, window, minp, ddof, block):
+    """2-D rolling z-score; reference twin :func:`etfflow.factors.kernels_ref.rolling_zscore`."""
+    return _moments_nb(x, out, window, minp, ddof, block, _ZSCORE)
+
+
+@njit(**_JIT)
+def rolling_slope_nb(y, out, window, minp, block):
+    """2-D rolling slope on time; twin :func:`etfflow.factors.kernels_ref.rolling_slope`."""
+    return _slope_nb(y, out, window, minp, block)
+
+
+@njit(**_JIT)
+def rolling_beta_nb(y, x, out, window, minp, block):
+    """2-D rolling beta of y on x; twin :func:`etfflow.factors.kernels_ref.rolling_beta`."""
+    return _pair_nb(y, x, out, window, minp, block, _BETA)
+
+
+@njit(**_JIT)
+def rolling_corr_nb(x, y, out, window, minp, block):
+    """2-D rolling correlation; reference twin :func:`etfflow.factors.kernels_ref.rolling_corr`."""
+    return _pair_nb(y, x, out, window, minp, block, _CORR)
+
+
+@njit(**_JIT)
+def rolling_residual_nb(y, x, out, window, minp, block):
+    """2-D rolling OLS residual; twin :func:`etfflow.factors.kernels_ref.rolling_residual`."""
+    return _pair_nb(y, x, out, window, minp, block, _RESIDUAL)
+
+
+# --------------------------------------------------------------------------- 1-D kernels
+@njit(**_JIT)
+def _col(a):
+    return np.ascontiguousarray(a).reshape((a.shape[0], 1))
+
+
+@njit(**_JIT)
+def rolling_sum_1d_nb(x, window, minp):
+    """Rolling sum of one series (the block kernel on a one-column view)."""
+    out = np.empty(x.shape[0])
+    _sum_block(_col(x), out.reshape((x.shape[0], 1)), 0, 1, window, minp, _SUM)
+    return out
+
+
+@njit(**_JIT)
+def rolling_mean_1d_nb(x, window, minp):
+    """Rolling mean of one series."""
+    out = np.empty(x.shape[0])
+    _sum_block(_col(x), out.reshape((x.shape[0], 1)), 0, 1, window, minp, _MEAN)
+    return out
+
+
+@njit(**_JIT)
+def rolling_std_1d_nb(x, window, minp, ddof):
+    """Rolling standard deviation of one series."""
+    out = np.empty(x.shape[0])
+    _moments_block(_col(x), out.reshape((x.shape[0], 1)), 0, 1, window, minp, ddof, _STD)
+    return out
+
+
+@njit(**_JIT)
+def rolling_zscore_1d_nb(x, window, minp, ddof):
+    """Rolling z-score of one series."""
+    out = np.empty(x.shape[0])
+    _moments_block(_col(x), out.reshape((x.shape[0], 1)), 0, 1, window, minp, ddof, _ZSCORE)
+    return out
+
+
+@njit(**_JIT)
+def rolling_slope_1d_nb(y, window, minp):
+    """Rolling OLS slope of one series on its row index."""
+    out = np.empty(y.shape[0])
+    _slope_block(_col(y), out.reshape((y.shape[0], 1)), 0, 1, window, minp)
+    return out
+
+
+@njit(**_JIT)
+def rolling_beta_1d_nb(y, x, window, minp):
+    """Rolling OLS beta of one series on another."""
+    out = np.empty(y.shape[0])
+    _pair_block(_col(y), _col(x), out.reshape((y.shape[0], 1)), 0, 1, window, minp, _BETA)
+    return out
+
+
+@njit(**_JIT)
+def rolling_corr_1d_nb(x, y, window, minp):
+    """Rolling Pearson correlation of two series."""
+    out = np.empty(y.shape[0])
+    _pair_block(_col(y), _col(x), out.reshape((y.shape[0], 1)), 0, 1, window, minp, _CORR)
+    return out
+
+
+@njit(**_JIT)
+def rolling_residual_1d_nb(y, x, window, minp):
+    """Rolling OLS residual of one series on another."""
+    out = np.empty(y.shape[0])
+    _pair_block(_col(y), _col(x), out.reshape((y.shape[0], 1)), 0, 1, window, minp, _RESIDUAL)
+    return out
+
+
+# --------------------------------------------------------------------------- public API
+def _validate_rolling_arguments(
+    window: object,
+    min_periods: object,
+    arrays: dict[str, object],
+    *,
+    ddof: object = None,
+) -> tuple[list[np.ndarray], int, bool]:
+    """Check the arguments of a rolling kernel; return 2-D float64 C arrays, min_periods, 1-D?
+
+    Raises :class:`~etfflow.exceptions.EtfflowError` naming the offending argument.
+    """
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)):
+        raise EtfflowError(f"window must be an int >= 1, got {window!r} ({type(window).__name__})")
+    window = int(window)
+    if window < 1:
+        raise EtfflowError(f"window must be an int >= 1, got {window}")
+    if min_periods is None:
+        minp = window
+    elif isinstance(min_periods, bool) or not isinstance(min_periods, (int, np.integer)):
+        raise EtfflowError(
+            f"min_periods must be an int or None, got {min_periods!r} "
+            f"({type(min_periods).__name__})"
+        )
+    else:
+        minp = int(min_periods)
+        if not 1 <= minp <= window:
+            raise EtfflowError(
+                f"min_periods must satisfy 1 <= min_periods <= window ({window}), got {minp}"
+            )
+    if ddof is not None and (
+        isinstance(ddof, bool) or not isinstance(ddof, (int, np.integer)) or ddof < 0
+    ):
+        raise EtfflowError(f"ddof must be an int >= 0, got {ddof!r}")
+    out: list[np.ndarray] = []
+    shape: tuple[int, ...] | None = None
+    first = ""
+    ndim = 0
+    for name, value in arrays.items():
+        try:
+            a = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise EtfflowError(
+                f"{name} must be a numeric array convertible to float64: {exc}"
+            ) from exc
+        if a.ndim not in (1, 2):
+            raise EtfflowError(
+                f"{name} must be 1-D (one series) or 2-D (days, stocks), got {a.ndim}-D "
+                f"with shape {a.shape}"
+            )
+        if shape is None:
+            shape, first, ndim = a.shape, name, a.ndim
+        elif a.shape != shape:
+            raise EtfflowError(
+                f"{name} has shape {a.shape} but {first} has shape {shape}; "
+                "both panels must be aligned on the same (days, stocks) grid"
+            )
+        out.append(np.ascontiguousarray(a.reshape(a.shape[0], 1) if a.ndim == 1 else a))
+    return out, minp, ndim == 1
+
+
+def _block_size(n_cols: int) -> int:
+    threads = max(numba.get_num_threads(), 1)
+    b = -(-n_cols // threads)
+    b = -(-b // 8) * 8
+    return max(8, min(b, _MAX_BLOCK))
+
+
+def _finish(out: np.ndarray, one_d: bool) -> np.ndarray:
+    return out.reshape(-1) if one_d else out
+
+
+def rolling_sum(x: np.ndarray, window: int, *, min_periods: int | None = None) -> np.ndarray:
+    """Rolling sum over the last ``window`` rows, per column.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Panel ``(T, N)`` (days, stocks) or series ``(T,)``; NaN / ±inf = missing.
+    window : int
+        Window length in rows (trading days), >= 1.
+    min_periods : int, optional
+        Least number of valid observations in the window for a value; default ``window``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, same shape as ``x``; NaN where the window has fewer than ``min_periods``
+        valid observations.
+
+    Raises
+    ------
+    EtfflowError
+        Bad ``window`` / ``min_periods`` or an input that is not a 1-D/2-D numeric array.
+
+    Notes
+    -----
+    ``out[t] = Σ_{k=t-window+1..t, x[k] valid} x[k]`` (SPEC §3 ``mv_passive_inflow_n``);
+    same units as ``x`` (e.g. CNY). Compensated (TwoSum) running sum: the error is about one
+    rounding of the result, also when large values have left the window.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rolling_sum(np.array([1.0, 2.0, np.nan, 4.0]), 2, min_periods=1)
+    array([1., 3., 2., 4.])
+    """
+    (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x})
+    out = np.empty_like(a)
+    if a.size:
+        rolling_sum_nb(a, out, window, minp, _block_size(a.shape[1]))
+    return _finish(out, one_d)
+
+
+def rolling_mean(x: np.ndarray, window: int, *, min_periods: int | None = None) -> np.ndarray:
+    """Rolling mean of the valid observations in the last ``window`` rows, per column.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Panel ``(T, N)`` (days, stocks) or series ``(T,)``; NaN / ±inf = missing.
+    window : int
+        Window length in rows (trading days), >= 1.
+    min_periods : int, optional
+        Least number of valid observations in the window for a value; default ``window``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, same shape as ``x``, same units.
+
+    Raises
+    ------
+    EtfflowError
+        Bad arguments (see :func:`rolling_sum`).
+
+    Notes
+    -----
+    ``out[t] = Σ x[k] / n`` over the ``n`` valid rows ``k`` of the window (SPEC §3).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rolling_mean(np.array([1.0, 2.0, np.nan, 4.0]), 2, min_periods=1)
+    array([1. , 1.5, 2. , 4. ])
+    """
+    (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x})
+    out = np.empty_like(a)
+    if a.size:
+        rolling_mean_nb(a, out, window, minp, _block_size(a.shape[1]))
+    return _finish(out, one_d)
+
+
+def rolling_std(
+    x: np.ndarray, window: int, *, min_periods: int | None = None, ddof: int = 1
+) -> np.ndarray:
+    """Rolling standard deviation (``ddof=1``: sample std), per column.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Panel ``(T, N)`` (days, stocks) or series ``(T,)``; NaN / ±inf = missing.
+    window : int
+        Window length in rows (trading days), >= 1.
+    min_periods : int, optional
+        Least number of valid observations in the window for a value; default ``window``.
+    ddof : int, default 1
+        Delta degrees of freedom: divisor ``n - ddof``; NaN when ``n <= ddof``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, same shape and units as ``x``; a constant window gives 0.
+
+    Raises
+    ------
+    EtfflowError
+        Bad arguments (see :func:`rolling_sum`) or ``ddof`` not an int >= 0.
+
+    Notes
+    -----
+    ``sqrt(Σ (x[k] - mean)² / (n - ddof))`` over the ``n`` valid rows of the window
+    (SPEC §3 ``w_passive_zs_n`` denominator). Computed from anchored compensated sums, so
+    a 1e8 offset costs no accuracy (see the module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rolling_std(np.array([1.0, 2.0, 3.0, 5.0]), 3)
+    array([nan, nan, 1.        , 1.52752523])
+    """
+    (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x}, ddof=ddof)
+    out = np.empty_like(a)
+    if a.size:
+        rolling_std_nb(a, out, window, minp, int(ddof), _block_size(a.shape[1]))
+    return _finish(out, one_d)
+
+
+def rolling_zscore(
+    x: np.ndarray, window: int, *, min_periods: int | None = None, ddof: int = 1
+) -> np.ndarray:
+    """Rolling z-score of the current value against its own window, per column.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Panel ``(T, N)`` (days, stocks) or series ``(T,)``; NaN / ±inf = missing.
+    window : int
+        Window length in rows (trading days), >= 1; the window includes row ``t``.
+    min_periods : int, optional
+        Least number of valid observations in the window for a value; default ``window``.
+    ddof : int, default 1
+        Delta degrees of freedom of the std (SPEC: sample std).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, same shape as ``x``, unitless. NaN when ``x[t]`` is missing, the window has
+        fewer than ``min_periods`` (or ``<= ddof``) valid values, or the window is constant
+        (std ``<= CONSTANT_RTOL ×`` rms of the window): never ±inf.
+
+    Raises
+    ------
+    EtfflowError
+        Bad arguments (see :func:`rolling_std`).
+
+    Notes
+    -----
+    ``(x[t] - mean(x[t-n+1..t])) / std(x[t-n+1..t])`` (SPEC §3 ``w_passive_zs_n``), mean and
+    std over the valid rows of the window.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rolling_zscore(np.array([1.0, 2.0, 3.0, 3.0, 3.0, 3.0]), 3)
+    array([nan, nan,  1.        ,  0.57735027,  nan,  nan])
+    """
+    (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x}, ddof=ddof)
+    out = np.empty_like(a)
+    if a.size:
+        rolling_zscore_nb(a, out, window, minp, int(ddof), _block_size(a.shape[1]))
+    return _finish(out, one_d)
+
+
+def rolling_slope(y: np.ndarray, window: int, *, min_periods: int | None = None) -> np.ndarray:
+    """Rolling OLS slope of ``y`` on time (the row index), per column.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Panel ``(T, N)`` (days, stocks) or series ``(T,)``; NaN / ±inf = missing.
+    window : int
+        Window length in rows (trading days), >= 1.
+    min_periods : int, optional
+        Least number of valid observations in the window for a value; default ``window``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, same shape as ``y``, in units of ``y`` per trading day. NaN with fewer than
+        ``min_periods`` or fewer than 2 valid points.
+
+    Raises
+    ------
+    EtfflowError
+        Bad arguments (see :func:`rolling_sum`).
+
+    Notes
+    -----
+    ``Σ (k - k̄)(y[k] - ȳ) / Σ (k - k̄)²`` over the valid rows ``k`` of the window (SPEC §3
+    ``passive_slope_n``: on a complete window this is the slope on ``k = 1..n``). Missing rows
+    keep their place in time: the regressor is the row position, not a renumbering.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rolling_slope(np.array([1.0, 3.0, 5.0, np.nan, 9.0]), 3, min_periods=2)
+    array([nan,  2.,  2.,  2.,  2.])
+    """
+    (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"y": y})
+    out = np.empty_like(a)
+    if a.size:
+        rolling_slope_nb(a, out, window, minp, _block_size(a.shape[1]))
+    return _finish(out, one_d)
+
+
+def rolling_beta(
+    y: np.ndarray, x: np.ndarray, window: int, *, min_periods: int | None = None
+) -> np.ndarray:
+    """Rolling OLS beta of ``y`` on ``x`` (with intercept), per column.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Dependent panel ``(T, N)`` or series ``(T,)``; NaN / ±inf = missing.
+    x : numpy.ndarray
+        Regressor, same shape as ``y``.
+    window : int
+        Window length in rows (trading days), >= 1.
+    min_periods : int, optional
+        Least number of rows where both are valid; default ``window``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, same shape, units of ``y`` per unit of ``x``. NaN when ``x`` is constant over
+        the window's valid pairs (see ``CONSTANT_RTOL``).
+
+    Raises
+    ------
+    EtfflowError
+        Bad arguments or ``x`` and ``y`` of different shapes.
+
+    Notes
+    -----
+    ``cov(x, y) / var(x)`` over the rows where both are valid (SPEC §3 ``passive_beta_n``:
+    ``y`` = daily stock return, ``x`` = passive holding growth, decimals).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([1.0, 2.0, 3.0, 4.0])
+    >>> rolling_beta(3.0 * x + 1.0, x, 3)
+    array([nan, nan,  3.,  3.])
+    """
+    (ya, xa), minp, one_d = _validate_rolling_arguments(window, min_periods, {"y": y, "x": x})
+    out = np.empty_like(ya)
+    if ya.size:
+        rolling_beta_nb(ya, xa, out, window, minp, _block_size(ya.shape[1]))
+    return _finish(out, one_d)
+
+
+def rolling_corr(
+    x: np.ndarray, y: np.ndarray, window: int, *, min_periods: int | None = None
+) -> np.ndarray:
+    """Rolling Pearson correlation of ``x`` and ``y``, per column.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Panels ``(T, N)`` or series ``(T,)`` of the same shape; NaN / ±inf = missing.
+    window : int
+        Window length in rows, >= 1.
+    min_periods : int, optional
+        Least number of rows where both are valid; default ``window``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 in ``[-1, 1]``, same shape; NaN when either input is constant over the
+        window's valid pairs.
+
+    Raises
+    ------
+    EtfflowError
+        Bad arguments or inputs of different shapes.
+
+    Notes
+    -----
+    ``cov(x, y) / (std(x) std(y))`` over the rows where both are valid (SPEC §3
+    ``passive_inflow_corr_*``, there on weekly / monthly rows).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([1.0, 2.0, 3.0, 4.0])
+    >>> rolling_corr(x, -2.0 * x, 3)
+    array([nan, nan, -1., -1.])
+    """
+    (xa, ya), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x, "y": y})
+    out = np.empty_like(xa)
+    if xa.size:
+        rolling_corr_nb(xa, ya, out, window, minp, _block_size(xa.shape[1]))
+    return _finish(out, one_d)
+
+
+def rolling_residual(
+    y: np.ndarray, x: np.ndarray, window: int, *, min_periods: int | None = None
+) -> np.ndarray:
+    """Residual of the current row from the window's OLS fit of ``y`` on ``x``.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Dependent panel ``(T, N)`` or series ``(T,)``; NaN / ±inf = missing.
+    x : numpy.ndarray
+        Regressor, same shape as ``y``.
+    window : int
+        Window length in rows, >= 1; the fit includes row ``t``.
+    min_periods : int, optional
+        Least number of rows where both are valid; default ``window``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, same shape and units as ``y``. NaN when ``y[t]`` or ``x[t]`` is missing or
+        ``x`` is constant over the window.
+
+    Raises
+    ------
+    EtfflowError
+        Bad arguments or inputs of different shapes.
+
+    Notes
+    -----
+    ``y[t] - (a + b·x[t])`` with ``b = cov(x, y) / var(x)``, ``a = ȳ - b·x̄`` over the rows
+    where both are valid (SPEC §3: rolling OLS residual, e.g. stripping a control factor
+    in time series).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([0.0, 1.0, 2.0, 3.0])
+    >>> rolling_residual(np.array([0.0, 1.0, 2.0, 6.0]), x, 3)
+    array([nan, nan,  0. ,  0.5])
+    """
+    (ya, xa), minp, one_d = _validate_rolling_arguments(window, min_periods, {"y": y, "x": x})
+    out = np.empty_like(ya)
+    if ya.size:
+        rolling_residual_nb(ya, xa, out, window, minp, _block_size(ya.shape[1]))
+    return _finish(out, one_d)
