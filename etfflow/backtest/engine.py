@@ -333,13 +333,12 @@ def _shared(
             f"evaluate: no complete holding period: {t} trading days, first factor value on day "
             f"{first}, rebalance={rebalance!r}, lag={lag}",
         )
-    has = np.isfinite(returns)
-    r0 = np.where(has, returns, 0.0)
-    growth = nb.period_growth(r0, per.start, per.end)
-    has_start = has[per.start]
+    growth = nb.period_growth(np.ascontiguousarray(returns), per.start, per.end)
+    has_start = np.isfinite(returns[per.start])
+    has_rebal = np.isfinite(returns[per.rebal])
     with np.errstate(invalid="ignore"):
         fwd = np.where(has_start, growth[per.end] - 1.0, np.nan)
-    eligible = has[per.rebal]
+    eligible = has_rebal
     if rules is None:
         buyable = has_start
         sellable = np.ones((len(per), m), dtype=np.bool_)
@@ -348,7 +347,7 @@ def _shared(
         eligible = eligible & rules.universe[per.rebal]
         buyable = has_start & rules.can_buy[per.start]
         sellable = rules.can_sell[per.start] | ~has_start
-        bench = has[per.rebal] & has_start & rules.benchmark[per.rebal]
+        bench = has_rebal & has_start & rules.benchmark[per.rebal]
     bench_grp = np.where(bench, 0, -1).astype(np.int8)
     all_true = np.ones_like(bench)
     bg, bn, _, _, bv = nb.simulate_groups(

@@ -6,8 +6,8 @@ Three kernels do the work of :func:`etfflow.backtest.engine.evaluate`:
   the holding period that contains day ``d`` to ``d`` (shared by all factors);
 - :func:`cross_sections` — per rebalance date (parallel over dates): Pearson and Spearman IC
   and the quantile group of every eligible asset (:func:`cross_section_1d`);
-- :func:`simulate_groups` — per group (parallel over groups): the buy-and-hold portfolio
-  path through all periods with trading rules (:func:`simulate_1d`).
+- :func:`simulate_groups` — the buy-and-hold portfolio path of every group through all
+  periods with trading rules (:func:`rebalance_1d`; days of a period in parallel).
 
 Reference twin: :mod:`etfflow.backtest.engine_ref` (plain loops over the same definitions),
 compared in ``tests/backtest/test_engine.py``.
@@ -27,33 +27,36 @@ _FULL_TOL = 1e-12
 
 
 @njit(cache=True)
-def period_growth_1d(r, starts, ends, out):
-    """Growth of a block of assets: ``out[d] = prod_{a<j<=d}(1 + r[j])`` for ``a < d <= b``.
+def period_growth_1d(r, starts, ends, lo, hi, out):
+    """Growth of columns ``lo:hi``: ``out[d] = prod_{a<j<=d}(1 + r[j])`` for ``a < d <= b``.
 
-    ``r`` is ``(T, m)`` with NaN already replaced by 0; rows outside every period stay NaN.
+    ``r`` is ``(T, M)`` daily returns, a NaN return counts as 0. Rows outside every period
+    are left as they are.
     """
     for k in range(starts.shape[0]):
         a = starts[k]
-        for j in range(r.shape[1]):
-            out[a + 1, j] = 1.0 + r[a + 1, j]
+        for j in range(lo, hi):
+            x = r[a + 1, j]
+            out[a + 1, j] = 1.0 + x if x == x else 1.0
         for d in range(a + 2, ends[k] + 1):
-            for j in range(r.shape[1]):
-                out[d, j] = out[d - 1, j] * (1.0 + r[d, j])
+            for j in range(lo, hi):
+                x = r[d, j]
+                out[d, j] = out[d - 1, j] * (1.0 + x) if x == x else out[d - 1, j]
 
 
 @njit(parallel=True, cache=True)
 def period_growth(r, starts, ends):
-    """(T, M) growth since each period's start (see :func:`period_growth_1d`), parallel over
-    column chunks. Periods ``(starts[k], ends[k]]`` must be disjoint."""
+    """(T, M) growth since each period's start (:func:`period_growth_1d`), parallel over
+    column chunks; NaN outside the periods. Periods ``(starts[k], ends[k]]`` must be disjoint
+    and increasing."""
     t, m = r.shape
-    out = np.full((t, m), np.nan)
+    out = np.empty((t, m))
+    out[: starts[0] + 1] = np.nan
+    out[ends[-1] + 1 :] = np.nan
     n_chunks = (m + _CHUNK - 1) // _CHUNK
     for c in prange(n_chunks):
         lo = c * _CHUNK
-        hi = min(m, lo + _CHUNK)
-        block = np.full((t, hi - lo), np.nan)
-        period_growth_1d(np.ascontiguousarray(r[:, lo:hi]), starts, ends, block)
-        out[:, lo:hi] = block
+        period_growth_1d(r, starts, ends, lo, min(m, lo + _CHUNK), out)
     return out
 
 
@@ -87,7 +90,7 @@ def _pearson(x, y):
 def _average_ranks(x):
     """1-based ranks of ``x`` with ties given their average rank; also the sort order."""
     n = x.shape[0]
-    order = np.argsort(x, kind="mergesort")
+    order = np.argsort(x)
     ranks = np.empty(n)
     j = 0
     while j < n:
@@ -220,130 +223,133 @@ def cross_sections(factor, fwd, eligible, qs):
 
 
 @njit(cache=True)
-def simulate_1d(groups, g, starts, ends, growth, buyable, sellable, val):
-    """Buy-and-hold path of the portfolio of group ``g`` through all periods.
+def rebalance_1d(g, k, targets, n_targets, growth, start, buyable, sellable, st):
+    """Rebalance the portfolio of group ``g`` at the start of period ``k`` (state ``st``).
 
-    Period ``k`` trades at the close of ``starts[k]`` and is held to the close of
-    ``ends[k]`` (``ends[k] == starts[k+1]``). Target = assets with ``groups[k] == g``.
-    A previous holding that is not ``sellable[k]`` is *locked*: it stays with its drifted
-    weight. Other members: targets that are ``buyable[k]`` or already held. The weight not
-    locked is split equally among the other members (cash, return 0, if there are none;
-    no other members when the locked names hold all the value).
-    ``val[d]`` (filled for ``starts[k] < d <= ends[k]``) is the value on ``d`` of 1 invested
-    at ``starts[k]``: ``cash + sum_i w_i * growth[d, i]``.
-
-    Returns ``(gross, n_members, buy_share, sell_share)`` per period: gross return
-    ``val[ends[k]] - 1``, names held, share of held names that are new, share of the previous
-    names that left (``buy_share`` is 1 in the first period when anything is held).
+    ``targets[:n_targets]`` are the group's target assets. The previous portfolio drifts to
+    the close of ``start`` (``growth[start]`` ends the previous period). A previous holding
+    that is not ``sellable[k]`` is *locked*: it stays with its drifted weight. Other members:
+    targets that are ``buyable[k]`` or already held. The weight not locked is split equally
+    among them (cash, return 0, if there are none; no other members when the locked names
+    hold all the value). Returns ``(n_members, buy_share, sell_share)``: names held, share
+    of held names that are new, share of the previous names that left.
     """
-    k_n = starts.shape[0]
-    m = groups.shape[1]
-    gross = np.full(k_n, np.nan)
-    n_mem = np.zeros(k_n, dtype=np.int64)
-    buy = np.zeros(k_n)
-    sell = np.zeros(k_n)
-    w = np.zeros(m)
-    held = np.zeros(m, dtype=np.bool_)
-    now = np.zeros(m, dtype=np.bool_)
-    members = np.empty(m, dtype=np.int64)
-    prev_members = np.empty(m, dtype=np.int64)
-    n_prev = 0
-    cash = 1.0
-    for k in range(k_n):
-        a = starts[k]
-        # drift the previous portfolio to the close of a (= end of the previous period)
-        if n_prev > 0:
-            tot = cash
+    w, held, now, members, n_mem, cash = st
+    n_prev = n_mem[g]
+    prev = members[g]
+    if n_prev > 0:
+        tot = cash[g]
+        for j in range(n_prev):
+            i = prev[j]
+            w[g, i] = w[g, i] * growth[start, i]
+            tot += w[g, i]
+        if tot > 0.0:
             for j in range(n_prev):
-                i = prev_members[j]
-                w[i] = w[i] * growth[a, i]
-                tot += w[i]
-            if tot > 0.0:
-                for j in range(n_prev):
-                    w[prev_members[j]] /= tot
-        locked_w = 0.0
-        n_locked = 0
-        n_free = 0
-        for i in range(m):
-            now[i] = False
-        for j in range(n_prev):
-            i = prev_members[j]
-            if not sellable[k, i]:
-                now[i] = True
-                locked_w += w[i]
-                n_locked += 1
-                members[n_locked - 1] = i
-        nm = n_locked
-        rest = 1.0 - locked_w
-        if rest > _FULL_TOL:  # no value left to invest when every holding is locked
-            for i in range(m):
-                if groups[k, i] == g and not now[i] and (buyable[k, i] or held[i]):
-                    now[i] = True
-                    members[nm] = i
-                    nm += 1
-                    n_free += 1
-        if n_free > 0:
-            cash = 0.0
-            ew = rest / n_free
-            for j in range(n_locked, nm):
-                w[members[j]] = ew
-        else:
-            cash = rest
-        # turnover by names
-        n_new = 0
-        for j in range(nm):
-            if not held[members[j]]:
-                n_new += 1
-        n_gone = 0
-        for j in range(n_prev):
-            if not now[prev_members[j]]:
-                n_gone += 1
-        buy[k] = n_new / nm if nm > 0 else 0.0
-        sell[k] = n_gone / n_prev if n_prev > 0 else 0.0
-        n_mem[k] = nm
-        for j in range(n_prev):
-            i = prev_members[j]
-            held[i] = False
-            if not now[i]:
-                w[i] = 0.0
-        for j in range(nm):
-            held[members[j]] = True
-            prev_members[j] = members[j]
-        n_prev = nm
-        # daily path
-        for d in range(a + 1, ends[k] + 1):
-            v = cash
-            for j in range(nm):
-                i = members[j]
-                v += w[i] * growth[d, i]
-            val[d] = v
-        gross[k] = val[ends[k]] - 1.0
-    return gross, n_mem, buy, sell
+                w[g, prev[j]] /= tot
+    new = np.empty(n_prev + n_targets, dtype=np.int64)
+    locked_w = 0.0
+    nm = 0
+    for j in range(n_prev):
+        i = prev[j]
+        if not sellable[k, i]:
+            now[g, i] = True
+            locked_w += w[g, i]
+            new[nm] = i
+            nm += 1
+    n_locked = nm
+    rest = 1.0 - locked_w
+    if rest > _FULL_TOL:  # no value left to invest when every holding is locked
+        for j in range(n_targets):
+            i = targets[j]
+            if not now[g, i] and (buyable[k, i] or held[g, i]):
+                now[g, i] = True
+                new[nm] = i
+                nm += 1
+    if nm > n_locked:
+        cash[g] = 0.0
+        ew = rest / (nm - n_locked)
+        for j in range(n_locked, nm):
+            w[g, new[j]] = ew
+    else:
+        cash[g] = rest
+    n_new = 0
+    for j in range(nm):
+        if not held[g, new[j]]:
+            n_new += 1
+    n_gone = 0
+    for j in range(n_prev):
+        i = prev[j]
+        if not now[g, i]:
+            n_gone += 1
+            w[g, i] = 0.0
+        held[g, i] = False
+    for j in range(nm):
+        i = new[j]
+        held[g, i] = True
+        now[g, i] = False
+        prev[j] = i
+    n_mem[g] = nm
+    buy = n_new / nm if nm > 0 else 0.0
+    sell = n_gone / n_prev if n_prev > 0 else 0.0
+    return nm, buy, sell
 
 
 @njit(parallel=True, cache=True)
 def simulate_groups(groups, n_groups, starts, ends, growth, buyable, sellable):
-    """:func:`simulate_1d` for groups ``0..n_groups-1`` (parallel over groups).
+    """Buy-and-hold paths of the portfolios of groups ``0..n_groups-1`` through all periods.
 
-    Returns ``(gross, n_members, buy_share, sell_share)`` as ``(n_groups, K)`` arrays and the
-    daily values ``(n_groups, T)`` (NaN outside the periods).
+    Period ``k`` trades at the close of ``starts[k]`` and is held to the close of
+    ``ends[k]`` (``ends[k] == starts[k+1]``); its targets are the assets with
+    ``groups[k] == g``; each group rebalances by :func:`rebalance_1d`. ``val[g, d]`` (filled
+    for ``starts[k] < d <= ends[k]``) is the value on ``d`` of 1 invested at ``starts[k]``:
+    ``cash + sum_i w_i * growth[d, i]``. Days of a period run in parallel and each day visits
+    all groups, so a row of ``growth`` is read once for all groups.
+
+    Returns ``(gross, n_members, buy_share, sell_share)`` as ``(n_groups, K)`` arrays (gross
+    period return ``val[g, ends[k]] - 1``; ``buy_share`` is 1 in the first period when
+    anything is held) and the daily values ``val`` ``(n_groups, T)`` (NaN outside periods).
     """
     k_n = starts.shape[0]
-    t = growth.shape[0]
+    t, m = growth.shape
     gross = np.full((n_groups, k_n), np.nan)
-    n_mem = np.zeros((n_groups, k_n), dtype=np.int64)
+    n_members = np.zeros((n_groups, k_n), dtype=np.int64)
     buy = np.zeros((n_groups, k_n))
     sell = np.zeros((n_groups, k_n))
     val = np.full((n_groups, t), np.nan)
-    for g in prange(n_groups):
-        v = np.full(t, np.nan)
-        a, b, c, d = simulate_1d(groups, g, starts, ends, growth, buyable, sellable, v)
-        gross[g] = a
-        n_mem[g] = b
-        buy[g] = c
-        sell[g] = d
-        val[g] = v
-    return gross, n_mem, buy, sell, val
+    w = np.zeros((n_groups, m))
+    held = np.zeros((n_groups, m), dtype=np.bool_)
+    now = np.zeros((n_groups, m), dtype=np.bool_)
+    members = np.empty((n_groups, m), dtype=np.int64)
+    n_mem = np.zeros(n_groups, dtype=np.int64)
+    cash = np.ones(n_groups)
+    st = (w, held, now, members, n_mem, cash)
+    targets = np.empty((n_groups, m), dtype=np.int64)
+    n_targets = np.zeros(n_groups, dtype=np.int64)
+    for k in range(k_n):
+        a = starts[k]
+        n_targets[:] = 0
+        for i in range(m):
+            g = groups[k, i]
+            if 0 <= g < n_groups:
+                targets[g, n_targets[g]] = i
+                n_targets[g] += 1
+        for g in range(n_groups):
+            nm, b, s = rebalance_1d(
+                g, k, targets[g], n_targets[g], growth, a, buyable, sellable, st
+            )
+            n_members[g, k] = nm
+            buy[g, k] = b
+            sell[g, k] = s
+        for d in prange(a + 1, ends[k] + 1):
+            for g in range(n_groups):
+                v = cash[g]
+                for j in range(n_mem[g]):
+                    i = members[g, j]
+                    v += w[g, i] * growth[d, i]
+                val[g, d] = v
+        for g in range(n_groups):
+            gross[g, k] = val[g, ends[k]] - 1.0
+    return gross, n_members, buy, sell, val
 
 
 @njit(cache=True)
