@@ -165,7 +165,7 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> np.ndarray:
 def _tick_labels(ticks: np.ndarray, *, percent: bool) -> list[str]:
     """Shortest fixed-decimal labels that tell the ticks apart exactly."""
     v = ticks * (100.0 if percent else 1.0)
-    for d in range(5):
+    for d in range(10):
         if np.allclose(np.round(v, d), v, atol=1e-9, rtol=0):
             break
     out = [f"{0.0 if abs(x) < 1e-12 else x:.{d}f}" for x in v]

@@ -1,0 +1,478 @@
+"""HTML report of an evaluation: numbers, escaping, self-containment, edge cases, PNG."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import struct
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from etfflow.backtest import report
+from etfflow.backtest.engine import (
+    GROUP_SUMMARY_SCHEMA,
+    GROUPS_SCHEMA,
+    IC_SCHEMA,
+    NAV_SCHEMA,
+    PERIODS_SCHEMA,
+    SERIES,
+    SUMMARY_SCHEMA,
+    YEARLY_SCHEMA,
+    Evaluation,
+    evaluate,
+)
+from etfflow.backtest.report import find_chromium, render_html, render_png, write_html
+from etfflow.exceptions import EtfflowError
+
+WHEN = dt.datetime(2024, 11, 1, 9, 30)
+
+# seed 000 table 47, row mv_passive_chg_20d (plus the columns the table does not show)
+SEED_ROW = {
+    "direction": -1,
+    "n_periods": 3,
+    "rank_ic": -0.0205,
+    "ic": -0.018,
+    "rank_ic_std": 0.027,
+    "ic_std": 0.03,
+    "rank_icir": -0.76,
+    "icir": -0.6,
+    "rank_icir_annual": -2.63,
+    "icir_annual": -2.08,
+    "rank_ic_win_rate": 0.593,
+    "ic_win_rate": 0.55,
+    "long_ann_return": 0.105,
+    "benchmark_ann_return": 0.083,
+    "long_excess_ann": 0.022,
+    "long_max_drawdown": -0.21,
+    "excess_max_drawdown": -0.052,
+    "information_ratio": 0.41,
+    "long_win_rate": 0.5,
+    "mean_period_excess": 0.0021,
+    "long_short_ann_return": 0.08,
+    "long_short_max_drawdown": -0.119,
+    "monotonicity": -0.9,
+    "turnover": 0.42,
+    "groups": 3,
+    "rebalance": "20",
+    "lag": 1,
+    "cost_bps": 0.0,
+}
+#: Summary cells of SEED_ROW in the order of the report's columns.
+SEED_CELLS = [
+    "-1", "3", "-2.05%", "-0.76", "-2.63", "59.3%", "10.5%", "2.2%", "50.0%", "0.21%", "8.0%",
+    "-11.9%", "42.0%",
+]  # fmt: skip
+
+D = dt.date
+PERIODS = pl.DataFrame(
+    {
+        "period": [0, 1, 2],
+        "date": [D(2023, 11, 30), D(2023, 12, 29), D(2024, 1, 31)],
+        "start": [D(2023, 12, 1), D(2024, 1, 2), D(2024, 2, 1)],
+        "end": [D(2024, 1, 2), D(2024, 2, 1), D(2024, 3, 1)],
+        "benchmark": [0.01, -0.02, 0.03],
+        "n_benchmark": [100, 100, 100],
+    },
+    schema=PERIODS_SCHEMA,
+)
+# group 1 (the long group when direction = -1): excess vs benchmark = 0.02, 0.01, -0.01
+GROUP_RET = {1: [0.03, -0.01, 0.02], 2: [0.0, 0.0, 0.01], 3: [-0.01, 0.02, None]}
+
+
+def toy_evaluation(names: list[str], **summary: object) -> Evaluation:
+    """An Evaluation with hand-picked numbers (three periods, three groups)."""
+    days = pl.date_range(D(2023, 12, 1), D(2024, 3, 1), eager=True)
+    days = days.filter(days.dt.weekday() <= 5)
+    n = len(days)
+    base = 1.0 + 0.05 * np.sin(np.arange(n) / 9.0)
+    ic, groups, nav, summ, yearly, gs = [], [], [], [], [], []
+    for f in names:
+        ic.append(
+            pl.DataFrame(
+                {
+                    "date": PERIODS["date"],
+                    "factor": [f] * 3,
+                    "ic": [0.04, -0.02, 0.01],
+                    "rank_ic": [0.05, -0.01, 0.03],
+                    "n": [100, 100, 100],
+                },
+                schema=IC_SCHEMA,
+            )
+        )
+        for g, rets in GROUP_RET.items():
+            groups.append(
+                pl.DataFrame(
+                    {
+                        "date": PERIODS["date"],
+                        "factor": [f] * 3,
+                        "group": [g] * 3,
+                        "ret": rets,
+                        "n": [30, 30, 30],
+                        "turnover": [1.0, 0.4, 0.5],
+                    },
+                    schema=GROUPS_SCHEMA,
+                )
+            )
+        for k, s in enumerate(SERIES):
+            nav.append(
+                pl.DataFrame(
+                    {"date": days, "factor": [f] * n, "series": [s] * n, "nav": base + 0.01 * k},
+                    schema=NAV_SCHEMA,
+                )
+            )
+        summ.append(pl.DataFrame([{"factor": f, **SEED_ROW, **summary}], schema=SUMMARY_SCHEMA))
+        yearly.append(
+            pl.DataFrame(
+                [
+                    {"factor": f, "year": 2023, "n_periods": 2, "rank_ic": 0.012, "excess": 0.056},
+                    {
+                        "factor": f,
+                        "year": 2024,
+                        "n_periods": 1,
+                        "rank_ic": -0.0355,
+                        "excess": -0.05,
+                    },
+                ],
+                schema=YEARLY_SCHEMA,
+            )
+        )
+        gs.append(
+            pl.DataFrame(
+                {
+                    "factor": [f] * 3,
+                    "group": [1, 2, 3],
+                    "ann_return": [0.12, 0.05, -0.03],
+                    "mean_return": [0.01, 0.004, -0.002],
+                    "n_periods": [3, 3, 2],
+                },
+                schema=GROUP_SUMMARY_SCHEMA,
+            )
+        )
+
+    def cat(parts: list[pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:
+        return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+
+    return Evaluation(
+        ic=cat(ic, IC_SCHEMA),
+        groups=cat(groups, GROUPS_SCHEMA),
+        nav=cat(nav, NAV_SCHEMA),
+        summary=cat(summ, SUMMARY_SCHEMA),
+        yearly=cat(yearly, YEARLY_SCHEMA),
+        group_summary=cat(gs, GROUP_SUMMARY_SCHEMA),
+        periods=PERIODS,
+    )
+
+
+def cells(row_html: str) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row_html)]
+
+
+def factor_rows(page: str, i: int) -> list[str]:
+    """Every table row that links to factor section ``i`` (summary, then the two pivots)."""
+    return re.findall(rf'<tr><td class="name"><a href="#f{i}">.*?</tr>', page)
+
+
+def svgs(page: str) -> list[str]:
+    return re.findall(r"<svg\b.*?</svg>", page, flags=re.S)
+
+
+def assert_self_contained(page: str) -> None:
+    low = page.lower()
+    for bad in ("http://", "https://", "<script src", "<link", "@import", "url(", "<img"):
+        assert bad not in low, bad
+
+
+def assert_well_formed(page: str) -> None:
+    for s in svgs(page):
+        ET.fromstring(s)  # raises on broken markup or bad escaping
+
+
+@pytest.fixture(scope="module")
+def random_market() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    t, m = 130, 40
+    ret = rng.normal(0.0003, 0.015, (t, m))
+    d = np.arange(np.datetime64("2023-10-02"), np.datetime64("2024-12-31"))
+    dates = d[np.is_busday(d)][:t]
+    return ret, dates, rng.normal(size=(t, m))
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def test_summary_row_has_the_seed_table_columns_formatted() -> None:
+    page = render_html(toy_evaluation(["mv_passive_chg_20d"]), title="t", generated_at=WHEN)
+    summary_row = factor_rows(page, 0)[0]
+    assert cells(summary_row) == ["mv_passive_chg_20d", *SEED_CELLS]
+    assert '<td class="num neg">-2.05%</td>' in summary_row
+    assert '<td class="num pos">2.2%</td>' in summary_row
+    assert '<td class="num">59.3%</td>' in summary_row  # win rates are not coloured
+    for label in ("Rank IC", "RankIC IR", "IC胜率", "多头年化收益率", "多头年化超额", "多头胜率"):
+        assert label in page
+    for label in ("多头调仓超额均值", "多空年化收益", "多空最大回撤", "因子方向"):
+        assert label in page
+
+
+def test_per_year_pivots_across_factors() -> None:
+    page = render_html(toy_evaluation(["a", "b"]), title="t", generated_at=WHEN)
+    rows = factor_rows(page, 1)
+    assert len(rows) == 3  # summary, Rank IC by year, long excess by year
+    assert cells(rows[1]) == ["b", "1.20%", "-3.55%", "-2.05%"]
+    assert cells(rows[2]) == ["b", "5.6%", "-5.0%", "2.2%"]
+    # first year starts in December, the last one ends in March: both are labelled
+    assert "from 12-01" in page and "to 03-01" in page
+
+
+def test_factor_yearly_table_and_whole_period_row() -> None:
+    page = render_html(toy_evaluation(["a"]), title="t", generated_at=WHEN)
+    whole = re.search(r'<tr class="whole">.*?</tr>', page).group(0)
+    # n, return, bench, excess, mdd, excess mdd, IR, win, mean excess, gain/loss, IC, L-S
+    assert cells(whole)[1:] == [
+        "3", "10.5%", "8.3%", "2.2%", "-21.0%", "-5.2%", "0.41", "50.0%", "0.21%", "1.50",
+        "-2.05%", "8.0%",
+    ]  # fmt: skip
+    # gain/loss from groups/periods: long group 1, excess 0.02, 0.01, -0.01 -> 0.015 / 0.01
+    # with direction +1 the long group is 3: excess -0.02, 0.04 (third is null) -> 2.00
+    page_up = render_html(toy_evaluation(["a"], direction=1), title="t", generated_at=WHEN)
+    whole_up = re.search(r'<tr class="whole">.*?</tr>', page_up).group(0)
+    assert cells(whole_up)[10] == "2.00"
+
+
+def test_header_meta_and_derived_entries() -> None:
+    meta = {"run id": "r-42", "pool": "broad", "level": "stock", "cost": "5 bps"}
+    page = render_html(toy_evaluation(["a"]), title="My run", meta=meta, generated_at=WHEN)
+    assert "<title>My run</title>" in page
+    for k, v in meta.items():
+        assert f"<dt>{k}</dt><dd>{v}</dd>" in page
+    assert "<dt>cost</dt><dd>0.00 bps/side</dd>" not in page  # the caller's entry wins
+    assert "<dt>dates covered</dt><dd>2023-12-01 → 2024-03-01</dd>" in page
+    assert "<dt>rebalance</dt><dd>every 20 trading days</dd>" in page
+    assert "<dt>groups</dt><dd>3</dd>" in page
+    assert "2024-11-01 09:30" in page
+
+
+# --------------------------------------------------------------------------- structure
+
+
+def test_self_contained_with_one_svg_per_chart() -> None:
+    names = ["a", "b"]
+    page = render_html(toy_evaluation(names), title="t", generated_at=WHEN)
+    assert_self_contained(page)
+    assert_well_formed(page)
+    charts = svgs(page)
+    assert len(charts) == 3 * len(names)
+    titles = [re.search(r"<title>(.*?)</title>", s).group(1) for s in charts[:3]]
+    assert [t.split(" · ")[0] for t in titles] == ["多空净值与回撤", "分组年化收益", "Rank IC 序列"]
+    assert "<polygon" in charts[0]  # drawdown shading
+    assert charts[0].count("<path") == 4  # long-short, long, benchmark, excess
+    assert charts[1].count("<rect") >= 3  # one bar per group
+    assert page.count("<details") == 2 and page.count(" open>") == 1
+    assert page.count("<script") == 1  # the inline expand/collapse helper only
+
+
+def test_escaping_of_names_title_and_meta() -> None:
+    evil = "<b>x</b>"
+    page = render_html(
+        toy_evaluation([evil, "a&b"]),
+        title="t <i>&",
+        meta={"pool": "<script>alert(1)</script>", "<k>": "v"},
+        generated_at=WHEN,
+    )
+    assert evil not in page and "<script>alert" not in page and "<k>" not in page
+    assert "&lt;b&gt;x&lt;/b&gt;" in page and "a&amp;b" in page
+    assert "<title>t &lt;i&gt;&amp;</title>" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert_well_formed(page)
+
+
+def test_missing_values_render_as_dashes() -> None:
+    nan_cols = ("rank_ic", "rank_icir", "long_excess_ann", "long_short_max_drawdown", "turnover")
+    ev = toy_evaluation(["a"], **{c: math.nan for c in nan_cols}, rank_icir_annual=None)
+    nav = ev.nav.with_columns(
+        pl.when(pl.col("date").dt.month() == 1).then(None).otherwise(pl.col("nav")).alias("nav")
+    )
+    ic = ev.ic.with_columns(pl.lit(None, dtype=pl.Float64).alias("rank_ic"))
+    ev = Evaluation(**{**ev.__dict__, "nav": nav, "ic": ic})
+    page = render_html(ev, title="t", generated_at=WHEN)
+    got = cells(factor_rows(page, 0)[0])[1:]
+    assert got == [c if i not in (2, 3, 4, 7, 11, 12) else "–" for i, c in enumerate(SEED_CELLS)]
+    assert "nan" not in page.lower().replace("financ", "")
+    charts = svgs(page)
+    assert "no valid values" in charts[2]  # no Rank IC at all
+    nav_line = re.search(r'<path d="([^"]+)"[^>]*stroke="#1f3b63"', charts[0]).group(1)
+    assert nav_line.count("M") == 2  # the January gap splits the line
+    assert_well_formed(page)
+
+
+def test_no_factors() -> None:
+    page = render_html(toy_evaluation([]), title="empty", generated_at=WHEN)
+    assert "no factors" in page and svgs(page) == []
+    assert_self_contained(page)
+
+
+def test_rejects_non_evaluation() -> None:
+    with pytest.raises(EtfflowError, match="expected an Evaluation"):
+        render_html({"summary": None}, title="t")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- real evaluations
+
+
+def test_single_period(random_market) -> None:
+    ret, dates, f = random_market
+    ev = evaluate({"one": f[:25]}, ret[:25], dates[:25], groups=5, rebalance=20)
+    assert ev.periods.height == 1
+    page = render_html(ev, title="t", generated_at=WHEN)
+    assert len(svgs(page)) == 3 and "one" in page
+    assert_well_formed(page)
+    # the single bar is labelled with its own signal date
+    assert f">{dates[0]}</text>" in svgs(page)[2]
+
+
+def test_factor_without_valid_periods(random_market) -> None:
+    ret, dates, f = random_market
+    ev = evaluate({"empty": np.full_like(f, np.nan), "ok": f}, ret, dates, groups=5, rebalance=10)
+    page = render_html(ev, title="t", generated_at=WHEN)
+    charts = svgs(page)
+    assert len(charts) == 6
+    assert "no valid values" in charts[1] and "no valid values" in charts[2]
+    assert "no valid values" not in "".join(charts[3:])
+    assert_well_formed(page)
+
+
+def test_many_factors_stay_collapsed(random_market) -> None:
+    ret, dates, f = random_market
+    rng = np.random.default_rng(3)
+    names = [f"factor_{i:02d}" for i in range(45)]
+    ev = evaluate(
+        {n: f + rng.normal(size=f.shape) for n in names}, ret, dates, groups=10, rebalance=5
+    )
+    page = render_html(ev, title="t", generated_at=WHEN)
+    assert page.count("<details") == 45 and page.count(" open>") == 1
+    assert re.search(r'<details class="factor" id="f0" open>', page)
+    for i, n in enumerate(names):
+        assert f'<a href="#f{i}">{n}</a>' in page and f'id="f{i}"' in page
+    assert len(svgs(page)) == 3 * 45
+    assert_self_contained(page)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.floats(-1e3, 1e3, allow_nan=False),
+    st.floats(1e-6, 1e3, allow_nan=False),
+    st.integers(3, 8),
+)
+def test_nice_ticks_cover_the_range(lo: float, span: float, n: int) -> None:
+    hi = lo + span
+    t = report._nice_ticks(lo, hi, n)
+    assert t[0] <= lo + 1e-9 * max(1, abs(lo)) and t[-1] >= hi - 1e-9 * max(1, abs(hi))
+    assert 2 <= len(t) <= 2 * n + 2
+    step = (t[-1] - t[0]) / (len(t) - 1)
+    mant = step / 10 ** math.floor(math.log10(step))
+    assert min(abs(mant - m) for m in (1, 2, 2.5, 5, 10)) < 1e-6
+    labels = report._tick_labels(t, percent=True)
+    assert len(set(labels)) == len(labels) and all(s.endswith("%") for s in labels)
+
+
+def test_tick_labels() -> None:
+    t = np.array([-0.05, -0.025, 0.0, 0.025, 0.05])
+    assert report._tick_labels(t, percent=True) == ["-5.0%", "-2.5%", "0.0%", "2.5%", "5.0%"]
+    assert report._tick_labels(np.array([0.9, 1.0, 1.1]), percent=False) == ["0.9", "1.0", "1.1"]
+
+
+def test_date_ticks() -> None:
+    def day(s: str) -> int:
+        return int(np.datetime64(s, "D").astype(np.int64))
+
+    five_years = report._date_ticks(day("2020-01-02"), day("2024-12-31"), 12)
+    assert [lab for _, lab in five_years] == [
+        "2020-07", "2021-01", "2021-07", "2022-01", "2022-07", "2023-01", "2023-07", "2024-01",
+        "2024-07",
+    ]  # fmt: skip
+    assert all(re.fullmatch(r"\d{4}-\d{2}", lab) for _, lab in five_years)
+    assert five_years[0][0] == day("2020-07-01")
+    two_years = report._date_ticks(day("2023-02-07"), day("2024-12-26"), 14)
+    assert len(two_years) <= 14 and two_years[0][1] == "2023-03"
+    weeks = report._date_ticks(day("2024-01-03"), day("2024-01-23"), 10)
+    assert [lab for _, lab in weeks] == ["2024-01-03", "2024-01-23"]
+
+
+def test_path_breaks_at_nan() -> None:
+    d = report._path(np.arange(5.0), np.array([1.0, 2.0, np.nan, 3.0, 4.0]))
+    assert d == "M0.0 1.0L1.0 2.0M3.0 3.0L4.0 4.0"
+    assert report._path(np.arange(2.0), np.array([np.nan, np.nan])) == ""
+    assert report._segments(np.array([True, True, False, True])) == [(0, 2), (3, 4)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.floats(-1, 1), st.just(math.nan)), min_size=0, max_size=40),
+    st.integers(1, 12),
+)
+def test_rolling_mean_matches_a_loop(xs: list[float], window: int) -> None:
+    x = np.array(xs, dtype=np.float64)
+    min_valid = max(1, window // 2)
+    got = report._rolling_mean(x, window, min_valid)
+    for k in range(len(x)):
+        w = x[max(0, k - window + 1) : k + 1]
+        w = w[np.isfinite(w)]
+        if k < window - 1 or len(w) < min_valid:
+            assert math.isnan(got[k])
+        else:
+            assert got[k] == pytest.approx(w.mean(), abs=1e-12)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_write_html_is_atomic_and_matches_render(tmp_path: Path) -> None:
+    ev = toy_evaluation(["a"])
+    out = write_html(ev, tmp_path / "sub" / "r.html", title="t", generated_at=WHEN)
+    assert out == tmp_path / "sub" / "r.html"
+    assert out.read_text("utf-8") == render_html(ev, title="t", generated_at=WHEN)
+    assert [p.name for p in out.parent.iterdir()] == ["r.html"]  # no temporary file left
+    write_html(toy_evaluation(["b"]), out, title="t2", generated_at=WHEN)  # replaces
+    assert "<title>t2</title>" in out.read_text("utf-8")
+    assert [p.name for p in out.parent.iterdir()] == ["r.html"]
+
+
+def test_render_png_errors(tmp_path: Path) -> None:
+    with pytest.raises(EtfflowError, match="no such HTML file"):
+        render_png(tmp_path / "missing.html", tmp_path / "x.png")
+    page = write_html(toy_evaluation(["a"]), tmp_path / "r.html", title="t")
+    with pytest.raises(EtfflowError, match="apt-get install chromium"):
+        render_png(page, tmp_path / "x.png", chromium="no-such-browser-etfflow")
+    # a "browser" that exits without writing anything
+    with pytest.raises(EtfflowError, match=r"(?s)wrote no screenshot.*apt-get install chromium"):
+        render_png(page, tmp_path / "x.png", chromium="false", height=400)
+    assert not (tmp_path / "x.png").exists()
+
+
+def _have_chromium() -> bool:
+    try:
+        find_chromium()
+    except EtfflowError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _have_chromium(), reason="no Chromium browser installed")
+def test_render_png_screenshot(tmp_path: Path) -> None:
+    page = write_html(toy_evaluation(["a", "b"]), tmp_path / "r.html", title="t")
+    png = render_png(page, tmp_path / "out" / "r.png", width=1000)
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width == 1000
+    assert 1200 <= height <= 6000  # the measured page: header, tables, one open section
+    assert len(data) > 30_000
