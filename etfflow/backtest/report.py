@@ -28,6 +28,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,8 +102,10 @@ def _td(x: float | None, fmt: Fmt, *, signed: bool = True, tint: float | None = 
     return f'<td class="{" ".join(cls)}"{style}>{html.escape(fmt(x))}</td>'
 
 
-def _th(label: str, sub: str = "", cls: str = "") -> str:
-    s = f"<small>{html.escape(sub)}</small>" if sub else ""
+def _th(label: str, sub: str = "", cls: str = "", *, keep: bool = False) -> str:
+    """Header cell with an optional second line ``sub`` (``keep``: an empty line when blank,
+    so that headers of one row line up)."""
+    s = f"<small>{html.escape(sub) or '&nbsp;'}</small>" if sub or keep else ""
     c = f' class="{cls}"' if cls else ""
     return f"<th{c}>{html.escape(label)}{s}</th>"
 
@@ -639,7 +642,8 @@ def _pivot_table(
 ) -> str:
     head = _th("因子", "factor", "name")
     for y in years:
-        head += _th(*_year_label(y, spans.get(y), first=y == years[0], last=y == years[-1]))
+        lab = _year_label(y, spans.get(y), first=y == years[0], last=y == years[-1])
+        head += _th(*lab, keep=True)
     head += _th(*whole_label, cls="whole")
     tint = _scale(list(cell.values()))
     body = []
@@ -710,7 +714,7 @@ table.t td{padding:4px 8px;text-align:right;border-bottom:1px solid #edf0f4;whit
 table.t .name{text-align:left}
 table.t td.name small{color:var(--muted);font-size:10.5px;margin-left:6px}
 table.t tbody tr:hover td{background:#f7f9fc}
-table.t .whole{border-left:1px solid var(--line);font-weight:600}
+table.t td.whole,table.t th.whole{border-left:1px solid var(--line);font-weight:600}
 table.t tr.whole td{border-top:1.5px solid var(--brand);font-weight:600;background:#f8fafc}
 a{color:var(--brand);text-decoration:none}a:hover{text-decoration:underline}
 .pos{color:var(--pos)}.neg{color:var(--neg)}
@@ -967,6 +971,11 @@ def render_html(
     return "\n".join(parts)
 
 
+def _temp_name(out: Path, suffix: str) -> Path:
+    """A fresh hidden file name next to ``out`` (same file system, so ``os.replace`` is atomic)."""
+    return out.with_name(f".{out.stem}.{os.getpid()}.{uuid.uuid4().hex[:12]}{suffix}")
+
+
 def write_html(
     ev: Evaluation,
     path: str | os.PathLike[str],
@@ -992,13 +1001,13 @@ def write_html(
     out = Path(path)
     page = render_html(ev, title=title, meta=meta, generated_at=generated_at)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    tmp = _temp_name(out, ".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(tmp, "x", encoding="utf-8") as fh:  # "x": default permissions (umask)
             fh.write(page)
         os.replace(tmp, out)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return out
 
@@ -1140,9 +1149,7 @@ def render_png(
     height = max(200, min(int(height), 32000))
     out = Path(png_path).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".png")
-    os.close(fd)
-    Path(tmp).unlink()
+    tmp = _temp_name(out, ".png")
     try:
         with tempfile.TemporaryDirectory(
             prefix="etfflow-chromium-", ignore_cleanup_errors=True
