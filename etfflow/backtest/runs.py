@@ -182,6 +182,15 @@ def run_backtest(
         a = np.full(shape, np.nan)
         a[day, col] = values[n].cast(pl.Float64).fill_null(np.nan).to_numpy()
         panels[n] = a
+    skipped = [n for n in names if not np.isfinite(panels[n]).any()]
+    for n in skipped:  # e.g. a 24-month correlation on 2 years of data: nothing to test
+        del panels[n]
+    names = [n for n in names if n not in skipped]
+    if not names:
+        raise EtfflowError(
+            f"none of the selected factors has a value in factor run {frun['run_id']} "
+            f"({', '.join(skipped[:5])}): their windows are longer than the data"
+        )
     rules = None
     if level == "stock" and universe == "default":
         from etfflow.backtest.universe import stock_rules
@@ -217,6 +226,7 @@ def run_backtest(
         "factor_run": frun["run_id"],
         "level": level,
         "factors": names,
+        "skipped_without_values": skipped,
         "processing": fparams.get("processing"),
         "groups": groups,
         "direction": direction,

@@ -89,6 +89,11 @@ def print_backtest(
     yearly = ev.yearly.filter(pl.col("factor").is_in(keep))
     console.print(yearly_table(yearly, "rank_ic", title="Rank IC per year"))
     console.print(yearly_table(yearly, "excess", title="Long excess return per year"))
+    if params.get("skipped_without_values"):
+        console.print(
+            "not tested (no value in the data: window longer than the history): "
+            + ", ".join(params["skipped_without_values"])
+        )
     if ev.summary.height > max_factors:
         console.print(f"... and {ev.summary.height - max_factors} more factors in the store")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+from numba import njit, prange
 
 from etfflow.engine.market import Market
 from etfflow.exceptions import EtfflowError
@@ -20,6 +21,16 @@ from etfflow.factors.inputs import FactorInputs
 from etfflow.factors.registry import FactorInstance, resolve
 
 Progress = Callable[[str, int, int], None]
+
+
+@njit(parallel=True, cache=True)
+def _finalize(v: np.ndarray, present: np.ndarray) -> None:  # pragma: no cover - numba
+    """In place: NaN outside ``present`` and for ±inf (one pass)."""
+    t, m = v.shape
+    for i in prange(t):
+        for j in range(m):
+            if not present[i, j] or not np.isfinite(v[i, j]):
+                v[i, j] = np.nan
 
 
 @dataclass
@@ -62,9 +73,10 @@ class FactorSet:
             "date": x.calendar.dates.gather(d).alias("date"),
             "code": pl.Series("code", x.names, dtype=pl.String).gather(m),
         }
-        mask = x.present
+        flat = d.astype(np.int64) * x.shape[1] + m
         for name in self.names:
-            cols[name] = pl.Series(name, self.values[name][mask]).fill_nan(None)
+            v = np.take(self.values[name].reshape(-1), flat)
+            cols[name] = pl.Series(name, v, dtype=pl.Float64, nan_to_null=True)
         return pl.DataFrame(cols)
 
 
@@ -109,7 +121,6 @@ def compute_factors(
     instances = resolve(factors, windows=windows, level=inputs.level)
     values: dict[str, np.ndarray] = {}
     timings: dict[str, float] = {}
-    outside = ~inputs.present
     for i, inst in enumerate(instances):
         if progress:
             progress(f"factors ({inputs.level})", i, len(instances))
@@ -119,8 +130,9 @@ def compute_factors(
             raise EtfflowError(
                 f"factor {inst.name!r} returned shape {v.shape}, expected {inputs.shape}"
             )
-        v[outside] = np.nan
-        v[~np.isfinite(v)] = np.nan
+        if not v.flags.writeable or not v.flags.c_contiguous:
+            v = np.ascontiguousarray(v).copy()
+        _finalize(v, inputs.present)
         values[inst.name] = v
         timings[inst.name] = time.perf_counter() - t0
     if progress:
