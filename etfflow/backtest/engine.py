@@ -90,6 +90,7 @@ SUMMARY_SCHEMA = pl.Schema(
         "information_ratio": pl.Float64,
         "long_win_rate": pl.Float64,
         "mean_period_excess": pl.Float64,
+        "gain_loss_ratio": pl.Float64,
         "long_short_ann_return": pl.Float64,
         "long_short_max_drawdown": pl.Float64,
         "monotonicity": pl.Float64,
@@ -522,6 +523,7 @@ def _evaluate_one(
         "information_ratio": _ratio(_mean(excess), _std(excess)) * math.sqrt(ppy),
         "long_win_rate": float((r_long > r_bench).mean()),
         "mean_period_excess": _mean(excess),
+        "gain_loss_ratio": _gain_loss(excess),
         "long_short_ann_return": _annualise(navs["long_short"][end], n_days),
         "long_short_max_drawdown": _max_dd(navs["long_short"]),
         "monotonicity": _spearman(np.arange(1.0, groups + 1), g_ann),
@@ -693,8 +695,9 @@ def evaluate(
     that cannot be bought on ``a`` (``rules.can_buy`` false: limit-up, suspended) is skipped
     unless already held; a held name that cannot be sold (``rules.can_sell`` false: limit-down,
     suspended) is carried with its drifted weight, whether or not it is still a target; the
-    rest of the value is split equally among the other names (cash if none). A name without
-    a return on ``a`` (delisted) is sold at its last value.
+    rest of the value is split equally among the other names (cash, return 0, if none; when
+    carried names hold all the value nothing new is bought). A name without a return on
+    ``a`` (delisted) is sold at its last value.
     Turnover of a group in a period: share of its names that were not held before (1 in the
     first period); ``summary.turnover`` is the long group's mean from the second period on.
     Cost: ``cost_bps * 1e-4 * (buy_share + sell_share)``, with ``sell_share`` the share of

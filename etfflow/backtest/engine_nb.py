@@ -7,7 +7,7 @@ Three kernels do the work of :func:`etfflow.backtest.engine.evaluate`:
 - :func:`cross_sections` — per rebalance date (parallel over dates): Pearson and Spearman IC
   and the quantile group of every eligible asset (:func:`cross_section_1d`);
 - :func:`simulate_groups` — the buy-and-hold portfolio path of every group through all
-  periods with trading rules (:func:`rebalance_1d`; days of a period in parallel).
+  periods with trading rules (:func:`rebalance_1d`; one pass over the growth panel).
 
 Reference twin: :mod:`etfflow.backtest.engine_ref` (plain loops over the same definitions),
 compared in ``tests/backtest/test_engine.py``.
@@ -294,7 +294,7 @@ def rebalance_1d(g, k, targets, n_targets, growth, start, buyable, sellable, st)
     return nm, buy, sell
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def simulate_groups(groups, n_groups, starts, ends, growth, buyable, sellable):
     """Buy-and-hold paths of the portfolios of groups ``0..n_groups-1`` through all periods.
 
@@ -302,8 +302,9 @@ def simulate_groups(groups, n_groups, starts, ends, growth, buyable, sellable):
     ``ends[k]`` (``ends[k] == starts[k+1]``); its targets are the assets with
     ``groups[k] == g``; each group rebalances by :func:`rebalance_1d`. ``val[g, d]`` (filled
     for ``starts[k] < d <= ends[k]``) is the value on ``d`` of 1 invested at ``starts[k]``:
-    ``cash + sum_i w_i * growth[d, i]``. Days of a period run in parallel and each day visits
-    all groups, so a row of ``growth`` is read once for all groups.
+    ``cash + sum_i w_i * growth[d, i]``. Each day visits all groups, so a row of ``growth``
+    is read from memory once for all groups. Single-threaded on purpose: the work is one
+    pass over ``growth``, and a parallel region per period stalls on a busy machine.
 
     Returns ``(gross, n_members, buy_share, sell_share)`` as ``(n_groups, K)`` arrays (gross
     period return ``val[g, ends[k]] - 1``; ``buy_share`` is 1 in the first period when
@@ -340,7 +341,7 @@ def simulate_groups(groups, n_groups, starts, ends, growth, buyable, sellable):
             n_members[g, k] = nm
             buy[g, k] = b
             sell[g, k] = s
-        for d in prange(a + 1, ends[k] + 1):
+        for d in range(a + 1, ends[k] + 1):
             for g in range(n_groups):
                 v = cash[g]
                 for j in range(n_mem[g]):

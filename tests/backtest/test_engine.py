@@ -114,6 +114,7 @@ def test_drawdown_and_per_year_split_through_the_engine() -> None:
     np.testing.assert_allclose(long, expected, rtol=1e-13)
     dd = expected / np.maximum.accumulate(expected) - 1
     assert ev.summary["long_max_drawdown"].item() == pytest.approx(dd.min())
+    assert dd.min() == pytest.approx(-0.5)  # 1.21 -> 0.605 on day 3 is the worst fall
     y = ev.yearly.sort("year")
     assert y["year"].to_list() == [2023, 2024]
     assert y["n_periods"].to_list() == [3, 1]
@@ -245,6 +246,8 @@ def test_daily_nav_agrees_with_period_returns() -> None:
     assert s["long_ann_return"] == pytest.approx(pos["long"][-1] ** (242 / n_days) - 1)
     assert s["mean_period_excess"] == pytest.approx(np.mean(long - bench))
     assert s["long_win_rate"] == pytest.approx(np.mean(long > bench))
+    ex = long - bench
+    assert s["gain_loss_ratio"] == pytest.approx(ex[ex > 0].mean() / -ex[ex < 0].mean())
     # the yearly table compounds the same period returns
     y = ev.yearly
     np.testing.assert_allclose(np.prod(1 + y["return"].to_numpy()), np.prod(1 + long), rtol=1e-12)
