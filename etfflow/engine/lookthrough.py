@@ -29,10 +29,11 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
+from numba import get_num_threads
 
 from etfflow.engine import lookthrough_nb as nb
 from etfflow.engine.loading import Dataset
-from etfflow.engine.panel import StockPanel, index_of, load_stock_panel, raw_codes
+from etfflow.engine.panel import StockPanel, index_of, raw_codes, stock_panel_from
 from etfflow.engine.pools import Pool
 from etfflow.engine.schemas import GROUP_FLOW_SCHEMA, GROUP_LEVELS, STOCK_FLOW_SCHEMA
 from etfflow.exceptions import DataContractError, DatasetNotFoundError, EtfflowError
@@ -80,6 +81,8 @@ class LookThrough:
 
 @dataclass
 class _EtfPanel:
+    """Pool ETFs (sorted by tracked index) and their daily panels, shape ``(etfs, days)``."""
+
     codes: list[str]
     index_codes: list[str]
     etf_index: np.ndarray
@@ -90,20 +93,18 @@ class _EtfPanel:
     dshares: np.ndarray
 
 
-def _load_etf_panel(ds: Dataset, pool: Pool, panel: StockPanel) -> _EtfPanel:
-    etfs = pool.select(ds.frame("etfs").collect()).sort("index_code", "etf_code")
+def _load_etf_panel(
+    etfs: pl.DataFrame, daily: pl.DataFrame, pool: Pool, panel: StockPanel
+) -> _EtfPanel:
+    etfs = pool.select(etfs).sort("index_code", "etf_code")
     codes = etfs["etf_code"].to_list()
     index_codes = sorted(set(etfs["index_code"].to_list()))
     ipos = {c: i for i, c in enumerate(index_codes)}
     etf_index = np.array([ipos[c] for c in etfs["index_code"].to_list()], dtype=np.int32)
     unit = etfs["creation_unit"].to_numpy().astype(np.float64)
-    daily = ds.frame("etf_daily").select("date", "etf_code", "shares", "nav").collect()
-    e_all = index_of(daily["etf_code"], codes)
-    keep = e_all >= 0
-    daily = daily.filter(pl.Series(keep))
-    e_idx = e_all[keep]
+    e_idx = index_of(daily["etf_code"], codes)
     d_idx = panel.calendar.index_of(daily["date"])
-    bad = d_idx < 0
+    bad = (d_idx < 0) & (e_idx >= 0)
     if bad.any():
         raise DataContractError(
             "has dates that are not trading days (not in stock_daily)",
@@ -113,27 +114,21 @@ def _load_etf_panel(ds: Dataset, pool: Pool, panel: StockPanel) -> _EtfPanel:
             examples=daily.filter(pl.Series(bad)).select("date", "etf_code").head(5),
             n_rows=int(bad.sum()),
         )
-    t, e = len(panel.calendar), len(codes)
-    present = np.zeros((t, e), dtype=np.bool_)
-    shares = np.zeros((t, e))
-    nav = np.zeros((t, e))
-    present[d_idx, e_idx] = True
-    shares[d_idx, e_idx] = daily["shares"].to_numpy()
-    nav[d_idx, e_idx] = daily["nav"].to_numpy()
-    # previous shares = the ETF's last known row (0 before its first row)
-    last = np.where(present, shares, np.nan)
-    filled = _ffill(last)
-    prev = np.vstack([np.zeros((1, e)), np.nan_to_num(filled[:-1], nan=0.0)])
-    dshares = np.where(present, shares - prev, 0.0)
+    present, shares, nav, dshares = nb.etf_panel(
+        d_idx,
+        e_idx,
+        _floats(daily["shares"]),
+        _floats(daily["nav"]),
+        len(panel.calendar),
+        len(codes),
+    )
     return _EtfPanel(codes, index_codes, etf_index, unit, present, shares, nav, dshares)
 
 
-def _ffill(a: np.ndarray) -> np.ndarray:
-    """Forward-fill NaN down the rows of a 2-D array."""
-    idx = np.where(np.isfinite(a), np.arange(a.shape[0])[:, None], 0)
-    np.maximum.accumulate(idx, axis=0, out=idx)
-    out = a[idx, np.arange(a.shape[1])[None, :]]
-    return out
+def _floats(s: pl.Series) -> np.ndarray:
+    """Float64 values of a column, NaN for nulls."""
+    s = s.cast(pl.Float64)
+    return np.ascontiguousarray((s.fill_null(np.nan) if s.null_count() else s).to_numpy())
 
 
 @dataclass
@@ -258,9 +253,7 @@ def _run_pcf(ds: Dataset, sc: _Scatter, chunk_days: int, progress: Progress | No
     for i, (lo, hi) in enumerate(chunks):
         if progress:
             progress("look-through", i, len(chunks))
-        df = lf.filter(pl.col("date").is_between(dates[lo], dates[hi])).collect(
-            engine="in-memory"
-        )
+        df = lf.filter(pl.col("date").is_between(dates[lo], dates[hi])).collect(engine="in-memory")
         rows += df.height
         day = panel.calendar.raw_days(df["date"])
         owner, owner_table, keep_e = raw_codes(df["etf_code"], etf.codes)
@@ -277,43 +270,218 @@ def _run_pcf(ds: Dataset, sc: _Scatter, chunk_days: int, progress: Progress | No
     return {"basket_rows": rows, "rows_off_calendar": off}
 
 
-def _run_weights(ds: Dataset, sc: _Scatter, progress: Progress | None) -> dict:
-    panel, etf = sc.panel, sc.etf
+@dataclass
+class _Flows:
+    """Look-through results: one value per output row (``stock_daily`` row in (date, code)
+    order) and 整体法 sums / distinct counts per (day, group bit)."""
+
+    netf: np.ndarray
+    nidx: np.ndarray
+    fund: np.ndarray
+    share: np.ndarray
+    mv: np.ndarray
+    w: np.ndarray
+    inflow: np.ndarray
+    g_nst: np.ndarray
+    g_held: np.ndarray
+    g_f: np.ndarray
+    g_mv: np.ndarray
+    g_sh: np.ndarray
+    g_in: np.ndarray
+    g_netf: np.ndarray
+    g_nidx: np.ndarray
+    g_fund: np.ndarray
+    counters: np.ndarray
+
+    @classmethod
+    def allocate(cls, n_rows: int, t: int, n_bits: int, *, distinct: bool = True) -> _Flows:
+        def rows(dtype: type) -> np.ndarray:
+            return np.empty(n_rows, dtype=dtype)
+
+        def groups(dtype: type) -> np.ndarray:
+            return np.zeros((t, n_bits), dtype=dtype)
+
+        empty = np.zeros((0, 0))
+        return cls(
+            netf=rows(np.int32),
+            nidx=rows(np.int32),
+            fund=rows(np.float64),
+            share=rows(np.float64),
+            mv=rows(np.float64),
+            w=rows(np.float64),
+            inflow=rows(np.float64),
+            g_nst=groups(np.int32),
+            g_held=groups(np.int32),
+            g_f=groups(np.float64),
+            g_mv=groups(np.float64),
+            g_sh=groups(np.float64),
+            g_in=groups(np.float64),
+            g_netf=groups(np.int32) if distinct else empty,
+            g_nidx=groups(np.int32) if distinct else empty,
+            g_fund=groups(np.float64) if distinct else empty,
+            counters=np.zeros((t, nb.N_COUNTERS), dtype=np.int64),
+        )
+
+
+def _penetrate_pcf(
+    ds: Dataset,
+    panel: StockPanel,
+    etf: _EtfPanel,
+    *,
+    valuation: Valuation,
+    chunk_days: int,
+    progress: Progress | None,
+) -> tuple[_Flows, dict]:
+    t, n = panel.shape
+    n_etf = len(etf.codes)
+    by_day = _EtfPanel(
+        etf.codes,
+        etf.index_codes,
+        etf.etf_index,
+        etf.unit,
+        *(np.ascontiguousarray(x.T) for x in (etf.present, etf.shares, etf.nav, etf.dshares)),
+    )
+    acc = _Accumulators.zeros(t, n, panel.n_bits)
+    sc = _Scatter(
+        panel,
+        by_day,
+        acc,
+        n_etf,
+        np.arange(n_etf, dtype=np.int32),
+        np.full(n_etf, -1, dtype=np.int32),
+        weights_mode=False,
+        value_basket=valuation == "basket",
+    )
+    info = _run_pcf(ds, sc, chunk_days, progress)
+    info["non_contiguous_chunks"] = sc.non_contiguous_chunks
+    fl = _Flows.allocate(len(panel.row_stock), t, panel.n_bits, distinct=False)
+    fl.g_netf, fl.g_nidx, fl.g_fund, fl.counters = acc.g_netf, acc.g_nidx, acc.g_fund, acc.counters
+    nb.panels_to_rows(
+        panel.row_start, panel.row_stock, panel.row_fmc, panel.gbit,
+        acc.mv, acc.share, acc.inflow, acc.fund, acc.netf, acc.nidx,
+        fl.netf, fl.nidx, fl.fund, fl.share, fl.mv, fl.w, fl.inflow,
+        fl.g_nst, fl.g_held, fl.g_f, fl.g_mv, fl.g_sh, fl.g_in,
+    )  # fmt: skip
+    return fl, info
+
+
+#: Longest block of days of the weights-mode product (bounds its per-stock vectors).
+WEIGHTS_BLOCK_DAYS = 32
+
+
+def _weight_segments(hw: pl.DataFrame, panel: StockPanel, etf: _EtfPanel) -> tuple[np.ndarray, ...]:
+    """Snapshot rows as baskets: ``(seg_day, seg_owner, seg_start, seg_end, code, lookup,
+    val, keep)``, rows of one (owner, first day in force) contiguous (sorted if needed)."""
+    t = len(panel.calendar)
+    n_etf = len(etf.codes)
+    none = (np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int32), None)
+    e_phys, e_lookup, keep_e = (
+        raw_codes(hw["etf_code"], etf.codes) if "etf_code" in hw.columns else none
+    )
+    i_phys, i_lookup, keep_i = (
+        raw_codes(hw["index_code"], etf.index_codes) if "index_code" in hw.columns else none
+    )
+    asof, e0 = panel.calendar.asof_table()
+    # a snapshot is in force from its date: the first trading day on or after it
+    day, owner = nb.weight_rows(
+        panel.calendar.raw_days(hw["date"]), e_phys, e_lookup, i_phys, i_lookup, n_etf, asof, e0
+    )
+    code, code_lookup, keep_c = raw_codes(hw["code"], panel.codes)
+    val = _floats(hw["weight"])
+    ident_day = np.arange(t + 1, dtype=np.int32)
+    ident_owner = np.arange(n_etf + len(etf.index_codes), dtype=np.int32)
+    seg = nb.find_segments(day, owner, ident_day, 0, ident_owner)
+    ok = (seg[1] >= 0) & (seg[0] < t)
+    key = seg[1][ok].astype(np.int64) * (t + 1) + seg[0][ok]
+    if len(np.unique(key)) < len(key):  # a basket split over several runs: sort the rows
+        order = np.lexsort((owner, day))
+        day, owner, code, val = day[order], owner[order], code[order], val[order]
+        seg = nb.find_segments(day, owner, ident_day, 0, ident_owner)
+    return (*seg[:4], code, code_lookup, val, (keep_e, keep_i, keep_c))
+
+
+def _weight_blocks(
+    seg_day: np.ndarray, seg_owner: np.ndarray, t: int, etf: _EtfPanel
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blocks of days with constant snapshots in force: ``(blk_lo, blk_hi, blk_seg)``.
+
+    ``blk_seg[k, e]`` is the segment in force for ETF ``e`` over block ``k``: its own latest
+    snapshot dated on or before the block, else its index's (-1: none).
+    """
+    n_etf = len(etf.codes)
+    n_owner = n_etf + len(etf.index_codes)
+    ok = np.flatnonzero((seg_owner >= 0) & (seg_day < t))
+    starts = np.union1d(seg_day[ok], [0]) if t else np.zeros(0, dtype=np.int64)
+    ends = np.append(starts[1:], t)
+    lo = np.concatenate(
+        [np.arange(a, b, WEIGHTS_BLOCK_DAYS) for a, b in zip(starts, ends, strict=True)]
+        or [np.zeros(0, dtype=np.int64)]
+    ).astype(np.int32)
+    hi = np.append(lo[1:], t).astype(np.int32)
+    key = seg_owner[ok].astype(np.int64) * (t + 1) + seg_day[ok]
+    order = np.argsort(key, kind="stable")
+    key, seg_ids = key[order], ok[order]
+    query = np.arange(n_owner, dtype=np.int64)[None, :] * (t + 1) + lo[:, None]
+    pos = np.searchsorted(key, query, side="right") - 1
+    if len(key):
+        at = np.maximum(pos, 0)
+        found = (pos >= 0) & (key[at] // (t + 1) == np.arange(n_owner)[None, :])
+        in_force = np.where(found, seg_ids[at], -1)
+    else:
+        in_force = np.full(query.shape, -1, dtype=np.int64)
+    own = in_force[:, :n_etf]
+    alt = in_force[:, n_etf + etf.etf_index] if n_etf else own
+    blk_seg = np.ascontiguousarray(np.where(own >= 0, own, alt), dtype=np.int64)
+    return lo, hi, blk_seg
+
+
+def _run_weights(
+    hw: pl.DataFrame, panel: StockPanel, etf: _EtfPanel, progress: Progress | None
+) -> tuple[_Flows, dict]:
     if progress:
         progress("look-through", 0, 1)
-    lf = ds.frame("holding_weights")
-    names = lf.collect_schema().names()
-    cols = ["date", "code", "weight"] + [c for c in ("etf_code", "index_code") if c in names]
-    df = lf.select(cols).collect()
-    n_etf = len(etf.codes)
-    if "etf_code" in df.columns:
-        by_etf = index_of(df["etf_code"], etf.codes)
-        etf_null = df["etf_code"].is_null().to_numpy()
-    else:
-        by_etf = np.full(df.height, -1)
-        etf_null = np.ones(df.height, dtype=np.bool_)
-    if "index_code" in df.columns:
-        i_idx = index_of(df["index_code"], etf.index_codes)
-        by_index = np.where(i_idx >= 0, n_etf + i_idx, -1)
-    else:
-        by_index = np.full(df.height, -1)
-    owner = np.where(etf_null, by_index, by_etf).astype(np.int32)
-    # a snapshot is in force from its date: the first trading day on or after it
-    day = panel.calendar.asof_index(df["date"])
-    code, code_lookup, _keep = raw_codes(df["code"], panel.codes)
-    val = df["weight"].to_numpy().astype(np.float64)
-    # snapshots are usually stored by (date, owner): contiguous, no sort needed (run() sorts
-    # a chunk whose baskets are split); days and owners are already mapped: identity tables
-    t = len(panel.calendar)
-    sc.run(
-        0, t - 1, day, owner.astype(np.int32), code, val,
-        day_table=(np.arange(t + 1, dtype=np.int32), 0),
-        owner_table=np.arange(sc.n_owner, dtype=np.int32),
-        code_lookup=code_lookup,
+    t, _n = panel.shape
+    seg_day, seg_owner, seg_start, seg_end, code, lookup, val, _keep = _weight_segments(
+        hw, panel, etf
+    )
+    lo, hi, blk_seg = _weight_blocks(seg_day, seg_owner, t, etf)
+    seg_len = np.append(seg_end - seg_start, 0)
+    max_nnz = int(seg_len[blk_seg].sum(axis=1).max()) if blk_seg.size else 0
+    n_chunks = min(len(lo), 2 * get_num_threads())
+    cuts = np.searchsorted(lo, np.linspace(0, t, n_chunks + 1)[1:-1], side="left")
+    chunk_ptr = np.unique(np.concatenate([[0], cuts, [len(lo)]])).astype(np.int64)
+    fl = _Flows.allocate(len(panel.row_stock), t, panel.n_bits)
+    gkey = panel.gbit.view(np.int64).reshape(panel.gbit.shape[:2])
+    nb.weights_flows(
+        chunk_ptr, lo, hi, blk_seg, seg_day, seg_start, seg_end, code, lookup, val,
+        etf.etf_index, etf.present, etf.shares, etf.shares * etf.nav, etf.dshares * etf.nav,
+        panel.row_start, panel.row_stock, panel.row_fmc, panel.gbit, gkey, panel.n_bits,
+        max(max_nnz, 1), WEIGHTS_BLOCK_DAYS,
+        fl.netf, fl.nidx, fl.fund, fl.share, fl.mv, fl.w, fl.inflow,
+        fl.g_nst, fl.g_held, fl.g_f, fl.g_mv, fl.g_sh, fl.g_in, fl.g_netf, fl.g_nidx,
+        fl.g_fund, fl.counters,
     )  # fmt: skip
     if progress:
         progress("look-through", 1, 1)
-    return {"basket_rows": df.height, "rows_off_calendar": 0}
+    return fl, {"basket_rows": hw.height, "rows_off_calendar": 0, "non_contiguous_chunks": 0}
+
+
+def _read(ds: Dataset, mode: Mode) -> dict[str, pl.DataFrame]:
+    """Collect the tables of a run together (one parallel read)."""
+    lazy = {
+        "stocks": ds.frame("stocks"),
+        "stock_daily": ds.frame("stock_daily").select("date", "code", "close", "float_mcap"),
+        "stock_industry": ds.frame("stock_industry"),
+        "etfs": ds.frame("etfs"),
+        "etf_daily": ds.frame("etf_daily").select("date", "etf_code", "shares", "nav"),
+    }
+    if mode == "weights":
+        lf = ds.frame("holding_weights")
+        names = lf.collect_schema().names()
+        cols = ["date", "code", "weight"] + [c for c in ("etf_code", "index_code") if c in names]
+        lazy["holding_weights"] = lf.select(cols)
+    frames = pl.collect_all(list(lazy.values()), engine="in-memory")
+    return dict(zip(lazy, frames, strict=True))
 
 
 def penetrate(
@@ -341,7 +509,7 @@ def penetrate(
         ``"nav"``: ``h = S·N·w`` (SPEC §2); ``"basket"``: ``h = q·S/U·close`` (PCF only).
         Both agree when ``N·U`` equals the basket value.
     chunk_days
-        Trading days of baskets read at a time (bounds memory).
+        Trading days of baskets read at a time (PCF; bounds memory).
     progress
         ``progress(stage, done, total)`` callback.
 
@@ -357,6 +525,11 @@ def penetrate(
     ``share_passive_fund = Σ_e S`` over the ETFs holding the stock, ``inflow = Σ_e
     (S[t]-S[t-1])·N[t]·w`` (creations minus redemptions, CNY). Groups use 整体法: sums over
     the group's stocks, then ratios of the sums.
+
+    PCF mode scatter-adds every basket row into (day × stock) panels. Weights mode uses that
+    snapshots are constant between snapshot dates: per block of days it is a sparse product
+    ``(S·N | S | dS·N)[days × ETF] @ W[ETF × stock]`` written straight to the output rows
+    (:func:`etfflow.engine.lookthrough_nb.weights_flows`).
 
     Raises
     ------
@@ -380,35 +553,19 @@ def penetrate(
     t0 = time.perf_counter()
     if progress:
         progress("load panels", 0, 1)
-    panel = load_stock_panel(ds)
-    etf = _load_etf_panel(ds, pool, panel)
+    frames = _read(ds, mode)
+    panel = stock_panel_from(frames["stocks"], frames["stock_daily"], frames["stock_industry"])
+    etf = _load_etf_panel(frames["etfs"], frames["etf_daily"], pool, panel)
     if progress:
         progress("load panels", 1, 1)
-    t, n = panel.shape
-    n_etf = len(etf.codes)
-    acc = _Accumulators.zeros(t, n, panel.n_bits)
+    t = len(panel.calendar)
     if mode == "pcf":
-        n_owner = n_etf
-        owner_of_etf = np.arange(n_etf, dtype=np.int32)
-        alt = np.full(n_etf, -1, dtype=np.int32)
+        fl, info = _penetrate_pcf(
+            ds, panel, etf, valuation=valuation, chunk_days=chunk_days, progress=progress
+        )
     else:
-        n_owner = n_etf + len(etf.index_codes)
-        owner_of_etf = np.arange(n_etf, dtype=np.int32)
-        alt = (n_etf + etf.etf_index).astype(np.int32)
-    sc = _Scatter(
-        panel,
-        etf,
-        acc,
-        n_owner,
-        owner_of_etf,
-        alt,
-        weights_mode=mode == "weights",
-        value_basket=valuation == "basket",
-    )
-    if mode == "pcf":
-        info = _run_pcf(ds, sc, chunk_days, progress)
-    else:
-        info = _run_weights(ds, sc, progress)
+        fl, info = _run_weights(frames["holding_weights"], panel, etf, progress)
+    del frames
     if info["rows_off_calendar"]:
         raise DataContractError(
             "has basket dates that are not trading days (not in stock_daily)",
@@ -418,7 +575,7 @@ def penetrate(
             n_rows=info["rows_off_calendar"],
             hint="run `etfflow validate` for example rows",
         )
-    c = acc.counters.sum(axis=0)
+    c = fl.counters.sum(axis=0)
     if c[nb.C_UNKNOWN]:
         raise DataContractError(
             "names stocks that are not in table 'stocks'",
@@ -428,11 +585,11 @@ def penetrate(
             n_rows=int(c[nb.C_UNKNOWN]),
             hint="run `etfflow validate` for example rows",
         )
-    stocks = _stock_table(panel, acc)
-    groups = _group_table(panel, acc)
+    stocks = _stock_table(panel, fl)
+    groups = _group_table(panel, fl)
     coverage = coverage_stats(groups)
     diagnostics = {
-        "pool_etfs": n_etf,
+        "pool_etfs": len(etf.codes),
         "basket_rows_read": info["basket_rows"],
         "etf_days": int(c[nb.C_ETF_DAYS]),
         "etf_days_without_basket": int(c[nb.C_NO_BASKET]),
@@ -440,7 +597,7 @@ def penetrate(
         "etf_days_empty_basket": int(c[nb.C_EMPTY_BASKET]),
         "basket_rows_unpriced": int(c[nb.C_UNPRICED]),
         "stock_days_without_industry": panel.n_no_industry,
-        "non_contiguous_chunks": sc.non_contiguous_chunks,
+        "non_contiguous_chunks": info["non_contiguous_chunks"],
         "seconds": round(time.perf_counter() - t0, 3),
     }
     for k, v in diagnostics.items():
@@ -456,77 +613,61 @@ def penetrate(
     return LookThrough(stocks, groups, coverage, params, diagnostics)
 
 
-def _stock_table(panel: StockPanel, acc: _Accumulators) -> pl.DataFrame:
-    m = panel.listed  # row-major order of a boolean mask = (date, code) order
-    d = panel.row_day
-    mv = acc.mv[m]
-    fmc = panel.float_mcap[m]
-    inflow = acc.inflow[m]
-    inflow[d == 0] = np.nan
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = np.where(fmc > 0, mv / fmc, np.nan)
+def _stock_table(panel: StockPanel, fl: _Flows) -> pl.DataFrame:
     codes = pl.Series("code", panel.codes, dtype=pl.String)
     return pl.DataFrame(
         {
-            "date": panel.calendar.dates.gather(d),
+            "date": panel.row_dates(),
             "code": codes.gather(panel.row_stock),
-            "n_etf": acc.netf[m],
-            "n_index": acc.nidx[m],
-            "share_passive_fund": acc.fund[m],
-            "share_passive": acc.share[m],
-            "mv_passive": mv,
-            "w_passive": pl.Series(w).fill_nan(None),
-            "inflow": pl.Series(inflow).fill_nan(None),
-            "float_mcap": fmc,
+            "n_etf": fl.netf,
+            "n_index": fl.nidx,
+            "share_passive_fund": fl.fund,
+            "share_passive": fl.share,
+            "mv_passive": fl.mv,
+            "w_passive": pl.Series(fl.w).fill_nan(None),
+            "inflow": pl.Series(fl.inflow).fill_nan(None),
+            "float_mcap": panel.row_float_mcap(),
         },
         schema=STOCK_FLOW_SCHEMA,
     )
 
 
-def _group_table(panel: StockPanel, acc: _Accumulators) -> pl.DataFrame:
-    n_st, n_held, f_sum, mv_sum, sh_sum, in_sum = nb.group_sums(
-        panel.gbit,
-        panel.n_bits,
-        panel.listed,
-        panel.float_mcap,
-        acc.mv,
-        acc.share,
-        acc.inflow,
-        acc.netf,
-    )
-    levels, labels = [], []
-    for level, lbl in zip(GROUP_LEVELS, panel.group_labels, strict=True):
+def _group_table(panel: StockPanel, fl: _Flows) -> pl.DataFrame:
+    """Rows ordered by level, group name, date (built in that order: no sort)."""
+    levels, labels, bits = [], [], []
+    for k, (level, lbl) in enumerate(zip(GROUP_LEVELS, panel.group_labels, strict=True)):
+        order = sorted(range(len(lbl)), key=lbl.__getitem__)
         levels += [level] * len(lbl)
-        labels += lbl
-    dd, bb = np.nonzero(n_st > 0)
+        labels += [lbl[i] for i in order]
+        bits += [panel.group_offsets[k] + i for i in order]
+    bits_arr = np.array(bits, dtype=np.int64)
+    bb_pos, dd = np.nonzero(fl.g_nst[:, bits_arr].T > 0)
+    bb = bits_arr[bb_pos]
+    n_st = fl.g_nst[dd, bb]
+    f_sum = fl.g_f[dd, bb]
+    mv_sum = fl.g_mv[dd, bb]
     with np.errstate(divide="ignore", invalid="ignore"):
-        cov = n_held[dd, bb] / n_st[dd, bb]
-        w = np.where(f_sum[dd, bb] > 0, mv_sum[dd, bb] / f_sum[dd, bb], np.nan)
-    inflow = np.where(dd == 0, np.nan, in_sum[dd, bb])
-    df = pl.DataFrame(
+        cov = fl.g_held[dd, bb] / n_st
+        w = np.where(f_sum > 0, mv_sum / f_sum, np.nan)
+    inflow = np.where(dd == 0, np.nan, fl.g_in[dd, bb])
+    return pl.DataFrame(
         {
             "date": panel.calendar.dates.gather(dd),
-            "level": pl.Series(levels, dtype=pl.String).gather(bb),
-            "group_name": pl.Series(labels, dtype=pl.String).gather(bb),
-            "n_stock": n_st[dd, bb],
-            "n_held": n_held[dd, bb],
+            "level": pl.Series(levels, dtype=pl.String).gather(bb_pos),
+            "group_name": pl.Series(labels, dtype=pl.String).gather(bb_pos),
+            "n_stock": n_st,
+            "n_held": fl.g_held[dd, bb],
             "coverage": cov,
-            "n_etf": acc.g_netf[dd, bb],
-            "n_index": acc.g_nidx[dd, bb],
-            "share_passive_fund": acc.g_fund[dd, bb],
-            "share_passive": sh_sum[dd, bb],
-            "mv_passive": mv_sum[dd, bb],
-            "float_mcap": f_sum[dd, bb],
+            "n_etf": fl.g_netf[dd, bb],
+            "n_index": fl.g_nidx[dd, bb],
+            "share_passive_fund": fl.g_fund[dd, bb],
+            "share_passive": fl.g_sh[dd, bb],
+            "mv_passive": mv_sum,
+            "float_mcap": f_sum,
             "w_passive": pl.Series(w).fill_nan(None),
             "inflow": pl.Series(inflow).fill_nan(None),
         },
         schema=GROUP_FLOW_SCHEMA,
-    )
-    order = {lvl: i for i, lvl in enumerate(GROUP_LEVELS)}
-    return (
-        df.with_columns(pl.col("level").replace_strict(order, return_dtype=pl.Int32).alias("_l"))
-        .sort("_l", "group_name", "date")
-        .drop("_l")
     )
 
 

@@ -362,75 +362,680 @@ def copy_carry(
     return new_code, new_val
 
 
-@njit(parallel=True, cache=True)
-def group_sums(
-    gbit: np.ndarray,
-    n_bits: int,
-    listed: np.ndarray,
-    float_mcap: np.ndarray,
-    mv: np.ndarray,
-    share: np.ndarray,
-    inflow: np.ndarray,
-    netf: np.ndarray,
-):
-    """整体法 sums per (day, group bit) over the listed stocks of each group.
+# --------------------------------------------------------------------------- stock panel
 
-    Returns ``(n_stock, n_held, f_sum, mv_sum, share_sum, inflow_sum)``, each
-    ``(days, n_bits)``.
+
+@njit(parallel=True, cache=True)
+def stock_rows(epoch: np.ndarray, phys: np.ndarray, lookup: np.ndarray, e_lo: int, e_hi: int):
+    """Trading calendar and (day, stock) of every ``stock_daily`` row.
+
+    ``epoch`` holds the row dates (days since 1970, all within ``[e_lo, e_hi]``), ``phys`` the
+    physical code ids mapped to stock positions by ``lookup`` (-1 or beyond the table:
+    unknown). Returns ``(cal_epoch, day, stock, n_unknown, n_unordered)`` where
+    ``n_unordered`` counts rows whose ``(day, stock)`` does not strictly follow the previous
+    row's (0: the rows are already in (date, code) order without duplicates).
     """
-    n_day, n_stock, n_k = gbit.shape
-    n_st = np.zeros((n_day, n_bits), dtype=np.int32)
-    n_held = np.zeros((n_day, n_bits), dtype=np.int32)
-    f_sum = np.zeros((n_day, n_bits))
-    mv_sum = np.zeros((n_day, n_bits))
-    sh_sum = np.zeros((n_day, n_bits))
-    in_sum = np.zeros((n_day, n_bits))
-    for d in prange(n_day):
-        for s in range(n_stock):
-            if not listed[d, s]:
-                continue
-            for k in range(n_k):
-                g = gbit[d, s, k]
-                if g < 0:
-                    continue
-                n_st[d, g] += 1
-                if netf[d, s] > 0:
-                    n_held[d, g] += 1
-                f_sum[d, g] += float_mcap[d, s]
-                mv_sum[d, g] += mv[d, s]
-                sh_sum[d, g] += share[d, s]
-                in_sum[d, g] += inflow[d, s]
-    return n_st, n_held, f_sum, mv_sum, sh_sum, in_sum
-
-
-@njit(parallel=True, cache=True)
-def cap_buckets(float_mcap: np.ndarray, listed: np.ndarray, n_buckets: int) -> np.ndarray:
-    """Float-cap bucket per day among listed stocks: 0 = smallest .. n_buckets-1 = largest."""
-    n_day, n_stock = float_mcap.shape
-    out = np.full((n_day, n_stock), -1, dtype=np.int16)
-    for d in prange(n_day):
-        cols = np.flatnonzero(listed[d] & np.isfinite(float_mcap[d]))
-        n = cols.shape[0]
-        if n == 0:
-            continue
-        order = np.argsort(float_mcap[d][cols], kind="mergesort")
-        for r in range(n):
-            out[d, cols[order[r]]] = (r * n_buckets) // n
-    return out
+    n = epoch.shape[0]
+    mark = np.zeros(e_hi - e_lo + 1, dtype=np.bool_)
+    for r in range(n):
+        mark[epoch[r] - e_lo] = True
+    cal = (np.flatnonzero(mark) + e_lo).astype(np.int32)
+    day_of = np.full(mark.shape[0], -1, dtype=np.int32)
+    for i in range(cal.shape[0]):
+        day_of[cal[i] - e_lo] = i
+    day = np.empty(n, dtype=np.int32)
+    stock = np.empty(n, dtype=np.int32)
+    m = lookup.shape[0]
+    n_unknown = 0
+    for r in prange(n):
+        day[r] = day_of[epoch[r] - e_lo]
+        p = phys[r]
+        s = lookup[p] if p < m else -1
+        stock[r] = s
+        if s < 0:
+            n_unknown += 1
+    n_unordered = 0
+    for r in prange(1, n):
+        if day[r] < day[r - 1] or (day[r] == day[r - 1] and stock[r] <= stock[r - 1]):
+            n_unordered += 1
+    return cal, day, stock, n_unknown, n_unordered
 
 
 @njit(cache=True)
-def fill_intervals(
-    out: np.ndarray,
-    stock: np.ndarray,
-    d_from: np.ndarray,
-    d_to: np.ndarray,
-    value: np.ndarray,
-) -> None:
-    """``out[d, stock[i]] = value[i]`` for ``d_from[i] <= d < d_to[i]`` (point-in-time labels)."""
-    for i in range(stock.shape[0]):
-        s = stock[i]
-        if s < 0:
+def _rank_threshold(
+    vals: np.ndarray,
+    part: np.ndarray,
+    m: int,
+    t: int,
+    r0: int,
+    r1: int,
+    row_fmc: np.ndarray,
+    row_stock: np.ndarray,
+):
+    """Value and stock of the element of rank ``t`` in (value, stock) order (stable ties)."""
+    v = part[t]
+    less = 0
+    for i in range(m):
+        if vals[i] < v:
+            less += 1
+    k = t - less
+    for r in range(r0, r1):
+        if row_fmc[r] == v:
+            if k == 0:
+                return v, row_stock[r]
+            k -= 1
+    return v, -1  # unreachable for finite v
+
+
+@njit(parallel=True, cache=True)
+def group_bits(
+    row_start: np.ndarray,
+    row_stock: np.ndarray,
+    row_fmc: np.ndarray,
+    n_stock: int,
+    ind_ptr: np.ndarray,
+    ind_from: np.ndarray,
+    ind_to: np.ndarray,
+    ind_v1: np.ndarray,
+    ind_v2: np.ndarray,
+    board: np.ndarray,
+    offsets: np.ndarray,
+    n_buckets: int,
+):
+    """Dense ``gbit[d, s, k]`` of the four groupings (industry l1, l2, board, float-cap bucket).
+
+    Rows ``row_start[d]:row_start[d+1]`` are the listed stocks of day ``d`` in stock order.
+    Industry: the last interval (in input order) of the stock with ``ind_from <= d < ind_to``
+    (intervals of stock ``s`` are ``ind_ptr[s]:ind_ptr[s+1]``). Cap bucket: ``(r * n_buckets)
+    // n`` where ``r`` is the stable rank of the stock's float cap among the ``n`` listed
+    stocks with a finite cap, found with ``n_buckets - 1`` order statistics per day (no
+    sort). Ids become global bits ``offsets[k] + id``; -1 = none (not listed, no industry,
+    unknown board, no finite cap). Returns ``(gbit, n_no_industry)``.
+    """
+    n_day = row_start.shape[0] - 1
+    gbit = np.empty((n_day, n_stock, 4), dtype=np.int16)
+    no_ind = np.zeros(n_day, dtype=np.int64)
+    for d in prange(n_day):
+        gbit[d] = -1
+        r0 = row_start[d]
+        r1 = row_start[d + 1]
+        vals = np.empty(r1 - r0)
+        m = 0
+        for r in range(r0, r1):
+            v = row_fmc[r]
+            if np.isfinite(v):
+                vals[m] = v
+                m += 1
+        n_thr = 0
+        thr_v = np.empty(n_buckets)
+        thr_s = np.empty(n_buckets, dtype=np.int64)
+        if m > 0:
+            ks = np.empty(n_buckets - 1, dtype=np.int64)
+            for b in range(1, n_buckets):
+                t = (b * m + n_buckets - 1) // n_buckets
+                if t < m:
+                    ks[n_thr] = t
+                    n_thr += 1
+            if n_thr > 0:
+                part = np.partition(vals[:m], ks[:n_thr])
+                for b in range(n_thr):
+                    thr_v[b], thr_s[b] = _rank_threshold(
+                        vals, part, m, ks[b], r0, r1, row_fmc, row_stock
+                    )
+        for r in range(r0, r1):
+            s = row_stock[r]
+            g1 = -1
+            g2 = -1
+            for q in range(ind_ptr[s], ind_ptr[s + 1]):
+                if ind_from[q] <= d and d < ind_to[q]:
+                    g1 = ind_v1[q]
+                    g2 = ind_v2[q]
+            if g1 >= 0:
+                gbit[d, s, 0] = g1 + offsets[0]
+                gbit[d, s, 1] = g2 + offsets[1]
+            else:
+                no_ind[d] += 1
+            if board[s] >= 0:
+                gbit[d, s, 2] = board[s] + offsets[2]
+            v = row_fmc[r]
+            if np.isfinite(v):
+                bucket = 0
+                for b in range(n_thr):
+                    if v > thr_v[b] or (v == thr_v[b] and s >= thr_s[b]):
+                        bucket += 1
+                gbit[d, s, 3] = bucket + offsets[3]
+    return gbit, no_ind.sum()
+
+
+@njit(parallel=True, cache=True)
+def rows_to_dense(
+    row_start: np.ndarray, row_stock: np.ndarray, values: np.ndarray, n_stock: int, fill: float
+) -> np.ndarray:
+    """``out[d, row_stock[r]] = values[r]`` for the rows of day ``d``; ``fill`` elsewhere."""
+    n_day = row_start.shape[0] - 1
+    out = np.empty((n_day, n_stock), dtype=values.dtype)
+    for d in prange(n_day):
+        out[d] = fill
+        for r in range(row_start[d], row_start[d + 1]):
+            out[d, row_stock[r]] = values[r]
+    return out
+
+
+# --------------------------------------------------------------------------- ETF panel
+
+
+@njit(cache=True)
+def etf_panel(
+    day: np.ndarray, etf: np.ndarray, shares: np.ndarray, nav: np.ndarray, n_day: int, n_etf: int
+):
+    """Dense ``(etf, day)`` panels of the ``etf_daily`` rows of pool ETFs (``etf`` -1: skip).
+
+    Returns ``(present, shares, nav, dshares)``; absent cells are False / 0. ``dshares`` is
+    ``S[t]`` minus the ETF's last finite shares on an earlier row (0 before its first row),
+    on present cells only. A repeated (day, etf) keeps its last row.
+    """
+    present = np.zeros((n_etf, n_day), dtype=np.bool_)
+    sh = np.zeros((n_etf, n_day))
+    nv = np.zeros((n_etf, n_day))
+    for r in range(day.shape[0]):
+        e = etf[r]
+        if e < 0:
             continue
-        for d in range(max(d_from[i], 0), min(d_to[i], out.shape[0])):
-            out[d, s] = value[i]
+        d = day[r]
+        present[e, d] = True
+        sh[e, d] = shares[r]
+        nv[e, d] = nav[r]
+    ds = np.zeros((n_etf, n_day))
+    for e in range(n_etf):
+        prev = 0.0
+        for d in range(n_day):
+            if present[e, d]:
+                x = sh[e, d]
+                ds[e, d] = x - prev
+                if np.isfinite(x):
+                    prev = x
+    return present, sh, nv, ds
+
+
+# --------------------------------------------------------------------------- weights mode
+
+
+@njit(parallel=True, cache=True)
+def weight_rows(
+    epoch: np.ndarray,
+    etf_phys: np.ndarray,
+    etf_lookup: np.ndarray,
+    idx_phys: np.ndarray,
+    idx_lookup: np.ndarray,
+    n_etf: int,
+    asof: np.ndarray,
+    e0: int,
+):
+    """As-of day and owner of every ``holding_weights`` row.
+
+    ``asof[x - e0]`` is the first trading day on or after day ``x`` (days before ``e0`` map to
+    day 0, days after the table's end to ``asof[-1]``). The owner is the pool position of the
+    row's ETF, or ``n_etf +`` the position of its index when the ETF code is null (physical id
+    ``0xFFFFFFFF``); -1 when neither is in the pool. A zero-length ``etf_phys`` (or
+    ``idx_phys``) means the column is absent (all null).
+    """
+    n = epoch.shape[0]
+    day = np.empty(n, dtype=np.int32)
+    owner = np.empty(n, dtype=np.int32)
+    null = np.uint32(0xFFFFFFFF)
+    n_t = asof.shape[0]
+    m_e = etf_lookup.shape[0]
+    m_i = idx_lookup.shape[0]
+    has_e = etf_phys.shape[0] > 0
+    has_i = idx_phys.shape[0] > 0
+    for r in prange(n):
+        k = epoch[r] - e0
+        if k < 0:
+            k = 0
+        if k >= n_t:
+            k = n_t - 1
+        day[r] = asof[k]
+        p = etf_phys[r] if has_e else null
+        if p == null:
+            o = -1
+            if has_i:
+                q = idx_phys[r]
+                i = idx_lookup[q] if q < m_i else -1
+                if i >= 0:
+                    o = n_etf + i
+        else:
+            o = etf_lookup[p] if p < m_e else -1
+        owner[r] = o
+    return day, owner
+
+
+@njit(cache=True)
+def _fill_acc(acc, n):
+    for j in range(n):
+        acc[j] = 0.0
+
+
+@njit(parallel=True, cache=True)
+def weights_flows(
+    chunk_ptr: np.ndarray,
+    blk_lo: np.ndarray,
+    blk_hi: np.ndarray,
+    blk_seg: np.ndarray,
+    seg_day: np.ndarray,
+    seg_start: np.ndarray,
+    seg_end: np.ndarray,
+    row_code: np.ndarray,
+    code_lookup: np.ndarray,
+    row_val: np.ndarray,
+    etf_index: np.ndarray,
+    present: np.ndarray,
+    shares: np.ndarray,
+    sn: np.ndarray,
+    dsn: np.ndarray,
+    row_start: np.ndarray,
+    row_stock: np.ndarray,
+    row_fmc: np.ndarray,
+    gbit: np.ndarray,
+    gkey: np.ndarray,
+    n_bits: int,
+    max_nnz: int,
+    max_len: int,
+    o_netf: np.ndarray,
+    o_nidx: np.ndarray,
+    o_fund: np.ndarray,
+    o_share: np.ndarray,
+    o_mv: np.ndarray,
+    o_w: np.ndarray,
+    o_inflow: np.ndarray,
+    g_nst: np.ndarray,
+    g_held: np.ndarray,
+    g_f: np.ndarray,
+    g_mv: np.ndarray,
+    g_sh: np.ndarray,
+    g_in: np.ndarray,
+    g_netf: np.ndarray,
+    g_nidx: np.ndarray,
+    g_fund: np.ndarray,
+    counters: np.ndarray,
+):
+    """Weights-mode look-through (SPEC §2) as a sparse product per period, straight to rows.
+
+    Days are cut into blocks ``blk_lo[k]:blk_hi[k]`` inside which every ETF's snapshot in force
+    is constant (``blk_seg[k, e]``: basket rows ``seg_start:seg_end``, -1 none), so that for
+    stock ``s`` and the block's days ``t`` (vectors over ``t``, ETFs ``e`` holding ``s`` with
+    weight ``w > 0``)::
+
+        mv_passive[t, s]    = Σ_e (S·N)[e, t] · w        share_passive = Σ_e S[e, t] · w
+        inflow[t, s]        = Σ_e (dS·N)[e, t] · w       share_passive_fund = Σ_e S[e, t]
+        n_etf[t, s]         = Σ_e present[e, t]          n_index = Σ_i [Σ_{e∈i} present > 0]
+
+    (``S``, ``S·N``, ``dS·N`` are 0 on absent days; ETFs are numbered by tracked index so the
+    ETFs of index ``i`` are consecutive). Each block builds the by-stock (CSC) lists of its
+    baskets and walks the stocks in order, writing the listed cells of each day straight to
+    their output rows (``row_start[d] + rank``) with the 整体法 group sums of the day.
+
+    Group distinct counts (ETFs / indices / fund shares per group bit): ``cnt[e, b]`` counts the
+    stocks of ETF ``e`` in group bit ``b`` on the block's first day; ETF ``e`` touches ``b``
+    while ``cnt > 0``. Day by day, stocks whose bits change (``gkey``: the four int16 bits read
+    as one int64) update ``cnt`` of their holders; the (ETF, bit, day) pairs whose touch
+    differs from the first day's are corrections. Per index, ``Σ_e present`` over touching ETFs
+    gives ``n_etf`` and (> 0) one index for ``n_index``.
+
+    ``chunk_ptr`` splits the blocks into contiguous runs, one per parallel task. Summation
+    runs over ETFs in pool order as in :func:`accumulate`, so results agree to the last bit.
+    Reference twin: :func:`etfflow.engine.lookthrough_ref.lookthrough_reference`.
+    """
+    n_etf = present.shape[0]
+    n_stock = gbit.shape[1]
+    n_lk = code_lookup.shape[0]
+    for c in prange(chunk_ptr.shape[0] - 1):
+        be = np.empty(n_etf, dtype=np.int64)
+        colptr = np.zeros(n_stock + 1, dtype=np.int64)
+        cursor = np.empty(n_stock, dtype=np.int64)
+        ent_x = np.empty(max_nnz, dtype=np.int32)
+        ent_w = np.empty(max_nnz)
+        cnt = np.zeros((n_etf, n_bits), dtype=np.int32)
+        touch0 = np.zeros((n_etf, n_bits), dtype=np.bool_)
+        indiff = np.zeros((n_etf, n_bits), dtype=np.bool_)
+        diff_x = np.empty(64, dtype=np.int64)
+        diff_b = np.empty(64, dtype=np.int64)
+        cor_x = np.empty(64, dtype=np.int64)
+        cor_b = np.empty(64, dtype=np.int64)
+        cor_j = np.empty(64, dtype=np.int64)
+        cor_d = np.empty(64, dtype=np.int64)
+        cor_ptr = np.zeros(n_etf + 1, dtype=np.int64)
+        flag = np.zeros((n_bits, max_len), dtype=np.bool_)
+        tmp = np.zeros((n_bits, max_len), dtype=np.int64)
+        gf = np.zeros((n_bits, max_len))
+        tmark = np.zeros(n_bits, dtype=np.bool_)
+        tlist = np.empty(n_bits, dtype=np.int64)
+        a_mv = np.empty(max_len)
+        a_sh = np.empty(max_len)
+        a_in = np.empty(max_len)
+        a_fund = np.empty(max_len)
+        a_netf = np.empty(max_len, dtype=np.int64)
+        a_nidx = np.empty(max_len, dtype=np.int64)
+        icnt = np.empty(max_len, dtype=np.int64)
+        cur = np.empty(max_len, dtype=np.int64)
+        for k in range(chunk_ptr[c], chunk_ptr[c + 1]):
+            a = blk_lo[k]
+            n_len = blk_hi[k] - a
+            # ---- ETFs of the block and ETF-day counters
+            nb_e = 0
+            for e in range(n_etf):
+                sg = blk_seg[k, e]
+                anyp = False
+                for j in range(n_len):
+                    if present[e, a + j]:
+                        counters[a + j, C_ETF_DAYS] += 1
+                        if sg < 0:
+                            counters[a + j, C_NO_BASKET] += 1
+                        else:
+                            anyp = True
+                            if seg_day[sg] != a + j:
+                                counters[a + j, C_CARRIED] += 1
+                if anyp:
+                    be[nb_e] = e
+                    nb_e += 1
+            # ---- by-stock lists of the block's baskets (ETF order kept inside a stock)
+            colptr[:] = 0
+            all_finite = True
+            for x in range(nb_e):
+                e = be[x]
+                sg = blk_seg[k, e]
+                unknown = 0
+                for r in range(seg_start[sg], seg_end[sg]):
+                    p = row_code[r]
+                    s = code_lookup[p] if p < n_lk else -1
+                    if s < 0:
+                        unknown += 1
+                        continue
+                    v = row_val[r]
+                    if v <= 0.0:
+                        continue
+                    if not np.isfinite(v):
+                        all_finite = False
+                    colptr[s + 1] += 1
+                if unknown > 0:
+                    for j in range(n_len):
+                        if present[e, a + j]:
+                            counters[a + j, C_UNKNOWN] += unknown
+            for s in range(n_stock):
+                colptr[s + 1] += colptr[s]
+                cursor[s] = colptr[s]
+            for x in range(nb_e):
+                sg = blk_seg[k, be[x]]
+                for r in range(seg_start[sg], seg_end[sg]):
+                    p = row_code[r]
+                    s = code_lookup[p] if p < n_lk else -1
+                    if s < 0 or row_val[r] <= 0.0:
+                        continue
+                    q = cursor[s]
+                    ent_x[q] = x
+                    ent_w[q] = row_val[r]
+                    cursor[s] = q + 1
+            # ---- stock by stock: sums over holders, vectors over the block's days
+            for j in range(n_len):
+                cur[j] = row_start[a + j]
+            for s in range(n_stock):
+                _fill_acc(a_mv, n_len)
+                _fill_acc(a_sh, n_len)
+                _fill_acc(a_in, n_len)
+                _fill_acc(a_fund, n_len)
+                for j in range(n_len):
+                    a_netf[j] = 0
+                    a_nidx[j] = 0
+                    icnt[j] = 0
+                pi = -1
+                for q in range(colptr[s], colptr[s + 1]):
+                    e = be[ent_x[q]]
+                    w = ent_w[q]
+                    i = etf_index[e]
+                    if i != pi:
+                        if pi >= 0:
+                            for j in range(n_len):
+                                a_netf[j] += icnt[j]
+                                if icnt[j] > 0:
+                                    a_nidx[j] += 1
+                                icnt[j] = 0
+                        pi = i
+                    if all_finite:
+                        for j in range(n_len):
+                            a_mv[j] += sn[e, a + j] * w
+                            a_sh[j] += shares[e, a + j] * w
+                            a_in[j] += dsn[e, a + j] * w
+                            a_fund[j] += shares[e, a + j]
+                            icnt[j] += present[e, a + j]
+                    else:
+                        for j in range(n_len):
+                            if present[e, a + j]:
+                                a_mv[j] += sn[e, a + j] * w
+                                a_sh[j] += shares[e, a + j] * w
+                                a_in[j] += dsn[e, a + j] * w
+                                a_fund[j] += shares[e, a + j]
+                                icnt[j] += 1
+                if pi >= 0:
+                    for j in range(n_len):
+                        a_netf[j] += icnt[j]
+                        if icnt[j] > 0:
+                            a_nidx[j] += 1
+                for j in range(n_len):
+                    d = a + j
+                    r = cur[j]
+                    if r >= row_start[d + 1] or row_stock[r] != s:
+                        continue
+                    cur[j] = r + 1
+                    f = row_fmc[r]
+                    mv = a_mv[j]
+                    o_netf[r] = a_netf[j]
+                    o_nidx[r] = a_nidx[j]
+                    o_fund[r] = a_fund[j]
+                    o_share[r] = a_sh[j]
+                    o_mv[r] = mv
+                    o_w[r] = mv / f if f > 0 else np.nan
+                    o_inflow[r] = a_in[j] if d > 0 else np.nan
+                    for kk in range(4):
+                        b = gbit[d, s, kk]
+                        if b < 0:
+                            continue
+                        g_nst[d, b] += 1
+                        if a_netf[j] > 0:
+                            g_held[d, b] += 1
+                        g_f[d, b] += f
+                        g_mv[d, b] += mv
+                        g_sh[d, b] += a_sh[j]
+                        g_in[d, b] += a_in[j]
+            # ---- group distinct counts: touches on the first day
+            for s in range(n_stock):
+                for kk in range(4):
+                    b = gbit[a, s, kk]
+                    if b < 0:
+                        continue
+                    for q in range(colptr[s], colptr[s + 1]):
+                        cnt[ent_x[q], b] += 1
+            for x in range(nb_e):
+                for b in range(n_bits):
+                    touch0[x, b] = cnt[x, b] > 0
+            # ---- later days: follow the stocks whose bits change, record corrections
+            n_diff = 0
+            n_cor = 0
+            for j in range(1, n_len):
+                d = a + j
+                for s in range(n_stock):
+                    if gkey[d, s] == gkey[d - 1, s] or colptr[s] == colptr[s + 1]:
+                        continue
+                    for kk in range(4):
+                        old = gbit[d - 1, s, kk]
+                        new = gbit[d, s, kk]
+                        if old == new:
+                            continue
+                        for q in range(colptr[s], colptr[s + 1]):
+                            x = ent_x[q]
+                            for side in range(2):
+                                b = old if side == 0 else new
+                                if b < 0:
+                                    continue
+                                cnt[x, b] += -1 if side == 0 else 1
+                                if not indiff[x, b]:
+                                    indiff[x, b] = True
+                                    if n_diff == diff_x.shape[0]:
+                                        diff_x = _grow(diff_x)
+                                        diff_b = _grow(diff_b)
+                                    diff_x[n_diff] = x
+                                    diff_b[n_diff] = b
+                                    n_diff += 1
+                for t in range(n_diff):
+                    x = diff_x[t]
+                    b = diff_b[t]
+                    now = cnt[x, b] > 0
+                    if now != touch0[x, b]:
+                        if n_cor == cor_x.shape[0]:
+                            cor_x = _grow(cor_x)
+                            cor_b = _grow(cor_b)
+                            cor_j = _grow(cor_j)
+                            cor_d = _grow(cor_d)
+                        cor_x[n_cor] = x
+                        cor_b[n_cor] = b
+                        cor_j[n_cor] = j
+                        cor_d[n_cor] = 1 if now else 0
+                        n_cor += 1
+            # corrections grouped by ETF (counting sort, stable)
+            cor_ptr[: nb_e + 1] = 0
+            for t in range(n_cor):
+                cor_ptr[cor_x[t] + 1] += 1
+            for x in range(nb_e):
+                cor_ptr[x + 1] += cor_ptr[x]
+            order = np.empty(n_cor, dtype=np.int64)
+            fill = cor_ptr[:nb_e].copy()
+            for t in range(n_cor):
+                x = cor_x[t]
+                order[fill[x]] = t
+                fill[x] += 1
+            # ---- per index: Σ present over touching ETFs, then n_etf / n_index / fund
+            x = 0
+            while x < nb_e:
+                i = etf_index[be[x]]
+                x_end = x
+                while x_end < nb_e and etf_index[be[x_end]] == i:
+                    x_end += 1
+                n_touch = 0
+                for y in range(x, x_end):
+                    e = be[y]
+                    if cor_ptr[y] == cor_ptr[y + 1]:
+                        for b in range(n_bits):
+                            if not touch0[y, b]:
+                                continue
+                            if not tmark[b]:
+                                tmark[b] = True
+                                tlist[n_touch] = b
+                                n_touch += 1
+                            for j in range(n_len):
+                                tmp[b, j] += present[e, a + j]
+                                gf[b, j] += shares[e, a + j]
+                        continue
+                    # touches that change inside the block: a day-by-day flag per bit
+                    for b in range(n_bits):
+                        if touch0[y, b]:
+                            for j in range(n_len):
+                                flag[b, j] = True
+                    for t in range(cor_ptr[y], cor_ptr[y + 1]):
+                        u = order[t]
+                        flag[cor_b[u], cor_j[u]] = cor_d[u] == 1
+                    for b in range(n_bits):
+                        hit = False
+                        for j in range(n_len):
+                            if flag[b, j]:
+                                hit = True
+                                tmp[b, j] += present[e, a + j]
+                                gf[b, j] += shares[e, a + j]
+                                flag[b, j] = False
+                        if hit and not tmark[b]:
+                            tmark[b] = True
+                            tlist[n_touch] = b
+                            n_touch += 1
+                for t in range(n_touch):
+                    b = tlist[t]
+                    tmark[b] = False
+                    for j in range(n_len):
+                        v = tmp[b, j]
+                        g_netf[a + j, b] += v
+                        if v > 0:
+                            g_nidx[a + j, b] += 1
+                        tmp[b, j] = 0
+                x = x_end
+            for b in range(n_bits):
+                for j in range(n_len):
+                    g_fund[a + j, b] = gf[b, j]
+                    gf[b, j] = 0.0
+            # ---- reset the per-block scratch
+            for x in range(nb_e):
+                for b in range(n_bits):
+                    cnt[x, b] = 0
+            for t in range(n_diff):
+                indiff[diff_x[t], diff_b[t]] = False
+
+
+@njit(cache=True)
+def _grow(a: np.ndarray) -> np.ndarray:
+    out = np.empty(2 * a.shape[0], dtype=a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+@njit(parallel=True, cache=True)
+def panels_to_rows(
+    row_start: np.ndarray,
+    row_stock: np.ndarray,
+    row_fmc: np.ndarray,
+    gbit: np.ndarray,
+    mv: np.ndarray,
+    share: np.ndarray,
+    inflow: np.ndarray,
+    fund: np.ndarray,
+    netf: np.ndarray,
+    nidx: np.ndarray,
+    o_netf: np.ndarray,
+    o_nidx: np.ndarray,
+    o_fund: np.ndarray,
+    o_share: np.ndarray,
+    o_mv: np.ndarray,
+    o_w: np.ndarray,
+    o_inflow: np.ndarray,
+    g_nst: np.ndarray,
+    g_held: np.ndarray,
+    g_f: np.ndarray,
+    g_mv: np.ndarray,
+    g_sh: np.ndarray,
+    g_in: np.ndarray,
+):
+    """Dense (day × stock) look-through panels to output rows, with the 整体法 group sums.
+
+    Row ``r`` of day ``d`` (``row_start[d] <= r < row_start[d+1]``) is stock ``row_stock[r]``;
+    ``w = mv / float_mcap`` (NaN unless the cap is positive), ``inflow`` NaN on day 0. Group
+    sums per (day, bit) run over the listed stocks in stock order, like the weights kernel.
+    """
+    n_day = row_start.shape[0] - 1
+    for d in prange(n_day):
+        for r in range(row_start[d], row_start[d + 1]):
+            s = row_stock[r]
+            f = row_fmc[r]
+            m = mv[d, s]
+            n_e = netf[d, s]
+            o_netf[r] = n_e
+            o_nidx[r] = nidx[d, s]
+            o_fund[r] = fund[d, s]
+            o_share[r] = share[d, s]
+            o_mv[r] = m
+            o_w[r] = m / f if f > 0 else np.nan
+            o_inflow[r] = inflow[d, s] if d > 0 else np.nan
+            for kk in range(4):
+                b = gbit[d, s, kk]
+                if b < 0:
+                    continue
+                g_nst[d, b] += 1
+                if n_e > 0:
+                    g_held[d, b] += 1
+                g_f[d, b] += f
+                g_mv[d, b] += m
+                g_sh[d, b] += share[d, s]
+                g_in[d, b] += inflow[d, s]

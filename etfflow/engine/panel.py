@@ -1,21 +1,28 @@
-"""Dense (day × stock) panels built from the long input tables.
+"""The stock side of a dataset: output rows and dense (day × stock) panels.
 
 The trading calendar is the sorted distinct dates of ``stock_daily``; stocks are the sorted
 codes of ``stocks``. Codes become integer indices without a join: a ``Categorical`` column's
 physical ids come from Polars' global category mapping, so casting the known code list to
 ``Categorical`` gives a lookup table from physical id to stock index (``Enum`` uses its own
 category list; a ``String`` column is cast to ``Categorical`` first).
+
+The ``stock_daily`` rows are kept in (date, code) order as flat "row" arrays (``row_day``,
+``row_stock``, ``row_close``, ``row_fmc``; the rows of day ``d`` are
+``row_start[d]:row_start[d+1]``): when the file is already in that order (the usual case)
+this is the file itself, and the look-through writes its output rows straight from them.
+The dense ``close``, ``float_mcap`` and ``listed`` panels are built on first use.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import polars as pl
 
 from etfflow.engine.loading import Dataset
-from etfflow.engine.lookthrough_nb import cap_buckets, fill_intervals, map_codes, map_days
+from etfflow.engine.lookthrough_nb import group_bits, map_codes, map_days, rows_to_dense, stock_rows
 from etfflow.engine.schemas import BOARDS
 from etfflow.exceptions import DataContractError
 
@@ -87,6 +94,18 @@ class Calendar:
     def __init__(self, dates: pl.Series) -> None:
         self.dates = dates
         self.epoch = dates.to_physical().to_numpy().astype(np.int32)
+        self._init_lookup()
+
+    @classmethod
+    def from_epoch(cls, epoch: np.ndarray) -> Calendar:
+        """Calendar of sorted distinct days since 1970."""
+        cal = cls.__new__(cls)
+        cal.epoch = np.ascontiguousarray(epoch, dtype=np.int32)
+        cal.dates = pl.Series("date", cal.epoch).cast(pl.Date)
+        cal._init_lookup()
+        return cal
+
+    def _init_lookup(self) -> None:
         if len(self.epoch):
             self._lookup = np.full(int(self.epoch[-1] - self.epoch[0]) + 1, -1, dtype=np.int32)
             self._lookup[self.epoch - self.epoch[0]] = np.arange(len(self.epoch), dtype=np.int32)
@@ -122,29 +141,45 @@ class Calendar:
         ep = dates.cast(pl.Date).to_physical().to_numpy().astype(np.int32)
         return np.searchsorted(self.epoch, ep, side="left").astype(np.int32)
 
+    def asof_table(self) -> tuple[np.ndarray, int]:
+        """``(table, offset)``: the first trading day on or after day ``x`` (days since 1970)
+        is ``table[clip(x - offset, 0, len(table) - 1)]`` (``len(self)`` after the last day)."""
+        n = len(self.epoch)
+        if n == 0:
+            return np.zeros(1, dtype=np.int32), 0
+        span = int(self.epoch[-1] - self.epoch[0]) + 1
+        table = np.searchsorted(self.epoch - self.epoch[0], np.arange(span + 1), side="left")
+        return table.astype(np.int32), int(self.epoch[0])
+
 
 @dataclass
 class StockPanel:
-    """The stock side of a dataset as dense arrays, shape ``(days, stocks)``.
+    """The stock side of a dataset: ``stock_daily`` rows and (day × stock) panels.
 
-    ``close`` and ``float_mcap`` are NaN where a stock has no ``stock_daily`` row (not listed);
-    ``row_day``/``row_stock`` give the (day, stock) of every ``stock_daily`` row in date, code
-    order. Groups: ``gbit[d, s, k]`` is the group of stock ``s`` on day ``d`` in grouping
+    Rows are the ``stock_daily`` rows in (date, code) order (a repeated (date, code) keeps its
+    last row): ``row_day``/``row_stock`` give each row's day and stock, ``row_close`` and
+    ``row_fmc`` its close and float cap (NaN when null); the rows of day ``d`` are
+    ``row_start[d]:row_start[d+1]``. ``close``, ``float_mcap`` (NaN where a stock has no row)
+    and ``listed`` are the dense ``(days, stocks)`` panels, built on first use. Groups:
+    ``gbit[d, s, k]`` is the group of stock ``s`` on day ``d`` in grouping
     ``GROUP_LEVELS[k]`` as a global bit ``group_offsets[k] + id`` (-1 = none), labels in
     ``group_labels[k]``.
     """
 
     calendar: Calendar
     codes: list[str]
-    close: np.ndarray
-    float_mcap: np.ndarray
-    listed: np.ndarray
     row_day: np.ndarray
     row_stock: np.ndarray
+    row_close: np.ndarray
+    row_fmc: np.ndarray
+    row_start: np.ndarray
     gbit: np.ndarray
     group_offsets: list[int]
     group_labels: list[list[str]]
     n_no_industry: int
+    #: the ``stock_daily`` date / float cap columns when they already are the rows (else None)
+    source_date: pl.Series | None = field(default=None, repr=False)
+    source_fmc: pl.Series | None = field(default=None, repr=False)
 
     @property
     def n_bits(self) -> int:
@@ -152,17 +187,40 @@ class StockPanel:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.close.shape
+        return len(self.calendar), len(self.codes)
+
+    @cached_property
+    def close(self) -> np.ndarray:
+        return rows_to_dense(self.row_start, self.row_stock, self.row_close, self.shape[1], np.nan)
+
+    @cached_property
+    def float_mcap(self) -> np.ndarray:
+        return rows_to_dense(self.row_start, self.row_stock, self.row_fmc, self.shape[1], np.nan)
+
+    @cached_property
+    def listed(self) -> np.ndarray:
+        ones = np.ones(len(self.row_stock), dtype=np.bool_)
+        return rows_to_dense(self.row_start, self.row_stock, ones, self.shape[1], False)
+
+    def row_dates(self) -> pl.Series:
+        """The ``date`` column of the rows."""
+        if self.source_date is not None:
+            return self.source_date
+        return self.calendar.dates.gather(self.row_day)
+
+    def row_float_mcap(self) -> pl.Series:
+        """The ``float_mcap`` column of the rows (NaN where the input is null)."""
+        if self.source_fmc is not None:
+            return self.source_fmc
+        return pl.Series("float_mcap", self.row_fmc, dtype=pl.Float64)
 
 
-def _industry_groups(
-    ds: Dataset, cal: Calendar, codes: list[str], shape: tuple[int, int], listed: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    ind = (
-        ds.frame("stock_industry")
-        .collect()
-        .with_columns(pl.col("industry_l1", "industry_l2").cast(pl.String))
-    )
+def _industry_intervals(
+    ind: pl.DataFrame, cal: Calendar, codes: list[str]
+) -> tuple[np.ndarray, ...]:
+    """Per-stock intervals ``[from, to)`` of calendar days with their l1 / l2 ids (CSR by stock,
+    input order kept inside a stock) and the sorted l1 / l2 labels."""
+    ind = ind.with_columns(pl.col("industry_l1", "industry_l2").cast(pl.String))
     if "end_date" not in ind.columns:
         ind = ind.with_columns(pl.lit(None, dtype=pl.Date).alias("end_date"))
     l1_labels = sorted(ind["industry_l1"].unique().to_list())
@@ -175,22 +233,48 @@ def _industry_groups(
         len(cal),
         np.searchsorted(cal.epoch, end.to_physical().fill_null(0).to_numpy(), side="right"),
     ).astype(np.int32)
-    l1 = np.full(shape, -1, dtype=np.int16)
-    l2 = np.full(shape, -1, dtype=np.int16)
     pos1 = {c: i for i, c in enumerate(l1_labels)}
     pos2 = {c: i for i, c in enumerate(l2_labels)}
     v1 = np.array([pos1[c] for c in ind["industry_l1"].to_list()], dtype=np.int16)
     v2 = np.array([pos2[c] for c in ind["industry_l2"].to_list()], dtype=np.int16)
-    fill_intervals(l1, s_idx, d_from, d_to, v1)
-    fill_intervals(l2, s_idx, d_from, d_to, v2)
-    l1[~listed] = -1
-    l2[~listed] = -1
-    return l1, l2, l1_labels, l2_labels
+    keep = np.flatnonzero(s_idx >= 0)
+    order = keep[np.argsort(s_idx[keep], kind="stable")]
+    ptr = np.zeros(len(codes) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(s_idx[order], minlength=len(codes)), out=ptr[1:])
+    return (
+        ptr,
+        d_from[order].astype(np.int32),
+        d_to[order],
+        v1[order],
+        v2[order],
+        l1_labels,
+        l2_labels,
+    )
+
+
+def _to_float(s: pl.Series) -> np.ndarray:
+    """Float64 values with NaN for nulls (zero-copy when there are no nulls)."""
+    return (s.fill_null(np.nan) if s.null_count() else s).to_numpy()
 
 
 def load_stock_panel(ds: Dataset) -> StockPanel:
-    """Read ``stocks``, ``stock_daily`` and ``stock_industry`` into dense panels."""
-    stocks = ds.frame("stocks").collect()
+    """Read ``stocks``, ``stock_daily`` and ``stock_industry`` into a :class:`StockPanel`."""
+    frames = pl.collect_all(
+        [
+            ds.frame("stocks"),
+            ds.frame("stock_daily").select("date", "code", "close", "float_mcap"),
+            ds.frame("stock_industry"),
+        ],
+        engine="in-memory",
+    )
+    return stock_panel_from(*frames)
+
+
+def stock_panel_from(
+    stocks: pl.DataFrame, daily: pl.DataFrame, industry: pl.DataFrame
+) -> StockPanel:
+    """Build a :class:`StockPanel` from collected ``stocks``, ``stock_daily`` (at least
+    ``date, code, close, float_mcap``) and ``stock_industry`` frames."""
     codes = sorted(stocks["code"].cast(pl.String).to_list())
     board_of = dict(
         zip(
@@ -199,46 +283,60 @@ def load_stock_panel(ds: Dataset) -> StockPanel:
             strict=True,
         )
     )
-    daily = ds.frame("stock_daily").select("date", "code", "close", "float_mcap").collect()
-    cal = Calendar(daily["date"].unique().sort())
-    t, n = len(cal), len(codes)
-    day = cal.index_of(daily["date"])
-    stock = index_of(daily["code"], codes)
-    if (day < 0).any():
+    date = daily["date"]
+    if date.null_count():
         raise DataContractError(
             "has null dates",
             table="stock_daily",
             column="date",
             rule="null_value",
-            n_rows=int((day < 0).sum()),
+            n_rows=date.null_count(),
         )
-    unknown = stock < 0
-    if unknown.any():
-        ex = daily.filter(pl.Series(unknown)).head(5)
+    epoch = date.to_physical().to_numpy()
+    phys, lookup, _keep = raw_codes(daily["code"], codes)
+    if len(epoch):
+        e_lo, e_hi = int(epoch.min()), int(epoch.max())
+    else:
+        e_lo, e_hi = 0, -1
+    cal_epoch, day, stock, n_unknown, n_unordered = stock_rows(epoch, phys, lookup, e_lo, e_hi)
+    if n_unknown:
+        ex = daily.filter(pl.Series(stock < 0)).head(5)
         raise DataContractError(
             "names a code that is not in table 'stocks'",
             table="stock_daily",
             column="code",
             rule="unknown_stock",
             examples=ex.select("date", "code"),
-            n_rows=int(unknown.sum()),
+            n_rows=int(n_unknown),
             hint="add the stock to 'stocks' or drop its rows",
         )
-    close = np.full((t, n), np.nan)
-    fmc = np.full((t, n), np.nan)
-    close[day, stock] = daily["close"].to_numpy()
-    fmc[day, stock] = daily["float_mcap"].to_numpy()
-    listed = np.zeros((t, n), dtype=np.bool_)
-    listed[day, stock] = True
-    del daily
-    # (date, code) order of the stock_daily rows: codes are sorted, so row-major order
-    row_day, row_stock = (a.astype(np.int32) for a in np.nonzero(listed))
+    cal = Calendar.from_epoch(cal_epoch)
+    t, n = len(cal), len(codes)
+    close = daily["close"].cast(pl.Float64)
+    fmc = daily["float_mcap"].cast(pl.Float64)
+    src_date = src_fmc = None
+    if n_unordered == 0:
+        row_day, row_stock = day, stock
+        row_close = _to_float(close)
+        row_fmc = _to_float(fmc)
+        src_date = date.alias("date")
+        src_fmc = fmc.alias("float_mcap") if fmc.null_count() == 0 else None
+    else:
+        # (date, code) order; a repeated (date, code) keeps its last row
+        key = day.astype(np.int64) * max(n, 1) + stock
+        order = np.argsort(key, kind="stable")
+        last = np.ones(len(order), dtype=np.bool_)
+        last[:-1] = key[order[1:]] != key[order[:-1]]
+        order = order[last]
+        row_day, row_stock = day[order], stock[order]
+        row_close = _to_float(close)[order]
+        row_fmc = _to_float(fmc)[order]
+    row_start = np.zeros(t + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row_day, minlength=t), out=row_start[1:])
 
-    l1, l2, l1_labels, l2_labels = _industry_groups(ds, cal, codes, (t, n), listed)
+    ptr, d_from, d_to, v1, v2, l1_labels, l2_labels = _industry_intervals(industry, cal, codes)
     board_pos = {b: i for i, b in enumerate(BOARDS)}
     board_ids = np.array([board_pos.get(board_of[c], -1) for c in codes], dtype=np.int16)
-    board = np.where(listed, board_ids[None, :], -1).astype(np.int16)
-    caps = cap_buckets(fmc, listed, N_CAP_BUCKETS)
     labels = [
         l1_labels,
         l2_labels,
@@ -246,20 +344,22 @@ def load_stock_panel(ds: Dataset) -> StockPanel:
         [f"Q{i + 1}" for i in range(N_CAP_BUCKETS)],
     ]
     offsets = np.cumsum([0] + [len(lbl) for lbl in labels[:-1]]).tolist()
-    gbit = np.full((t, n, len(labels)), -1, dtype=np.int16)
-    for k, ids in enumerate((l1, l2, board, caps)):
-        gbit[:, :, k] = np.where(ids >= 0, ids + offsets[k], -1)
-    n_no_industry = int((listed & (l1 < 0)).sum())
+    gbit, n_no_industry = group_bits(
+        row_start, row_stock, row_fmc, n, ptr, d_from, d_to, v1, v2, board_ids,
+        np.array(offsets, dtype=np.int64), N_CAP_BUCKETS,
+    )  # fmt: skip
     return StockPanel(
         calendar=cal,
         codes=codes,
-        close=close,
-        float_mcap=fmc,
-        listed=listed,
         row_day=row_day,
         row_stock=row_stock,
+        row_close=row_close,
+        row_fmc=row_fmc,
+        row_start=row_start,
         gbit=gbit,
         group_offsets=offsets,
         group_labels=labels,
-        n_no_industry=n_no_industry,
+        n_no_industry=int(n_no_industry),
+        source_date=src_date,
+        source_fmc=src_fmc,
     )

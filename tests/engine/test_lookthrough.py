@@ -410,3 +410,129 @@ def test_shuffled_baskets_equal_sorted_baskets(tmp_path):
     assert b.diagnostics["non_contiguous_chunks"] >= 1
     assert_frame_equal(a.stocks, b.stocks)
     assert_frame_equal(a.groups, b.groups)
+
+
+# --------------------------------------------------------------------------- weights product
+
+
+def _holdings_from_pcf(tables: dict[str, pl.DataFrame], keep_first: int) -> dict:
+    """Weights equal to the PCF quantities, each ETF keeping only its first ``keep_first``
+    basket dates, so that both modes see the same held stocks on every ETF-day and the
+    snapshots stay in force over long blocks of days."""
+    t = dict(tables)
+    firsts = (
+        t["etf_pcf"]
+        .select("etf_code", "date")
+        .unique()
+        .sort("etf_code", "date")
+        .group_by("etf_code", maintain_order=True)
+        .head(keep_first)
+    )
+    pcf = t["etf_pcf"].join(firsts, on=["etf_code", "date"]).sort("date", "etf_code", "code")
+    t["etf_pcf"] = pcf
+    t["holding_weights"] = pcf.select(
+        "date",
+        "etf_code",
+        pl.lit(None, dtype=pl.String).alias("index_code"),
+        "code",
+        pl.col("quantity").alias("weight"),
+    )
+    return t
+
+
+HOLDING_COLUMNS = ["n_etf", "n_index", "share_passive_fund"]
+GROUP_HOLDING_COLUMNS = ["n_stock", "n_held", "n_etf", "n_index", "share_passive_fund"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(markets(max_days=30), st.integers(1, 3), st.sampled_from([1, 3, 32]))
+def test_weights_holding_counts_match_pcf_over_long_blocks(tables, keep_first, block_days):
+    """Distinct ETF / index counts and fund shares, per stock and per group of every level
+    (board and float-cap quintile included), agree with the PCF scatter when snapshots stay
+    in force for many days: covers the per-block corrections of group touches (stocks that
+    change cap quintile or industry, list or delist inside a block)."""
+    import etfflow.engine.lookthrough as lt_mod
+
+    t = _holdings_from_pcf(tables, keep_first)
+    old = lt_mod.WEIGHTS_BLOCK_DAYS
+    lt_mod.WEIGHTS_BLOCK_DAYS = block_days
+    try:
+        wts = _run(t, categorical=True, pool_codes=None, mode="weights")
+    finally:
+        lt_mod.WEIGHTS_BLOCK_DAYS = old
+    pcf = _run(t, categorical=False, pool_codes=None, mode="pcf")
+    keys = ["date", "code"]
+    assert_frame_equal(
+        wts.stocks.select(keys + HOLDING_COLUMNS), pcf.stocks.select(keys + HOLDING_COLUMNS)
+    )
+    gkeys = ["date", "level", "group_name"]
+    assert_frame_equal(
+        wts.groups.select(gkeys + GROUP_HOLDING_COLUMNS),
+        pcf.groups.select(gkeys + GROUP_HOLDING_COLUMNS),
+        check_exact=False,
+        rel_tol=1e-12,
+    )
+
+
+def test_weights_block_length_does_not_change_results(monkeypatch, tmp_path):
+    """Cutting the snapshot periods into blocks of 1 day gives the same tables bit for bit."""
+    import etfflow.engine.lookthrough as lt_mod
+
+    t = find(
+        markets(max_days=20),
+        lambda m: m["holding_weights"].height > 10 and m["stock_daily"]["date"].n_unique() >= 12,
+    )
+    ds = open_dataset(write_market(t, tmp_path / "m", categorical=True))
+    big = penetrate(ds, mode="weights")
+    monkeypatch.setattr(lt_mod, "WEIGHTS_BLOCK_DAYS", 1)
+    one = penetrate(ds, mode="weights")
+    assert_frame_equal(one.stocks, big.stocks)
+    assert_frame_equal(one.groups, big.groups)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(markets(), st.sampled_from(["pcf", "weights"]), st.integers(0, 2**31 - 1))
+def test_stock_daily_row_order_does_not_matter(tables, mode, seed):
+    """Rows already in (date, code) order (read as they are) and shuffled rows (sorted by the
+    engine) give the same tables."""
+    ordered = dict(tables, stock_daily=tables["stock_daily"].sort("date", "code"))
+    shuffled = dict(tables, stock_daily=tables["stock_daily"].sample(fraction=1.0, seed=seed))
+    a = _run(ordered, categorical=True, pool_codes=None, mode=mode)
+    b = _run(shuffled, categorical=True, pool_codes=None, mode=mode)
+    assert_frame_equal(a.stocks, b.stocks)
+    assert_frame_equal(a.groups, b.groups)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.one_of(st.integers(0, 4).map(float), st.just(float("nan"))), max_size=12),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(1, 6),
+)
+def test_cap_buckets_equal_stable_sort(days, n_buckets):
+    """Float-cap buckets from order statistics equal ``(rank * k) // n`` of a stable argsort,
+    ties (equal caps) broken by stock order, NaN caps left out."""
+    from etfflow.engine.lookthrough_nb import group_bits
+
+    n_stock = max(len(d) for d in days)
+    row_stock = np.concatenate([np.arange(len(d)) for d in days]).astype(np.int32)
+    row_fmc = np.concatenate([np.array(d, dtype=np.float64) for d in days] + [np.zeros(0)])
+    row_start = np.concatenate([[0], np.cumsum([len(d) for d in days])]).astype(np.int64)
+    no_ind = np.zeros(n_stock + 1, dtype=np.int64)
+    empty16, empty32 = np.zeros(0, dtype=np.int16), np.zeros(0, dtype=np.int32)
+    offsets = np.array([0, 0, 0, 0], dtype=np.int64)
+    gbit, _ = group_bits(
+        row_start, row_stock, row_fmc, n_stock, no_ind, empty32, empty32, empty16, empty16,
+        np.full(n_stock, -1, dtype=np.int16), offsets, n_buckets,
+    )  # fmt: skip
+    for d, vals in enumerate(days):
+        v = np.array(vals, dtype=np.float64)
+        ok = np.flatnonzero(np.isfinite(v))
+        expect = np.full(n_stock, -1)
+        order = np.argsort(v[ok], kind="stable")
+        for r, i in enumerate(order):
+            expect[ok[i]] = (r * n_buckets) // len(ok)
+        np.testing.assert_array_equal(gbit[d, :, 3], expect)
