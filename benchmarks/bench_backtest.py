@@ -17,6 +17,11 @@ whose Rank IC must equal alphalens' and DuckDB's. Planning targets (issue 4): on
 Timings are the best of ``--repeat`` wall-clock runs (the machine is shared: noisy); the
 process CPU time of the best run is printed next to it. numba compilation (or cache loading)
 happens in a warm-up call on a small panel and is reported separately.
+
+Measured (defaults, 2 cores shared with other jobs, load average ~6, best of 5; seconds
+wall / CPU): etfflow 1 factor 0.30 / 0.15 (with trading rules 0.31 / 0.16); alphalens-reloaded
+on the same 62 signal dates 0.49 / 0.41; DuckDB SQL 4.6 / 2.3; etfflow 40 factors 6.7 / 3.6.
+Rank IC agrees with alphalens to 3e-17 and with DuckDB to 6e-16.
 """
 
 from __future__ import annotations

@@ -133,7 +133,8 @@ GROUP_SUMMARY_SCHEMA = pl.Schema(
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Result of :func:`evaluate`: Polars tables, rows sorted by factor (input order), date.
+    """Result of :func:`evaluate`: Polars tables with rows in factor input order, then by
+    date (``groups``: date, group; ``nav``: series, date; ``yearly``: year).
 
     Attributes
     ----------
