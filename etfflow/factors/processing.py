@@ -69,6 +69,8 @@ STEP_ORDER = ("universe", "winsor", "fill", "zscore", "neutralize", "strip")
 #: Other spellings accepted by :func:`parse_steps`.
 ALIASES = {"winsorize": "winsor", "winsorise": "winsor", "neutralise": "neutralize"}
 FILL_METHODS = ("industry_median", "drop")
+#: Largest group id accepted (ids are stored as int16).
+MAX_GROUP_ID = np.iinfo(np.int16).max
 NEUTRALIZE_REGRESSORS = ("industry", "log_cap", "board")
 
 
@@ -91,8 +93,12 @@ def _panel(x: Any, name: str) -> np.ndarray:
 
 
 def _ids(ids: Any, name: str, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
-    """Group ids as a (dates, stocks) integer array (a per-stock (stocks,) array is
-    broadcast over dates) and the number of groups (max id + 1)."""
+    """Group ids as a C-contiguous (dates, stocks) int16 array (a per-stock ``(stocks,)``
+    array is repeated over dates) and the number of groups (max id + 1).
+
+    One dtype and layout for every caller means one compiled kernel (a copy only when the
+    ids come in another form; :meth:`etfflow.engine.market.Market.group_ids` gives int16).
+    """
     a = np.asarray(ids)
     if not np.issubdtype(a.dtype, np.integer):
         raise ProcessingError(
@@ -106,13 +112,18 @@ def _ids(ids: Any, name: str, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
             f"({shape[1]},) per stock"
         )
     if a.size == 0:
-        return a, 0
+        return np.zeros(shape, dtype=np.int16), 0
     lo, hi = int(a.min()), int(a.max())
     if lo < -1:
         raise ProcessingError(
             f"'{name}' holds id {lo}; ids must be >= 0, or -1 for no group",
         )
-    return a, hi + 1
+    if hi > MAX_GROUP_ID:
+        raise ProcessingError(
+            f"'{name}' holds id {hi}; ids must be <= {MAX_GROUP_ID:,} (number the groups "
+            "0, 1, 2, ... e.g. with np.unique(..., return_inverse=True))"
+        )
+    return np.ascontiguousarray(a, dtype=np.int16), hi + 1
 
 
 def _values(v: Any, name: str, shape: tuple[int, int]) -> np.ndarray:

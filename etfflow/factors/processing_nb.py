@@ -95,8 +95,7 @@ def select_pair(a: np.ndarray, m: int, k: int, counts: np.ndarray):
                 bv = min(np.int64((v - lo) * inv), nbins - 1)
                 a[c] = v
                 c += bv == b
-                if bv < b and v > below_max:
-                    below_max = v
+                below_max = max(below_max, v if bv < b else -np.inf)
             linear = 2 * c <= m
         else:
             kb = a[:m].view(np.int64)
@@ -126,9 +125,7 @@ def select_pair(a: np.ndarray, m: int, k: int, counts: np.ndarray):
                 bv = ((bits ^ ((bits >> 63) & _SIGNLESS)) >> sh) - base
                 kb[c] = bits
                 c += bv == b
-                v = a[r]
-                if bv < b and v > below_max:
-                    below_max = v
+                below_max = max(below_max, a[r] if bv < b else -np.inf)
         k -= below
         m = c
 

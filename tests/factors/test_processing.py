@@ -476,6 +476,10 @@ def test_apply_steps_checks_inputs_first():
         fill_group_median(x, np.zeros((2, 3)))
     with pytest.raises(ProcessingError, match="holds id -2"):
         fill_group_median(x, np.full((2, 3), -2))
+    with pytest.raises(ProcessingError, match="holds id 40000; ids must be <= 32,767"):
+        neutralize(x, groups=np.full(3, 40000), log_cap=None)
+    with pytest.raises(ProcessingError, match=r"'boards' has shape \(2,\), expected \(2, 3\)"):
+        neutralize(x, groups=None, log_cap=None, boards=np.zeros(2, dtype=np.int8))
     with pytest.raises(ProcessingError, match="must be a bool array"):
         mask_universe(x, np.ones((2, 3)))
     with pytest.raises(ProcessingError, match="2-D"):
