@@ -338,3 +338,33 @@ def write_report(ev: Evaluation, path: str | Path, *, run_id: str, params: dict,
     }
     title = f"etfflow backtest — {params.get('level', '')} factors, pool {pool}"
     return write_html(ev, path, title=title, meta=meta)
+
+
+#: The six 20-day flow metrics of seed 000 table 10 (ETF shares, industry shares, holding value,
+#: its change rate, net inflow and net inflow over float cap).
+TS_CORR_METRICS: tuple[str, ...] = (
+    "share_passive_fund_diff_20",
+    "share_passive_diff_20",
+    "mv_passive_diff_20",
+    "mv_passive_chg_20",
+    "mv_passive_inflow_20",
+    "w_passive_inflow_20",
+)
+
+
+def flow_ts_corr(fs, *, horizon: int = 20, metrics: Sequence[str] = TS_CORR_METRICS):
+    """SPEC §5.4 for industry-level factors: per metric and year, the mean time-series
+    Spearman correlation across industries with the next ``horizon``-day industry return, and
+    the share of industries where it is positive. Metrics missing from ``fs`` are skipped."""
+    from etfflow.backtest.tscorr import ts_rank_corr
+
+    dates = fs.inputs.calendar.dates.to_numpy()
+    ret = fs.inputs["ret"]
+    parts = []
+    for m in metrics:
+        if m in fs.values:
+            t = ts_rank_corr(fs.values[m], ret, dates, horizon=horizon)
+            parts.append(t.select(pl.lit(m).alias("metric"), pl.all()))
+    if not parts:
+        raise EtfflowError(f"none of the metrics {', '.join(metrics)} was computed")
+    return pl.concat(parts)

@@ -178,3 +178,23 @@ def report_cmd(
     if html:
         page = write_report(ev, html, run_id=run, params=row["params"], pool=row["pool"])
         console.print(f"HTML report: {page}")
+
+
+def ts_corr_table(df: pl.DataFrame, *, title: str) -> Table:
+    """Metric × year cells ``mean ρ (share positive)`` of a SPEC §5.4 table."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("metric", no_wrap=True)
+    years = sorted(df["year"].unique().to_list())
+    for y in years:
+        table.add_column(str(y), justify="right")
+    for metric in df["metric"].unique(maintain_order=True).to_list():
+        rows = {r["year"]: r for r in df.filter(pl.col("metric") == metric).iter_rows(named=True)}
+        cells = []
+        for y in years:
+            r = rows.get(y)
+            if r is None or r["mean_corr"] is None or math.isnan(r["mean_corr"]):
+                cells.append("—")
+            else:
+                cells.append(f"{_cell(r['mean_corr'], True, 1)} ({100 * r['share_positive']:.0f}%)")
+        table.add_row(metric, *cells)
+    return table

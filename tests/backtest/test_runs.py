@@ -129,3 +129,19 @@ def test_report_html_from_store(stored, tmp_path):
     # self-contained: nothing is fetched (an SVG namespace URI is not a fetch)
     assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", text)
     assert "@import" not in text and "<script src" not in text
+
+
+def test_flow_ts_corr_per_metric_and_year(stored):
+    from etfflow.backtest.runs import flow_ts_corr
+    from etfflow.backtest.tscorr import ts_rank_corr
+
+    _data, _store, _frun, irun = stored
+    fs = irun.factors
+    got = flow_ts_corr(fs, metrics=["w_passive_chg_20", "not_computed_20"])
+    assert got["metric"].unique().to_list() == ["w_passive_chg_20"]
+    direct = ts_rank_corr(
+        fs.values["w_passive_chg_20"], fs.inputs["ret"], fs.inputs.calendar.dates.to_numpy()
+    )
+    assert_frame_equal(got.drop("metric"), direct)
+    with pytest.raises(EtfflowError, match="none of the metrics"):
+        flow_ts_corr(fs, metrics=["nope"])
