@@ -17,6 +17,9 @@ step             function
 A pipeline is a tuple of :class:`Step` (from :func:`parse_steps`), run by
 :func:`apply_steps` and recorded with results as the string of :func:`describe`, e.g.
 ``"winsor(k=5,scaled=False)>fill(industry_median)>zscore>neutralize(industry,log_cap)"``.
+:func:`apply_steps` runs all steps of one date back to back while the row is in cache
+(numba ``prange`` over dates); its result equals the single-step functions applied one
+after the other, bit for bit.
 
 Choices where the SPEC is silent, stated here once:
 
@@ -28,9 +31,13 @@ Choices where the SPEC is silent, stated here once:
   erase the factor.
 - ``zscore`` uses the sample std (ddof=1); a date with fewer than 2 values or all values
   equal is all NaN (never inf).
+- ``fill`` after ``universe`` never fills a cell outside the universe, and its medians use
+  universe cells only; ``fill(drop)`` keeps missing cells NaN, so they take no part in the
+  later steps.
 - ``neutralize`` / ``strip``: a date with fewer valid cells than the number of regressors
   + 1 is all NaN; collinear regressors are dropped (the residual is the projection on the
-  orthogonal complement of the regressors' span either way).
+  orthogonal complement of the regressors' span either way). Full-size timing (1,250 × 5,300,
+  30 industries, 4 boards): ``benchmarks/bench_processing.py``.
 
 The numba kernels are in :mod:`etfflow.factors.processing_nb`; their plain-NumPy twins in
 :mod:`etfflow.factors.processing_ref` (tests only).
@@ -530,7 +537,7 @@ def _check_params(name: str, p: dict[str, Any]) -> dict[str, Any]:
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
-_STEP = re.compile(r"\s*([A-Za-z_]+)\s*(?:\((.*)\))?\s*", re.DOTALL)
+_STEP = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*", re.DOTALL)
 _BOOL = {"true": True, "false": False, "1": True, "0": False}
 
 

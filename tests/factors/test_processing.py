@@ -320,7 +320,7 @@ def test_neutralize_matches_reference_and_is_orthogonal(p, use_g, use_lc, use_b)
         groups=kw["groups"],
         conts=[lc] if use_lc else [],
         boards=kw["boards"],
-        rtol=1e-9,
+        rtol=1e-10,
     )
 
 
@@ -451,6 +451,7 @@ def test_describe_round_trips_any_pipeline(names, k, scaled, regs, ctls):
         ("winsor(k=3", "unbalanced '('"),
         ("winsor,,zscore", "empty step in pipeline 'winsor,,zscore'"),
         ("winsor>1x", "cannot read step '1x'"),
+        ("revs_20", "unknown processing step 'revs_20'"),
     ],
 )
 def test_parse_errors_say_what_is_valid(spec, message):
