@@ -12,38 +12,49 @@ with the same signature), compared in ``tests/factors/test_kernels.py``.
 
 Algorithm
 ---------
-Each statistic keeps O(1) running sums per column and updates them per row: add the entering
-observation (row ``t``), remove the leaving one (row ``t - window``). The sums are
+Each statistic keeps O(1) running sums per column and updates them per row with the entering
+observation (row ``t``) and the leaving one (row ``t - window``). The sums are
 
-* anchored: per column, a reference value ``c`` is subtracted before summing
-  (``Σ(x - c)``, ``Σ(x - c)²``, ``Σ(x - c)(y - d)``), so a 1e8 offset never enters a sum
-  of squares. ``c`` is the latest valid value at the last rebuild.
-* compensated: every sum is a pair ``(s, e)`` updated with Knuth's error-free TwoSum
-  (``s`` the float sum, ``e`` the accumulated exact rounding errors; Ogita-Rump-Oishi
-  "Sum2"), so removing a large old value does not leave its rounding error behind.
-* rebuilt from scratch (``O(window)``, new anchor) for one column when its anchor has
-  drifted — the window mean is more than ``sqrt(_DRIFT)`` (= 100) window standard deviations
-  away from ``c`` — or when a sum is no longer finite; and for every column every
-  ``max(16 * window, 256)`` rows. Both triggers depend only on rows ``<= t``, so the kernels
-  stay point in time and give bit-identical results whatever the block size or thread count.
-* exact on constant windows: a per-column count of observations that differ from the anchor
-  resets the sums to exactly zero when it reaches zero, and a window that drifts to a new
-  constant level is rebuilt with that level as anchor, so a constant window has exactly zero
-  variance (no ``1e-30`` residue that a z-score would divide by).
+* anchored: per column, a reference value ``c`` (the latest valid value at the column's last
+  rebuild) is subtracted before summing (``Σ(x - c)``, ``Σ(x - c)²``, ``Σ(x - c)(y - d)``),
+  so a 1e8 offset never enters a sum of squares and ``x[t] - mean`` keeps its digits.
+* compensated: each sum is a pair ``(s, e)`` updated with Knuth's error-free TwoSum (``e``
+  collects the exact rounding errors, Ogita-Rump-Oishi "Sum2"). Sum / mean add the entering
+  and remove the leaving value in two exact steps; the other statistics add their difference
+  (``d_new - d_old``, ``d_new² - d_old²``), whose single rounding is ``<= u·d_old²``.
+* rebuilt from scratch (``O(window)``, new anchor) for one column when
+  ``(window mean - c)² > _DRIFT · variance`` (anchor drift: the cancellation in
+  ``n·Σd² - (Σd)²`` would cost more than ~1e-12 relative), when the value that just left had
+  ``d_old² > _OUTLIER · variance`` (an outlier left: the rounding of the combined update was
+  relatively large), or when a sum is not finite; and for every column every
+  ``max(16 · window, 256)`` rows. ``_DRIFT = _OUTLIER = 1e4``: outside these events the
+  relative error of the variance is ``<~ 1e4 · 2^-53 ≈ 1e-12``; inside them the column costs
+  ``O(window)`` once (a level shift, a large value leaving), never per row on ordinary data.
+  The triggers depend only on rows ``<= t``: the kernels are point in time and bit-identical
+  whatever the block size or thread count.
+* exact on constant windows: when the last value that differs from the others leaves, the
+  variance collapses and the outlier trigger rebuilds the column around the remaining value,
+  so the sums are exactly zero (no ``1e-30`` residue for a z-score to divide); a window that
+  settles on a new level is rebuilt by the drift trigger. Sum / mean count the non-zero values
+  in the window and reset to exactly 0 when there are none.
 
-"Constant" means: population standard deviation ``<= CONSTANT_RTOL * rms`` where ``rms`` is
+"Constant" means: population standard deviation ``<= CONSTANT_RTOL · rms`` where ``rms`` is
 the root mean square of the window's values, ``sqrt(mean² + var)``. ``CONSTANT_RTOL = 1e-10``
-sits six orders of magnitude above the floating-point noise that upstream arithmetic leaves in
-a "constant" series (~1e-16 relative per operation) and far below any real variation of daily
-holdings, prices or flows. z-score, correlation (either input), beta and residual (the
-regressor) are NaN on a constant window; rolling_std returns its (zero or tiny) value.
+sits far above the floating-point noise that upstream arithmetic leaves in a "constant" series
+(~1e-16 relative per operation, ~1e-14 after a few hundred) and far below any real variation
+of daily holdings, prices or flows (a 1e8 CNY holding moving by 1 CNY is 1e-8). z-score,
+correlation (either input), beta and residual (the regressor) are NaN on a constant window;
+rolling_std returns its (exactly zero) value.
 
 Layout and parallelism (measured, see ``benchmarks/bench_kernels.py``): time is the outer
-loop; the columns of a block are the contiguous inner loop, so the per-column state lives in
-small arrays and LLVM vectorises the update across stocks (AVX2/AVX-512). Blocks of columns
-run in parallel (``prange``); a block is ``ceil(N / threads)`` columns rounded up to 8, at
-most ``_MAX_BLOCK`` (512), which keeps a block's window of rows in L2. A kernel per column
-(vectorbt's layout) strides through memory with step ``N`` and was 2-3x slower here.
+loop and the columns of a block the contiguous inner loop, so the per-column state lives in
+small arrays and LLVM vectorises the update across stocks (AVX2 / AVX-512). Blocks of columns
+run in parallel (``prange``), one block of ``ceil(N / threads)`` columns per thread (capped at
+``_MAX_BLOCK``): wide blocks stream whole row segments from memory; narrow ones (64-256
+columns) were 1.3-2.5x slower, a kernel per column (vectorbt's layout, stride ``N``) slower
+still. A panel that fits one block runs without a parallel region. Beta / corr / residual
+update their state in two passes per row because one fused loop over 21 arrays exceeds
+LLVM's runtime alias-check budget and is left scalar.
 """
 
 from __future__ import annotations
@@ -85,12 +96,14 @@ __all__ = [
 #: A window is constant when its population std is at most this fraction of its rms value.
 CONSTANT_RTOL = 1e-10
 _RHO = CONSTANT_RTOL * CONSTANT_RTOL
-#: Rebuild a column when (window mean - anchor)² > _DRIFT * window variance.
+#: Rebuild a column when (window mean - anchor)² > _DRIFT * window variance ...
 _DRIFT = 1.0e4
+#: ... or when the squared deviation that left the window exceeds _OUTLIER * variance.
+_OUTLIER = 1.0e4
 #: Rebuild every column every max(_REBUILD_WINDOWS * window, _REBUILD_MIN_ROWS) rows.
 _REBUILD_WINDOWS = 16
 _REBUILD_MIN_ROWS = 256
-_MAX_BLOCK = 512
+_MAX_BLOCK = 4096
 _INF = np.inf
 
 # statistic selectors inside a family (compile-time constants of the wrappers)
@@ -109,6 +122,13 @@ def _two_sum(s, e, v):
     t = s + v
     bp = t - s
     return t, e + ((s - (t - bp)) + (v - bp))
+
+
+@njit(**_JIT)
+def _store(arrays, jj, values):
+    """``arrays[i][jj] = values[i]`` for every state array ``i``."""
+    for i, arr in enumerate(arrays):
+        arr[jj] = values[i]
 
 
 @njit(**_JIT)
@@ -198,23 +218,34 @@ def _sum_block(x, out, j0, j1, window, minp, stat):
 
 # --------------------------------------------------------------------------- std / z-score
 @njit(**_JIT)
-def _moments_value(xn, okn, dn, c, n, s1, s2, minp, ddof, stat):
-    """Output of std / z-score and the drift flag, from anchored sums."""
+def _rebuild_needed(s, d, r, n):
+    """Drift or precision flag of one variable: anchored ``Σd = s``, ``n·Σ(x-mean)² = d``.
+
+    True when the anchor is more than ``sqrt(_DRIFT)`` standard deviations from the window
+    mean, when the value that just left (squared deviation ``r``) was large enough for the
+    rounding of the combined update to matter (``n·r > _OUTLIER·d``), or when ``d`` is not
+    finite.
+    """
+    return ((s != 0.0) & (s * s > _DRIFT * d)) | (n * r > _OUTLIER * d) | (not abs(d) < _INF)
+
+
+@njit(**_JIT)
+def _moments_value(okn, dn, c, n, s1, s2, minp, ddof, stat):
+    """Output of std / z-score from anchored sums ``s1 = Σd``, ``s2 = Σd²``."""
     d = n * s2 - s1 * s1  # n * Σ(x - mean)²
-    drift = ((s1 != 0.0) & (s1 * s1 > _DRIFT * d)) | (not abs(d) < _INF)
     ok = (n >= minp) & (n > ddof)
     if stat == _STD:
         v = d / (n * (n - ddof))
         v = v if v > 0.0 else 0.0
-        val = np.sqrt(v) if ok else np.nan
-    else:
-        good = ok & okn & _nonconstant(d, s1, n, c)
-        val = (n * dn - s1) * np.sqrt((n - ddof) / (n * d)) if good else np.nan
-    return val, drift
+        return np.sqrt(v) if ok else np.nan
+    good = ok & okn & _nonconstant(d, s1, n, c)
+    return (n * dn - s1) * np.sqrt((n - ddof) / (n * d)) if good else np.nan
 
 
 @njit(**_JIT)
-def _moments_row(xr, xo, orow, c, cnt, nz, s1, e1, s2, e2, flag, minp, ddof, stat):
+def _moments_row(xr, xo, orow, flag, state, minp, ddof, stat):
+    """One row of a block: update, output, flags; True when a column needs a rebuild."""
+    c, cnt, s1, e1, s2, e2 = state
     rebuild = False
     for jj in range(xr.shape[0]):
         xn = xr[jj]
@@ -226,66 +257,54 @@ def _moments_row(xr, xo, orow, c, cnt, nz, s1, e1, s2, e2, flag, minp, ddof, sta
         do = xv - cj if oko else 0.0
         n = cnt[jj] + (1.0 if okn else 0.0) - (1.0 if oko else 0.0)
         cnt[jj] = n
-        z = nz[jj] + (1.0 if dn != 0.0 else 0.0) - (1.0 if do != 0.0 else 0.0)
-        nz[jj] = z
-        live = z > 0.0
-        a, b = _two_sum(s1[jj], e1[jj], dn)
-        a, b = _two_sum(a, b, -do)
-        a = a if live else 0.0
-        b = b if live else 0.0
+        r = do * do
+        a, b = _two_sum(s1[jj], e1[jj], dn - do)
         s1[jj] = a
         e1[jj] = b
-        p, q = _two_sum(s2[jj], e2[jj], dn * dn)
-        p, q = _two_sum(p, q, -(do * do))
-        p = p if live else 0.0
-        q = q if live else 0.0
+        p, q = _two_sum(s2[jj], e2[jj], dn * dn - r)
         s2[jj] = p
         e2[jj] = q
-        val, drift = _moments_value(xn, okn, dn, cj, n, a + b, p + q, minp, ddof, stat)
-        orow[jj] = val
-        flag[jj] = drift
-        rebuild |= drift
+        sa = a + b
+        sq = p + q
+        orow[jj] = _moments_value(okn, dn, cj, n, sa, sq, minp, ddof, stat)
+        f = _rebuild_needed(sa, n * sq - sa * sa, r, n)
+        flag[jj] = f
+        rebuild |= f
     return rebuild
 
 
 @njit(**_JIT)
-def _moments_rebuild(x, t, j, window):
-    lo = max(t - window + 1, 0)
-    c = 0.0
+def _last_valid(x, lo, t, j):
+    """The latest finite ``x[k, j]`` for ``k`` in ``t..lo`` (the new anchor), else 0."""
     for k in range(t, lo - 1, -1):
         v = x[k, j]
         if abs(v) < _INF:
-            c = v
-            break
-    n = 0.0
-    z = 0.0
-    s1 = 0.0
-    e1 = 0.0
-    s2 = 0.0
-    e2 = 0.0
+            return v
+    return 0.0
+
+
+@njit(**_JIT)
+def _moments_rebuild(x, t, j, window, state, jj):
+    """Recompute column ``jj``'s state for the window ending at row ``t`` (new anchor)."""
+    lo = max(t - window + 1, 0)
+    c = _last_valid(x, lo, t, j)
+    n = s1 = e1 = s2 = e2 = 0.0
     for k in range(lo, t + 1):
         v = x[k, j]
         if abs(v) < _INF:
             n += 1.0
             d = v - c
-            if d != 0.0:
-                z += 1.0
-                s1, e1 = _two_sum(s1, e1, d)
-                s2, e2 = _two_sum(s2, e2, d * d)
-    return c, n, z, s1, e1, s2, e2
+            s1, e1 = _two_sum(s1, e1, d)
+            s2, e2 = _two_sum(s2, e2, d * d)
+    _store(state, jj, (c, n, s1, e1, s2, e2))
 
 
 @njit(**_JIT)
 def _moments_block(x, out, j0, j1, window, minp, ddof, stat):
     nt = x.shape[0]
     nb = j1 - j0
-    c = np.zeros(nb)
-    cnt = np.zeros(nb)
-    nz = np.zeros(nb)
-    s1 = np.zeros(nb)
-    e1 = np.zeros(nb)
-    s2 = np.zeros(nb)
-    e2 = np.zeros(nb)
+    st = np.zeros((6, nb))
+    state = (st[0], st[1], st[2], st[3], st[4], st[5])  # c, cnt, s1, e1, s2, e2
     flag = np.zeros(nb, dtype=np.bool_)
     nanrow = np.full(nb, np.nan)
     period = _rebuild_period(window)
@@ -293,40 +312,35 @@ def _moments_block(x, out, j0, j1, window, minp, ddof, stat):
         xr = x[t, j0:j1]
         xo = x[t - window, j0:j1] if t >= window else nanrow
         orow = out[t, j0:j1]
-        rebuild = _moments_row(xr, xo, orow, c, cnt, nz, s1, e1, s2, e2, flag, minp, ddof, stat)
+        rebuild = _moments_row(xr, xo, orow, flag, state, minp, ddof, stat)
         full = (t + 1) % period == 0
         if rebuild or full:
+            c, cnt, s1, e1, s2, e2 = state
             for jj in range(nb):
                 if full or flag[jj]:
-                    cj, n, z, a, b, p, q = _moments_rebuild(x, t, j0 + jj, window)
-                    c[jj] = cj
-                    cnt[jj] = n
-                    nz[jj] = z
-                    s1[jj] = a
-                    e1[jj] = b
-                    s2[jj] = p
-                    e2[jj] = q
+                    _moments_rebuild(x, t, j0 + jj, window, state, jj)
                     xn = xr[jj]
                     okn = abs(xn) < _INF
-                    dn = xn - cj if okn else 0.0
-                    val, _ = _moments_value(xn, okn, dn, cj, n, a + b, p + q, minp, ddof, stat)
-                    orow[jj] = val
+                    dn = xn - c[jj] if okn else 0.0
+                    orow[jj] = _moments_value(
+                        okn, dn, c[jj], cnt[jj], s1[jj] + e1[jj], s2[jj] + e2[jj], minp, ddof, stat
+                    )
 
 
 # --------------------------------------------------------------------------- slope on time
+# Time enters as u = row - anchor, with the anchor row common to a block and moved to the
+# current row at every full rebuild, so that |u| <= 17 * window: Σu and Σu² are sums of small
+# integers, exact in float64 (no compensation needed), and n·Σu² - (Σu)² is exact.
 @njit(**_JIT)
-def _slope_value(n, su, suu, sy, syy, suy, minp):
-    duu = n * suu - su * su  # exact: integer-valued and far below 2**53
-    dyy = n * syy - sy * sy
-    drift = ((sy != 0.0) & (sy * sy > _DRIFT * dyy)) | (not abs(dyy) < _INF)
+def _slope_value(n, su, suu, sy, suy, minp):
     ok = (n >= minp) & (n >= 2.0)
-    val = (n * suy - su * sy) / duu if ok else np.nan
-    return val, drift
+    return (n * suy - su * sy) / (n * suu - su * su) if ok else np.nan
 
 
 @njit(**_JIT)
-def _slope_row(yr, yo, orow, un, uo, c, cnt, nz, su, suu, sy, ey, syy, eyy, suy, euy, flag, minp):
-    """One row; ``un``/``uo`` are the time offsets (row - anchor row) entering / leaving."""
+def _slope_row(yr, yo, orow, flag, un, uo, state, minp):
+    """One row; ``un``/``uo`` are the time offsets (row - anchor) entering / leaving."""
+    c, cnt, su, suu, sy, ey, syy, eyy, suy, euy = state
     rebuild = False
     for jj in range(yr.shape[0]):
         yn = yr[jj]
@@ -340,52 +354,33 @@ def _slope_row(yr, yo, orow, un, uo, c, cnt, nz, su, suu, sy, ey, syy, eyy, suy,
         cnt[jj] = n
         wn = un if okn else 0.0
         wo = uo if oko else 0.0
-        a = su[jj] + wn - wo
+        a = su[jj] + (wn - wo)
         su[jj] = a
-        b = suu[jj] + wn * wn - wo * wo
+        b = suu[jj] + (wn * wn - wo * wo)
         suu[jj] = b
-        z = nz[jj] + (1.0 if dn != 0.0 else 0.0) - (1.0 if do != 0.0 else 0.0)
-        nz[jj] = z
-        live = z > 0.0
-        p, q = _two_sum(sy[jj], ey[jj], dn)
-        p, q = _two_sum(p, q, -do)
-        p = p if live else 0.0
-        q = q if live else 0.0
+        r = do * do
+        p, q = _two_sum(sy[jj], ey[jj], dn - do)
         sy[jj] = p
         ey[jj] = q
-        r, s = _two_sum(syy[jj], eyy[jj], dn * dn)
-        r, s = _two_sum(r, s, -(do * do))
-        r = r if live else 0.0
-        s = s if live else 0.0
-        syy[jj] = r
-        eyy[jj] = s
-        g, h = _two_sum(suy[jj], euy[jj], wn * dn)
-        g, h = _two_sum(g, h, -(wo * do))
-        g = g if live else 0.0
-        h = h if live else 0.0
-        suy[jj] = g
-        euy[jj] = h
-        val, drift = _slope_value(n, a, b, p + q, r + s, g + h, minp)
-        orow[jj] = val
-        flag[jj] = drift
-        rebuild |= drift
+        g, h = _two_sum(syy[jj], eyy[jj], dn * dn - r)
+        syy[jj] = g
+        eyy[jj] = h
+        k, m = _two_sum(suy[jj], euy[jj], wn * dn - wo * do)
+        suy[jj] = k
+        euy[jj] = m
+        s = p + q
+        orow[jj] = _slope_value(n, a, b, s, k + m, minp)
+        f = _rebuild_needed(s, n * (g + h) - s * s, r, n)
+        flag[jj] = f
+        rebuild |= f
     return rebuild
 
 
 @njit(**_JIT)
-def _slope_rebuild(y, t, j, window, anchor):
+def _slope_rebuild(y, t, j, window, anchor, state, jj):
     lo = max(t - window + 1, 0)
-    c = 0.0
-    for k in range(t, lo - 1, -1):
-        v = y[k, j]
-        if abs(v) < _INF:
-            c = v
-            break
-    n = 0.0
-    z = 0.0
-    su = 0.0
-    suu = 0.0
-    sy = ey = syy = eyy = suy = euy = 0.0
+    c = _last_valid(y, lo, t, j)
+    n = su = suu = sy = ey = syy = eyy = suy = euy = 0.0
     for k in range(lo, t + 1):
         v = y[k, j]
         if abs(v) < _INF:
@@ -394,124 +389,96 @@ def _slope_rebuild(y, t, j, window, anchor):
             su += u
             suu += u * u
             d = v - c
-            if d != 0.0:
-                z += 1.0
-                sy, ey = _two_sum(sy, ey, d)
-                syy, eyy = _two_sum(syy, eyy, d * d)
-                suy, euy = _two_sum(suy, euy, u * d)
-    return c, n, z, su, suu, sy, ey, syy, eyy, suy, euy
+            sy, ey = _two_sum(sy, ey, d)
+            syy, eyy = _two_sum(syy, eyy, d * d)
+            suy, euy = _two_sum(suy, euy, u * d)
+    _store(state, jj, (c, n, su, suu, sy, ey, syy, eyy, suy, euy))
 
 
 @njit(**_JIT)
 def _slope_block(y, out, j0, j1, window, minp):
     nt = y.shape[0]
     nb = j1 - j0
-    c = np.zeros(nb)
-    cnt = np.zeros(nb)
-    nz = np.zeros(nb)
-    su = np.zeros(nb)
-    suu = np.zeros(nb)
-    sy = np.zeros(nb)
-    ey = np.zeros(nb)
-    syy = np.zeros(nb)
-    eyy = np.zeros(nb)
-    suy = np.zeros(nb)
-    euy = np.zeros(nb)
+    st = np.zeros((10, nb))
+    state = (st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7], st[8], st[9])
+    # state: c, cnt, su, suu, sy, ey, syy, eyy, suy, euy
     flag = np.zeros(nb, dtype=np.bool_)
     nanrow = np.full(nb, np.nan)
     period = _rebuild_period(window)
-    anchor = 0  # time offsets are row - anchor; re-anchored at every full rebuild
+    anchor = 0
     for t in range(nt):
         yo = y[t - window, j0:j1] if t >= window else nanrow
         orow = out[t, j0:j1]
         un = float(t - anchor)
         uo = float(t - window - anchor)
-        rebuild = _slope_row(
-            y[t, j0:j1],
-            yo,
-            orow,
-            un,
-            uo,
-            c,
-            cnt,
-            nz,
-            su,
-            suu,
-            sy,
-            ey,
-            syy,
-            eyy,
-            suy,
-            euy,
-            flag,
-            minp,
-        )
+        rebuild = _slope_row(y[t, j0:j1], yo, orow, flag, un, uo, state, minp)
         full = (t + 1) % period == 0
         if full:
             anchor = t
         if rebuild or full:
+            _, cnt, su, suu, sy, ey, _, _, suy, euy = state
             for jj in range(nb):
                 if full or flag[jj]:
-                    r = _slope_rebuild(y, t, j0 + jj, window, anchor)
-                    c[jj], cnt[jj], nz[jj], su[jj], suu[jj] = r[0], r[1], r[2], r[3], r[4]
-                    sy[jj], ey[jj], syy[jj], eyy[jj], suy[jj], euy[jj] = r[5:]
-                    val, _ = _slope_value(
-                        r[1], r[3], r[4], r[5] + r[6], r[7] + r[8], r[9] + r[10], minp
+                    _slope_rebuild(y, t, j0 + jj, window, anchor, state, jj)
+                    orow[jj] = _slope_value(
+                        cnt[jj], su[jj], suu[jj], sy[jj] + ey[jj], suy[jj] + euy[jj], minp
                     )
-                    orow[jj] = val
 
 
 # --------------------------------------------------------------------------- beta / corr / residual
+# Per column, the state of each variable v in (y, x) is (anchor, Σd, its error, Σd², its
+# error) with d = v - anchor, over the rows where both variables are valid; plus the pair
+# count and (Σdx·dy, its error). A row is processed in two passes over
+# the block (the marginal sums; then count, cross sum and output): one fused loop touches 21
+# arrays, more than LLVM's runtime alias checks accept, and is not vectorised; the two
+# passes are.
 @njit(**_JIT)
 def _pair_value(ok_t, dy_t, dx_t, cy, cx, n, sy, sx, syy, sxx, sxy, minp, stat):
-    """Output of beta / corr / residual (y on x) and the drift flag, from anchored sums."""
+    """Output of beta / corr / residual (y on x) from anchored sums."""
     dxx = n * sxx - sx * sx
-    dyy = n * syy - sy * sy
-    dxy = n * sxy - sx * sy
-    drift = (
-        ((sx != 0.0) & (sx * sx > _DRIFT * dxx))
-        | ((sy != 0.0) & (sy * sy > _DRIFT * dyy))
-        | (not abs(dxx + dyy) < _INF)
-    )
     good = (n >= minp) & _nonconstant(dxx, sx, n, cx)
+    dxy = n * sxy - sx * sy
     if stat == _BETA:
-        val = dxy / dxx if good else np.nan
-    elif stat == _CORR:
+        return dxy / dxx if good else np.nan
+    if stat == _CORR:
+        dyy = n * syy - sy * sy
         r = dxy / np.sqrt(dxx * dyy)
         r = min(max(r, -1.0), 1.0)
-        val = r if good & _nonconstant(dyy, sy, n, cy) else np.nan
-    else:
-        b = dxy / dxx
-        val = ((n * dy_t - sy) - b * (n * dx_t - sx)) / n if good & ok_t else np.nan
-    return val, drift
+        return r if good & _nonconstant(dyy, sy, n, cy) else np.nan
+    b = dxy / dxx
+    return ((n * dy_t - sy) - b * (n * dx_t - sx)) / n if good & ok_t else np.nan
 
 
 @njit(**_JIT)
-def _pair_row(
-    yr,
-    xr,
-    yo,
-    xo,
-    orow,
-    cy,
-    cx,
-    cnt,
-    nzy,
-    nzx,
-    sy,
-    ey,
-    sx,
-    ex,
-    syy,
-    eyy,
-    sxx,
-    exx,
-    sxy,
-    exy,
-    flag,
-    minp,
-    stat,
-):
+def _pair_marginals(yr, xr, yo, xo, my, mx):
+    """Pass 1: update Σd and Σd² of y and of x over the rows where both are valid."""
+    cy, sy, ey, syy, eyy = my
+    cx, sx, ex, sxx, exx = mx
+    for jj in range(yr.shape[0]):
+        yn = yr[jj]
+        xn = xr[jj]
+        okn = (abs(yn) < _INF) & (abs(xn) < _INF)
+        yv = yo[jj]
+        xv = xo[jj]
+        oko = (abs(yv) < _INF) & (abs(xv) < _INF)
+        cyj = cy[jj]
+        cxj = cx[jj]
+        dyn = yn - cyj if okn else 0.0
+        dxn = xn - cxj if okn else 0.0
+        dyo = yv - cyj if oko else 0.0
+        dxo = xv - cxj if oko else 0.0
+        sy[jj], ey[jj] = _two_sum(sy[jj], ey[jj], dyn - dyo)
+        syy[jj], eyy[jj] = _two_sum(syy[jj], eyy[jj], dyn * dyn - dyo * dyo)
+        sx[jj], ex[jj] = _two_sum(sx[jj], ex[jj], dxn - dxo)
+        sxx[jj], exx[jj] = _two_sum(sxx[jj], exx[jj], dxn * dxn - dxo * dxo)
+
+
+@njit(**_JIT)
+def _pair_cross(yr, xr, yo, xo, orow, flag, my, mx, cnt, cross, minp, stat):
+    """Pass 2: pair count, Σdx·dy, output and rebuild flags; True if any flag."""
+    cy, sy, ey, syy, eyy = my
+    cx, sx, ex, sxx, exx = mx
+    sxy, exy = cross
     rebuild = False
     for jj in range(yr.shape[0]):
         yn = yr[jj]
@@ -528,54 +495,25 @@ def _pair_row(
         dxo = xv - cxj if oko else 0.0
         n = cnt[jj] + (1.0 if okn else 0.0) - (1.0 if oko else 0.0)
         cnt[jj] = n
-        zy = nzy[jj] + (1.0 if dyn != 0.0 else 0.0) - (1.0 if dyo != 0.0 else 0.0)
-        nzy[jj] = zy
-        zx = nzx[jj] + (1.0 if dxn != 0.0 else 0.0) - (1.0 if dxo != 0.0 else 0.0)
-        nzx[jj] = zx
-        livey = zy > 0.0
-        livex = zx > 0.0
-        both = livey & livex
-        a1, b1 = _two_sum(sy[jj], ey[jj], dyn)
-        a1, b1 = _two_sum(a1, b1, -dyo)
-        a1 = a1 if livey else 0.0
-        b1 = b1 if livey else 0.0
-        sy[jj] = a1
-        ey[jj] = b1
-        a2, b2 = _two_sum(sx[jj], ex[jj], dxn)
-        a2, b2 = _two_sum(a2, b2, -dxo)
-        a2 = a2 if livex else 0.0
-        b2 = b2 if livex else 0.0
-        sx[jj] = a2
-        ex[jj] = b2
-        a3, b3 = _two_sum(syy[jj], eyy[jj], dyn * dyn)
-        a3, b3 = _two_sum(a3, b3, -(dyo * dyo))
-        a3 = a3 if livey else 0.0
-        b3 = b3 if livey else 0.0
-        syy[jj] = a3
-        eyy[jj] = b3
-        a4, b4 = _two_sum(sxx[jj], exx[jj], dxn * dxn)
-        a4, b4 = _two_sum(a4, b4, -(dxo * dxo))
-        a4 = a4 if livex else 0.0
-        b4 = b4 if livex else 0.0
-        sxx[jj] = a4
-        exx[jj] = b4
-        a5, b5 = _two_sum(sxy[jj], exy[jj], dxn * dyn)
-        a5, b5 = _two_sum(a5, b5, -(dxo * dyo))
-        a5 = a5 if both else 0.0
-        b5 = b5 if both else 0.0
-        sxy[jj] = a5
-        exy[jj] = b5
-        val, drift = _pair_value(
-            okn, dyn, dxn, cyj, cxj, n, a1 + b1, a2 + b2, a3 + b3, a4 + b4, a5 + b5, minp, stat
+        a, b = _two_sum(sxy[jj], exy[jj], dxn * dyn - dxo * dyo)
+        sxy[jj] = a
+        exy[jj] = b
+        s_y = sy[jj] + ey[jj]
+        s_x = sx[jj] + ex[jj]
+        s_yy = syy[jj] + eyy[jj]
+        s_xx = sxx[jj] + exx[jj]
+        orow[jj] = _pair_value(okn, dyn, dxn, cyj, cxj, n, s_y, s_x, s_yy, s_xx, a + b, minp, stat)
+        f = _rebuild_needed(s_x, n * s_xx - s_x * s_x, dxo * dxo, n) | _rebuild_needed(
+            s_y, n * s_yy - s_y * s_y, dyo * dyo, n
         )
-        orow[jj] = val
-        flag[jj] = drift
-        rebuild |= drift
+        flag[jj] = f
+        rebuild |= f
     return rebuild
 
 
 @njit(**_JIT)
-def _pair_rebuild(y, x, t, j, window):
+def _pair_rebuild(y, x, t, j, window, my, mx, cnt, cross, jj):
+    """Recompute column ``jj``'s state for the window ending at row ``t`` (new anchors)."""
     lo = max(t - window + 1, 0)
     cy = 0.0
     cx = 0.0
@@ -586,7 +524,7 @@ def _pair_rebuild(y, x, t, j, window):
             cy = v
             cx = w
             break
-    n = zy = zx = 0.0
+    n = 0.0
     sy = ey = sx = ex = syy = eyy = sxx = exx = sxy = exy = 0.0
     for k in range(lo, t + 1):
         v = y[k, j]
@@ -595,38 +533,27 @@ def _pair_rebuild(y, x, t, j, window):
             n += 1.0
             dy = v - cy
             dx = w - cx
-            if dy != 0.0:
-                zy += 1.0
-                sy, ey = _two_sum(sy, ey, dy)
-                syy, eyy = _two_sum(syy, eyy, dy * dy)
-            if dx != 0.0:
-                zx += 1.0
-                sx, ex = _two_sum(sx, ex, dx)
-                sxx, exx = _two_sum(sxx, exx, dx * dx)
-            if (dx != 0.0) & (dy != 0.0):
-                sxy, exy = _two_sum(sxy, exy, dx * dy)
-    return cy, cx, n, zy, zx, sy, ey, sx, ex, syy, eyy, sxx, exx, sxy, exy
+            sy, ey = _two_sum(sy, ey, dy)
+            syy, eyy = _two_sum(syy, eyy, dy * dy)
+            sx, ex = _two_sum(sx, ex, dx)
+            sxx, exx = _two_sum(sxx, exx, dx * dx)
+            sxy, exy = _two_sum(sxy, exy, dx * dy)
+    _store(my, jj, (cy, sy, ey, syy, eyy))
+    _store(mx, jj, (cx, sx, ex, sxx, exx))
+    cnt[jj] = n
+    cross[0][jj] = sxy
+    cross[1][jj] = exy
 
 
 @njit(**_JIT)
 def _pair_block(y, x, out, j0, j1, window, minp, stat):
     nt = y.shape[0]
     nb = j1 - j0
-    cy = np.zeros(nb)
-    cx = np.zeros(nb)
-    cnt = np.zeros(nb)
-    nzy = np.zeros(nb)
-    nzx = np.zeros(nb)
-    sy = np.zeros(nb)
-    ey = np.zeros(nb)
-    sx = np.zeros(nb)
-    ex = np.zeros(nb)
-    syy = np.zeros(nb)
-    eyy = np.zeros(nb)
-    sxx = np.zeros(nb)
-    exx = np.zeros(nb)
-    sxy = np.zeros(nb)
-    exy = np.zeros(nb)
+    st = np.zeros((13, nb))
+    my = (st[0], st[1], st[2], st[3], st[4])  # anchor, Σd, its error, Σd², its error
+    mx = (st[5], st[6], st[7], st[8], st[9])
+    cross = (st[10], st[11])  # Σdx·dy, its error
+    cnt = st[12]
     flag = np.zeros(nb, dtype=np.bool_)
     nanrow = np.full(nb, np.nan)
     period = _rebuild_period(window)
@@ -637,60 +564,33 @@ def _pair_block(y, x, out, j0, j1, window, minp, stat):
         yo = y[t - window, j0:j1] if old else nanrow
         xo = x[t - window, j0:j1] if old else nanrow
         orow = out[t, j0:j1]
-        rebuild = _pair_row(
-            yr,
-            xr,
-            yo,
-            xo,
-            orow,
-            cy,
-            cx,
-            cnt,
-            nzy,
-            nzx,
-            sy,
-            ey,
-            sx,
-            ex,
-            syy,
-            eyy,
-            sxx,
-            exx,
-            sxy,
-            exy,
-            flag,
-            minp,
-            stat,
-        )
+        _pair_marginals(yr, xr, yo, xo, my, mx)
+        rebuild = _pair_cross(yr, xr, yo, xo, orow, flag, my, mx, cnt, cross, minp, stat)
         full = (t + 1) % period == 0
         if rebuild or full:
             for jj in range(nb):
                 if full or flag[jj]:
-                    r = _pair_rebuild(y, x, t, j0 + jj, window)
-                    cy[jj], cx[jj], cnt[jj], nzy[jj], nzx[jj] = r[0], r[1], r[2], r[3], r[4]
-                    sy[jj], ey[jj], sx[jj], ex[jj] = r[5], r[6], r[7], r[8]
-                    syy[jj], eyy[jj], sxx[jj], exx[jj], sxy[jj], exy[jj] = r[9:]
+                    _pair_rebuild(y, x, t, j0 + jj, window, my, mx, cnt, cross, jj)
                     yn = yr[jj]
                     xn = xr[jj]
                     ok_t = (abs(yn) < _INF) & (abs(xn) < _INF)
-                    dy_t = yn - r[0] if ok_t else 0.0
-                    dx_t = xn - r[1] if ok_t else 0.0
-                    val, _ = _pair_value(
+                    cyj = my[0][jj]
+                    cxj = mx[0][jj]
+                    orow[jj] = _pair_value(
                         ok_t,
-                        dy_t,
-                        dx_t,
-                        r[0],
-                        r[1],
-                        r[2],
-                        r[5] + r[6],
-                        r[7] + r[8],
-                        r[9] + r[10],
-                        r[11] + r[12],
-                        r[13] + r[14],
+                        yn - cyj if ok_t else 0.0,
+                        xn - cxj if ok_t else 0.0,
+                        cyj,
+                        cxj,
+                        cnt[jj],
+                        my[1][jj] + my[2][jj],
+                        mx[1][jj] + mx[2][jj],
+                        my[3][jj] + my[4][jj],
+                        mx[3][jj] + mx[4][jj],
+                        cross[0][jj] + cross[1][jj],
                         minp,
                         stat,
                     )
-                    orow[jj] = val
 
 
 # --------------------------------------------------------------------------- 2-D wrappers
@@ -1055,8 +955,8 @@ def rolling_std(
     Examples
     --------
     >>> import numpy as np
-    >>> rolling_std(np.array([1.0, 2.0, 3.0, 5.0]), 3)
-    array([nan, nan, 1.        , 1.52752523])
+    >>> rolling_std(np.array([1.0, 2.0, 3.0, 5.0]), 3).round(6)
+    array([     nan,      nan, 1.      , 1.527525])
     """
     (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x}, ddof=ddof)
     out = np.empty_like(a)
@@ -1101,8 +1001,8 @@ def rolling_zscore(
     Examples
     --------
     >>> import numpy as np
-    >>> rolling_zscore(np.array([1.0, 2.0, 3.0, 3.0, 3.0, 3.0]), 3)
-    array([nan, nan,  1.        ,  0.57735027,  nan,  nan])
+    >>> rolling_zscore(np.array([1.0, 2.0, 3.0, 3.0, 3.0, 3.0]), 3).round(6)  # constant: NaN
+    array([    nan,     nan, 1.     , 0.57735,     nan,     nan])
     """
     (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x}, ddof=ddof)
     out = np.empty_like(a)
@@ -1281,7 +1181,7 @@ def rolling_residual(
     >>> import numpy as np
     >>> x = np.array([0.0, 1.0, 2.0, 3.0])
     >>> rolling_residual(np.array([0.0, 1.0, 2.0, 6.0]), x, 3)
-    array([nan, nan,  0. ,  0.5])
+    array([nan, nan, 0. , 0.5])
     """
     (ya, xa), minp, one_d = _validate_rolling_arguments(window, min_periods, {"y": y, "x": x})
     out = np.empty_like(ya)

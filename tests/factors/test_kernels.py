@@ -269,6 +269,40 @@ def test_constant_window_gives_nan_never_inf(offset: float) -> None:
     assert np.isfinite(z[n - 1 : 3 + n]).all()
 
 
+def test_exact_zero_after_inexact_values() -> None:
+    """Decimals are inexact in binary: adding then removing them must land on exactly 0."""
+    rng = np.random.default_rng(5)
+    for w in (2, 3, 5, 8):
+        for _ in range(20):
+            x = np.concatenate([[0.0], rng.integers(-9, 10, 12) / 10.0, np.zeros(10)])
+            y = np.arange(x.size, dtype=float) ** 1.5
+            zero = np.arange(x.size) >= 13 + w - 1  # windows of zeros only
+            assert (K.rolling_sum(x, w)[zero] == 0.0).all()
+            assert (K.rolling_mean(x, w)[zero] == 0.0).all()
+            assert (K.rolling_std(x, w)[zero] == 0.0).all()
+            assert np.isnan(K.rolling_zscore(x, w)[zero]).all()
+            assert (K.rolling_slope(x, w)[zero] == 0.0).all()
+            assert np.isnan(K.rolling_beta(y, x, w)[zero]).all()
+            assert np.isnan(K.rolling_corr(x, y, w)[zero]).all()
+            assert np.isnan(K.rolling_residual(y, x, w)[zero]).all()
+            assert (K.rolling_beta(x, y, w)[zero] == 0.0).all()
+
+
+def test_exact_zero_after_values_of_wild_magnitudes() -> None:
+    """Values from 1e-20 to 1e18 enter and leave: a window of zeros still sums to exactly 0."""
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(3, 40))
+        x = np.concatenate(
+            [rng.standard_normal(n) * 10.0 ** rng.integers(-20, 19, n), np.zeros(12)]
+        )
+        w = int(rng.integers(2, 12))
+        zero = np.arange(x.size) >= n + w - 1
+        assert (K.rolling_sum(x, w, min_periods=1)[zero] == 0.0).all()
+        assert (K.rolling_std(x, w, min_periods=2)[zero] == 0.0).all()
+        assert np.isnan(K.rolling_zscore(x, w, min_periods=2)[zero]).all()
+
+
 def test_near_constant_threshold() -> None:
     base = 1e8 + np.zeros(10)
     tiny = base.copy()
