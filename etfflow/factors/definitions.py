@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from etfflow.factors import kernels as K
+from etfflow.factors import ops
 from etfflow.factors.inputs import FactorInputs
 from etfflow.factors.processing import winsorize_mad
 from etfflow.factors.registry import factor
@@ -31,14 +32,7 @@ def lag(a: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def diff(a: np.ndarray, n: int) -> np.ndarray:
-    return a - lag(a, n)
-
-
-def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """``num / den``, NaN where ``den`` is 0 or missing."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den != 0, num / den, np.nan)
+diff, ratio = ops.diff, ops.ratio
 
 
 def log_returns(x: FactorInputs) -> np.ndarray:
@@ -55,7 +49,7 @@ def passive_growth(x: FactorInputs) -> np.ndarray:
 
     def make() -> np.ndarray:
         mv = x["mv_passive"]
-        g = ratio(mv, lag(mv, 1)) - 1.0
+        g = ops.change(mv, 1)
         return winsorize_mad(g, k=5.0)
 
     return x.cached("passive_growth_w5", make)
@@ -120,8 +114,7 @@ def mv_passive_diff(x: FactorInputs, n: int) -> np.ndarray:
     lookback=lambda n: n,
 )
 def mv_passive_chg(x: FactorInputs, n: int) -> np.ndarray:
-    mv = x["mv_passive"]
-    return ratio(diff(mv, n), lag(mv, n))
+    return ops.change(x["mv_passive"], n)
 
 
 @factor(
@@ -133,7 +126,7 @@ def mv_passive_chg(x: FactorInputs, n: int) -> np.ndarray:
     lookback=lambda n: n,
 )
 def w_passive_diff(x: FactorInputs, n: int) -> np.ndarray:
-    return ratio(diff(x["mv_passive"], n), x["float_mcap"])
+    return ops.diff_over(x["mv_passive"], n, x["float_mcap"])
 
 
 @factor(
