@@ -38,6 +38,9 @@ observation (row ``t``) and the leaving one (row ``t - window``). The sums are
   settles on a new level is rebuilt by the drift trigger. Sum / mean count the non-zero values
   in the window and reset to exactly 0 when there are none.
 
+Inputs are expected to be finite values below ~1e150 in magnitude: larger deviations overflow
+the sums of squares and the statistics that need them return NaN (sum and mean do not).
+
 "Constant" means: population standard deviation ``<= CONSTANT_RTOL · rms`` where ``rms`` is
 the root mean square of the window's values, ``sqrt(mean² + var)``. ``CONSTANT_RTOL = 1e-10``
 sits far above the floating-point noise that upstream arithmetic leaves in a "constant" series
@@ -236,8 +239,8 @@ def _moments_value(okn, dn, c, n, s1, s2, minp, ddof, stat):
     ok = (n >= minp) & (n > ddof)
     if stat == _STD:
         v = d / (n * (n - ddof))
-        v = v if v > 0.0 else 0.0
-        return np.sqrt(v) if ok else np.nan
+        v = 0.0 if v < 0.0 else v  # keeps NaN: overflowed sums give NaN, never inf
+        return np.sqrt(v) if ok & (v < _INF) else np.nan
     good = ok & okn & _nonconstant(d, s1, n, c)
     return (n * dn - s1) * np.sqrt((n - ddof) / (n * d)) if good else np.nan
 

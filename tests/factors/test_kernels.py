@@ -5,9 +5,9 @@ their error is a few ulps *of the de-offset scale*: measured worst cases on rand
 ~1e-12 relative. The twins centre every window after shifting it by its first value and use
 ``math.fsum``, so they are at least as accurate. We compare with
 
-* sum / mean: ``|got - ref| <= 1e-12 · Σ|x|`` over the window (the rounding of the result
-  itself is ~1e-16 of that; a plain running sum that keeps the error of a large value that has
-  left the window fails this by orders of magnitude);
+* sum / mean: ``|got - ref| <= 1e-12 · Σ|x|`` (mean: ``Σ|x| / n``) over the window (the
+  rounding of the result itself is ~1e-16 of that; a plain running sum that keeps the error
+  of a large value that has left the window fails this by orders of magnitude);
 * shift-invariant statistics: ``|got - ref| <= RTOL · (|ref| + scale)`` with ``RTOL = 1e-9``
   and ``scale`` the natural unit of the result on the *de-offset* data: the largest
   ``|x - offset|`` in the window for std / slope / residual, ``scale_y / scale_x`` for beta,
@@ -301,6 +301,20 @@ def test_exact_zero_after_values_of_wild_magnitudes() -> None:
         assert (K.rolling_sum(x, w, min_periods=1)[zero] == 0.0).all()
         assert (K.rolling_std(x, w, min_periods=2)[zero] == 0.0).all()
         assert np.isnan(K.rolling_zscore(x, w, min_periods=2)[zero]).all()
+
+
+def test_overflowing_values_give_nan_not_inf() -> None:
+    """Deviations beyond ~1e154 overflow the sums of squares: NaN there, exact again after."""
+    x = np.array([1.0, 2.0, 1e200, 3.0, 4.0, 5.0, 6.0, 7.0])
+    y = np.arange(8.0)
+    outs = [getattr(K, name)(x, 3) for name in UNIVARIATE if name != "rolling_slope"]
+    outs += [getattr(K, name)(y, x, 3) for name in BIVARIATE]
+    for out in outs:
+        assert not np.isinf(out).any()
+    assert np.isnan(K.rolling_std(x, 3)[2:5]).all()
+    np.testing.assert_array_equal(K.rolling_std(x, 3)[5:], 1.0)
+    np.testing.assert_array_equal(K.rolling_sum(x, 3)[5:], [12.0, 15.0, 18.0])
+    np.testing.assert_array_equal(K.rolling_corr(y, x, 3)[5:], 1.0)
 
 
 def test_near_constant_threshold() -> None:
