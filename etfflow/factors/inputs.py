@@ -106,17 +106,7 @@ def stock_inputs(market: Market, stocks: pl.DataFrame) -> FactorInputs:
     cal = market.calendar
     day = cal.index_of(stocks["date"])
     col = index_of(stocks["code"], market.codes)
-    bad = (day < 0) | (col < 0)
-    if bad.any():
-        raise DataContractError(
-            "has rows whose date or code is not in the dataset the factors are computed on",
-            table="stock_flow",
-            column="date/code",
-            rule="unknown_key",
-            examples=stocks.filter(pl.Series(bad)).select("date", "code").head(5),
-            n_rows=int(bad.sum()),
-            hint="compute the look-through and the factors on the same dataset",
-        )
+    _check_keys(stocks, day, col, "stock_flow", "code")
     shape = market.shape
     series = {c: _dense(stocks, day, col, shape, c) for c in FLOW_COLUMNS}
     series["ret"] = market.ret
@@ -167,23 +157,28 @@ def industry_inputs(market: Market, groups: pl.DataFrame, level: str) -> FactorI
     pos = {name: i for i, name in enumerate(labels)}
     names = rows["group_name"].cast(pl.String).to_list()
     col = np.array([pos.get(x, -1) for x in names], dtype=np.int64)
-    bad = (day < 0) | (col < 0)
-    if bad.any():
-        raise DataContractError(
-            "has rows whose date or industry is not in the dataset the factors are computed on",
-            table="group_flow",
-            column="date/group_name",
-            rule="unknown_key",
-            examples=rows.filter(pl.Series(bad)).select("date", "group_name").head(5),
-            n_rows=int(bad.sum()),
-            hint="compute the look-through and the factors on the same dataset",
-        )
+    _check_keys(rows, day, col, "group_flow", "group_name")
     shape = (len(cal), len(labels))
     series = {c: _dense(rows, day, col, shape, c) for c in FLOW_COLUMNS}
     present = np.zeros(shape, dtype=np.bool_)
     present[day, col] = True
     series["ret"] = np.where(present, ret, np.nan)
     return FactorInputs(level, cal, labels, present, series)
+
+
+def _check_keys(df: pl.DataFrame, day: np.ndarray, col: np.ndarray, table: str, key: str) -> None:
+    """Every row must land on the dataset's calendar and assets: never dropped silently."""
+    bad = (day < 0) | (col < 0)
+    if bad.any():
+        raise DataContractError(
+            f"has rows whose date or {key} is not in the dataset the factors are computed on",
+            table=table,
+            column=f"date/{key}",
+            rule="unknown_key",
+            examples=df.filter(pl.Series(bad)).select("date", key).head(5),
+            n_rows=int(bad.sum()),
+            hint="compute the look-through and the factors on the same dataset",
+        )
 
 
 def _require(df: pl.DataFrame, table: str, cols: tuple[str, ...]) -> None:

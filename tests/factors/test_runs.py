@@ -190,3 +190,23 @@ def test_every_factor_point_in_time_end_to_end(tiny, tmp_path, level):
     # most factors have values before the cut, so the comparison is not vacuous
     filled = [c for c in ta.columns[2:] if ta[c].count() > 0]
     assert len(filled) >= len(ta.columns[2:]) - 10
+
+
+def test_rows_off_the_dataset_are_refused(tiny_parts):
+    from etfflow.exceptions import DataContractError
+
+    _ds, lt, market = tiny_parts
+    bad = lt.stocks.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3)
+        .then(pl.lit("999999.SH"))
+        .otherwise(pl.col("code"))
+        .alias("code")
+    )
+    with pytest.raises(DataContractError, match=r"(?s)stock_flow.*999999\.SH"):
+        stock_inputs(market, bad)
+    with pytest.raises(DataContractError, match="group_flow"):
+        industry_inputs(
+            market,
+            lt.groups.with_columns(pl.lit("Nowhere").alias("group_name")),
+            "industry_l1",
+        )
