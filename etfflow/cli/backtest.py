@@ -170,14 +170,24 @@ def report_cmd(
         Path(DEFAULT_STORE)
     ),
     html: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+    png: Annotated[
+        Path | None,
+        typer.Option(help="Also screenshot the HTML report to this PNG (needs Chromium)."),
+    ] = None,
 ) -> None:
-    """Print a stored backtest's tables and optionally write its HTML report."""
+    """Print a stored backtest's tables and optionally write its HTML report (and a PNG)."""
     with open_store(store, read_only=True) as st:
         ev, row = load_evaluation(st, run)
     print_backtest(ev, row["params"], run)
+    if png and not html:
+        html = png.with_suffix(".html")
     if html:
         page = write_report(ev, html, run_id=run, params=row["params"], pool=row["pool"])
         console.print(f"HTML report: {page}")
+        if png:
+            from etfflow.backtest.report import render_png
+
+            console.print(f"PNG: {render_png(page, png)}")
 
 
 def ts_corr_table(df: pl.DataFrame, *, title: str) -> Table:
