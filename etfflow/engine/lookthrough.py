@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -383,19 +384,19 @@ def _weight_segments(hw: pl.DataFrame, panel: StockPanel, etf: _EtfPanel) -> tup
     )
     asof, e0 = panel.calendar.asof_table()
     # a snapshot is in force from its date: the first trading day on or after it
-    day, owner = nb.weight_rows(
-        panel.calendar.raw_days(hw["date"]), e_phys, e_lookup, i_phys, i_lookup, n_etf, asof, e0
-    )
+    epoch = panel.calendar.raw_days(hw["date"])
     code, code_lookup, keep_c = raw_codes(hw["code"], panel.codes)
     val = _floats(hw["weight"])
-    ident_day = np.arange(t + 1, dtype=np.int32)
-    ident_owner = np.arange(n_etf + len(etf.index_codes), dtype=np.int32)
-    seg = nb.find_segments(day, owner, ident_day, 0, ident_owner)
+    keys = (e_phys, e_lookup, i_phys, i_lookup, n_etf, asof, e0)
+    seg = nb.weight_segments(epoch, *keys)
     ok = (seg[1] >= 0) & (seg[0] < t)
     key = seg[1][ok].astype(np.int64) * (t + 1) + seg[0][ok]
     if len(np.unique(key)) < len(key):  # a basket split over several runs: sort the rows
+        day, owner = nb.weight_rows(epoch, *keys)
         order = np.lexsort((owner, day))
         day, owner, code, val = day[order], owner[order], code[order], val[order]
+        ident_day = np.arange(t + 1, dtype=np.int32)
+        ident_owner = np.arange(n_etf + len(etf.index_codes), dtype=np.int32)
         seg = nb.find_segments(day, owner, ident_day, 0, ident_owner)
     return (*seg[:4], code, code_lookup, val, (keep_e, keep_i, keep_c))
 
@@ -480,8 +481,7 @@ def _read(ds: Dataset, mode: Mode) -> dict[str, pl.DataFrame]:
         names = lf.collect_schema().names()
         cols = ["date", "code", "weight"] + [c for c in ("etf_code", "index_code") if c in names]
         lazy["holding_weights"] = lf.select(cols)
-    frames = pl.collect_all(list(lazy.values()), engine="in-memory")
-    return dict(zip(lazy, frames, strict=True))
+    return dict(zip(lazy, pl.collect_all(list(lazy.values()), engine="in-memory"), strict=True))
 
 
 def penetrate(
@@ -553,7 +553,10 @@ def penetrate(
     t0 = time.perf_counter()
     if progress:
         progress("load panels", 0, 1)
-    frames = _read(ds, mode)
+    with ThreadPoolExecutor(max_workers=1) as pool_:
+        reading = pool_.submit(_read, ds, mode)
+        nb.warm_up()  # numba's one-off set-up (≈0.3 s) runs while Parquet is read
+        frames = reading.result()
     panel = stock_panel_from(frames["stocks"], frames["stock_daily"], frames["stock_industry"])
     etf = _load_etf_panel(frames["etfs"], frames["etf_daily"], pool, panel)
     if progress:
@@ -614,11 +617,10 @@ def penetrate(
 
 
 def _stock_table(panel: StockPanel, fl: _Flows) -> pl.DataFrame:
-    codes = pl.Series("code", panel.codes, dtype=pl.String)
     return pl.DataFrame(
         {
             "date": panel.row_dates(),
-            "code": codes.gather(panel.row_stock),
+            "code": panel.row_codes(),
             "n_etf": fl.netf,
             "n_index": fl.nidx,
             "share_passive_fund": fl.fund,
@@ -696,10 +698,10 @@ def coverage_stats(groups: pl.DataFrame) -> pl.DataFrame:
             .cast(pl.Float64)
             .alias(f"{m}_latest"),
         ]
-    per_group = groups.group_by("level", "group_name").agg(*aggs)
+    per_group = groups.group_by("level", "group_name", maintain_order=True).agg(*aggs)
     stat_cols = [c for c in per_group.columns if c not in ("level", "group_name")]
     means = (
-        per_group.group_by("level")
+        per_group.group_by("level", maintain_order=True)
         .agg(pl.col(stat_cols).mean())
         .with_columns(pl.lit("(mean of groups)").alias("group_name"))
     )

@@ -402,29 +402,103 @@ def stock_rows(epoch: np.ndarray, phys: np.ndarray, lookup: np.ndarray, e_lo: in
 
 
 @njit(cache=True)
-def _rank_threshold(
-    vals: np.ndarray,
-    part: np.ndarray,
-    m: int,
-    t: int,
+def _insertion_sort(v: np.ndarray, s: np.ndarray, n: int) -> None:
+    """Sort ``v[:n]`` ascending, stable, carrying ``s`` along (short candidate lists)."""
+    for i in range(1, n):
+        x = v[i]
+        y = s[i]
+        j = i - 1
+        while j >= 0 and v[j] > x:
+            v[j + 1] = v[j]
+            s[j + 1] = s[j]
+            j -= 1
+        v[j + 1] = x
+        s[j + 1] = y
+
+
+@njit(cache=True)
+def _cap_thresholds(
     r0: int,
     r1: int,
     row_fmc: np.ndarray,
     row_stock: np.ndarray,
-):
-    """Value and stock of the element of rank ``t`` in (value, stock) order (stable ties)."""
-    v = part[t]
-    less = 0
-    for i in range(m):
-        if vals[i] < v:
-            less += 1
-    k = t - less
+    n_buckets: int,
+    window: int,
+    thr_v: np.ndarray,
+    thr_s: np.ndarray,
+    win_lo: np.ndarray,
+    win_hi: np.ndarray,
+    has_win: np.ndarray,
+    cand_v: np.ndarray,
+    cand_s: np.ndarray,
+    sort_v: np.ndarray,
+    sort_s: np.ndarray,
+) -> int:
+    """Float-cap bucket thresholds of one day: for ``b = 1..n_buckets-1`` the (value, stock)
+    of stable rank ``ceil(b·n / n_buckets)`` among the ``n`` finite caps of rows ``r0:r1``.
+
+    A threshold is looked for among the caps inside its window ``[win_lo, win_hi)`` kept
+    from an earlier day (one counting pass, then a sort of the few candidates); when the
+    rank falls outside the window (or there is none yet) the day's caps are sorted and the
+    windows reset to ``window`` ranks on either side. Returns the number of thresholds.
+    """
+    m = 0
     for r in range(r0, r1):
-        if row_fmc[r] == v:
-            if k == 0:
-                return v, row_stock[r]
-            k -= 1
-    return v, -1  # unreachable for finite v
+        if np.isfinite(row_fmc[r]):
+            m += 1
+    n_thr = 0
+    for b in range(1, n_buckets):
+        if (b * m + n_buckets - 1) // n_buckets < m:
+            n_thr += 1
+    if n_thr == 0:
+        return 0
+    full = False
+    for b in range(n_thr):
+        if not has_win[b]:
+            full = True
+    cap = cand_v.shape[1]
+    if not full:
+        below = np.zeros(n_thr, dtype=np.int64)
+        n_cand = np.zeros(n_thr, dtype=np.int64)
+        for r in range(r0, r1):
+            v = row_fmc[r]
+            if not np.isfinite(v):
+                continue
+            for b in range(n_thr):
+                if v < win_lo[b]:
+                    below[b] += 1
+                elif v < win_hi[b]:
+                    k = n_cand[b]
+                    if k < cap:
+                        cand_v[b, k] = v
+                        cand_s[b, k] = row_stock[r]
+                    n_cand[b] = k + 1
+        for b in range(n_thr):
+            t = ((b + 1) * m + n_buckets - 1) // n_buckets
+            k = t - below[b]
+            if k < 0 or k >= n_cand[b] or n_cand[b] > cap:
+                full = True
+                break
+            _insertion_sort(cand_v[b], cand_s[b], n_cand[b])
+            thr_v[b] = cand_v[b, k]
+            thr_s[b] = cand_s[b, k]
+    if full:
+        n = 0
+        for r in range(r0, r1):
+            v = row_fmc[r]
+            if np.isfinite(v):
+                sort_v[n] = v
+                sort_s[n] = row_stock[r]
+                n += 1
+        order = np.argsort(sort_v[:n], kind="mergesort")
+        for b in range(n_thr):
+            t = ((b + 1) * m + n_buckets - 1) // n_buckets
+            thr_v[b] = sort_v[order[t]]
+            thr_s[b] = sort_s[order[t]]
+            win_lo[b] = sort_v[order[max(t - window, 0)]]
+            win_hi[b] = sort_v[order[t + window]] if t + window < n else np.inf
+            has_win[b] = True
+    return n_thr
 
 
 @njit(parallel=True, cache=True)
@@ -441,6 +515,8 @@ def group_bits(
     board: np.ndarray,
     offsets: np.ndarray,
     n_buckets: int,
+    window: int = 64,
+    n_chunks: int = 16,
 ):
     """Dense ``gbit[d, s, k]`` of the four groupings (industry l1, l2, board, float-cap bucket).
 
@@ -448,62 +524,62 @@ def group_bits(
     Industry: the last interval (in input order) of the stock with ``ind_from <= d < ind_to``
     (intervals of stock ``s`` are ``ind_ptr[s]:ind_ptr[s+1]``). Cap bucket: ``(r * n_buckets)
     // n`` where ``r`` is the stable rank of the stock's float cap among the ``n`` listed
-    stocks with a finite cap, found with ``n_buckets - 1`` order statistics per day (no
-    sort). Ids become global bits ``offsets[k] + id``; -1 = none (not listed, no industry,
-    unknown board, no finite cap). Returns ``(gbit, n_no_industry)``.
+    stocks with a finite cap (ties by stock order), from ``n_buckets - 1`` thresholds per day
+    (:func:`_cap_thresholds`: caps move little from one day to the next, so a threshold is
+    found among the few caps near the previous day's). Ids become global bits ``offsets[k] +
+    id``; -1 = none (not listed, no industry, unknown board, no finite cap). Days run in
+    ``n_chunks`` parallel runs. Returns ``(gbit, n_no_industry)``.
     """
     n_day = row_start.shape[0] - 1
     gbit = np.empty((n_day, n_stock, 4), dtype=np.int16)
     no_ind = np.zeros(n_day, dtype=np.int64)
-    for d in prange(n_day):
-        gbit[d] = -1
-        r0 = row_start[d]
-        r1 = row_start[d + 1]
-        vals = np.empty(r1 - r0)
-        m = 0
-        for r in range(r0, r1):
-            v = row_fmc[r]
-            if np.isfinite(v):
-                vals[m] = v
-                m += 1
-        n_thr = 0
-        thr_v = np.empty(n_buckets)
-        thr_s = np.empty(n_buckets, dtype=np.int64)
-        if m > 0:
-            ks = np.empty(n_buckets - 1, dtype=np.int64)
-            for b in range(1, n_buckets):
-                t = (b * m + n_buckets - 1) // n_buckets
-                if t < m:
-                    ks[n_thr] = t
-                    n_thr += 1
-            if n_thr > 0:
-                part = np.partition(vals[:m], ks[:n_thr])
-                for b in range(n_thr):
-                    thr_v[b], thr_s[b] = _rank_threshold(
-                        vals, part, m, ks[b], r0, r1, row_fmc, row_stock
-                    )
-        for r in range(r0, r1):
-            s = row_stock[r]
-            g1 = -1
-            g2 = -1
-            for q in range(ind_ptr[s], ind_ptr[s + 1]):
-                if ind_from[q] <= d and d < ind_to[q]:
-                    g1 = ind_v1[q]
-                    g2 = ind_v2[q]
-            if g1 >= 0:
-                gbit[d, s, 0] = g1 + offsets[0]
-                gbit[d, s, 1] = g2 + offsets[1]
-            else:
-                no_ind[d] += 1
-            if board[s] >= 0:
-                gbit[d, s, 2] = board[s] + offsets[2]
-            v = row_fmc[r]
-            if np.isfinite(v):
-                bucket = 0
-                for b in range(n_thr):
-                    if v > thr_v[b] or (v == thr_v[b] and s >= thr_s[b]):
-                        bucket += 1
-                gbit[d, s, 3] = bucket + offsets[3]
+    n_chunks = max(min(n_chunks, n_day), 1)
+    max_rows = 0
+    for d in range(n_day):
+        max_rows = max(max_rows, row_start[d + 1] - row_start[d])
+    for c in prange(n_chunks):
+        d_lo = c * n_day // n_chunks
+        d_hi = (c + 1) * n_day // n_chunks
+        nb1 = max(n_buckets - 1, 1)
+        thr_v = np.empty(nb1)
+        thr_s = np.empty(nb1, dtype=np.int64)
+        win_lo = np.empty(nb1)
+        win_hi = np.empty(nb1)
+        has_win = np.zeros(nb1, dtype=np.bool_)
+        cand_v = np.empty((nb1, 4 * window + 8))
+        cand_s = np.empty((nb1, 4 * window + 8), dtype=np.int64)
+        sort_v = np.empty(max_rows)
+        sort_s = np.empty(max_rows, dtype=np.int64)
+        for d in range(d_lo, d_hi):
+            gbit[d] = -1
+            r0 = row_start[d]
+            r1 = row_start[d + 1]
+            n_thr = _cap_thresholds(
+                r0, r1, row_fmc, row_stock, n_buckets, window, thr_v, thr_s,
+                win_lo, win_hi, has_win, cand_v, cand_s, sort_v, sort_s,
+            )  # fmt: skip
+            for r in range(r0, r1):
+                s = row_stock[r]
+                g1 = -1
+                g2 = -1
+                for q in range(ind_ptr[s], ind_ptr[s + 1]):
+                    if ind_from[q] <= d and d < ind_to[q]:
+                        g1 = ind_v1[q]
+                        g2 = ind_v2[q]
+                if g1 >= 0:
+                    gbit[d, s, 0] = g1 + offsets[0]
+                    gbit[d, s, 1] = g2 + offsets[1]
+                else:
+                    no_ind[d] += 1
+                if board[s] >= 0:
+                    gbit[d, s, 2] = board[s] + offsets[2]
+                v = row_fmc[r]
+                if np.isfinite(v):
+                    bucket = 0
+                    for b in range(n_thr):
+                        if v > thr_v[b] or (v == thr_v[b] and s >= thr_s[b]):
+                            bucket += 1
+                    gbit[d, s, 3] = bucket + offsets[3]
     return gbit, no_ind.sum()
 
 
@@ -582,37 +658,95 @@ def weight_rows(
     n = epoch.shape[0]
     day = np.empty(n, dtype=np.int32)
     owner = np.empty(n, dtype=np.int32)
-    null = np.uint32(0xFFFFFFFF)
     n_t = asof.shape[0]
-    m_e = etf_lookup.shape[0]
-    m_i = idx_lookup.shape[0]
-    has_e = etf_phys.shape[0] > 0
-    has_i = idx_phys.shape[0] > 0
     for r in prange(n):
-        k = epoch[r] - e0
-        if k < 0:
-            k = 0
-        if k >= n_t:
-            k = n_t - 1
+        k = min(max(epoch[r] - e0, 0), n_t - 1)
         day[r] = asof[k]
-        p = etf_phys[r] if has_e else null
-        if p == null:
-            o = -1
-            if has_i:
-                q = idx_phys[r]
-                i = idx_lookup[q] if q < m_i else -1
-                if i >= 0:
-                    o = n_etf + i
-        else:
-            o = etf_lookup[p] if p < m_e else -1
+        o = _owner_of(r, etf_phys, etf_lookup, idx_phys, idx_lookup, n_etf)
         owner[r] = o
     return day, owner
 
 
 @njit(cache=True)
-def _fill_acc(acc, n):
-    for j in range(n):
-        acc[j] = 0.0
+def _owner_of(r, etf_phys, etf_lookup, idx_phys, idx_lookup, n_etf):
+    null = np.uint32(0xFFFFFFFF)
+    p = etf_phys[r] if etf_phys.shape[0] > 0 else null
+    if p != null:
+        return etf_lookup[p] if p < etf_lookup.shape[0] else -1
+    if idx_phys.shape[0] == 0:
+        return -1
+    q = idx_phys[r]
+    i = idx_lookup[q] if q < idx_lookup.shape[0] else -1
+    return n_etf + i if i >= 0 else -1
+
+
+@njit(cache=True)
+def weight_segments(
+    epoch: np.ndarray,
+    etf_phys: np.ndarray,
+    etf_lookup: np.ndarray,
+    idx_phys: np.ndarray,
+    idx_lookup: np.ndarray,
+    n_etf: int,
+    asof: np.ndarray,
+    e0: int,
+):
+    """Baskets of the ``holding_weights`` rows: runs of equal (as-of day, owner) in row order.
+
+    The as-of day and owner are those of :func:`weight_rows`, computed once per run of equal
+    raw keys (date, ETF id, index id). Returns ``(seg_day, seg_owner, seg_start, seg_end)``.
+    """
+    n = epoch.shape[0]
+    n_t = asof.shape[0]
+    has_e = etf_phys.shape[0] > 0
+    has_i = idx_phys.shape[0] > 0
+    # pass 1 counts the runs of equal raw keys (an upper bound of the baskets)
+    n_runs = 0
+    for r in range(n):
+        if (
+            r == 0
+            or epoch[r] != epoch[r - 1]
+            or (has_e and etf_phys[r] != etf_phys[r - 1])
+            or (has_i and idx_phys[r] != idx_phys[r - 1])
+        ):
+            n_runs += 1
+    seg_day = np.empty(n_runs, dtype=np.int32)
+    seg_owner = np.empty(n_runs, dtype=np.int32)
+    seg_start = np.empty(n_runs, dtype=np.int64)
+    seg_end = np.empty(n_runs, dtype=np.int64)
+    k = -1
+    day = -1
+    owner = -1
+    for r in range(n):
+        if (
+            r == 0
+            or epoch[r] != epoch[r - 1]
+            or (has_e and etf_phys[r] != etf_phys[r - 1])
+            or (has_i and idx_phys[r] != idx_phys[r - 1])
+        ):
+            x = min(max(epoch[r] - e0, 0), n_t - 1)
+            d = asof[x]
+            o = _owner_of(r, etf_phys, etf_lookup, idx_phys, idx_lookup, n_etf)
+            if k < 0 or d != day or o != owner:
+                if k >= 0:
+                    seg_end[k] = r
+                k += 1
+                seg_day[k] = d
+                seg_owner[k] = o
+                seg_start[k] = r
+                day = d
+                owner = o
+    if k >= 0:
+        seg_end[k] = n
+    m = k + 1
+    return seg_day[:m].copy(), seg_owner[:m].copy(), seg_start[:m].copy(), seg_end[:m].copy()
+
+
+@njit(cache=True)
+def warm_up() -> int:
+    """Does nothing: the first call of any kernel sets numba up (≈0.3 s), so callers make this
+    call while something else (reading Parquet) runs."""
+    return 0
 
 
 @njit(parallel=True, cache=True)
@@ -697,26 +831,24 @@ def weights_flows(
         cnt = np.zeros((n_etf, n_bits), dtype=np.int32)
         touch0 = np.zeros((n_etf, n_bits), dtype=np.bool_)
         indiff = np.zeros((n_etf, n_bits), dtype=np.bool_)
-        diff_x = np.empty(64, dtype=np.int64)
-        diff_b = np.empty(64, dtype=np.int64)
-        cor_x = np.empty(64, dtype=np.int64)
-        cor_b = np.empty(64, dtype=np.int64)
-        cor_j = np.empty(64, dtype=np.int64)
-        cor_d = np.empty(64, dtype=np.int64)
-        cor_ptr = np.zeros(n_etf + 1, dtype=np.int64)
-        flag = np.zeros((n_bits, max_len), dtype=np.bool_)
+        # every (ETF, bit) pair can change at most once per block: n_etf * n_bits bounds them
+        # (dstate pages are only touched for the pairs that do change)
+        diff_x = np.empty(n_etf * n_bits, dtype=np.int32)
+        diff_b = np.empty(n_etf * n_bits, dtype=np.int32)
+        dstate = np.empty((n_etf * n_bits, max_len), dtype=np.bool_)
+        dptr = np.zeros(n_etf + 1, dtype=np.int64)
+        dfill = np.zeros(n_etf, dtype=np.int64)
+        dord = np.empty(n_etf * n_bits, dtype=np.int64)
         tmp = np.zeros((n_bits, max_len), dtype=np.int64)
         gf = np.zeros((n_bits, max_len))
         tmark = np.zeros(n_bits, dtype=np.bool_)
         tlist = np.empty(n_bits, dtype=np.int64)
-        a_mv = np.empty(max_len)
-        a_sh = np.empty(max_len)
-        a_in = np.empty(max_len)
-        a_fund = np.empty(max_len)
-        a_netf = np.empty(max_len, dtype=np.int64)
-        a_nidx = np.empty(max_len, dtype=np.int64)
-        icnt = np.empty(max_len, dtype=np.int64)
-        cur = np.empty(max_len, dtype=np.int64)
+        max_lp = (max_len + 7) // 8 * 8
+        xbuf = np.empty(n_etf * 5 * max_lp)
+        acc = np.empty(5 * max_lp)
+        nidx = np.empty(max_lp)
+        mark = np.empty(max_lp)
+        stage = np.empty((n_stock, 6 * max_lp))
         for k in range(chunk_ptr[c], chunk_ptr[c + 1]):
             a = blk_lo[k]
             n_len = blk_hi[k] - a
@@ -774,77 +906,122 @@ def weights_flows(
                     ent_x[q] = x
                     ent_w[q] = row_val[r]
                     cursor[s] = q + 1
-            # ---- stock by stock: sums over holders, vectors over the block's days
-            for j in range(n_len):
-                cur[j] = row_start[a + j]
-            for s in range(n_stock):
-                _fill_acc(a_mv, n_len)
-                _fill_acc(a_sh, n_len)
-                _fill_acc(a_in, n_len)
-                _fill_acc(a_fund, n_len)
-                for j in range(n_len):
-                    a_netf[j] = 0
-                    a_nidx[j] = 0
-                    icnt[j] = 0
-                pi = -1
-                for q in range(colptr[s], colptr[s + 1]):
-                    e = be[ent_x[q]]
-                    w = ent_w[q]
-                    i = etf_index[e]
-                    if i != pi:
-                        if pi >= 0:
-                            for j in range(n_len):
-                                a_netf[j] += icnt[j]
-                                if icnt[j] > 0:
-                                    a_nidx[j] += 1
-                                icnt[j] = 0
-                        pi = i
-                    if all_finite:
-                        for j in range(n_len):
-                            a_mv[j] += sn[e, a + j] * w
-                            a_sh[j] += shares[e, a + j] * w
-                            a_in[j] += dsn[e, a + j] * w
-                            a_fund[j] += shares[e, a + j]
-                            icnt[j] += present[e, a + j]
+            # ---- the block's ETF vectors, compact: row x = [S·N | S | dS·N | S | present],
+            # each part padded to lp days (a multiple of 8: whole SIMD vectors)
+            lp = (n_len + 7) // 8 * 8
+            n2, n3, n4, n5 = 2 * lp, 3 * lp, 4 * lp, 5 * lp
+            xv = xbuf[: nb_e * n5].reshape((nb_e, n5))
+            for x in range(nb_e):
+                e = be[x]
+                row = xv[x]
+                v_sn = sn[e]
+                v_sh = shares[e]
+                v_ds = dsn[e]
+                v_p = present[e]
+                for j in range(lp):
+                    if j < n_len:
+                        row[j] = v_sn[a + j]
+                        row[lp + j] = v_sh[a + j]
+                        row[n2 + j] = v_ds[a + j]
+                        row[n3 + j] = v_sh[a + j]
+                        row[n4 + j] = 1.0 if v_p[a + j] else 0.0
                     else:
+                        row[j] = 0.0
+                        row[lp + j] = 0.0
+                        row[n2 + j] = 0.0
+                        row[n3 + j] = 0.0
+                        row[n4 + j] = 0.0
+            # ---- stock by stock: sums over holders as vectors over the block's days, one
+            # loop over [S·N·w | S·w | dS·N·w | S | present]; results go to
+            # stage[s] = [mv | share | inflow | fund | n_etf | n_index]
+            for s in range(n_stock):
+                q0 = colptr[s]
+                q1 = colptr[s + 1]
+                if q0 == q1:
+                    continue
+                for j in range(n5):
+                    acc[j] = 0.0
+                for j in range(lp):
+                    nidx[j] = 0.0
+                    mark[j] = 0.0
+                pi = etf_index[be[ent_x[q0]]]
+                for q in range(q0, q1):
+                    x = ent_x[q]
+                    w = ent_w[q]
+                    i = etf_index[be[x]]
+                    if i != pi:  # one index's ETFs done: count it where one of them is present
+                        for j in range(lp):
+                            c = acc[n4 + j]
+                            if c > mark[j]:
+                                nidx[j] += 1.0
+                            mark[j] = c
+                        pi = i
+                    row = xv[x]
+                    if all_finite:
+                        for j in range(n5):
+                            acc[j] += row[j] * (w if j < n3 else 1.0)
+                    else:  # NaN / inf weights: absent days must not see 0·w
                         for j in range(n_len):
-                            if present[e, a + j]:
-                                a_mv[j] += sn[e, a + j] * w
-                                a_sh[j] += shares[e, a + j] * w
-                                a_in[j] += dsn[e, a + j] * w
-                                a_fund[j] += shares[e, a + j]
-                                icnt[j] += 1
-                if pi >= 0:
-                    for j in range(n_len):
-                        a_netf[j] += icnt[j]
-                        if icnt[j] > 0:
-                            a_nidx[j] += 1
-                for j in range(n_len):
-                    d = a + j
-                    r = cur[j]
-                    if r >= row_start[d + 1] or row_stock[r] != s:
-                        continue
-                    cur[j] = r + 1
+                            if row[n4 + j] > 0.0:
+                                acc[j] += row[j] * w
+                                acc[lp + j] += row[lp + j] * w
+                                acc[n2 + j] += row[n2 + j] * w
+                                acc[n3 + j] += row[n3 + j]
+                                acc[n4 + j] += 1.0
+                st = stage[s]
+                for j in range(lp):
+                    if acc[n4 + j] > mark[j]:
+                        nidx[j] += 1.0
+                for j in range(n5):
+                    st[j] = acc[j]
+                for j in range(lp):
+                    st[n5 + j] = nidx[j]
+            # ---- day by day: output rows and 整体法 group sums
+            for j in range(n_len):
+                d = a + j
+                gb = gbit[d]
+                gn = g_nst[d]
+                gh = g_held[d]
+                gfs = g_f[d]
+                gm = g_mv[d]
+                gsh = g_sh[d]
+                gi = g_in[d]
+                for r in range(row_start[d], row_start[d + 1]):
+                    s = row_stock[r]
                     f = row_fmc[r]
-                    mv = a_mv[j]
-                    o_netf[r] = a_netf[j]
-                    o_nidx[r] = a_nidx[j]
-                    o_fund[r] = a_fund[j]
-                    o_share[r] = a_sh[j]
+                    if colptr[s] == colptr[s + 1]:
+                        mv = 0.0
+                        sh = 0.0
+                        inf = 0.0
+                        fund = 0.0
+                        ne = 0.0
+                        ni = 0.0
+                    else:
+                        st = stage[s]
+                        mv = st[j]
+                        sh = st[lp + j]
+                        inf = st[n2 + j]
+                        fund = st[n3 + j]
+                        ne = st[n4 + j]
+                        ni = st[n5 + j]
+                    o_netf[r] = np.int32(ne)
+                    o_nidx[r] = np.int32(ni)
+                    o_fund[r] = fund
+                    o_share[r] = sh
                     o_mv[r] = mv
                     o_w[r] = mv / f if f > 0 else np.nan
-                    o_inflow[r] = a_in[j] if d > 0 else np.nan
+                    o_inflow[r] = inf if d > 0 else np.nan
                     for kk in range(4):
-                        b = gbit[d, s, kk]
-                        if b < 0:
+                        bb = gb[s, kk]
+                        if bb < 0:
                             continue
-                        g_nst[d, b] += 1
-                        if a_netf[j] > 0:
-                            g_held[d, b] += 1
-                        g_f[d, b] += f
-                        g_mv[d, b] += mv
-                        g_sh[d, b] += a_sh[j]
-                        g_in[d, b] += a_in[j]
+                        gn[bb] += 1
+                        if ne > 0:
+                            gh[bb] += 1
+                        gfs[bb] += f
+                        gm[bb] += mv
+                        gsh[bb] += sh
+                        gi[bb] += inf
             # ---- group distinct counts: touches on the first day
             for s in range(n_stock):
                 for kk in range(4):
@@ -856,9 +1033,9 @@ def weights_flows(
             for x in range(nb_e):
                 for b in range(n_bits):
                     touch0[x, b] = cnt[x, b] > 0
-            # ---- later days: follow the stocks whose bits change, record corrections
+            # ---- later days: follow the stocks whose bits change; the (ETF, bit) pairs whose
+            # count crosses zero get a day-by-day touch state (dstate)
             n_diff = 0
-            n_cor = 0
             for j in range(1, n_len):
                 d = a + j
                 for s in range(n_stock):
@@ -875,42 +1052,30 @@ def weights_flows(
                                 b = old if side == 0 else new
                                 if b < 0:
                                     continue
-                                cnt[x, b] += -1 if side == 0 else 1
-                                if not indiff[x, b]:
+                                c = cnt[x, b] + (-1 if side == 0 else 1)
+                                cnt[x, b] = c
+                                # the touch can only change when the count crosses zero
+                                if c == (0 if side == 0 else 1) and not indiff[x, b]:
                                     indiff[x, b] = True
-                                    if n_diff == diff_x.shape[0]:
-                                        diff_x = _grow(diff_x)
-                                        diff_b = _grow(diff_b)
                                     diff_x[n_diff] = x
                                     diff_b[n_diff] = b
+                                    for jj in range(j):
+                                        dstate[n_diff, jj] = touch0[x, b]
                                     n_diff += 1
                 for t in range(n_diff):
-                    x = diff_x[t]
-                    b = diff_b[t]
-                    now = cnt[x, b] > 0
-                    if now != touch0[x, b]:
-                        if n_cor == cor_x.shape[0]:
-                            cor_x = _grow(cor_x)
-                            cor_b = _grow(cor_b)
-                            cor_j = _grow(cor_j)
-                            cor_d = _grow(cor_d)
-                        cor_x[n_cor] = x
-                        cor_b[n_cor] = b
-                        cor_j[n_cor] = j
-                        cor_d[n_cor] = 1 if now else 0
-                        n_cor += 1
-            # corrections grouped by ETF (counting sort, stable)
-            cor_ptr[: nb_e + 1] = 0
-            for t in range(n_cor):
-                cor_ptr[cor_x[t] + 1] += 1
+                    dstate[t, j] = cnt[diff_x[t], diff_b[t]] > 0
+            # changing pairs grouped by ETF (counting sort)
+            for x in range(nb_e + 1):
+                dptr[x] = 0
+            for t in range(n_diff):
+                dptr[diff_x[t] + 1] += 1
             for x in range(nb_e):
-                cor_ptr[x + 1] += cor_ptr[x]
-            order = np.empty(n_cor, dtype=np.int64)
-            fill = cor_ptr[:nb_e].copy()
-            for t in range(n_cor):
-                x = cor_x[t]
-                order[fill[x]] = t
-                fill[x] += 1
+                dptr[x + 1] += dptr[x]
+                dfill[x] = dptr[x]
+            for t in range(n_diff):
+                x = diff_x[t]
+                dord[dfill[x]] = t
+                dfill[x] += 1
             # ---- per index: Σ present over touching ETFs, then n_etf / n_index / fund
             x = 0
             while x < nb_e:
@@ -921,34 +1086,27 @@ def weights_flows(
                 n_touch = 0
                 for y in range(x, x_end):
                     e = be[y]
-                    if cor_ptr[y] == cor_ptr[y + 1]:
-                        for b in range(n_bits):
-                            if not touch0[y, b]:
-                                continue
-                            if not tmark[b]:
-                                tmark[b] = True
-                                tlist[n_touch] = b
-                                n_touch += 1
-                            for j in range(n_len):
-                                tmp[b, j] += present[e, a + j]
-                                gf[b, j] += shares[e, a + j]
-                        continue
-                    # touches that change inside the block: a day-by-day flag per bit
+                    v_p = present[e]
+                    v_sh = shares[e]
                     for b in range(n_bits):
-                        if touch0[y, b]:
-                            for j in range(n_len):
-                                flag[b, j] = True
-                    for t in range(cor_ptr[y], cor_ptr[y + 1]):
-                        u = order[t]
-                        flag[cor_b[u], cor_j[u]] = cor_d[u] == 1
-                    for b in range(n_bits):
+                        if not touch0[y, b] or indiff[y, b]:
+                            continue
+                        if not tmark[b]:
+                            tmark[b] = True
+                            tlist[n_touch] = b
+                            n_touch += 1
+                        for j in range(n_len):
+                            tmp[b, j] += v_p[a + j]
+                            gf[b, j] += v_sh[a + j]
+                    for t in range(dptr[y], dptr[y + 1]):
+                        u = dord[t]
+                        b = diff_b[u]
                         hit = False
                         for j in range(n_len):
-                            if flag[b, j]:
+                            if dstate[u, j]:
                                 hit = True
-                                tmp[b, j] += present[e, a + j]
-                                gf[b, j] += shares[e, a + j]
-                                flag[b, j] = False
+                                tmp[b, j] += v_p[a + j]
+                                gf[b, j] += v_sh[a + j]
                         if hit and not tmark[b]:
                             tmark[b] = True
                             tlist[n_touch] = b
@@ -973,13 +1131,6 @@ def weights_flows(
                     cnt[x, b] = 0
             for t in range(n_diff):
                 indiff[diff_x[t], diff_b[t]] = False
-
-
-@njit(cache=True)
-def _grow(a: np.ndarray) -> np.ndarray:
-    out = np.empty(2 * a.shape[0], dtype=a.dtype)
-    out[: a.shape[0]] = a
-    return out
 
 
 @njit(parallel=True, cache=True)

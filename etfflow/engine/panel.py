@@ -67,9 +67,24 @@ def raw_codes(s: pl.Series, codes: list[str]) -> tuple[np.ndarray, np.ndarray, p
     return arr, lookup, s
 
 
+#: Inputs shorter than this map codes / days with NumPy (no numba kernel to load).
+SMALL = 2_000_000
+
+
+def _take(table: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """``table[k]`` with -1 where ``k`` is outside the table (NumPy path of the mappers)."""
+    m = len(table)
+    if m == 0:
+        return np.full(len(k), -1, dtype=np.int32)
+    inside = (k >= 0) & (k < m)
+    return np.where(inside, table[np.clip(k, 0, m - 1)], -1).astype(np.int32)
+
+
 def index_of(s: pl.Series, codes: list[str]) -> np.ndarray:
     """Position of each value of ``s`` in the list ``codes`` (int32, -1 if absent or null)."""
     phys, lookup, _keep = raw_codes(s, codes)
+    if len(phys) < SMALL:
+        return _take(lookup, phys.astype(np.int64))
     return map_codes(phys, lookup)
 
 
@@ -134,7 +149,10 @@ class Calendar:
         phys = dates.to_physical()
         if phys.null_count():
             phys = phys.fill_null(np.iinfo(np.int32).min)
-        return map_days(phys.to_numpy(), self._lookup, self._e0)
+        days = phys.to_numpy()
+        if len(days) < SMALL:
+            return _take(self._lookup, days.astype(np.int64) - self._e0)
+        return map_days(days, self._lookup, self._e0)
 
     def asof_index(self, dates: pl.Series) -> np.ndarray:
         """First trading day on or after each date (len(self) when after the last)."""
@@ -207,6 +225,10 @@ class StockPanel:
         if self.source_date is not None:
             return self.source_date
         return self.calendar.dates.gather(self.row_day)
+
+    def row_codes(self) -> pl.Series:
+        """The ``code`` column of the rows (String)."""
+        return pl.Series("code", self.codes, dtype=pl.String).gather(self.row_stock)
 
     def row_float_mcap(self) -> pl.Series:
         """The ``float_mcap`` column of the rows (NaN where the input is null)."""

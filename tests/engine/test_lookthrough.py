@@ -503,36 +503,65 @@ def test_stock_daily_row_order_does_not_matter(tables, mode, seed):
     assert_frame_equal(a.groups, b.groups)
 
 
+def _cap_buckets(days: list[np.ndarray], n_buckets: int, window: int, n_chunks: int):
+    from etfflow.engine.lookthrough_nb import group_bits
+
+    n_stock = max(len(d) for d in days)
+    row_stock = np.concatenate([np.arange(len(d)) for d in days]).astype(np.int32)
+    row_fmc = np.concatenate([np.asarray(d, dtype=np.float64) for d in days] + [np.zeros(0)])
+    row_start = np.concatenate([[0], np.cumsum([len(d) for d in days])]).astype(np.int64)
+    no_ind = np.zeros(n_stock + 1, dtype=np.int64)
+    empty16, empty32 = np.zeros(0, dtype=np.int16), np.zeros(0, dtype=np.int32)
+    gbit, _ = group_bits(
+        row_start, row_stock, row_fmc, n_stock, no_ind, empty32, empty32, empty16, empty16,
+        np.full(n_stock, -1, dtype=np.int16), np.zeros(4, dtype=np.int64), n_buckets,
+        window, n_chunks,
+    )  # fmt: skip
+    return gbit[:, :, 3]
+
+
+def _stable_sort_buckets(vals: np.ndarray, n_stock: int, n_buckets: int) -> np.ndarray:
+    ok = np.flatnonzero(np.isfinite(vals))
+    expect = np.full(n_stock, -1)
+    for r, i in enumerate(np.argsort(vals[ok], kind="stable")):
+        expect[ok[i]] = (r * n_buckets) // len(ok)
+    return expect
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
         st.lists(st.one_of(st.integers(0, 4).map(float), st.just(float("nan"))), max_size=12),
         min_size=1,
-        max_size=4,
+        max_size=6,
     ),
     st.integers(1, 6),
+    st.integers(1, 3),
+    st.integers(1, 3),
 )
-def test_cap_buckets_equal_stable_sort(days, n_buckets):
-    """Float-cap buckets from order statistics equal ``(rank * k) // n`` of a stable argsort,
-    ties (equal caps) broken by stock order, NaN caps left out."""
-    from etfflow.engine.lookthrough_nb import group_bits
-
-    n_stock = max(len(d) for d in days)
-    row_stock = np.concatenate([np.arange(len(d)) for d in days]).astype(np.int32)
-    row_fmc = np.concatenate([np.array(d, dtype=np.float64) for d in days] + [np.zeros(0)])
-    row_start = np.concatenate([[0], np.cumsum([len(d) for d in days])]).astype(np.int64)
-    no_ind = np.zeros(n_stock + 1, dtype=np.int64)
-    empty16, empty32 = np.zeros(0, dtype=np.int16), np.zeros(0, dtype=np.int32)
-    offsets = np.array([0, 0, 0, 0], dtype=np.int64)
-    gbit, _ = group_bits(
-        row_start, row_stock, row_fmc, n_stock, no_ind, empty32, empty32, empty16, empty16,
-        np.full(n_stock, -1, dtype=np.int16), offsets, n_buckets,
-    )  # fmt: skip
+def test_cap_buckets_equal_stable_sort(days, n_buckets, window, n_chunks):
+    """Float-cap buckets equal ``(rank * k) // n`` of a stable argsort, ties (equal caps)
+    broken by stock order, NaN caps left out, whatever the search window and day chunks."""
+    days = [np.array(d, dtype=np.float64) for d in days]
+    got = _cap_buckets(days, n_buckets, window, n_chunks)
+    n_stock = got.shape[1]
     for d, vals in enumerate(days):
-        v = np.array(vals, dtype=np.float64)
-        ok = np.flatnonzero(np.isfinite(v))
-        expect = np.full(n_stock, -1)
-        order = np.argsort(v[ok], kind="stable")
-        for r, i in enumerate(order):
-            expect[ok[i]] = (r * n_buckets) // len(ok)
-        np.testing.assert_array_equal(gbit[d, :, 3], expect)
+        np.testing.assert_array_equal(got[d], _stable_sort_buckets(vals, n_stock, n_buckets))
+
+
+@pytest.mark.parametrize("window", [1, 4, 64])
+def test_cap_buckets_follow_a_random_walk(window):
+    """Caps drifting day by day (threshold windows reused, outgrown and reset), with ties
+    (caps rounded), missing caps and stocks listing / delisting."""
+    rng = np.random.default_rng(window)
+    n_day, n_stock = 60, 300
+    log_cap = rng.normal(22, 1.5, n_stock)
+    days = []
+    for _ in range(n_day):
+        log_cap += rng.normal(0, 0.03, n_stock)
+        vals = np.round(np.exp(log_cap), -7)  # many ties
+        vals[rng.random(n_stock) < 0.02] = np.nan
+        days.append(vals[: int(rng.integers(250, n_stock + 1))])
+    got = _cap_buckets(days, 5, window, 3)
+    for d, vals in enumerate(days):
+        np.testing.assert_array_equal(got[d], _stable_sort_buckets(vals, got.shape[1], 5))
