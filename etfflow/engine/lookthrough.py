@@ -21,6 +21,7 @@ Choices where the SPEC is silent, stated here once:
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -448,20 +449,23 @@ def _run_weights(
     lo, hi, blk_seg = _weight_blocks(seg_day, seg_owner, t, etf)
     seg_len = np.append(seg_end - seg_start, 0)
     max_nnz = int(seg_len[blk_seg].sum(axis=1).max()) if blk_seg.size else 0
-    n_chunks = min(len(lo), 2 * get_num_threads())
-    cuts = np.searchsorted(lo, np.linspace(0, t, n_chunks + 1)[1:-1], side="left")
+    # parallel tasks: runs of blocks of about equal work (sparse product + output rows)
+    work = np.cumsum((hi - lo) * (seg_len[blk_seg].sum(axis=1) + panel.shape[1]))
+    n_tasks = min(len(lo), 2 * get_num_threads())
+    cuts = np.searchsorted(work, work[-1] * np.arange(1, n_tasks) / n_tasks) if len(lo) else []
     chunk_ptr = np.unique(np.concatenate([[0], cuts, [len(lo)]])).astype(np.int64)
     fl = _Flows.allocate(len(panel.row_stock), t, panel.n_bits)
     gkey = panel.gbit.view(np.int64).reshape(panel.gbit.shape[:2])
-    nb.weights_flows(
-        chunk_ptr, lo, hi, blk_seg, seg_day, seg_start, seg_end, code, lookup, val,
-        etf.etf_index, etf.present, etf.shares, etf.shares * etf.nav, etf.dshares * etf.nav,
-        panel.row_start, panel.row_stock, panel.row_fmc, panel.gbit, gkey, panel.n_bits,
-        max(max_nnz, 1), WEIGHTS_BLOCK_DAYS,
-        fl.netf, fl.nidx, fl.fund, fl.share, fl.mv, fl.w, fl.inflow,
-        fl.g_nst, fl.g_held, fl.g_f, fl.g_mv, fl.g_sh, fl.g_in, fl.g_netf, fl.g_nidx,
-        fl.g_fund, fl.counters,
-    )  # fmt: skip
+    with nb.dynamic_schedule():
+        nb.weights_flows(
+            chunk_ptr, lo, hi, blk_seg, seg_day, seg_start, seg_end, code, lookup, val,
+            etf.etf_index, etf.present, etf.shares, etf.shares * etf.nav, etf.dshares * etf.nav,
+            panel.row_start, panel.row_stock, panel.row_fmc, panel.gbit, gkey, panel.n_bits,
+            max(max_nnz, 1), WEIGHTS_BLOCK_DAYS,
+            fl.netf, fl.nidx, fl.fund, fl.share, fl.mv, fl.w, fl.inflow,
+            fl.g_nst, fl.g_held, fl.g_f, fl.g_mv, fl.g_sh, fl.g_in, fl.g_netf, fl.g_nidx,
+            fl.g_fund, fl.counters,
+        )  # fmt: skip
     if progress:
         progress("look-through", 1, 1)
     return fl, {"basket_rows": hw.height, "rows_off_calendar": 0, "non_contiguous_chunks": 0}
@@ -471,7 +475,10 @@ def _read(ds: Dataset, mode: Mode) -> dict[str, pl.DataFrame]:
     """Collect the tables of a run together (one parallel read)."""
     lazy = {
         "stocks": ds.frame("stocks"),
-        "stock_daily": ds.frame("stock_daily").select("date", "code", "close", "float_mcap"),
+        # weights mode needs no prices
+        "stock_daily": ds.frame("stock_daily").select(
+            "date", "code", *(("close",) if mode == "pcf" else ()), "float_mcap"
+        ),
         "stock_industry": ds.frame("stock_industry"),
         "etfs": ds.frame("etfs"),
         "etf_daily": ds.frame("etf_daily").select("date", "etf_code", "shares", "nav"),
@@ -482,6 +489,18 @@ def _read(ds: Dataset, mode: Mode) -> dict[str, pl.DataFrame]:
         cols = ["date", "code", "weight"] + [c for c in ("etf_code", "index_code") if c in names]
         lazy["holding_weights"] = lf.select(cols)
     return dict(zip(lazy, pl.collect_all(list(lazy.values()), engine="in-memory"), strict=True))
+
+
+def _warm_up_numba() -> None:
+    """First kernel call of the process: numba builds its typing and target contexts (≈0.3 s,
+    mostly object creation, so the cyclic garbage collector is paused meanwhile)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        nb.warm_up()
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def penetrate(
@@ -555,7 +574,7 @@ def penetrate(
         progress("load panels", 0, 1)
     with ThreadPoolExecutor(max_workers=1) as pool_:
         reading = pool_.submit(_read, ds, mode)
-        nb.warm_up()  # numba's one-off set-up (≈0.3 s) runs while Parquet is read
+        _warm_up_numba()  # numba's one-off set-up runs while Parquet is read
         frames = reading.result()
     panel = stock_panel_from(frames["stocks"], frames["stock_daily"], frames["stock_industry"])
     etf = _load_etf_panel(frames["etfs"], frames["etf_daily"], pool, panel)

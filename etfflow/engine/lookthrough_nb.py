@@ -12,8 +12,11 @@ loops over the same definitions), compared in ``tests/engine/test_lookthrough.py
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, set_parallel_chunksize
 
 # Counter columns returned by the accumulation kernel (per day).
 C_ETF_DAYS = 0  # ETF-days of the pool with an etf_daily row
@@ -402,18 +405,43 @@ def stock_rows(epoch: np.ndarray, phys: np.ndarray, lookup: np.ndarray, e_lo: in
 
 
 @njit(cache=True)
-def _insertion_sort(v: np.ndarray, s: np.ndarray, n: int) -> None:
-    """Sort ``v[:n]`` ascending, stable, carrying ``s`` along (short candidate lists)."""
-    for i in range(1, n):
-        x = v[i]
-        y = s[i]
-        j = i - 1
-        while j >= 0 and v[j] > x:
-            v[j + 1] = v[j]
-            s[j + 1] = s[j]
-            j -= 1
-        v[j + 1] = x
-        s[j + 1] = y
+def _pair_less(v: np.ndarray, s: np.ndarray, i: int, j: int) -> bool:
+    return v[i] < v[j] or (v[i] == v[j] and s[i] < s[j])
+
+
+@njit(cache=True)
+def _select_pair(v: np.ndarray, s: np.ndarray, n: int, k: int) -> int:
+    """Position of the ``k``-th smallest of ``(v[:n], s[:n])`` in (value, stock) order,
+    rearranging both in place (quickselect, median-of-three pivots)."""
+    lo = 0
+    hi = n - 1
+    while hi > lo:
+        mid = (lo + hi) >> 1
+        if _pair_less(v, s, mid, lo):
+            v[mid], v[lo] = v[lo], v[mid]
+            s[mid], s[lo] = s[lo], s[mid]
+        if _pair_less(v, s, hi, lo):
+            v[hi], v[lo] = v[lo], v[hi]
+            s[hi], s[lo] = s[lo], s[hi]
+        if _pair_less(v, s, mid, hi):
+            v[mid], v[hi] = v[hi], v[mid]
+            s[mid], s[hi] = s[hi], s[mid]
+        # pivot (the median of three) is now at hi; Lomuto partition
+        store = lo
+        for i in range(lo, hi):
+            if _pair_less(v, s, i, hi):
+                v[i], v[store] = v[store], v[i]
+                s[i], s[store] = s[store], s[i]
+                store += 1
+        v[store], v[hi] = v[hi], v[store]
+        s[store], s[hi] = s[hi], s[store]
+        if store == k:
+            return k
+        if store < k:
+            lo = store + 1
+        else:
+            hi = store - 1
+    return k
 
 
 @njit(cache=True)
@@ -438,7 +466,7 @@ def _cap_thresholds(
     of stable rank ``ceil(b·n / n_buckets)`` among the ``n`` finite caps of rows ``r0:r1``.
 
     A threshold is looked for among the caps inside its window ``[win_lo, win_hi)`` kept
-    from an earlier day (one counting pass, then a sort of the few candidates); when the
+    from an earlier day (one counting pass, then a selection among the few candidates); when the
     rank falls outside the window (or there is none yet) the day's caps are sorted and the
     windows reset to ``window`` ranks on either side. Returns the number of thresholds.
     """
@@ -465,9 +493,9 @@ def _cap_thresholds(
             if not np.isfinite(v):
                 continue
             for b in range(n_thr):
-                if v < win_lo[b]:
-                    below[b] += 1
-                elif v < win_hi[b]:
+                lo = win_lo[b]
+                below[b] += np.int64(v < lo)  # no branch: v < lo is a coin flip
+                if v >= lo and v < win_hi[b]:  # rare
                     k = n_cand[b]
                     if k < cap:
                         cand_v[b, k] = v
@@ -479,7 +507,7 @@ def _cap_thresholds(
             if k < 0 or k >= n_cand[b] or n_cand[b] > cap:
                 full = True
                 break
-            _insertion_sort(cand_v[b], cand_s[b], n_cand[b])
+            _select_pair(cand_v[b], cand_s[b], n_cand[b], k)
             thr_v[b] = cand_v[b, k]
             thr_s[b] = cand_s[b, k]
     if full:
@@ -515,7 +543,7 @@ def group_bits(
     board: np.ndarray,
     offsets: np.ndarray,
     n_buckets: int,
-    window: int = 64,
+    window: int = 128,
     n_chunks: int = 16,
 ):
     """Dense ``gbit[d, s, k]`` of the four groupings (industry l1, l2, board, float-cap bucket).
@@ -577,8 +605,8 @@ def group_bits(
                 if np.isfinite(v):
                     bucket = 0
                     for b in range(n_thr):
-                        if v > thr_v[b] or (v == thr_v[b] and s >= thr_s[b]):
-                            bucket += 1
+                        t = thr_v[b]
+                        bucket += np.int64(v > t) + np.int64(v == t) * np.int64(s >= thr_s[b])
                     gbit[d, s, 3] = bucket + offsets[3]
     return gbit, no_ind.sum()
 
@@ -742,6 +770,18 @@ def weight_segments(
     return seg_day[:m].copy(), seg_owner[:m].copy(), seg_start[:m].copy(), seg_end[:m].copy()
 
 
+@contextmanager
+def dynamic_schedule(chunk: int = 1) -> Iterator[None]:
+    """Hand ``prange`` iterations launched from this thread to the workers ``chunk`` at a time
+    (numba's ``set_parallel_chunksize``; the default splits the range evenly up front, which
+    leaves a thread idle when its share is slower)."""
+    old = set_parallel_chunksize(chunk)
+    try:
+        yield
+    finally:
+        set_parallel_chunksize(old)
+
+
 @njit(cache=True)
 def warm_up() -> int:
     """Does nothing: the first call of any kernel sets numba up (≈0.3 s), so callers make this
@@ -815,21 +855,24 @@ def weights_flows(
     differs from the first day's are corrections. Per index, ``Σ_e present`` over touching ETFs
     gives ``n_etf`` and (> 0) one index for ``n_index``.
 
-    ``chunk_ptr`` splits the blocks into contiguous runs, one per parallel task. Summation
-    runs over ETFs in pool order as in :func:`accumulate`, so results agree to the last bit.
+    ``chunk_ptr`` splits the blocks into runs, one per parallel task (hand them out one at a
+    time: :func:`dynamic_schedule`). Summation runs over ETFs in pool order as in
+    :func:`accumulate`, so results agree to the last bit.
     Reference twin: :func:`etfflow.engine.lookthrough_ref.lookthrough_reference`.
     """
     n_etf = present.shape[0]
     n_stock = gbit.shape[1]
     n_lk = code_lookup.shape[0]
+    max_lp = (max_len + 7) // 8 * 8
     for c in prange(chunk_ptr.shape[0] - 1):
+        # scratch per task (freed blocks of these sizes are reused by malloc)
         be = np.empty(n_etf, dtype=np.int64)
         colptr = np.zeros(n_stock + 1, dtype=np.int64)
         cursor = np.empty(n_stock, dtype=np.int64)
         ent_x = np.empty(max_nnz, dtype=np.int32)
         ent_w = np.empty(max_nnz)
         cnt = np.zeros((n_etf, n_bits), dtype=np.int32)
-        touch0 = np.zeros((n_etf, n_bits), dtype=np.bool_)
+        touch0 = np.empty((n_etf, n_bits), dtype=np.bool_)
         indiff = np.zeros((n_etf, n_bits), dtype=np.bool_)
         # every (ETF, bit) pair can change at most once per block: n_etf * n_bits bounds them
         # (dstate pages are only touched for the pairs that do change)
@@ -843,11 +886,12 @@ def weights_flows(
         gf = np.zeros((n_bits, max_len))
         tmark = np.zeros(n_bits, dtype=np.bool_)
         tlist = np.empty(n_bits, dtype=np.int64)
-        max_lp = (max_len + 7) // 8 * 8
         xbuf = np.empty(n_etf * 5 * max_lp)
-        acc = np.empty(5 * max_lp)
-        nidx = np.empty(max_lp)
-        mark = np.empty(max_lp)
+        acc = np.empty(4 * max_lp)
+        cnt_part = np.empty(max_lp)
+        nidx_part = np.empty(max_lp)
+        grp = np.empty(max_lp)
+        full = np.empty(n_etf, dtype=np.bool_)
         stage = np.empty((n_stock, 6 * max_lp))
         for k in range(chunk_ptr[c], chunk_ptr[c + 1]):
             a = blk_lo[k]
@@ -918,6 +962,10 @@ def weights_flows(
                 v_sh = shares[e]
                 v_ds = dsn[e]
                 v_p = present[e]
+                n_p = 0
+                for j in range(n_len):
+                    n_p += v_p[a + j]
+                full[x] = n_p == n_len
                 for j in range(lp):
                     if j < n_len:
                         row[j] = v_sn[a + j]
@@ -932,33 +980,41 @@ def weights_flows(
                         row[n3 + j] = 0.0
                         row[n4 + j] = 0.0
             # ---- stock by stock: sums over holders as vectors over the block's days, one
-            # loop over [S·N·w | S·w | dS·N·w | S | present]; results go to
+            # loop over [S·N·w | S·w | dS·N·w | S]; the ETF count is a constant for ETFs
+            # present on every day of the block (nearly all), a vector for the others.
             # stage[s] = [mv | share | inflow | fund | n_etf | n_index]
             for s in range(n_stock):
                 q0 = colptr[s]
                 q1 = colptr[s + 1]
                 if q0 == q1:
                     continue
-                for j in range(n5):
+                for j in range(n4):
                     acc[j] = 0.0
+                n_full = 0
+                n_idx_full = 0
                 for j in range(lp):
-                    nidx[j] = 0.0
-                    mark[j] = 0.0
+                    cnt_part[j] = 0.0
+                    nidx_part[j] = 0.0
+                    grp[j] = 0.0
                 pi = etf_index[be[ent_x[q0]]]
+                grp_full = False
                 for q in range(q0, q1):
                     x = ent_x[q]
                     w = ent_w[q]
                     i = etf_index[be[x]]
                     if i != pi:  # one index's ETFs done: count it where one of them is present
-                        for j in range(lp):
-                            c = acc[n4 + j]
-                            if c > mark[j]:
-                                nidx[j] += 1.0
-                            mark[j] = c
+                        if grp_full:
+                            n_idx_full += 1
+                        else:
+                            for j in range(lp):
+                                if grp[j] > 0.0:
+                                    nidx_part[j] += 1.0
+                                grp[j] = 0.0
+                        grp_full = False
                         pi = i
                     row = xv[x]
                     if all_finite:
-                        for j in range(n5):
+                        for j in range(n4):
                             acc[j] += row[j] * (w if j < n3 else 1.0)
                     else:  # NaN / inf weights: absent days must not see 0·w
                         for j in range(n_len):
@@ -967,15 +1023,25 @@ def weights_flows(
                                 acc[lp + j] += row[lp + j] * w
                                 acc[n2 + j] += row[n2 + j] * w
                                 acc[n3 + j] += row[n3 + j]
-                                acc[n4 + j] += 1.0
+                    if full[x]:
+                        n_full += 1
+                        grp_full = True
+                    else:
+                        for j in range(lp):
+                            cnt_part[j] += row[n4 + j]
+                            grp[j] += row[n4 + j]
+                if grp_full:
+                    n_idx_full += 1
+                else:
+                    for j in range(lp):
+                        if grp[j] > 0.0:
+                            nidx_part[j] += 1.0
                 st = stage[s]
-                for j in range(lp):
-                    if acc[n4 + j] > mark[j]:
-                        nidx[j] += 1.0
-                for j in range(n5):
+                for j in range(n4):
                     st[j] = acc[j]
                 for j in range(lp):
-                    st[n5 + j] = nidx[j]
+                    st[n4 + j] = n_full + cnt_part[j]
+                    st[n5 + j] = n_idx_full + nidx_part[j]
             # ---- day by day: output rows and 整体法 group sums
             for j in range(n_len):
                 d = a + j

@@ -22,9 +22,16 @@ import numpy as np
 import polars as pl
 
 from etfflow.engine.loading import Dataset
-from etfflow.engine.lookthrough_nb import group_bits, map_codes, map_days, rows_to_dense, stock_rows
+from etfflow.engine.lookthrough_nb import (
+    dynamic_schedule,
+    group_bits,
+    map_codes,
+    map_days,
+    rows_to_dense,
+    stock_rows,
+)
 from etfflow.engine.schemas import BOARDS
-from etfflow.exceptions import DataContractError
+from etfflow.exceptions import DataContractError, EtfflowError
 
 N_CAP_BUCKETS = 5
 
@@ -188,7 +195,7 @@ class StockPanel:
     codes: list[str]
     row_day: np.ndarray
     row_stock: np.ndarray
-    row_close: np.ndarray
+    row_close: np.ndarray | None
     row_fmc: np.ndarray
     row_start: np.ndarray
     gbit: np.ndarray
@@ -209,6 +216,8 @@ class StockPanel:
 
     @cached_property
     def close(self) -> np.ndarray:
+        if self.row_close is None:
+            raise EtfflowError("this stock panel was built without the close column")
         return rows_to_dense(self.row_start, self.row_stock, self.row_close, self.shape[1], np.nan)
 
     @cached_property
@@ -296,7 +305,8 @@ def stock_panel_from(
     stocks: pl.DataFrame, daily: pl.DataFrame, industry: pl.DataFrame
 ) -> StockPanel:
     """Build a :class:`StockPanel` from collected ``stocks``, ``stock_daily`` (at least
-    ``date, code, close, float_mcap``) and ``stock_industry`` frames."""
+    ``date, code, float_mcap``; without ``close`` the panel has no prices) and
+    ``stock_industry`` frames."""
     codes = sorted(stocks["code"].cast(pl.String).to_list())
     board_of = dict(
         zip(
@@ -334,12 +344,12 @@ def stock_panel_from(
         )
     cal = Calendar.from_epoch(cal_epoch)
     t, n = len(cal), len(codes)
-    close = daily["close"].cast(pl.Float64)
+    close = daily["close"].cast(pl.Float64) if "close" in daily.columns else None
     fmc = daily["float_mcap"].cast(pl.Float64)
     src_date = src_fmc = None
     if n_unordered == 0:
         row_day, row_stock = day, stock
-        row_close = _to_float(close)
+        row_close = _to_float(close) if close is not None else None
         row_fmc = _to_float(fmc)
         src_date = date.alias("date")
         src_fmc = fmc.alias("float_mcap") if fmc.null_count() == 0 else None
@@ -351,7 +361,7 @@ def stock_panel_from(
         last[:-1] = key[order[1:]] != key[order[:-1]]
         order = order[last]
         row_day, row_stock = day[order], stock[order]
-        row_close = _to_float(close)[order]
+        row_close = _to_float(close)[order] if close is not None else None
         row_fmc = _to_float(fmc)[order]
     row_start = np.zeros(t + 1, dtype=np.int64)
     np.cumsum(np.bincount(row_day, minlength=t), out=row_start[1:])
@@ -366,7 +376,8 @@ def stock_panel_from(
         [f"Q{i + 1}" for i in range(N_CAP_BUCKETS)],
     ]
     offsets = np.cumsum([0] + [len(lbl) for lbl in labels[:-1]]).tolist()
-    gbit, n_no_industry = group_bits(
+    with dynamic_schedule():
+        gbit, n_no_industry = group_bits(
         row_start, row_stock, row_fmc, n, ptr, d_from, d_to, v1, v2, board_ids,
         np.array(offsets, dtype=np.int64), N_CAP_BUCKETS,
     )  # fmt: skip
