@@ -1005,11 +1005,10 @@ def weights_flows(
                     if i != pi:  # one index's ETFs done: count it where one of them is present
                         if grp_full:
                             n_idx_full += 1
-                        else:
-                            for j in range(lp):
-                                if grp[j] > 0.0:
-                                    nidx_part[j] += 1.0
-                                grp[j] = 0.0
+                        for j in range(lp):
+                            if grp[j] > 0.0 and not grp_full:
+                                nidx_part[j] += 1.0
+                            grp[j] = 0.0
                         grp_full = False
                         pi = i
                     row = xv[x]

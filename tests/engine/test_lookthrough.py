@@ -565,3 +565,72 @@ def test_cap_buckets_follow_a_random_walk(window):
     got = _cap_buckets(days, 5, window, 3)
     for d, vals in enumerate(days):
         np.testing.assert_array_equal(got[d], _stable_sort_buckets(vals, got.shape[1], 5))
+
+
+def test_weights_counts_mix_etfs_present_all_block_and_some_days(tmp_path):
+    """One snapshot in force over four days: X (index I1) is present every day, Y (I1) on days
+    0-1, Z (I2) on days 1-2; all hold C. Distinct indices per day are 1, 2, 2, 1.
+
+    Regression: the index group of X and Y (counted once, X being always present) leaked Y's
+    day counts into Z's group.
+    """
+    days = [dt.date(2024, 1, d) for d in (2, 3, 4, 5)]
+    presence = {"510001.SH": [0, 1, 2, 3], "510002.SH": [0, 1], "510003.SH": [1, 2]}
+    t = {
+        "stocks": pl.DataFrame(
+            {"code": [C], "name": ["c"], "board": ["SH_MAIN"], "list_date": [dt.date(2010, 1, 4)]}
+        ),
+        "stock_industry": pl.DataFrame(
+            {
+                "code": [C],
+                "start_date": [dt.date(2010, 1, 4)],
+                "industry_l1": ["电子"],
+                "industry_l2": ["电子-1"],
+            }
+        ),
+        "stock_daily": pl.DataFrame(
+            {
+                "date": days,
+                "code": [C] * 4,
+                "close": [5.0] * 4,
+                "ret": [0.0] * 4,
+                "float_mcap": [1e9] * 4,
+                "is_st": [False] * 4,
+                "is_suspended": [False] * 4,
+            }
+        ),
+        "etfs": pl.DataFrame(
+            {
+                "etf_code": list(presence),
+                "name": ["x", "y", "z"],
+                "category": ["broad"] * 3,
+                "index_code": ["000001.CSI", "000001.CSI", "000002.CSI"],
+                "is_enhanced": [False] * 3,
+                "creation_unit": [1e6] * 3,
+                "list_date": [days[0]] * 3,
+            }
+        ),
+        "etf_daily": pl.DataFrame(
+            [
+                {"date": days[d], "etf_code": e, "shares": 1e8, "nav": 1.0}
+                for e, ds in presence.items()
+                for d in ds
+            ]
+        ).sort("date", "etf_code"),
+        "holding_weights": pl.DataFrame(
+            {
+                "date": [days[0]] * 3,
+                "etf_code": list(presence),
+                "index_code": [None, None, None],
+                "code": [C] * 3,
+                "weight": [0.5] * 3,
+            },
+            schema_overrides={"index_code": pl.String},
+        ),
+    }
+    lt = penetrate(open_dataset(write_market(t, tmp_path / "m", categorical=True)), mode="weights")
+    got = lt.stocks.sort("date")
+    assert got["n_etf"].to_list() == [2, 3, 2, 1]
+    assert got["n_index"].to_list() == [1, 2, 2, 1]
+    assert got["share_passive_fund"].to_list() == [2e8, 3e8, 2e8, 1e8]
+    assert got["mv_passive"].to_list() == pytest.approx([1e8, 1.5e8, 1e8, 5e7])
