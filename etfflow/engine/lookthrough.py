@@ -377,12 +377,13 @@ def _weight_segments(hw: pl.DataFrame, panel: StockPanel, etf: _EtfPanel) -> tup
     t = len(panel.calendar)
     n_etf = len(etf.codes)
     none = (np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int32), None)
-    e_phys, e_lookup, keep_e = (
-        raw_codes(hw["etf_code"], etf.codes) if "etf_code" in hw.columns else none
-    )
-    i_phys, i_lookup, keep_i = (
-        raw_codes(hw["index_code"], etf.index_codes) if "index_code" in hw.columns else none
-    )
+    # a zero-length id array stands for an all-null column
+    etf_col = hw["etf_code"] if "etf_code" in hw.columns else None
+    has_etf = etf_col is not None and etf_col.null_count() < hw.height
+    # index codes matter only for rows without an ETF code
+    has_idx = "index_code" in hw.columns and (etf_col is None or etf_col.null_count() > 0)
+    e_phys, e_lookup, keep_e = raw_codes(etf_col, etf.codes) if has_etf else none
+    i_phys, i_lookup, keep_i = raw_codes(hw["index_code"], etf.index_codes) if has_idx else none
     asof, e0 = panel.calendar.asof_table()
     # a snapshot is in force from its date: the first trading day on or after it
     epoch = panel.calendar.raw_days(hw["date"])
@@ -491,6 +492,21 @@ def _read(ds: Dataset, mode: Mode) -> dict[str, pl.DataFrame]:
     return dict(zip(lazy, pl.collect_all(list(lazy.values()), engine="in-memory"), strict=True))
 
 
+class _Stages:
+    """Wall seconds per stage of a run (``diagnostics["stage_seconds"]``); ``numba_setup``
+    overlaps ``read`` (the Parquet read runs in a background thread)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._t, 3)
+        if name != "numba_setup":  # the read started with the set-up
+            self._t = now
+
+
 def _warm_up_numba() -> None:
     """First kernel call of the process: numba builds its typing and target contexts (≈0.3 s,
     mostly object creation, so the cyclic garbage collector is paused meanwhile)."""
@@ -570,14 +586,19 @@ def penetrate(
             f"mode {mode!r} needs table '{table}', which is not in {ds.root}"
         )
     t0 = time.perf_counter()
+    stages = _Stages()
     if progress:
         progress("load panels", 0, 1)
     with ThreadPoolExecutor(max_workers=1) as pool_:
         reading = pool_.submit(_read, ds, mode)
         _warm_up_numba()  # numba's one-off set-up runs while Parquet is read
+        stages.lap("numba_setup")
         frames = reading.result()
+    stages.lap("read")
     panel = stock_panel_from(frames["stocks"], frames["stock_daily"], frames["stock_industry"])
+    stages.lap("stock_panel")
     etf = _load_etf_panel(frames["etfs"], frames["etf_daily"], pool, panel)
+    stages.lap("etf_panel")
     if progress:
         progress("load panels", 1, 1)
     t = len(panel.calendar)
@@ -587,6 +608,7 @@ def penetrate(
         )
     else:
         fl, info = _run_weights(frames["holding_weights"], panel, etf, progress)
+    stages.lap("look_through")
     del frames
     if info["rows_off_calendar"]:
         raise DataContractError(
@@ -610,6 +632,7 @@ def penetrate(
     stocks = _stock_table(panel, fl)
     groups = _group_table(panel, fl)
     coverage = coverage_stats(groups)
+    stages.lap("tables")
     diagnostics = {
         "pool_etfs": len(etf.codes),
         "basket_rows_read": info["basket_rows"],
@@ -621,6 +644,7 @@ def penetrate(
         "stock_days_without_industry": panel.n_no_industry,
         "non_contiguous_chunks": info["non_contiguous_chunks"],
         "seconds": round(time.perf_counter() - t0, 3),
+        "stage_seconds": stages.seconds,
     }
     for k, v in diagnostics.items():
         if k.startswith(("etf_days_", "basket_rows_unpriced", "stock_days_without")) and v:

@@ -444,7 +444,7 @@ HOLDING_COLUMNS = ["n_etf", "n_index", "share_passive_fund"]
 GROUP_HOLDING_COLUMNS = ["n_stock", "n_held", "n_etf", "n_index", "share_passive_fund"]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(markets(max_days=30), st.integers(1, 3), st.sampled_from([1, 3, 32]))
 def test_weights_holding_counts_match_pcf_over_long_blocks(tables, keep_first, block_days):
     """Distinct ETF / index counts and fund shares, per stock and per group of every level
