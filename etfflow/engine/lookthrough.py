@@ -460,7 +460,7 @@ def _run_weights(
     with nb.dynamic_schedule():
         nb.weights_flows(
             chunk_ptr, lo, hi, blk_seg, seg_day, seg_start, seg_end, code, lookup, val,
-            etf.etf_index, etf.present, etf.shares, etf.shares * etf.nav, etf.dshares * etf.nav,
+            etf.etf_index, etf.present, etf.shares, etf.nav, etf.dshares,
             panel.row_start, panel.row_stock, panel.row_fmc, panel.gbit, gkey, panel.n_bits,
             max(max_nnz, 1), WEIGHTS_BLOCK_DAYS,
             fl.netf, fl.nidx, fl.fund, fl.share, fl.mv, fl.w, fl.inflow,
@@ -589,27 +589,31 @@ def penetrate(
     stages = _Stages()
     if progress:
         progress("load panels", 0, 1)
-    with ThreadPoolExecutor(max_workers=1) as pool_:
-        reading = pool_.submit(_read, ds, mode)
-        _warm_up_numba()  # numba's one-off set-up runs while Parquet is read
+    # a background thread reads Parquet while numba sets up, then builds the output's code
+    # column while the look-through runs (both are Polars work that releases the GIL)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        reading = background.submit(_read, ds, mode)
+        _warm_up_numba()
         stages.lap("numba_setup")
         frames = reading.result()
-    stages.lap("read")
-    panel = stock_panel_from(frames["stocks"], frames["stock_daily"], frames["stock_industry"])
-    stages.lap("stock_panel")
-    etf = _load_etf_panel(frames["etfs"], frames["etf_daily"], pool, panel)
-    stages.lap("etf_panel")
-    if progress:
-        progress("load panels", 1, 1)
+        stages.lap("read")
+        panel = stock_panel_from(frames["stocks"], frames["stock_daily"], frames["stock_industry"])
+        code_column = background.submit(panel.row_codes)
+        stages.lap("stock_panel")
+        etf = _load_etf_panel(frames["etfs"], frames["etf_daily"], pool, panel)
+        stages.lap("etf_panel")
+        if progress:
+            progress("load panels", 1, 1)
+        if mode == "pcf":
+            fl, info = _penetrate_pcf(
+                ds, panel, etf, valuation=valuation, chunk_days=chunk_days, progress=progress
+            )
+        else:
+            fl, info = _run_weights(frames["holding_weights"], panel, etf, progress)
+        stages.lap("look_through")
+        del frames
+        codes = code_column.result()
     t = len(panel.calendar)
-    if mode == "pcf":
-        fl, info = _penetrate_pcf(
-            ds, panel, etf, valuation=valuation, chunk_days=chunk_days, progress=progress
-        )
-    else:
-        fl, info = _run_weights(frames["holding_weights"], panel, etf, progress)
-    stages.lap("look_through")
-    del frames
     if info["rows_off_calendar"]:
         raise DataContractError(
             "has basket dates that are not trading days (not in stock_daily)",
@@ -629,7 +633,7 @@ def penetrate(
             n_rows=int(c[nb.C_UNKNOWN]),
             hint="run `etfflow validate` for example rows",
         )
-    stocks = _stock_table(panel, fl)
+    stocks = _stock_table(panel, fl, codes)
     groups = _group_table(panel, fl)
     coverage = coverage_stats(groups)
     stages.lap("tables")
@@ -659,11 +663,11 @@ def penetrate(
     return LookThrough(stocks, groups, coverage, params, diagnostics)
 
 
-def _stock_table(panel: StockPanel, fl: _Flows) -> pl.DataFrame:
+def _stock_table(panel: StockPanel, fl: _Flows, codes: pl.Series) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "date": panel.row_dates(),
-            "code": panel.row_codes(),
+            "code": codes,
             "n_etf": fl.netf,
             "n_index": fl.nidx,
             "share_passive_fund": fl.fund,

@@ -804,8 +804,8 @@ def weights_flows(
     etf_index: np.ndarray,
     present: np.ndarray,
     shares: np.ndarray,
-    sn: np.ndarray,
-    dsn: np.ndarray,
+    nav: np.ndarray,
+    dshares: np.ndarray,
     row_start: np.ndarray,
     row_stock: np.ndarray,
     row_fmc: np.ndarray,
@@ -958,9 +958,9 @@ def weights_flows(
             for x in range(nb_e):
                 e = be[x]
                 row = xv[x]
-                v_sn = sn[e]
+                v_nv = nav[e]
                 v_sh = shares[e]
-                v_ds = dsn[e]
+                v_ds = dshares[e]
                 v_p = present[e]
                 n_p = 0
                 for j in range(n_len):
@@ -968,9 +968,9 @@ def weights_flows(
                 full[x] = n_p == n_len
                 for j in range(lp):
                     if j < n_len:
-                        row[j] = v_sn[a + j]
+                        row[j] = v_sh[a + j] * v_nv[a + j]
                         row[lp + j] = v_sh[a + j]
-                        row[n2 + j] = v_ds[a + j]
+                        row[n2 + j] = v_ds[a + j] * v_nv[a + j]
                         row[n3 + j] = v_sh[a + j]
                         row[n4 + j] = 1.0 if v_p[a + j] else 0.0
                     else:
