@@ -158,7 +158,7 @@ def main() -> None:
     t_proc, _ = best(lambda: process(single, steps, market=market), args.repeat)
     print(f"processing one factor ({steps}): {t_proc:.3f} s  (target <= 0.3 s)")
 
-    del sub, pl_out, ours_frame, ret
+    del sub, pl_out, ours_frame
     t_frame, wide = best(fs.frame, 1)
     print(f"wide table build ({wide.height:,} rows × {wide.width - 2} factors): {t_frame:.2f} s")
     if args.skip_store:
