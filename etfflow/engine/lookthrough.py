@@ -7,6 +7,13 @@ scatter-adds every basket row into dense (day × stock) panels with a numba kern
 would run; the scatter-add reads each basket row once and needs no hash table (see
 ``benchmarks/bench_lookthrough.py`` for the measured comparison).
 
+Weights mode uses that snapshots stay in force between snapshot dates: over a block of days
+with the same snapshots, the stock panels are the sparse product ``(S·N | S | dS·N)[days ×
+ETF] @ W[ETF × stock]`` (``W`` ≈ 150 stocks per ETF), summed per stock as vectors over the
+block's days and written straight to the output rows (no dense panels, no scatter per ETF-day).
+Outputs are built in (date, code) row order: when ``stock_daily`` is stored in that order
+(checked), its ``date`` and ``float_mcap`` columns are the output's as they are.
+
 Choices where the SPEC is silent, stated here once:
 
 - PCF mode: an ETF with an ``etf_daily`` row on ``t`` but no basket dated ``t`` carries its

@@ -844,16 +844,19 @@ def weights_flows(
         n_etf[t, s]         = Σ_e present[e, t]          n_index = Σ_i [Σ_{e∈i} present > 0]
 
     (``S``, ``S·N``, ``dS·N`` are 0 on absent days; ETFs are numbered by tracked index so the
-    ETFs of index ``i`` are consecutive). Each block builds the by-stock (CSC) lists of its
-    baskets and walks the stocks in order, writing the listed cells of each day straight to
-    their output rows (``row_start[d] + rank``) with the 整体法 group sums of the day.
+    ETFs of index ``i`` are consecutive). Each block copies its ETFs' day vectors into one
+    compact buffer, builds the by-stock (CSC) lists of its baskets and sums each stock's
+    holders with one SIMD loop over ``[S·N·w | S·w | dS·N·w | S]`` (an ETF present on every day
+    of the block adds a constant 1 to ``n_etf``, the others a presence vector); a day-by-day
+    pass then writes each listed stock (rows ``row_start[d]:row_start[d+1]``, stock order) to
+    its output row and adds it to the 整体法 group sums of the day.
 
     Group distinct counts (ETFs / indices / fund shares per group bit): ``cnt[e, b]`` counts the
     stocks of ETF ``e`` in group bit ``b`` on the block's first day; ETF ``e`` touches ``b``
     while ``cnt > 0``. Day by day, stocks whose bits change (``gkey``: the four int16 bits read
-    as one int64) update ``cnt`` of their holders; the (ETF, bit, day) pairs whose touch
-    differs from the first day's are corrections. Per index, ``Σ_e present`` over touching ETFs
-    gives ``n_etf`` and (> 0) one index for ``n_index``.
+    as one int64) update ``cnt`` of their holders; an (ETF, bit) pair whose count crosses zero
+    gets a day-by-day touch state. Per index, ``Σ_e present`` over touching ETFs gives
+    ``n_etf`` and (> 0) one index for ``n_index``.
 
     ``chunk_ptr`` splits the blocks into runs, one per parallel task (hand them out one at a
     time: :func:`dynamic_schedule`). Summation runs over ETFs in pool order as in
@@ -865,7 +868,7 @@ def weights_flows(
     n_lk = code_lookup.shape[0]
     max_lp = (max_len + 7) // 8 * 8
     for c in prange(chunk_ptr.shape[0] - 1):
-        # scratch per task (freed blocks of these sizes are reused by malloc)
+        # scratch of this task
         be = np.empty(n_etf, dtype=np.int64)
         colptr = np.zeros(n_stock + 1, dtype=np.int64)
         cursor = np.empty(n_stock, dtype=np.int64)
