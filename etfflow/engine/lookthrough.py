@@ -42,7 +42,7 @@ from numba import get_num_threads
 
 from etfflow.engine import lookthrough_nb as nb
 from etfflow.engine.loading import Dataset
-from etfflow.engine.panel import StockPanel, index_of, raw_codes, stock_panel_from
+from etfflow.engine.panel import StockPanel, epoch_days, index_of, raw_codes, stock_panel_from
 from etfflow.engine.pools import Pool
 from etfflow.engine.schemas import GROUP_FLOW_SCHEMA, GROUP_LEVELS, STOCK_FLOW_SCHEMA
 from etfflow.exceptions import DataContractError, DatasetNotFoundError, EtfflowError
@@ -102,12 +102,16 @@ class _EtfPanel:
     dshares: np.ndarray
 
 
+def _pool_etfs(etfs: pl.DataFrame, pool: Pool) -> tuple[pl.DataFrame, list[str], list[str]]:
+    """The pool's ``etfs`` rows sorted by tracked index, their codes and sorted index codes."""
+    etfs = pool.select(etfs).sort("index_code", "etf_code")
+    return etfs, etfs["etf_code"].to_list(), sorted(set(etfs["index_code"].to_list()))
+
+
 def _load_etf_panel(
     etfs: pl.DataFrame, daily: pl.DataFrame, pool: Pool, panel: StockPanel
 ) -> _EtfPanel:
-    etfs = pool.select(etfs).sort("index_code", "etf_code")
-    codes = etfs["etf_code"].to_list()
-    index_codes = sorted(set(etfs["index_code"].to_list()))
+    etfs, codes, index_codes = _pool_etfs(etfs, pool)
     ipos = {c: i for i, c in enumerate(index_codes)}
     etf_index = np.array([ipos[c] for c in etfs["index_code"].to_list()], dtype=np.int32)
     unit = etfs["creation_unit"].to_numpy().astype(np.float64)
@@ -378,36 +382,70 @@ def _penetrate_pcf(
 WEIGHTS_BLOCK_DAYS = 32
 
 
-def _weight_segments(hw: pl.DataFrame, panel: StockPanel, etf: _EtfPanel) -> tuple[np.ndarray, ...]:
-    """Snapshot rows as baskets: ``(seg_day, seg_owner, seg_start, seg_end, code, lookup,
-    val, keep)``, rows of one (owner, first day in force) contiguous (sorted if needed)."""
-    t = len(panel.calendar)
-    n_etf = len(etf.codes)
+@dataclass
+class _WeightColumns:
+    """``holding_weights`` as arrays: days since 1970, physical code ids with their lookups
+    (a zero-length id array stands for an all-null column) and weights."""
+
+    n_rows: int
+    epoch: np.ndarray
+    e_phys: np.ndarray
+    e_lookup: np.ndarray
+    i_phys: np.ndarray
+    i_lookup: np.ndarray
+    code: np.ndarray
+    code_lookup: np.ndarray
+    val: np.ndarray
+    keep: tuple  # the categorical series the physical ids belong to
+
+
+def _weight_columns(
+    hw: pl.DataFrame, stock_codes: list[str], etf_codes: list[str], index_codes: list[str]
+) -> _WeightColumns:
     none = (np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int32), None)
-    # a zero-length id array stands for an all-null column
     etf_col = hw["etf_code"] if "etf_code" in hw.columns else None
     has_etf = etf_col is not None and etf_col.null_count() < hw.height
     # index codes matter only for rows without an ETF code
     has_idx = "index_code" in hw.columns and (etf_col is None or etf_col.null_count() > 0)
-    e_phys, e_lookup, keep_e = raw_codes(etf_col, etf.codes) if has_etf else none
-    i_phys, i_lookup, keep_i = raw_codes(hw["index_code"], etf.index_codes) if has_idx else none
-    asof, e0 = panel.calendar.asof_table()
+    e_phys, e_lookup, keep_e = raw_codes(etf_col, etf_codes) if has_etf else none
+    i_phys, i_lookup, keep_i = raw_codes(hw["index_code"], index_codes) if has_idx else none
+    code, code_lookup, keep_c = raw_codes(hw["code"], stock_codes)
+    return _WeightColumns(
+        n_rows=hw.height,
+        epoch=epoch_days(hw["date"]),
+        e_phys=e_phys,
+        e_lookup=e_lookup,
+        i_phys=i_phys,
+        i_lookup=i_lookup,
+        code=code,
+        code_lookup=code_lookup,
+        val=_floats(hw["weight"]),
+        keep=(keep_e, keep_i, keep_c),
+    )
+
+
+def _weight_segments(
+    wc: _WeightColumns, panel: StockPanel, etf: _EtfPanel
+) -> tuple[np.ndarray, ...]:
+    """Snapshot rows as baskets: ``(seg_day, seg_owner, seg_start, seg_end, code, val)``,
+    rows of one (owner, first day in force) contiguous (sorted if needed)."""
+    t = len(panel.calendar)
+    n_etf = len(etf.codes)
     # a snapshot is in force from its date: the first trading day on or after it
-    epoch = panel.calendar.raw_days(hw["date"])
-    code, code_lookup, keep_c = raw_codes(hw["code"], panel.codes)
-    val = _floats(hw["weight"])
-    keys = (e_phys, e_lookup, i_phys, i_lookup, n_etf, asof, e0)
-    seg = nb.weight_segments(epoch, *keys)
+    asof, e0 = panel.calendar.asof_table()
+    keys = (wc.e_phys, wc.e_lookup, wc.i_phys, wc.i_lookup, n_etf, asof, e0)
+    code, val = wc.code, wc.val
+    seg = nb.weight_segments(wc.epoch, *keys)
     ok = (seg[1] >= 0) & (seg[0] < t)
     key = seg[1][ok].astype(np.int64) * (t + 1) + seg[0][ok]
     if len(np.unique(key)) < len(key):  # a basket split over several runs: sort the rows
-        day, owner = nb.weight_rows(epoch, *keys)
+        day, owner = nb.weight_rows(wc.epoch, *keys)
         order = np.lexsort((owner, day))
         day, owner, code, val = day[order], owner[order], code[order], val[order]
         ident_day = np.arange(t + 1, dtype=np.int32)
         ident_owner = np.arange(n_etf + len(etf.index_codes), dtype=np.int32)
         seg = nb.find_segments(day, owner, ident_day, 0, ident_owner)
-    return (*seg[:4], code, code_lookup, val, (keep_e, keep_i, keep_c))
+    return (*seg[:4], code, val)
 
 
 def _weight_blocks(
@@ -446,14 +484,13 @@ def _weight_blocks(
 
 
 def _run_weights(
-    hw: pl.DataFrame, panel: StockPanel, etf: _EtfPanel, progress: Progress | None
+    wc: _WeightColumns, panel: StockPanel, etf: _EtfPanel, progress: Progress | None
 ) -> tuple[_Flows, dict]:
     if progress:
         progress("look-through", 0, 1)
     t, _n = panel.shape
-    seg_day, seg_owner, seg_start, seg_end, code, lookup, val, _keep = _weight_segments(
-        hw, panel, etf
-    )
+    seg_day, seg_owner, seg_start, seg_end, code, val = _weight_segments(wc, panel, etf)
+    lookup = wc.code_lookup
     lo, hi, blk_seg = _weight_blocks(seg_day, seg_owner, t, etf)
     seg_len = np.append(seg_end - seg_start, 0)
     max_nnz = int(seg_len[blk_seg].sum(axis=1).max()) if blk_seg.size else 0
@@ -476,7 +513,7 @@ def _run_weights(
         )  # fmt: skip
     if progress:
         progress("look-through", 1, 1)
-    return fl, {"basket_rows": hw.height, "rows_off_calendar": 0, "non_contiguous_chunks": 0}
+    return fl, {"basket_rows": wc.n_rows, "rows_off_calendar": 0, "non_contiguous_chunks": 0}
 
 
 def _read(ds: Dataset, mode: Mode) -> dict[str, pl.DataFrame]:
@@ -604,6 +641,16 @@ def penetrate(
         stages.lap("numba_setup")
         frames = reading.result()
         stages.lap("read")
+        if mode == "weights":  # snapshot columns to arrays meanwhile
+            _, etf_codes, index_codes = _pool_etfs(frames["etfs"], pool)
+            stock_codes = sorted(frames["stocks"]["code"].cast(pl.String).to_list())
+            weight_columns = background.submit(
+                _weight_columns,
+                frames["holding_weights"],
+                stock_codes,
+                etf_codes,
+                index_codes,
+            )
         panel = stock_panel_from(frames["stocks"], frames["stock_daily"], frames["stock_industry"])
         code_column = background.submit(panel.row_codes)
         stages.lap("stock_panel")
@@ -616,7 +663,7 @@ def penetrate(
                 ds, panel, etf, valuation=valuation, chunk_days=chunk_days, progress=progress
             )
         else:
-            fl, info = _run_weights(frames["holding_weights"], panel, etf, progress)
+            fl, info = _run_weights(weight_columns.result(), panel, etf, progress)
         stages.lap("look_through")
         del frames
         codes = code_column.result()

@@ -110,6 +110,14 @@ def _spot_check(s: pl.Series, idx: np.ndarray, codes: list[str], n: int = 64) ->
             )
 
 
+def epoch_days(dates: pl.Series) -> np.ndarray:
+    """Days since 1970 of a Date column as int32 (nulls become a day before any calendar)."""
+    phys = dates.to_physical()
+    if phys.null_count():
+        phys = phys.fill_null(np.iinfo(np.int32).min)
+    return phys.to_numpy()
+
+
 class Calendar:
     """Trading days as ``pl.Date`` and as days since 1970 (int32)."""
 
@@ -146,10 +154,7 @@ class Calendar:
 
     def raw_days(self, dates: pl.Series) -> np.ndarray:
         """Days since 1970 as int32 (nulls become a day before any calendar)."""
-        phys = dates.to_physical()
-        if phys.null_count():
-            phys = phys.fill_null(np.iinfo(np.int32).min)
-        return phys.to_numpy()
+        return epoch_days(dates)
 
     def index_of(self, dates: pl.Series) -> np.ndarray:
         """Calendar position of each date (-1 when not a trading day or null)."""
