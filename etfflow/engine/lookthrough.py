@@ -646,15 +646,18 @@ def penetrate(
             stock_codes = sorted(frames["stocks"]["code"].cast(pl.String).to_list())
             weight_columns = background.submit(
                 _weight_columns,
-                frames["holding_weights"],
+                frames.pop("holding_weights"),  # freed once converted
                 stock_codes,
                 etf_codes,
                 index_codes,
             )
-        panel = stock_panel_from(frames["stocks"], frames["stock_daily"], frames["stock_industry"])
-        code_column = background.submit(panel.row_codes)
+        panel = stock_panel_from(
+            frames.pop("stocks"), frames.pop("stock_daily"), frames.pop("stock_industry")
+        )
+        if mode == "weights":  # (PCF: later, not to add to the basket chunks' peak memory)
+            code_column = background.submit(panel.row_codes)
         stages.lap("stock_panel")
-        etf = _load_etf_panel(frames["etfs"], frames["etf_daily"], pool, panel)
+        etf = _load_etf_panel(frames.pop("etfs"), frames.pop("etf_daily"), pool, panel)
         stages.lap("etf_panel")
         if progress:
             progress("load panels", 1, 1)
@@ -662,10 +665,11 @@ def penetrate(
             fl, info = _penetrate_pcf(
                 ds, panel, etf, valuation=valuation, chunk_days=chunk_days, progress=progress
             )
+            code_column = background.submit(panel.row_codes)
         else:
             fl, info = _run_weights(weight_columns.result(), panel, etf, progress)
+            del weight_columns
         stages.lap("look_through")
-        del frames
         codes = code_column.result()
     t = len(panel.calendar)
     if info["rows_off_calendar"]:
