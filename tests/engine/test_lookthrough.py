@@ -634,3 +634,32 @@ def test_weights_counts_mix_etfs_present_all_block_and_some_days(tmp_path):
     assert got["n_index"].to_list() == [1, 2, 2, 1]
     assert got["share_passive_fund"].to_list() == [2e8, 3e8, 2e8, 1e8]
     assert got["mv_passive"].to_list() == pytest.approx([1e8, 1.5e8, 1e8, 5e7])
+
+
+def test_shuffled_weight_snapshots_equal_sorted(tmp_path, monkeypatch):
+    """Snapshot rows stored in any order (one snapshot split over the file: the rows are
+    sorted first) give the same tables as rows stored by (date, owner)."""
+    from etfflow.engine import lookthrough_nb
+
+    calls = []
+    row_mapper = lookthrough_nb.weight_rows
+    monkeypatch.setattr(lookthrough_nb, "weight_rows", lambda *a: calls.append(1) or row_mapper(*a))
+
+    def split_snapshots(m) -> bool:
+        sizes = m["holding_weights"].group_by("date", "etf_code", "index_code").len()["len"]
+        return (sizes >= 2).sum() >= 3
+
+    t = find(markets(max_days=9), split_snapshots)
+    hw = t["holding_weights"]
+    ordered = dict(t, holding_weights=hw.sort("date", "etf_code", "index_code", "code"))
+    shuffled = dict(t, holding_weights=hw.sort("code", "date", "etf_code", "index_code"))
+    a = penetrate(
+        open_dataset(write_market(ordered, tmp_path / "a", categorical=True)), mode="weights"
+    )
+    assert not calls  # stored by (date, owner): no sort
+    b = penetrate(
+        open_dataset(write_market(shuffled, tmp_path / "b", categorical=False)), mode="weights"
+    )
+    assert calls  # the sorting path ran
+    assert_frame_equal(a.stocks, b.stocks)
+    assert_frame_equal(a.groups, b.groups)
