@@ -105,8 +105,9 @@ def main() -> None:
     t0 = time.perf_counter()
     lt = penetrate(ds)
     market = load_market(ds)
-    print(f"look-through + market: {time.perf_counter() - t0:.2f} s "
-          f"({lt.stocks.height:,} stock-days)")
+    print(
+        f"look-through + market: {time.perf_counter() - t0:.2f} s ({lt.stocks.height:,} stock-days)"
+    )
     t_in, x = best(lambda: stock_inputs(market, lt.stocks), args.repeat)
     print(f"dense inputs:            {t_in:7.3f} s")
     compute_factors(x, "all")  # warm-up: JIT compile
@@ -151,8 +152,11 @@ def main() -> None:
     one = fs.values["w_passive_inflow_20"]
     from etfflow.factors.compute import FactorSet
 
-    single = FactorSet(x, [i for i in fs.instances if i.name == "w_passive_inflow_20"],
-                       {"w_passive_inflow_20": one})
+    single = FactorSet(
+        x,
+        [i for i in fs.instances if i.name == "w_passive_inflow_20"],
+        {"w_passive_inflow_20": one},
+    )
     steps = "winsor,fill,zscore,neutralize(industry,log_cap,board)"
     process(single, steps, market=market)
     t_proc, _ = best(lambda: process(single, steps, market=market), args.repeat)

@@ -24,6 +24,7 @@ def format_examples(
         dicts = rows.head(limit).to_dicts()
     else:
         dicts = list(rows)[:limit]
+
     def show(v: Any) -> str:
         return v.isoformat() if isinstance(v, dt.date) else repr(v)
 

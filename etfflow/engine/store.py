@@ -272,9 +272,7 @@ class Store:
 
     def run(self, run_id: str) -> dict:
         """The ``runs`` row of one run, with ``params`` and ``diagnostics`` decoded."""
-        rows = self.con.sql(
-            "SELECT * FROM runs WHERE run_id = $rid", params={"rid": run_id}
-        ).pl()
+        rows = self.con.sql("SELECT * FROM runs WHERE run_id = $rid", params={"rid": run_id}).pl()
         if rows.height == 0:
             raise StoreError(f"no run {run_id!r} in {self.path}")
         row = rows.row(0, named=True)

@@ -246,7 +246,7 @@ ERROR_CASES = [
      "stock_industry", "end_date", "end_before_start", ["600000.SH", D(2018, 12, 31).isoformat()]),
     ("industry-overlap", setv("stock_industry", "end_date", D(2024, 1, 5), code="600000.SH",
                               start_date=D(2019, 1, 1)),
-     "stock_industry", "start_date", "overlapping_interval", ["600000.SH", D(2024, 1, 4).isoformat()]),
+     "stock_industry", "start_date", "overlapping_interval", ["600000.SH", D(2024, 1, 4).isoformat()]),  # noqa: E501
     ("industry-open-overlap", append("stock_industry", code="000001.SZ",
                                      start_date=D(2023, 1, 1)),
      "stock_industry", "start_date", "overlapping_interval",
