@@ -76,14 +76,9 @@ def find_factor_run(st: Store, *, level: str, run_id: str | None = None) -> dict
     )
 
 
-def _dense(df: pl.DataFrame, market: Market, names: list[str], level: str):
-    cal = market.calendar
-    day = cal.index_of(df["date"])
-    if level == "stock":
-        col = index_of(df["code"], names)
-    else:
-        pos = {n: i for i, n in enumerate(names)}
-        col = np.array([pos.get(c, -1) for c in df["code"].to_list()], dtype=np.int64)
+def _dense(df: pl.DataFrame, market: Market, names: list[str]):
+    day = market.calendar.index_of(df["date"])
+    col = index_of(df["code"], names)  # stock codes or industry names alike
     bad = (day < 0) | (col < 0)
     if bad.any():
         raise StoreError(
@@ -175,7 +170,7 @@ def run_backtest(
         returns = market.ret
     else:
         returns, assets = industry_returns(market, level)
-    day, col = _dense(values, market, assets, level)
+    day, col = _dense(values, market, assets)
     shape = (len(market.calendar), len(assets))
     panels = {}
     for n in names:

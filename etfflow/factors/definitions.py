@@ -231,11 +231,10 @@ def mom_12m(x: FactorInputs, n: int | None) -> np.ndarray:
 # ---------------------------------------------------------------------------- periods
 def period_ids(x: FactorInputs, freq: str) -> np.ndarray:
     """Per trading day, a key that is constant within a calendar week (``w``) or month."""
-    days = x.calendar.epoch.astype("datetime64[D]")
     if freq == "w":
         # weeks start on Monday; 1970-01-01 was a Thursday
-        return ((x.calendar.epoch.astype(np.int64) + 3) // 7).astype(np.int64)
-    return days.astype("datetime64[M]").astype(np.int64)
+        return (x.calendar.epoch.astype(np.int64) + 3) // 7
+    return x.calendar.epoch.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
 
 
 def period_panels(x: FactorInputs, freq: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -154,9 +154,7 @@ def industry_inputs(market: Market, groups: pl.DataFrame, level: str) -> FactorI
     rows = groups.filter(pl.col("level") == level)
     cal = market.calendar
     day = cal.index_of(rows["date"])
-    pos = {name: i for i, name in enumerate(labels)}
-    names = rows["group_name"].cast(pl.String).to_list()
-    col = np.array([pos.get(x, -1) for x in names], dtype=np.int64)
+    col = index_of(rows["group_name"], labels)
     _check_keys(rows, day, col, "group_flow", "group_name")
     shape = (len(cal), len(labels))
     series = {c: _dense(rows, day, col, shape, c) for c in FLOW_COLUMNS}
