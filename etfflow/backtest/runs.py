@@ -132,6 +132,13 @@ def run_backtest(
         Folder for ``ic.parquet``, ``groups.parquet`` and ``summary.parquet``.
     html
         Path of a self-contained HTML report.
+
+    Notes
+    -----
+    :func:`~etfflow.backtest.engine.evaluate` gets the dataset's full calendar and return
+    panel, never a slice that depends on the selected factors, so a factor's stored rows are
+    the same whichever factors are tested with it. A factor without any value is evaluated
+    too: its rows are null and its ``note`` says so, with its warm-up in trading days.
     """
     if level not in LEVELS:
         raise EtfflowError(f"unknown level {level!r}: choose one of {', '.join(LEVELS)}")
@@ -242,13 +249,13 @@ def run_backtest(
 
 
 def _explain_empty(ev: Evaluation, defs: pl.DataFrame, n_days: int) -> Evaluation:
-    """Say why a factor has no value when its warm-up is longer than the data (a 96-week
-    correlation on two years): ``note`` gains the lookback and the number of days."""
+    """Say why a factor has no value (a 96-week correlation on two years of data): the note
+    of a factor without any value gains its warm-up and the number of days in the data."""
     look = dict(zip(defs["factor"].to_list(), defs["lookback"].to_list(), strict=True))
     notes = [
         (
             f"{NO_VALUES}: needs {look[f]} trading days of history, the data has {n_days} days"
-            if note == NO_VALUES and look.get(f) is not None and look[f] >= n_days
+            if note == NO_VALUES and look.get(f)
             else note
         )
         for f, note in ev.summary.select("factor", "note").iter_rows()
