@@ -3,10 +3,12 @@
 :func:`evaluate` takes ``name -> (T, M)`` factor panels (stocks or industries), the daily
 returns of the same assets and optional :class:`~etfflow.backtest.universe.TradingRules`,
 and returns an :class:`Evaluation` of Polars tables. Everything that does not depend on the
-factor — the rebalance calendar, the per-period growth of every asset, forward returns,
-eligibility, tradability and the benchmark — is computed once per call and shared by all
-factors; per factor, two numba kernels (:mod:`etfflow.backtest.engine_nb`) do the per-date
-sorts (parallel over dates) and the portfolio paths (parallel over groups).
+factor — the rebalance calendar (:mod:`etfflow.backtest.periods`, anchored on the data), the
+per-period growth of every asset, forward returns, eligibility, tradability and the
+benchmark — is computed once per call and shared by all factors; per factor, two numba
+kernels (:mod:`etfflow.backtest.engine_nb`) do the per-date sorts (parallel over dates) and
+the portfolio paths (parallel over groups), and :func:`etfflow.backtest.metrics.period_metrics`
+the metrics. A factor's rows never depend on the other factors of the call.
 
 Conventions (all stated again in :func:`evaluate`): returns are decimals; a period's return
 is compounded from the close of the trade day to the close of the next trade day; NAVs start
@@ -24,117 +26,61 @@ import numpy as np
 import polars as pl
 
 from etfflow.backtest import engine_nb as nb
+from etfflow.backtest.metrics import (
+    TRADING_DAYS_PER_YEAR,
+    FactorPeriods,
+    annualise,
+    mean,
+    period_metrics,
+    spearman,
+)
+from etfflow.backtest.periods import Periods, make_periods, month_ends
+from etfflow.backtest.schemas import (
+    GROUP_SUMMARY_SCHEMA,
+    GROUPS_SCHEMA,
+    IC_SCHEMA,
+    NAV_SCHEMA,
+    PERIODS_SCHEMA,
+    SERIES,
+    SUMMARY_SCHEMA,
+    YEARLY_SCHEMA,
+)
 from etfflow.backtest.universe import TradingRules
 from etfflow.exceptions import EtfflowError
 
-#: Trading days per year used to annualise returns and to count periods per year.
-TRADING_DAYS_PER_YEAR = 242
-#: NAV series of every factor, in this order.
-SERIES: tuple[str, ...] = ("long", "short", "long_short", "benchmark", "excess")
+__all__ = [
+    "GROUPS_SCHEMA",
+    "GROUP_SUMMARY_SCHEMA",
+    "IC_SCHEMA",
+    "NAV_SCHEMA",
+    "NO_VALUES",
+    "PERIODS_SCHEMA",
+    "SERIES",
+    "SUMMARY_SCHEMA",
+    "TRADING_DAYS_PER_YEAR",
+    "YEARLY_SCHEMA",
+    "Evaluation",
+    "Periods",
+    "evaluate",
+    "make_periods",
+    "month_ends",
+    "qcut_fractions",
+]
 
 Progress = Callable[[str, int, int], None]
 Direction = int | Literal["auto"]
 
-IC_SCHEMA = pl.Schema(
-    {
-        "date": pl.Date,
-        "factor": pl.String,
-        "ic": pl.Float64,
-        "rank_ic": pl.Float64,
-        "n": pl.Int32,
-    }
-)
-GROUPS_SCHEMA = pl.Schema(
-    {
-        "date": pl.Date,
-        "factor": pl.String,
-        "group": pl.Int16,
-        "ret": pl.Float64,
-        "n": pl.Int32,
-        "turnover": pl.Float64,
-    }
-)
-NAV_SCHEMA = pl.Schema(
-    {"date": pl.Date, "factor": pl.String, "series": pl.Enum(SERIES), "nav": pl.Float64}
-)
-PERIODS_SCHEMA = pl.Schema(
-    {
-        "period": pl.Int32,
-        "date": pl.Date,
-        "start": pl.Date,
-        "end": pl.Date,
-        "benchmark": pl.Float64,
-        "n_benchmark": pl.Int32,
-    }
-)
-SUMMARY_SCHEMA = pl.Schema(
-    {
-        "factor": pl.String,
-        "direction": pl.Int8,
-        "n_periods": pl.Int32,
-        "rank_ic": pl.Float64,
-        "ic": pl.Float64,
-        "rank_ic_std": pl.Float64,
-        "ic_std": pl.Float64,
-        "rank_icir": pl.Float64,
-        "icir": pl.Float64,
-        "rank_icir_annual": pl.Float64,
-        "icir_annual": pl.Float64,
-        "rank_ic_win_rate": pl.Float64,
-        "ic_win_rate": pl.Float64,
-        "long_ann_return": pl.Float64,
-        "benchmark_ann_return": pl.Float64,
-        "long_excess_ann": pl.Float64,
-        "long_max_drawdown": pl.Float64,
-        "excess_max_drawdown": pl.Float64,
-        "information_ratio": pl.Float64,
-        "long_win_rate": pl.Float64,
-        "mean_period_excess": pl.Float64,
-        "gain_loss_ratio": pl.Float64,
-        "long_short_ann_return": pl.Float64,
-        "long_short_max_drawdown": pl.Float64,
-        "monotonicity": pl.Float64,
-        "turnover": pl.Float64,
-        "groups": pl.Int16,
-        "rebalance": pl.String,
-        "lag": pl.Int16,
-        "cost_bps": pl.Float64,
-    }
-)
-YEARLY_SCHEMA = pl.Schema(
-    {
-        "factor": pl.String,
-        "year": pl.Int32,
-        "n_periods": pl.Int32,
-        "rank_ic": pl.Float64,
-        "ic": pl.Float64,
-        "return": pl.Float64,
-        "benchmark_return": pl.Float64,
-        "excess": pl.Float64,
-        "max_drawdown": pl.Float64,
-        "excess_max_drawdown": pl.Float64,
-        "information_ratio": pl.Float64,
-        "win_rate": pl.Float64,
-        "mean_excess": pl.Float64,
-        "gain_loss_ratio": pl.Float64,
-        "long_short_return": pl.Float64,
-    }
-)
-GROUP_SUMMARY_SCHEMA = pl.Schema(
-    {
-        "factor": pl.String,
-        "group": pl.Int16,
-        "ann_return": pl.Float64,
-        "mean_return": pl.Float64,
-        "n_periods": pl.Int32,
-    }
-)
+#: ``summary.note`` of a factor without a cross-section on any rebalance date.
+NO_VALUES = "no value on any rebalance date"
+#: Minimum number of assets with a factor value and a forward return for a period to count.
+MIN_CROSS_SECTION = 1
 
 
 @dataclass(frozen=True)
 class Evaluation:
     """Result of :func:`evaluate`: Polars tables with rows in factor input order, then by
-    date (``groups``: date, group; ``nav``: series, date; ``yearly``: year).
+    date (``groups``: date, group; ``nav``: series, date; ``yearly``: year). Values that do
+    not exist (a period or a factor without a cross-section, an undefined IC) are null.
 
     Attributes
     ----------
@@ -146,10 +92,11 @@ class Evaluation:
         net period return ``ret`` of the group portfolio (null when it held nothing), names
         held ``n`` and the share of names that are new (``turnover``).
     nav
-        :data:`NAV_SCHEMA`: daily NAV (1 at the first trade day) of the ``long``, ``short``,
-        ``long_short``, ``benchmark`` and ``excess`` series.
+        :data:`NAV_SCHEMA`: daily NAV (1 at the factor's first trade day) of the ``long``,
+        ``short``, ``long_short``, ``benchmark`` and ``excess`` series.
     summary
-        :data:`SUMMARY_SCHEMA`: one row per factor, whole-period metrics (SPEC §5.3).
+        :data:`SUMMARY_SCHEMA`: one row per factor, whole-period metrics (SPEC §5.3) and a
+        ``note`` when periods lacked values.
     yearly
         :data:`YEARLY_SCHEMA`: one row per factor and calendar year of the rebalance date.
     group_summary
@@ -168,68 +115,12 @@ class Evaluation:
     periods: pl.DataFrame
 
 
-@dataclass(frozen=True)
-class Periods:
-    """Holding periods as day indices: signal ``rebal[k]``, held over ``(start[k], end[k]]``."""
-
-    rebal: np.ndarray
-    start: np.ndarray
-    end: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.rebal)
-
-
 def qcut_fractions(groups: int) -> np.ndarray:
     """The quantile fractions ``pd.qcut(x, groups)`` uses (pandas 3): ``linspace(0, 1, G+1)``
     with each value that is not exactly ``k/G`` rounded up to the next float."""
     q = np.linspace(0, 1, groups + 1)
     np.putmask(q, groups * q != np.arange(groups + 1), np.nextafter(q, 1))
     return q
-
-
-def month_ends(dates: np.ndarray) -> np.ndarray:
-    """Positions of the last trading day of each calendar month in ``dates``.
-
-    The final date counts only when no weekday of its month follows it (otherwise the month
-    may not be complete in the data).
-    """
-    d = np.asarray(dates, dtype="datetime64[D]")
-    if len(d) == 0:
-        return np.zeros(0, dtype=np.int64)
-    m = d.astype("datetime64[M]")
-    ends = np.flatnonzero(m[1:] != m[:-1])
-    nxt = (m[-1] + 1).astype("datetime64[D]")
-    if np.busday_count(d[-1] + 1, nxt) == 0:
-        ends = np.append(ends, len(d) - 1)
-    return ends.astype(np.int64)
-
-
-def make_periods(
-    dates: np.ndarray, first: int, *, rebalance: int | Literal["month"], lag: int
-) -> Periods:
-    """The rebalance calendar (SPEC §5.2).
-
-    Signal days are ``first, first+h, first+2h, ...`` (``rebalance=h``) or the month ends
-    (:func:`month_ends`) on or after ``first``. Period ``k`` trades at ``rebal[k] + lag`` and
-    ends at ``rebal[k+1] + lag``; a period whose end is past the data is dropped, and so is
-    the last signal day (no next rebalance).
-    """
-    t = len(dates)
-    if rebalance == "month":
-        cand = month_ends(dates)
-        cand = cand[cand >= first]
-    else:
-        cand = np.arange(first, t, int(rebalance), dtype=np.int64)
-    if len(cand) >= 2 and np.diff(cand).min() <= lag:
-        raise EtfflowError(
-            f"evaluate: lag={lag} is not shorter than the shortest rebalance interval "
-            f"({int(np.diff(cand).min())} trading days); periods would overlap"
-        )
-    ok = cand[1:] + lag <= t - 1
-    k = int(ok.sum())
-    rebal = cand[:k]
-    return Periods(rebal=rebal, start=rebal + lag, end=cand[1 : k + 1] + lag)
 
 
 def _check_arguments(
@@ -323,17 +214,16 @@ class _Shared:
 def _shared(
     returns: np.ndarray,
     dates: np.ndarray,
-    first: int,
     rules: TradingRules | None,
     rebalance: int | Literal["month"],
     lag: int,
 ) -> _Shared:
     t, m = returns.shape
-    per = make_periods(dates, first, rebalance=rebalance, lag=lag)
+    per = make_periods(dates, 0, rebalance=rebalance, lag=lag)
     if len(per) == 0:
         raise EtfflowError(
-            f"evaluate: no complete holding period: {t} trading days, first factor value on day "
-            f"{first}, rebalance={rebalance!r}, lag={lag}",
+            f"evaluate: no complete holding period: {t} trading days, rebalance={rebalance!r}, "
+            f"lag={lag}",
         )
     growth = nb.period_growth(np.ascontiguousarray(returns), per.start, per.end)
     has_start = np.isfinite(returns[per.start])
@@ -353,7 +243,7 @@ def _shared(
     bench_grp = np.where(bench, 0, -1).astype(np.int8)
     all_true = np.ones_like(bench)
     bg, bn, _, _, bv = nb.simulate_groups(
-        bench_grp, 1, per.start, per.end, growth, all_true, all_true
+        bench_grp, 1, per.start, per.end, growth, all_true, all_true, all_true[:, 0].copy()
     )
     day_period = np.full(t, -1, dtype=np.int64)
     day_period[per.start[0] + 1 : per.end[-1] + 1] = np.repeat(
@@ -379,66 +269,38 @@ def _shared(
     )
 
 
-def _nav(path: np.ndarray, sh: _Shared) -> np.ndarray:
+def _nav(path: np.ndarray, sh: _Shared, active: np.ndarray) -> np.ndarray:
     """Daily NAV from a period-to-date value path ``path[d] = 1 + R(start_k -> d)``.
 
-    ``nav[start_0] = 1`` and ``nav[d] = prod_{j<k} path[end_j] * path[d]`` for ``d`` in
-    period ``k``: the compounded period returns at period ends, the buy-and-hold path inside.
+    ``nav[d] = prod_{j<k, active} path[end_j] * path[d]`` for ``d`` in an active period
+    ``k`` and the same level on its trade day: the compounded period returns at period ends,
+    the buy-and-hold path inside; inactive periods are NaN and do not move the level.
     """
     per = sh.periods
     nav = np.full(len(path), np.nan)
-    growth = path[per.end]
+    growth = np.where(active, path[per.end], 1.0)
     start_nav = np.concatenate(([1.0], np.cumprod(growth)[:-1]))
-    nav[per.start[0]] = 1.0
     days = slice(per.start[0] + 1, per.end[-1] + 1)
     nav[days] = start_nav[sh.day_period[days]] * path[days]
+    nav[per.start[active]] = start_nav[active]
     return nav
 
 
-def _mean(x: np.ndarray) -> float:
-    x = x[np.isfinite(x)]
-    return float(x.mean()) if len(x) else math.nan
+def _frame(data: list[dict] | dict, schema: pl.Schema) -> pl.DataFrame:
+    """A frame of ``schema`` (from rows or columns) with NaN floats turned into nulls."""
+    df = pl.DataFrame(data, schema=schema)
+    return df.with_columns(pl.col(pl.Float64).fill_nan(None))
 
 
-def _std(x: np.ndarray) -> float:
-    x = x[np.isfinite(x)]
-    return float(x.std(ddof=1)) if len(x) > 1 else math.nan
-
-
-def _ratio(a: float, b: float) -> float:
-    return a / b if (math.isfinite(a) and math.isfinite(b) and b != 0) else math.nan
-
-
-def _win_rate(ic: np.ndarray, d: int) -> float:
-    x = ic[np.isfinite(ic)]
-    return float((np.sign(x) == d).mean()) if len(x) else math.nan
-
-
-def _annualise(growth: float, n_days: int) -> float:
-    if not (math.isfinite(growth) and growth > 0 and n_days > 0):
-        return math.nan
-    return growth ** (TRADING_DAYS_PER_YEAR / n_days) - 1.0
-
-
-def _gain_loss(x: np.ndarray) -> float:
-    win = x[x > 0]
-    loss = x[x < 0]
-    if len(win) == 0 or len(loss) == 0:
-        return math.nan
-    return float(win.mean() / abs(loss.mean()))
-
-
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 2:
-        return math.nan
-    rx, _ = nb._average_ranks(np.ascontiguousarray(x[ok], dtype=np.float64))
-    ry, _ = nb._average_ranks(np.ascontiguousarray(y[ok], dtype=np.float64))
-    return float(nb._pearson(rx, ry))
-
-
-def _max_dd(nav: np.ndarray) -> float:
-    return float(nb.max_drawdown(np.ascontiguousarray(nav)))
+def _note(active: np.ndarray, sh: _Shared) -> str | None:
+    k_n = len(active)
+    n_act = int(active.sum())
+    if n_act == 0:
+        return NO_VALUES
+    if n_act == k_n:
+        return None
+    first = str(sh.dates[sh.periods.rebal[int(np.argmax(active))]])
+    return f"first cross-section on {first}; {k_n - n_act} of {k_n} periods without values"
 
 
 def _evaluate_one(
@@ -456,14 +318,15 @@ def _evaluate_one(
     k_n = len(per)
     fk = np.ascontiguousarray(factor[per.rebal])  # the factor on signal days only
     ic, ric, cnt, grp = nb.cross_sections(fk, sh.fwd, sh.eligible, qs)
+    active = cnt >= MIN_CROSS_SECTION
     d = direction
     if d == "auto":
-        mean_ric = _mean(ric)
+        mean_ric = mean(ric)
         d = -1 if (math.isfinite(mean_ric) and mean_ric < 0) else 1
     gross, n_mem, buy, sell, val = nb.simulate_groups(
-        grp, groups, per.start, per.end, sh.growth, sh.buyable, sh.sellable
+        grp, groups, per.start, per.end, sh.growth, sh.buyable, sh.sellable, active
     )
-    cost = cost_rate * (buy + sell)  # (G, K)
+    cost = cost_rate * (buy + sell)  # (G, K), NaN in inactive periods
     net = gross - cost
     lo, hi = (groups - 1, 0) if d == 1 else (0, groups - 1)
     dp = sh.day_period
@@ -475,92 +338,93 @@ def _evaluate_one(
         return p
 
     p_long, p_short = path(lo), path(hi)
-    p_bench = sh.bench_val
+    p_bench = np.full(len(dp), np.nan)
+    p_bench[days] = np.where(active[dp[days]], sh.bench_val[days], np.nan)
     p_ls = p_long - p_short + 1.0
     p_ex = p_long - p_bench + 1.0
     navs = {
-        "long": _nav(p_long, sh),
-        "short": _nav(p_short, sh),
-        "long_short": _nav(p_ls, sh),
-        "benchmark": _nav(p_bench, sh),
-        "excess": _nav(p_ex, sh),
+        "long": _nav(p_long, sh, active),
+        "short": _nav(p_short, sh, active),
+        "long_short": _nav(p_ls, sh, active),
+        "benchmark": _nav(p_bench, sh, active),
+        "excess": _nav(p_ex, sh, active),
     }
-    r_long = net[lo]
-    r_bench = sh.bench_gross
-    r_ls = net[lo] - net[hi]
-    excess = r_long - r_bench
-    n_days = int(per.end[-1] - per.start[0])
-    ppy = sh.ppy
-    end = per.end[-1]
+    r_bench = np.where(active, sh.bench_gross, np.nan)
+    fp = FactorPeriods(
+        active=active,
+        ic=ic,
+        rank_ic=ric,
+        r_long=net[lo],
+        r_bench=r_bench,
+        r_ls=net[lo] - net[hi],
+        navs=navs,
+        start=per.start,
+        end=per.end,
+        direction=d,
+        ppy=sh.ppy,
+    )
+    whole = period_metrics(fp, np.arange(k_n))
+    n_days = whole["days"]
 
-    # group summary
-    g_growth = np.prod(1.0 + net, axis=1)
-    g_ann = np.array([_annualise(float(x), n_days) for x in g_growth])
+    # group summary: active periods only (an empty group in an active period holds cash)
+    g_growth = np.prod(1.0 + net[:, active], axis=1)
+    g_ann = np.array([annualise(float(x), n_days) for x in g_growth])
     held = n_mem > 0
     g_mean = np.array(
         [float(net[g, held[g]].mean()) if held[g].any() else math.nan for g in range(groups)]
     )
-    rank_ic_mean, ic_mean = _mean(ric), _mean(ic)
-    rank_ic_std, ic_std = _std(ric), _std(ic)
+    # turnover: long group, periods that follow an active period (holdings carried over)
+    cont = active.copy()
+    cont[0] = False
+    cont[1:] &= active[:-1]
+    no_values = not active.any()
     summary = {
         "factor": name,
-        "direction": d,
-        "n_periods": k_n,
-        "rank_ic": rank_ic_mean,
-        "ic": ic_mean,
-        "rank_ic_std": rank_ic_std,
-        "ic_std": ic_std,
-        "rank_icir": _ratio(rank_ic_mean, rank_ic_std),
-        "icir": _ratio(ic_mean, ic_std),
-        "rank_icir_annual": _ratio(rank_ic_mean, rank_ic_std) * math.sqrt(ppy),
-        "icir_annual": _ratio(ic_mean, ic_std) * math.sqrt(ppy),
-        "rank_ic_win_rate": _win_rate(ric, d),
-        "ic_win_rate": _win_rate(ic, d),
-        "long_ann_return": _annualise(navs["long"][end], n_days),
-        "benchmark_ann_return": _annualise(navs["benchmark"][end], n_days),
-        "long_excess_ann": _annualise(navs["excess"][end], n_days),
-        "long_max_drawdown": _max_dd(navs["long"]),
-        "excess_max_drawdown": _max_dd(navs["excess"]),
-        "information_ratio": _ratio(_mean(excess), _std(excess)) * math.sqrt(ppy),
-        "long_win_rate": float((r_long > r_bench).mean()),
-        "mean_period_excess": _mean(excess),
-        "gain_loss_ratio": _gain_loss(excess),
-        "long_short_ann_return": _annualise(navs["long_short"][end], n_days),
-        "long_short_max_drawdown": _max_dd(navs["long_short"]),
-        "monotonicity": _spearman(np.arange(1.0, groups + 1), g_ann),
-        "turnover": float(buy[lo, 1:].mean()) if k_n > 1 else math.nan,
+        "direction": None if (no_values and direction == "auto") else d,
+        "n_periods": whole["n_periods"],
+        **{
+            k: whole[k]
+            for k in (
+                "rank_ic",
+                "ic",
+                "rank_ic_std",
+                "ic_std",
+                "rank_icir",
+                "icir",
+                "rank_icir_annual",
+                "icir_annual",
+                "rank_ic_win_rate",
+                "ic_win_rate",
+            )
+        },
+        "long_ann_return": annualise(1.0 + whole["return"], n_days),
+        "benchmark_ann_return": annualise(1.0 + whole["benchmark_return"], n_days),
+        "long_excess_ann": annualise(1.0 + whole["excess_compounded"], n_days),
+        "long_max_drawdown": whole["max_drawdown"],
+        "excess_max_drawdown": whole["excess_max_drawdown"],
+        "information_ratio": whole["information_ratio"],
+        "win_rate_vs_benchmark": whole["win_rate_vs_benchmark"],
+        "win_rate_absolute": whole["win_rate_absolute"],
+        "mean_period_excess": whole["mean_excess"],
+        "gain_loss_ratio": whole["gain_loss_ratio"],
+        "long_short_ann_return": annualise(1.0 + whole["long_short_return"], n_days),
+        "long_short_max_drawdown": whole["long_short_max_drawdown"],
+        "monotonicity": spearman(np.arange(1.0, groups + 1), g_ann),
+        "turnover": float(buy[lo, cont].mean()) if cont.any() else math.nan,
         **config,
+        "note": _note(active, sh),
     }
 
-    # per calendar year of the rebalance date
+    # per calendar year of the rebalance date: the same metrics on that year's periods
     yearly = []
     for y in np.unique(sh.years):
-        ks = np.flatnonzero(sh.years == y)
-        k0, k1 = ks[0], ks[-1]
-        span = slice(per.start[k0], per.end[k1] + 1)
-        ex = excess[ks]
+        m = period_metrics(fp, np.flatnonzero(sh.years == y))
         yearly.append(
-            {
-                "factor": name,
-                "year": int(y),
-                "n_periods": len(ks),
-                "rank_ic": _mean(ric[ks]),
-                "ic": _mean(ic[ks]),
-                "return": float(np.prod(1.0 + r_long[ks]) - 1.0),
-                "benchmark_return": float(np.prod(1.0 + r_bench[ks]) - 1.0),
-                "excess": float(np.prod(1.0 + ex) - 1.0),
-                "max_drawdown": _max_dd(navs["long"][span]),
-                "excess_max_drawdown": _max_dd(navs["excess"][span]),
-                "information_ratio": _ratio(_mean(ex), _std(ex)) * math.sqrt(ppy),
-                "win_rate": float((ex > 0).mean()),
-                "mean_excess": _mean(ex),
-                "gain_loss_ratio": _gain_loss(ex),
-                "long_short_return": float(np.prod(1.0 + r_ls[ks]) - 1.0),
-            }
+            {"factor": name, "year": int(y), **{c: m[c] for c in YEARLY_SCHEMA if c in m}}
         )
 
     sig_dates = sh.date_series.gather(per.rebal)
-    ic_df = pl.DataFrame(
+    ic_df = _frame(
         {
             "date": sig_dates,
             "factor": pl.repeat(name, k_n, dtype=pl.String, eager=True),
@@ -568,32 +432,36 @@ def _evaluate_one(
             "rank_ic": ric,
             "n": cnt.astype(np.int32),
         },
-        schema=IC_SCHEMA,
+        IC_SCHEMA,
     )
-    ret_frame = np.where(held, net, np.nan).ravel()
-    groups_df = pl.DataFrame(
+    groups_df = _frame(
         {
             "date": pl.concat([sig_dates] * groups),
             "factor": pl.repeat(name, k_n * groups, dtype=pl.String, eager=True),
             "group": np.repeat(np.arange(1, groups + 1, dtype=np.int16), k_n),
-            "ret": ret_frame,
+            "ret": np.where(held, net, np.nan).ravel(),
             "n": n_mem.ravel().astype(np.int32),
             "turnover": buy.ravel(),
         },
-        schema=GROUPS_SCHEMA,
-    ).with_columns(pl.col("ret").fill_nan(None))
-    nav_days = sh.date_series.slice(per.start[0], end - per.start[0] + 1)
-    nd = len(nav_days)
-    nav_df = pl.DataFrame(
-        {
-            "date": pl.concat([nav_days] * len(SERIES)),
-            "factor": pl.repeat(name, nd * len(SERIES), dtype=pl.String, eager=True),
-            "series": pl.Series(np.repeat(np.array(SERIES), nd), dtype=pl.Enum(SERIES)),
-            "nav": np.concatenate([navs[s][per.start[0] : end + 1] for s in SERIES]),
-        },
-        schema=NAV_SCHEMA,
+        GROUPS_SCHEMA,
     )
-    gs_df = pl.DataFrame(
+    if no_values:
+        nav_df = pl.DataFrame(schema=NAV_SCHEMA)
+    else:
+        ka = np.flatnonzero(active)
+        first, end = int(per.start[ka[0]]), int(per.end[ka[-1]])
+        nav_days = sh.date_series.slice(first, end - first + 1)
+        nd = len(nav_days)
+        nav_df = _frame(
+            {
+                "date": pl.concat([nav_days] * len(SERIES)),
+                "factor": pl.repeat(name, nd * len(SERIES), dtype=pl.String, eager=True),
+                "series": pl.Series(np.repeat(np.array(SERIES), nd), dtype=pl.Enum(SERIES)),
+                "nav": np.concatenate([navs[s][first : end + 1] for s in SERIES]),
+            },
+            NAV_SCHEMA,
+        )
+    gs_df = _frame(
         {
             "factor": [name] * groups,
             "group": np.arange(1, groups + 1, dtype=np.int16),
@@ -601,14 +469,14 @@ def _evaluate_one(
             "mean_return": g_mean,
             "n_periods": held.sum(axis=1).astype(np.int32),
         },
-        schema=GROUP_SUMMARY_SCHEMA,
+        GROUP_SUMMARY_SCHEMA,
     )
     return {
         "ic": ic_df,
         "groups": groups_df.sort("date", "group", maintain_order=True),
         "nav": nav_df,
-        "summary": pl.DataFrame([summary], schema=SUMMARY_SCHEMA),
-        "yearly": pl.DataFrame(yearly, schema=YEARLY_SCHEMA),
+        "summary": _frame([summary], SUMMARY_SCHEMA),
+        "yearly": _frame(yearly, YEARLY_SCHEMA),
         "group_summary": gs_df,
     }
 
@@ -661,18 +529,39 @@ def evaluate(
     Raises
     ------
     EtfflowError
-        On inconsistent shapes, bad options, factors without any value or too few dates for
-        one complete holding period.
+        On inconsistent shapes, bad options or too few dates for one complete holding period.
+        A factor without any value is not an error: its rows are null (see Notes).
 
     Notes
     -----
-    Calendar (shared by all factors): signal days start at the first day on which any factor
-    has a value and follow every ``h`` trading days, or are the month ends
-    (:func:`month_ends`) from that day on. The signal is the factor at the close of
+    Calendar (shared by all factors, anchored on the data, never on the factors): signal days
+    are day 0 of ``dates`` and every ``h`` trading days after it, or the month ends
+    (:func:`month_ends`). Every factor is evaluated on this one calendar, so the rows of a
+    factor are the same whichever other factors are evaluated with it, and factors are
+    comparable period by period. The signal is the factor at the close of
     ``t``; the trade is at the close of ``a = t + lag``; the position is held to the close of
     ``b = t' + lag`` (``t'`` the next signal day). The last, incomplete period is dropped.
     Only the rows of ``factors`` at signal days are read, so a factor value dated after
     ``t`` never affects period ``t``; forward returns use returns of days ``a+1..b`` only.
+
+    Cross-section: a period counts for a factor when at least one universe asset
+    (:data:`MIN_CROSS_SECTION`) has both a finite factor value on the signal day and a
+    forward return — one name is enough to hold a portfolio (its IC is undefined, so null).
+    A period without a cross-section has null ``ic``/``rank_ic`` (``n = 0``), groups with
+    ``n = 0`` and null ``ret``/``turnover``, and is left out of every metric and of
+    ``n_periods``. Nothing is held in it: the portfolios are sold at its trade day (locked
+    names too) and the next period with a cross-section starts from cash, like the first
+    one. All five NAV series of the factor (benchmark and excess included, so excess stays
+    comparable) start at 1 on the trade day of its first period with a cross-section, end at
+    the exit of its last one, are null on the days of a period without a cross-section in
+    between, and compounding continues unchanged over such a gap (the level before it
+    carries to the next trade day). Annualisation uses the trading days actually held (the
+    sum of the lengths of the periods with a cross-section). ``summary.note`` says when
+    periods lacked values (``"first cross-section on <date>; <n> of <K> periods without
+    values"``) or when none had any (:data:`NO_VALUES`: every metric null,
+    ``n_periods = 0``, no NAV rows, ``direction`` null under ``"auto"``); it is null
+    otherwise. Any metric that is undefined (too few periods, an IC of a constant input) is
+    null, never NaN.
 
     Forward return of an asset: ``prod_{a<j<=b}(1 + r[j]) - 1`` with a missing daily return
     counted as 0 (a stock that delists inside the period keeps its last value, as cash); it
@@ -700,7 +589,8 @@ def evaluate(
     carried names hold all the value nothing new is bought). A name without a return on
     ``a`` (delisted) is sold at its last value.
     Turnover of a group in a period: share of its names that were not held before (1 in the
-    first period); ``summary.turnover`` is the long group's mean from the second period on.
+    first period); ``summary.turnover`` is the long group's mean over the periods that
+    follow a period with a cross-section.
     Cost: ``cost_bps * 1e-4 * (buy_share + sell_share)``, with ``sell_share`` the share of
     the previous names that left, subtracted from the period return (so it lowers the NAV
     path of the whole period by that amount).
@@ -716,15 +606,23 @@ def evaluate(
     ``TRADING_DAYS_PER_YEAR / h`` (12 for ``"month"``). ICIR = mean / std (ddof=1) of the IC;
     ``*_annual`` multiplies by ``sqrt(ppy)``. IC win rate = share of periods with
     ``sign(IC) == d``. Annualised return ``nav_end ** (242 / days) - 1`` with ``days`` the
-    trading days from the first trade to the last exit. Max drawdown ``min(nav / cummax(nav)
-    - 1)`` on the daily NAV. Information ratio = mean / std (ddof=1) of per-period excess
-    ``* sqrt(ppy)``. Gain/loss ratio = mean positive excess / |mean negative excess|.
-    Monotonicity = Spearman of group number vs annualised group return.
+    trading days held; ``long_excess_ann`` annualises the compounded per-period excess (the
+    ``excess`` NAV). Max drawdown ``min(nav / cummax(nav) - 1)`` on the daily NAV.
+    Information ratio = mean / std (ddof=1) of per-period excess ``* sqrt(ppy)``. Win rate
+    against the benchmark (``win_rate_vs_benchmark``, seed 000's 多头胜率 / 调仓胜率-等权) =
+    share of periods with ``R_long > R_benchmark``; absolute win rate
+    (``win_rate_absolute``, seed 000 table 59's 调仓胜率) = share with ``R_long > 0``.
+    Gain/loss ratio = mean positive excess / |mean negative excess|. Monotonicity =
+    Spearman of group number vs annualised group return. The whole sample and each year use
+    the one :func:`~etfflow.backtest.metrics.period_metrics`.
 
-    Per year (``yearly``): periods grouped by the calendar year of their signal day;
-    ``return``, ``benchmark_return``, ``excess`` and ``long_short_return`` compound the
-    period returns of that year (not annualised), drawdowns use the daily NAV from the first
-    trade of the year to its last exit.
+    Per year (``yearly``, one row per calendar year of the calendar, ``n_periods = 0`` and
+    nulls when the factor has no period with a cross-section in it): periods grouped by the
+    calendar year of their signal day; ``return``, ``benchmark_return``,
+    ``excess_compounded`` (per-period excess compounded) and ``long_short_return`` compound
+    the period returns of that year (not annualised); ``excess_arithmetic`` = ``return -
+    benchmark_return`` (seed 000 table 59's 超额收益率); drawdowns use the daily NAV from the
+    first trade of the year to its last exit.
 
     Examples
     --------
@@ -738,17 +636,13 @@ def evaluate(
     >>> ev = evaluate({"perfect": fwd5}, ret, dates, groups=5, rebalance=5, lag=0)
     >>> ev.ic["rank_ic"].round(12).unique().to_list()
     [1.0]
-    >>> ev.summary["direction"].item(), ev.summary["long_win_rate"].item()
+    >>> ev.summary["direction"].item(), ev.summary["win_rate_vs_benchmark"].item()
     (1, 1.0)
     """
     fs, ret, d, dirs = _check_arguments(
         factors, returns, dates, rules, groups, direction, rebalance, lag, cost_bps
     )
-    firsts = {n: int(nb.first_valid_row(np.ascontiguousarray(f))) for n, f in fs.items()}
-    first = min(firsts.values())
-    if first >= len(d):
-        raise EtfflowError(f"evaluate: no factor has any finite value ({', '.join(list(fs)[:5])})")
-    sh = _shared(ret, d, first, rules, rebalance, int(lag))
+    sh = _shared(ret, d, rules, rebalance, int(lag))
     qs = qcut_fractions(int(groups))
     config = {
         "groups": int(groups),

@@ -295,7 +295,7 @@ def rebalance_1d(g, k, targets, n_targets, growth, start, buyable, sellable, st)
 
 
 @njit(cache=True)
-def simulate_groups(groups, n_groups, starts, ends, growth, buyable, sellable):
+def simulate_groups(groups, n_groups, starts, ends, growth, buyable, sellable, active):
     """Buy-and-hold paths of the portfolios of groups ``0..n_groups-1`` through all periods.
 
     Period ``k`` trades at the close of ``starts[k]`` and is held to the close of
@@ -305,6 +305,12 @@ def simulate_groups(groups, n_groups, starts, ends, growth, buyable, sellable):
     ``cash + sum_i w_i * growth[d, i]``. Each day visits all groups, so a row of ``growth``
     is read from memory once for all groups. Single-threaded on purpose: the work is one
     pass over ``growth``, and a parallel region per period stalls on a busy machine.
+
+    A period with ``active[k]`` false (the factor has no cross-section on its signal day)
+    is not held: every portfolio is sold at its start (nothing carried, not even names that
+    cannot be sold: the period is outside the backtest), its gross return, buy and sell
+    shares and daily values are NaN and it has no members; the next active period starts
+    from cash like the first one.
 
     Returns ``(gross, n_members, buy_share, sell_share)`` as ``(n_groups, K)`` arrays (gross
     period return ``val[g, ends[k]] - 1``; ``buy_share`` is 1 in the first period when
@@ -328,6 +334,17 @@ def simulate_groups(groups, n_groups, starts, ends, growth, buyable, sellable):
     n_targets = np.zeros(n_groups, dtype=np.int64)
     for k in range(k_n):
         a = starts[k]
+        if not active[k]:
+            for g in range(n_groups):
+                for j in range(n_mem[g]):
+                    i = members[g, j]
+                    held[g, i] = False
+                    w[g, i] = 0.0
+                n_mem[g] = 0
+                cash[g] = 1.0
+                buy[g, k] = np.nan
+                sell[g, k] = np.nan
+            continue
         n_targets[:] = 0
         for i in range(m):
             g = groups[k, i]

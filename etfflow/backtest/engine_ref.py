@@ -19,8 +19,10 @@ from etfflow.backtest.universe import TradingRules
 @dataclass
 class ReferenceResult:
     """Per factor: ``ic``, ``rank_ic``, ``n`` (K,), ``group_ret``/``group_n``/``turnover``
-    (G, K) with NaN returns for empty groups, ``nav[series]`` (T,) daily, ``direction``;
-    ``benchmark_ret`` (K,) the benchmark's period returns."""
+    (G, K) with NaN returns for empty groups, ``nav[series]`` (T,) daily, ``direction``,
+    ``active`` (K,) the periods with a cross-section, ``metrics`` (whole-sample
+    ``n_periods``, win rates, annualised long and benchmark returns); ``benchmark_ret``
+    (K,) the benchmark's period returns."""
 
     rebal: list[int]
     start: list[int]
@@ -33,6 +35,8 @@ class ReferenceResult:
     turnover: dict[str, np.ndarray] = field(default_factory=dict)
     nav: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     direction: dict[str, int] = field(default_factory=dict)
+    active: dict[str, list[bool]] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     benchmark_ret: np.ndarray | None = None
 
 
@@ -114,6 +118,15 @@ def _qcut(values, groups):
     return [max(math.ceil((r - 1) * groups / (n - 1)) - 1, 0) for r in ranks]
 
 
+def _annualised(period_returns, days):
+    growth = 1.0
+    for x in period_returns:
+        growth *= 1.0 + x
+    if not (days > 0 and math.isfinite(growth) and growth > 0):
+        return math.nan
+    return growth ** (242 / days) - 1.0
+
+
 def evaluate_reference(
     factors: dict[str, np.ndarray],
     returns: np.ndarray,
@@ -126,14 +139,16 @@ def evaluate_reference(
     lag: int = 1,
     cost_bps: float = 0.0,
 ) -> ReferenceResult:
-    """Loop version of :func:`etfflow.backtest.engine.evaluate` (same arguments)."""
+    """Loop version of :func:`etfflow.backtest.engine.evaluate` (same arguments).
+
+    The calendar starts on day 0 of ``dates`` whatever the factors; a period counts for a
+    factor when at least one universe asset has a factor value and a forward return. Other
+    periods hold nothing (portfolios restart from cash after them) and leave the NAVs NaN
+    with the level unchanged.
+    """
     t, m = returns.shape
     dates = np.asarray(dates, dtype="datetime64[D]")
-    first = min(
-        (i for f in factors.values() for i in range(t) if np.isfinite(f[i]).any()),
-        default=t,
-    )
-    rebal, start, end = _periods(dates, first, rebalance, lag)
+    rebal, start, end = _periods(dates, 0, rebalance, lag)
     out = ReferenceResult(rebal, start, end)
     k_n = len(rebal)
 
@@ -167,17 +182,25 @@ def evaluate_reference(
         ok = has(rebal[k], i) and has(start[k], i)
         return ok and (rules is None or bool(rules.benchmark[rebal[k], i]))
 
-    def simulate(targets, rules_apply=True):
+    def simulate(targets, active, rules_apply=True):
         """targets[k] = set of target names; returns (paths dict day->value, ret, n, buy, sell).
 
         The benchmark (``rules_apply=False``) buys every target with a return on the trade day
-        and never carries a position."""
+        and never carries a position. An inactive period holds nothing: NaN return and
+        shares, 0 names, and the next period starts from an empty portfolio."""
         weights: dict[int, float] = {}
         cash = 1.0
         path = {}
         rets, ns, buys, sells = [], [], [], []
         for k in range(k_n):
             a, b = start[k], end[k]
+            if not active[k]:
+                weights, cash = {}, 1.0
+                rets.append(math.nan)
+                ns.append(0)
+                buys.append(math.nan)
+                sells.append(math.nan)
+                continue
             prev = dict(weights)
             if prev:
                 vals = {i: w * growth(start[k - 1], a, i) for i, w in prev.items()}
@@ -210,21 +233,22 @@ def evaluate_reference(
             rets.append(path[b] - 1.0)
         return path, rets, ns, buys, sells
 
-    def nav_of(day_ret):
-        """day_ret(k, d) = period-to-date return of period k on day d."""
+    def nav_of(day_ret, active):
+        """day_ret(k, d) = period-to-date return of period k on day d; NaN outside active
+        periods, the level carried over inactive ones."""
         nav = np.full(t, np.nan)
-        if not k_n:
-            return nav
-        nav[start[0]] = 1.0
         level = 1.0
         for k in range(k_n):
+            if not active[k]:
+                continue
+            nav[start[k]] = level
             for d in range(start[k] + 1, end[k] + 1):
                 nav[d] = level * (1.0 + day_ret(k, d))
             level = nav[end[k]]
         return nav
 
     bench_targets = [{i for i in range(m) if in_bench(k, i)} for k in range(k_n)]
-    b_path, b_ret, _, _, _ = simulate(bench_targets, rules_apply=False)
+    b_path, b_ret, _, _, _ = simulate(bench_targets, [True] * k_n, rules_apply=False)
     rate = cost_bps * 1e-4
 
     for name, f in factors.items():
@@ -244,6 +268,7 @@ def evaluate_reference(
             lab = dict(zip(assets, _qcut(x, groups), strict=True)) if x else {}
             labels.append(lab)
         ric_arr = np.array(ric)
+        act = [c >= 1 for c in cnt]
         if direction == "auto":
             mr = np.nanmean(ric_arr) if np.isfinite(ric_arr).any() else math.nan
             d = -1 if (math.isfinite(mr) and mr < 0) else 1
@@ -252,7 +277,7 @@ def evaluate_reference(
         sims = []
         for g in range(groups):
             targets = [{i for i, lab in labels[k].items() if lab == g} for k in range(k_n)]
-            sims.append(simulate(targets))
+            sims.append(simulate(targets, act))
         costs = np.array([[rate * (s[3][k] + s[4][k]) for k in range(k_n)] for s in sims])
         g_ret = np.array([[sims[g][1][k] - costs[g, k] for k in range(k_n)] for g in range(groups)])
         g_n = np.array([sims[g][2] for g in range(groups)])
@@ -262,12 +287,28 @@ def evaluate_reference(
             return sims[g][0][dd] - 1.0 - costs[g, k]
 
         out.nav[name] = {
-            "long": nav_of(lambda k, dd, lo=lo: pr(lo, k, dd)),
-            "short": nav_of(lambda k, dd, hi=hi: pr(hi, k, dd)),
-            "long_short": nav_of(lambda k, dd, lo=lo, hi=hi: pr(lo, k, dd) - pr(hi, k, dd)),
-            "benchmark": nav_of(lambda k, dd: b_path[dd] - 1.0),
-            "excess": nav_of(lambda k, dd, lo=lo: pr(lo, k, dd) - (b_path[dd] - 1.0)),
+            "long": nav_of(lambda k, dd, lo=lo: pr(lo, k, dd), act),
+            "short": nav_of(lambda k, dd, hi=hi: pr(hi, k, dd), act),
+            "long_short": nav_of(lambda k, dd, lo=lo, hi=hi: pr(lo, k, dd) - pr(hi, k, dd), act),
+            "benchmark": nav_of(lambda k, dd: b_path[dd] - 1.0, act),
+            "excess": nav_of(lambda k, dd, lo=lo: pr(lo, k, dd) - (b_path[dd] - 1.0), act),
         }
+        ks = [k for k in range(k_n) if act[k]]
+        days = sum(end[k] - start[k] for k in ks)  # trading days held
+        long_k = [g_ret[lo][k] for k in ks]
+        bench_k = [b_ret[k] for k in ks]
+        out.metrics[name] = {
+            "n_periods": len(ks),
+            "win_rate_vs_benchmark": (
+                sum(x > y for x, y in zip(long_k, bench_k, strict=True)) / len(ks)
+                if ks
+                else math.nan
+            ),
+            "win_rate_absolute": sum(x > 0 for x in long_k) / len(ks) if ks else math.nan,
+            "long_ann_return": _annualised(long_k, days),
+            "benchmark_ann_return": _annualised(bench_k, days),
+        }
+        out.active[name] = act
         out.ic[name] = np.array(ic)
         out.rank_ic[name] = ric_arr
         out.n[name] = np.array(cnt)

@@ -554,8 +554,9 @@ _SUMMARY_COLS: tuple[tuple[str, str, str, Fmt, bool], ...] = (
     ("rank_icir_annual", "年化 IR", "annualised", NUM2, True),
     ("rank_ic_win_rate", "IC胜率", "IC win rate", PCT1, False),
     ("long_ann_return", "多头年化收益率", "long ann.", PCT1, True),
-    ("long_excess_ann", "多头年化超额", "long excess ann.", PCT1, True),
-    ("long_win_rate", "多头胜率", "long win rate", PCT1, False),
+    ("long_excess_ann", "多头年化超额(复利)", "long excess ann., compounded", PCT1, True),
+    ("win_rate_vs_benchmark", "多头胜率-等权", "win rate vs benchmark", PCT1, False),
+    ("win_rate_absolute", "多头胜率(绝对)", "win rate, absolute (long > 0)", PCT1, False),
     ("mean_period_excess", "多头调仓超额均值", "mean excess/period", PCT2, True),
     ("long_short_ann_return", "多空年化收益", "long-short ann.", PCT1, True),
     ("long_short_max_drawdown", "多空最大回撤", "long-short max DD", PCT1, True),
@@ -566,11 +567,13 @@ _YEARLY_COLS: tuple[tuple[str, str, str, Fmt, bool], ...] = (
     ("n_periods", "期数", "periods", _int, False),
     ("return", "收益率", "long", PCT1, True),
     ("benchmark_return", "等权基准", "benchmark", PCT1, True),
-    ("excess", "超额收益率", "excess", PCT1, True),
+    ("excess_arithmetic", "超额收益率(算术)", "excess, arithmetic", PCT1, True),
+    ("excess_compounded", "超额(复利)", "excess, compounded", PCT1, True),
     ("max_drawdown", "最大回撤", "max DD", PCT1, True),
     ("excess_max_drawdown", "超额最大回撤", "excess max DD", PCT1, True),
     ("information_ratio", "信息比率", "IR", NUM2, True),
-    ("win_rate", "调仓胜率", "win rate", PCT1, False),
+    ("win_rate_absolute", "调仓胜率", "win rate, absolute (long > 0)", PCT1, False),
+    ("win_rate_vs_benchmark", "调仓胜率-等权", "win rate vs benchmark", PCT1, False),
     ("mean_excess", "调仓超额均值", "mean excess", PCT2, True),
     ("gain_loss_ratio", "调仓盈亏比", "gain/loss", NUM2, False),
     ("rank_ic", "Rank IC", "mean", PCT2, True),
@@ -582,11 +585,12 @@ _WHOLE = {
     "n_periods": "n_periods",
     "return": "long_ann_return",
     "benchmark_return": "benchmark_ann_return",
-    "excess": "long_excess_ann",
+    "excess_compounded": "long_excess_ann",
     "max_drawdown": "long_max_drawdown",
     "excess_max_drawdown": "excess_max_drawdown",
     "information_ratio": "information_ratio",
-    "win_rate": "long_win_rate",
+    "win_rate_vs_benchmark": "win_rate_vs_benchmark",
+    "win_rate_absolute": "win_rate_absolute",
     "mean_excess": "mean_period_excess",
     "rank_ic": "rank_ic",
     "long_short_return": "long_short_ann_return",
@@ -603,6 +607,16 @@ def _summary_table(rows: Sequence[Mapping]) -> str:
         name = html.escape(str(r["factor"]))
         body.append(f'<tr><td class="name"><a href="#f{i}">{name}</a></td>{cells}</tr>')
     return f'<table class="t"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _notes(rows: Sequence[Mapping]) -> str:
+    """The factors' notes (periods or the whole sample without values), one line each."""
+    lines = [
+        f"<li><b>{html.escape(str(r['factor']))}</b>: {html.escape(str(r['note']))}</li>"
+        for r in rows
+        if r.get("note")
+    ]
+    return f'<ul class="note">{"".join(lines)}</ul>' if lines else ""
 
 
 def _year_label(
@@ -673,6 +687,8 @@ def _factor_yearly_table(
         body.append(f'<tr><td class="name">{html.escape(lab)}{sub}</td>{cells}</tr>')
     whole = {k: s.get(v) for k, v in _WHOLE.items()}
     whole["gain_loss_ratio"] = gain_loss
+    la, ba = s.get("long_ann_return"), s.get("benchmark_ann_return")
+    whole["excess_arithmetic"] = la - ba if _finite(la) and _finite(ba) else None
     cells = "".join(_td(whole.get(c), f, signed=sg) for c, _, _, f, sg in _YEARLY_COLS)
     body.append(
         f'<tr class="whole"><td class="name">整体<small>年化 annualised</small></td>{cells}</tr>'
@@ -808,10 +824,19 @@ def _factor_section(
     ic = ev.ic.filter(pl.col("factor") == name).sort("date")
     gs = ev.group_summary.filter(pl.col("factor") == name).sort("group")
     yrows = _rows(ev.yearly.filter(pl.col("factor") == name).sort("year"))
+    note = s.get("note")
+    note_html = f'<p class="note">{html.escape(str(note))}</p>' if note else ""
+    if not s.get("n_periods"):  # no value on any rebalance date: a note, no charts
+        return (
+            f'<details class="factor" id="f{i}"{" open" if i == 0 else ""}>'
+            f'<summary><span class="fname">{html.escape(name)}</span>'
+            f'<span class="kpi"><span>{html.escape(str(note or "no values"))}</span></span>'
+            f'</summary><div class="body">{note_html}</div></details>'
+        )
     gl = _gain_loss(ev, name, s.get("direction"), s.get("groups"))
     kpi = (
         f"<span>Rank IC <b class='{_sign(s.get('rank_ic'))}'>{PCT2(s.get('rank_ic'))}</b></span>"
-        f"<span>多头年化超额 <b class='{_sign(s.get('long_excess_ann'))}'>"
+        f"<span>多头年化超额(复利) <b class='{_sign(s.get('long_excess_ann'))}'>"
         f"{PCT1(s.get('long_excess_ann'))}</b></span>"
         f"<span>多空年化 <b class='{_sign(s.get('long_short_ann_return'))}'>"
         f"{PCT1(s.get('long_short_ann_return'))}</b></span>"
@@ -827,7 +852,7 @@ def _factor_section(
         f'<details class="factor" id="f{i}"{" open" if i == 0 else ""}>'
         f'<summary><span class="fname">{html.escape(name)}</span>'
         f'<span class="kpi">{kpi}</span></summary>'
-        f'<div class="body">{nav_svg}<div class="charts2"><div>{grp_svg}</div>'
+        f'<div class="body">{note_html}{nav_svg}<div class="charts2"><div>{grp_svg}</div>'
         f'<div>{ic_svg}</div></div><div class="wrap">{table}</div></div></details>'
     )
 
@@ -877,10 +902,14 @@ def render_html(
     -----
     Summary columns follow seed 000 table 47 (SPEC §5.3): Rank IC mean, Rank ICIR per period
     and annualised, IC win rate (share of periods with ``sign(rank IC) = direction``), long
-    annualised return and excess, long win rate, mean per-period excess, long-short annualised
-    return and max drawdown. Per-year values compound the periods whose signal falls in the
-    year (not annualised); the "整体" (whole) column/row repeats the whole-period, annualised
-    numbers of ``ev.summary``; the whole-period gain/loss ratio is recomputed from
+    annualised return and excess (compounded per-period excess), win rate against the
+    benchmark and absolute win rate (long > 0), mean per-period excess, long-short
+    annualised return and max drawdown. Factor notes (periods without values) are listed
+    under the summary; a factor without any value shows its note instead of charts.
+    Per-year values compound the periods whose signal falls in the year (not annualised);
+    the "整体" (whole) column/row repeats the whole-period, annualised numbers of
+    ``ev.summary`` (its arithmetic excess is annualised long minus annualised benchmark);
+    the whole-period gain/loss ratio is recomputed from
     ``ev.groups`` and ``ev.periods`` (periods where the long group held nothing are left out).
     The moving average over the Rank IC bars uses the finite values among the last
     :data:`IC_MA_WINDOW` periods and needs at least half of them.
@@ -923,7 +952,7 @@ def render_html(
         f"<div><dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd></div>" for k, v in info.items()
     )
     ric = {(str(r["factor"]), int(r["year"])): r.get("rank_ic") for r in _rows(ev.yearly)}
-    exc = {(str(r["factor"]), int(r["year"])): r.get("excess") for r in _rows(ev.yearly)}
+    exc = {(str(r["factor"]), int(r["year"])): r.get("excess_compounded") for r in _rows(ev.yearly)}
     whole_ric = {str(r["factor"]): r.get("rank_ic") for r in srows}
     whole_exc = {str(r["factor"]): r.get("long_excess_ann") for r in srows}
     sections = "".join(
@@ -944,13 +973,15 @@ def render_html(
         '<section class="card"><h2>因子绩效汇总<small>factor performance, whole period</small>'
         "</h2>",
         f'<div class="wrap">{_summary_table(srows)}</div>',
+        _notes(srows),
         '<p class="note">方向 +1: 多头 = 第 G 组 (因子值最大); -1: 多头 = 第 1 组. '
         "IC胜率 = Rank IC 符号与方向一致的期数占比; 超额相对等权基准; "
         "年化按 242 个交易日.</p></section>",
         '<section class="card"><h2>分年度表现<small>by calendar year of the signal</small></h2>'
         '<div class="grid2"><div><h3>Rank IC</h3><div class="wrap">',
         _pivot_table(names, years, ric, whole_ric, spans, fmt=PCT2, whole_label=("整体", "whole")),
-        "</div></div><div><h3>多头超额 <small>long excess vs benchmark</small></h3>"
+        "</div></div><div><h3>多头超额(复利) <small>long excess vs benchmark, compounded</small>"
+        "</h3>"
         '<div class="wrap">',
         _pivot_table(
             names, years, exc, whole_exc, spans, fmt=PCT1, whole_label=("整体", "annualised")

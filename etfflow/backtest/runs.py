@@ -10,6 +10,7 @@ pool, processing, groups, direction, rebalance, lag, universe, cost) are in ``ru
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -22,7 +23,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from etfflow.backtest.engine import NAV_SCHEMA, Evaluation, evaluate
+from etfflow.backtest.engine import NAV_SCHEMA, NO_VALUES, Evaluation, evaluate
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.market import Market, load_market
 from etfflow.engine.panel import index_of
@@ -131,6 +132,13 @@ def run_backtest(
         Folder for ``ic.parquet``, ``groups.parquet`` and ``summary.parquet``.
     html
         Path of a self-contained HTML report.
+
+    Notes
+    -----
+    :func:`~etfflow.backtest.engine.evaluate` gets the dataset's full calendar and return
+    panel, never a slice that depends on the selected factors, so a factor's stored rows are
+    the same whichever factors are tested with it. A factor without any value is evaluated
+    too: its rows are null and its ``note`` says so, with its warm-up in trading days.
     """
     if level not in LEVELS:
         raise EtfflowError(f"unknown level {level!r}: choose one of {', '.join(LEVELS)}")
@@ -177,15 +185,6 @@ def run_backtest(
         a = np.full(shape, np.nan)
         a[day, col] = values[n].cast(pl.Float64).fill_null(np.nan).to_numpy()
         panels[n] = a
-    skipped = [n for n in names if not np.isfinite(panels[n]).any()]
-    for n in skipped:  # e.g. a 24-month correlation on 2 years of data: nothing to test
-        del panels[n]
-    names = [n for n in names if n not in skipped]
-    if not names:
-        raise EtfflowError(
-            f"none of the selected factors has a value in factor run {frun['run_id']} "
-            f"({', '.join(skipped[:5])}): their windows are longer than the data"
-        )
     rules = None
     if level == "stock" and universe == "default":
         from etfflow.backtest.universe import stock_rules
@@ -216,12 +215,12 @@ def run_backtest(
         progress=progress,
     )
     secs["evaluate"] = time.perf_counter() - t0
+    ev = _explain_empty(ev, defs, len(market.calendar))
 
     params = {
         "factor_run": frun["run_id"],
         "level": level,
         "factors": names,
-        "skipped_without_values": skipped,
         "processing": fparams.get("processing"),
         "groups": groups,
         "direction": direction,
@@ -247,6 +246,22 @@ def run_backtest(
     if html:
         page = write_report(ev, html, run_id=run_id, params=params, pool=frun["pool"])
     return BacktestRun(ev, run_id, frun["run_id"], params, Path(store), out, page, secs)
+
+
+def _explain_empty(ev: Evaluation, defs: pl.DataFrame, n_days: int) -> Evaluation:
+    """Say why a factor has no value (a 96-week correlation on two years of data): the note
+    of a factor without any value gains its warm-up and the number of days in the data."""
+    look = dict(zip(defs["factor"].to_list(), defs["lookback"].to_list(), strict=True))
+    notes = [
+        (
+            f"{NO_VALUES}: needs {look[f]} trading days of history, the data has {n_days} days"
+            if note == NO_VALUES and look.get(f)
+            else note
+        )
+        for f, note in ev.summary.select("factor", "note").iter_rows()
+    ]
+    summary = ev.summary.with_columns(pl.Series("note", notes, dtype=pl.String))
+    return dataclasses.replace(ev, summary=summary)
 
 
 def _pick(factors: str | Sequence[str], available: list[str], run_id: str) -> list[str]:

@@ -16,15 +16,17 @@ from etfflow.cli._ui import console, progress_bar
 from etfflow.engine.store import DEFAULT_STORE, open_store
 from etfflow.factors.inputs import LEVELS
 
-#: (summary column, header, percent?) — seed 000 table 47's columns.
+#: (summary column, header, percent?) — seed 000 table 47's columns; its 多头胜率 is the win
+#: rate against the benchmark, shown next to the absolute one (long > 0, table 59's 调仓胜率).
 SUMMARY_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("direction", "dir", False),
     ("rank_ic", "Rank IC", True),
     ("rank_icir", "Rank ICIR", False),
     ("rank_ic_win_rate", "IC win", True),
     ("long_ann_return", "long ann.", True),
-    ("long_excess_ann", "long excess ann.", True),
-    ("long_win_rate", "long win", True),
+    ("long_excess_ann", "long excess ann. (compounded)", True),
+    ("win_rate_vs_benchmark", "win vs bench", True),
+    ("win_rate_absolute", "win abs. (>0)", True),
     ("mean_period_excess", "mean excess/period", True),
     ("long_short_ann_return", "L-S ann.", True),
     ("long_short_max_drawdown", "L-S max DD", True),
@@ -71,6 +73,15 @@ def yearly_table(yearly: pl.DataFrame, column: str, *, title: str) -> Table:
     return table
 
 
+def print_notes(summary: pl.DataFrame) -> None:
+    """One line per factor with a note (periods, or the whole sample, without values)."""
+    noted = summary.filter(pl.col("note").is_not_null())
+    if noted.height:
+        console.print("notes:")
+        for f, note in noted.select("factor", "note").iter_rows():
+            console.print(f"  {f}: {note}", markup=False, highlight=False)
+
+
 def print_backtest(
     ev, params: dict, run_id: str, *, max_factors: int = 60, yearly_filter=None
 ) -> None:
@@ -83,17 +94,27 @@ def print_backtest(
             f"{params.get('universe')}, processing {params.get('processing') or 'none'}",
         )
     )
+    print_notes(summary)
     keep = summary["factor"].to_list()
     if yearly_filter is not None:
         keep = [f for f in keep if f in set(yearly_filter)] or keep
     yearly = ev.yearly.filter(pl.col("factor").is_in(keep))
     console.print(yearly_table(yearly, "rank_ic", title="Rank IC per year"))
-    console.print(yearly_table(yearly, "excess", title="Long excess return per year"))
-    if params.get("skipped_without_values"):
-        console.print(
-            "not tested (no value in the data: window longer than the history): "
-            + ", ".join(params["skipped_without_values"])
+    console.print(
+        yearly_table(
+            yearly,
+            "excess_compounded",
+            title="Long excess per year, compounded (超额 复利: per-period excess compounded)",
         )
+    )
+    console.print(
+        yearly_table(
+            yearly,
+            "excess_arithmetic",
+            title="Long excess per year, arithmetic (超额收益率 算术: long return − benchmark "
+            "return, seed 000 table 59)",
+        )
+    )
     if ev.summary.height > max_factors:
         console.print(f"... and {ev.summary.height - max_factors} more factors in the store")
 

@@ -31,7 +31,8 @@ import polars as pl
 from etfflow import __version__
 from etfflow.exceptions import StoreError
 
-SCHEMA_VERSION = 1
+#: 2: bt_summary gains note and the two win rates, bt_yearly the two excess conventions.
+SCHEMA_VERSION = 2
 DEFAULT_STORE = "etfflow.duckdb"
 
 _SQL_TYPES: dict[type[pl.DataType], str] = {

@@ -9,12 +9,14 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from etfflow.backtest import engine_nb as nb
 from etfflow.backtest.engine import (
     GROUPS_SCHEMA,
     IC_SCHEMA,
     NAV_SCHEMA,
+    NO_VALUES,
     SUMMARY_SCHEMA,
     YEARLY_SCHEMA,
     evaluate,
@@ -75,7 +77,7 @@ def test_ic_is_plus_and_minus_one_by_construction(lag: int) -> None:
     s = ev.summary.sort("factor")
     assert s["direction"].to_list() == [-1, 1]  # auto: sign of the mean Rank IC
     assert s["rank_ic_win_rate"].to_list() == [1.0, 1.0]
-    assert s["long_win_rate"].to_list() == [1.0, 1.0]
+    assert s["win_rate_vs_benchmark"].to_list() == [1.0, 1.0]
     assert s["monotonicity"].to_list() == [-1.0, 1.0]
     # long = best returns in both: the long-short NAV only rises at period ends
     for name in ("up", "down"):
@@ -245,7 +247,7 @@ def test_daily_nav_agrees_with_period_returns() -> None:
     n_days = len(days) - 1
     assert s["long_ann_return"] == pytest.approx(pos["long"][-1] ** (242 / n_days) - 1)
     assert s["mean_period_excess"] == pytest.approx(np.mean(long - bench))
-    assert s["long_win_rate"] == pytest.approx(np.mean(long > bench))
+    assert s["win_rate_vs_benchmark"] == pytest.approx(np.mean(long > bench))
     ex = long - bench
     assert s["gain_loss_ratio"] == pytest.approx(ex[ex > 0].mean() / -ex[ex < 0].mean())
     # the yearly table compounds the same period returns
@@ -289,19 +291,33 @@ def test_multiple_factors_share_the_calendar_and_benchmark() -> None:
     ret = rng.normal(0, 0.02, (t, m))
     f1 = rng.normal(size=(t, m))
     f2 = rng.normal(size=(t, m))
-    f2[:15] = np.nan  # starts later: the calendar starts at f1's first value
+    f2[:15] = np.nan  # starts later: the calendar still starts on day 0 of the data
+    f1[:5] = np.nan
     ev = evaluate({"a": f1, "b": f2}, ret, weekdays(t), groups=3, rebalance=10)
     assert ev.summary["factor"].to_list() == ["a", "b"]
-    bench = ev.nav.filter(pl.col("series") == "benchmark")
-    assert (
-        bench.filter(pl.col("factor") == "a")["nav"].to_list()
-        == bench.filter(pl.col("factor") == "b")["nav"].to_list()
-    )
+    assert ev.periods["date"][0] == weekdays(t)[0]
+    a_ic = ev.ic.filter(pl.col("factor") == "a").sort("date")
     b_ic = ev.ic.filter(pl.col("factor") == "b").sort("date")
-    assert b_ic["n"].to_list()[:2] == [0, 0]  # no values on the first two signal days
-    assert b_ic["rank_ic"].null_count() == 0 and b_ic["rank_ic"].is_nan().sum() == 2
-    single = evaluate({"a": f1}, ret, weekdays(t), groups=3, rebalance=10)
-    assert single.ic.equals(ev.ic.filter(pl.col("factor") == "a"))
+    assert a_ic["n"].to_list()[:1] == [0] and b_ic["n"].to_list()[:2] == [0, 0]
+    assert b_ic["rank_ic"][:2].null_count() == 2 and b_ic["rank_ic"][2:].null_count() == 0
+    s = ev.summary
+    assert s["n_periods"].to_list() == [ev.periods.height - 1, ev.periods.height - 2]
+    # the benchmark NAV of each factor starts at its own first trade day; same daily moves
+    bench = ev.nav.filter(pl.col("series") == "benchmark")
+    a_b = bench.filter(pl.col("factor") == "a")
+    b_b = bench.filter(pl.col("factor") == "b")
+    assert b_b["date"][0] == ev.periods["start"][2] and a_b["date"][0] == ev.periods["start"][1]
+    assert b_b["nav"][0] == 1.0
+    common = a_b.join(b_b, on="date", suffix="_b")
+    ratio = (common["nav"] / common["nav_b"]).to_numpy()
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-13)
+    for name, f in (("a", f1), ("b", f2)):
+        single = evaluate({name: f}, ret, weekdays(t), groups=3, rebalance=10)
+        for table in ("ic", "groups", "nav", "summary", "yearly", "group_summary"):
+            assert_frame_equal(
+                getattr(single, table), getattr(ev, table).filter(pl.col("factor") == name)
+            )
+        assert_frame_equal(single.periods, ev.periods)
 
 
 @pytest.mark.parametrize(
@@ -328,8 +344,6 @@ def test_bad_inputs() -> None:
         evaluate({"f": np.ones((30, 3))}, ret, weekdays(30))
     with pytest.raises(EtfflowError, match="dates"):
         evaluate({"f": np.ones((30, 4))}, ret, weekdays(29))
-    with pytest.raises(EtfflowError, match="no factor has any finite value"):
-        evaluate({"f": np.full((30, 4), np.nan)}, ret, weekdays(30))
     with pytest.raises(EtfflowError, match="no complete holding period"):
         evaluate({"f": np.ones((30, 4))}, ret, weekdays(30), rebalance=40)
 
@@ -351,7 +365,7 @@ def test_qcut_fractions_and_fallback_labels() -> None:
 
 
 @st.composite
-def panels(draw):
+def panels(draw, n_factors: int = 2):
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     t = draw(st.integers(8, 45))
@@ -362,7 +376,7 @@ def panels(draw):
             ret[: rng.integers(0, t), i] = np.nan
         if rng.random() < 0.3:
             ret[rng.integers(0, t) :, i] = np.nan
-    n_f = draw(st.integers(1, 2))
+    n_f = draw(st.integers(1, n_factors))
     factors = {}
     for j in range(n_f):
         if draw(st.booleans()):
@@ -371,8 +385,16 @@ def panels(draw):
             f = rng.normal(size=(t, m))
         f[rng.random((t, m)) < 0.2] = np.nan
         f[np.isnan(ret)] = np.where(rng.random() < 0.5, np.nan, 1.0)
-        lead = draw(st.integers(0, 3))
-        f[:lead] = np.nan
+        kind = draw(st.integers(0, 9))
+        if kind == 0:  # no value at all (a window longer than the data)
+            f[:] = np.nan
+        elif kind <= 3:  # starts late: first valid date anywhere in the data
+            f[: draw(st.integers(0, t))] = np.nan
+        else:
+            f[: draw(st.integers(0, 3))] = np.nan
+        if draw(st.booleans()):  # a hole of missing days in the middle
+            a = draw(st.integers(0, t - 1))
+            f[a : a + draw(st.integers(1, 12))] = np.nan
         factors[f"f{j}"] = f
     use_rules = draw(st.booleans())
     rules = None
@@ -428,18 +450,29 @@ def test_engine_matches_loop_reference(p: dict) -> None:
     assert per["date"].to_numpy().tolist() == d[ref.rebal].tolist()
     assert per["end"].to_numpy().tolist() == d[ref.end].tolist()
     _nan_close(per["benchmark"].to_numpy(), ref.benchmark_ret)
-    first, last = ref.start[0], ref.end[-1]
     for name in p["factors"]:
         ic = ev.ic.filter(pl.col("factor") == name).sort("date")
         _nan_close(ic["ic"].to_numpy(), ref.ic[name])
         _nan_close(ic["rank_ic"].to_numpy(), ref.rank_ic[name])
         assert ic["n"].to_list() == ref.n[name].tolist()
-        s = ev.summary.filter(pl.col("factor") == name)
-        assert s["direction"].item() == ref.direction[name]
+        s = ev.summary.filter(pl.col("factor") == name).row(0, named=True)
+        act = ref.active[name]
+        if any(act) or p["direction"] != "auto":
+            assert s["direction"] == ref.direction[name]
+        else:
+            assert s["direction"] is None
+        for key, value in ref.metrics[name].items():
+            _nan_close(np.nan if s[key] is None else s[key], value)
+        assert (s["note"] is None) == all(act)
         _nan_close(group_matrix(ev, name), ref.group_ret[name])
         assert group_matrix(ev, name, "n").astype(int).tolist() == ref.group_n[name].tolist()
         _nan_close(group_matrix(ev, name, "turnover"), ref.turnover[name])
+        ka = np.flatnonzero(act)
         for kind, nav in ref.nav[name].items():
+            if len(ka) == 0:
+                assert len(series(ev, name, kind)) == 0
+                continue
+            first, last = ref.start[ka[0]], ref.end[ka[-1]]
             _nan_close(series(ev, name, kind), nav[first : last + 1])
 
 
@@ -476,3 +509,143 @@ def test_point_in_time_later_factor_values_do_not_change_a_period(case) -> None:
         a = getattr(ev, frame).filter(upto)
         b = getattr(ev2, frame).filter(upto)
         assert a.equals(b), frame
+    # NAV values before the exit of period k (the exit day is also the next period's trade
+    # day; null rows of a gap exist only up to a later period with values: extent, not value)
+    held = pl.col("date") < ev.periods["end"][k]
+    assert_frame_equal(ev.nav.filter(held).drop_nulls(), ev2.nav.filter(held).drop_nulls())
+    # years whose signal days all precede it
+    before = pl.col("year") < int(str(rebal[k])[:4])
+    assert_frame_equal(ev.yearly.filter(before), ev2.yearly.filter(before))
+
+
+# --- a factor's rows depend on nothing but the factor ------------------------------------
+
+
+@st.composite
+def factor_sets(draw):
+    p = draw(panels(n_factors=4))
+    names = list(p["factors"])
+    subset = draw(st.lists(st.sampled_from(names), min_size=1, unique=True))
+    order = draw(st.permutations(subset))
+    return p, order
+
+
+@settings(max_examples=40, deadline=None)
+@given(factor_sets())
+def test_factor_rows_do_not_depend_on_the_other_factors(case) -> None:
+    p, order = case
+    try:
+        full = evaluate(**{**p, "factors": {n: p["factors"][n] for n in order}})
+    except EtfflowError as e:  # too short for one period, or lag >= a month gap
+        assert "holding period" in str(e) or "lag" in str(e)
+        return
+    assert full.summary["factor"].to_list() == order
+    for name in order:
+        alone = evaluate(**{**p, "factors": {name: p["factors"][name]}})
+        for table in ("ic", "groups", "nav", "summary", "yearly", "group_summary"):
+            assert_frame_equal(
+                getattr(alone, table), getattr(full, table).filter(pl.col("factor") == name)
+            )
+        assert_frame_equal(alone.periods, full.periods)
+
+
+def test_factor_without_values_gives_nulls_and_a_note() -> None:
+    rng = np.random.default_rng(4)
+    t, m = 60, 20
+    ret = rng.normal(0.001, 0.02, (t, m))
+    good = rng.normal(size=(t, m))
+    empty = np.full((t, m), np.nan)
+    ev = evaluate({"good": good, "empty": empty}, ret, weekdays(t), groups=4, rebalance=10)
+    s = ev.summary.filter(pl.col("factor") == "empty").row(0, named=True)
+    assert s["n_periods"] == 0 and s["note"] == NO_VALUES and s["direction"] is None
+    config = {"factor", "n_periods", "note", "direction", "groups", "rebalance", "lag", "cost_bps"}
+    assert all(v is None for k, v in s.items() if k not in config), s
+    assert ev.summary.filter(pl.col("factor") == "good")["note"].item() is None
+    ic = ev.ic.filter(pl.col("factor") == "empty")
+    assert ic.height == ev.periods.height and (ic["n"] == 0).all()
+    assert ic["ic"].null_count() == ic.height and ic["rank_ic"].null_count() == ic.height
+    g = ev.groups.filter(pl.col("factor") == "empty")
+    assert (g["n"] == 0).all() and g["ret"].null_count() == g.height
+    assert ev.nav.filter(pl.col("factor") == "empty").height == 0
+    y = ev.yearly.filter(pl.col("factor") == "empty")
+    assert y.height >= 1 and (y["n_periods"] == 0).all()
+    assert y.drop("factor", "year", "n_periods").null_count().sum_horizontal().item() == (
+        y.height * (y.width - 3)
+    )
+    gs = ev.group_summary.filter(pl.col("factor") == "empty")
+    assert (gs["n_periods"] == 0).all() and gs["ann_return"].null_count() == gs.height
+    # a fixed direction is kept (it is an input, not a result)
+    ev = evaluate({"empty": empty}, ret, weekdays(t), groups=4, rebalance=10, direction=-1)
+    assert ev.summary["direction"].item() == -1 and ev.summary["rank_ic"].item() is None
+
+
+def test_period_without_values_in_the_middle_is_left_out() -> None:
+    # 4 assets, G = 2, long = assets {2, 3}; the factor is missing on signal day 10
+    t, m = 41, 4
+    rng = np.random.default_rng(5)
+    ret = rng.normal(0.002, 0.02, (t, m))
+    f = np.tile([1.0, 2.0, 3.0, 4.0], (t, 1))
+    f[10] = np.nan
+    f[:5] = np.nan  # and on signal day 0
+    dates = weekdays(t)
+    ev = evaluate({"f": f}, ret, dates, groups=2, rebalance=10, lag=0, direction=1)
+    # periods: days 0-10, 10-20, 20-30, 30-40; periods 0 and 1 have no value on their signal day
+    assert ev.ic["n"].to_list() == [0, 0, 4, 4]
+    s = ev.summary.row(0, named=True)
+    assert s["n_periods"] == 2
+    assert s["note"] == f"first cross-section on {dates[20]}; 2 of 4 periods without values"
+    f[10] = [1.0, 2.0, 3.0, 4.0]
+    f[20] = np.nan  # now the gap is in the middle: periods 1 and 3 have values
+    ev = evaluate({"f": f}, ret, dates, groups=2, rebalance=10, lag=0, direction=1)
+    assert ev.ic["n"].to_list() == [0, 4, 0, 4]
+    long = ev.nav.filter(pl.col("series") == "long")
+    assert long["date"][0] == dates[10] and long["date"][-1] == dates[40]
+    nav = long["nav"].to_numpy()  # days 10..40
+    p1 = np.cumprod(1 + ret[11:21, 2:], axis=0).mean(axis=1)  # 50/50 buy and hold from day 10
+    np.testing.assert_allclose(nav[1:11], p1, rtol=1e-13)
+    assert np.isnan(nav[11:20]).all()  # days 21..29: the period without values
+    assert nav[20] == pytest.approx(p1[-1])  # day 30 trades at the carried level
+    g3 = np.cumprod(1 + ret[31:41, 2:], axis=0).mean(axis=1)
+    np.testing.assert_allclose(nav[21:], p1[-1] * g3, rtol=1e-13)
+    s = ev.summary.row(0, named=True)
+    assert s["n_periods"] == 2
+    assert s["long_ann_return"] == pytest.approx((p1[-1] * g3[-1]) ** (242 / 20) - 1)
+    g = ev.groups.filter(pl.col("group") == 2).sort("date")
+    assert g["n"].to_list() == [0, 2, 0, 2]
+    assert g["ret"].is_null().to_list() == [True, False, True, False]
+    assert g["turnover"].to_list() == [None, 1.0, None, 1.0]  # rebuilt after the gap
+    ex = ev.nav.filter(pl.col("series") == "excess")["nav"].to_numpy()
+    assert np.isnan(ex[11:20]).all() and np.isfinite(ex[20:]).all()
+    bench = ev.nav.filter(pl.col("series") == "benchmark")["nav"].to_numpy()
+    b3 = np.cumprod(1 + ret[31:41], axis=0).mean(axis=1)
+    b1 = np.cumprod(1 + ret[11:21], axis=0).mean(axis=1)
+    np.testing.assert_allclose(bench[21:], b1[-1] * b3, rtol=1e-13)
+
+
+def test_yearly_excess_and_win_rate_conventions() -> None:
+    # seed 000 table 59: 超额收益率 = 收益率 - 等权 (arithmetic); 调仓胜率 = long > 0
+    t, m = 31, 2
+    dates = weekdays(t)
+    ret = np.zeros((t, m))
+    # long = asset 1; per period (10 days, lag 0): long +10%, -5%, +2%; bench = mean
+    ret[10, 1], ret[20, 1], ret[30, 1] = 0.10, -0.05, 0.02
+    ret[10, 0], ret[20, 0], ret[30, 0] = 0.00, -0.15, 0.04
+    f = np.tile([0.0, 1.0], (t, 1))
+    ev = evaluate({"f": f}, ret, dates, groups=2, rebalance=10, lag=0, direction=1)
+    y = ev.yearly.row(0, named=True)
+    long = np.array([0.10, -0.05, 0.02])
+    bench = np.array([0.05, -0.10, 0.03])
+    assert y["return"] == pytest.approx(np.prod(1 + long) - 1)
+    assert y["benchmark_return"] == pytest.approx(np.prod(1 + bench) - 1)
+    assert y["excess_arithmetic"] == pytest.approx(np.prod(1 + long) - np.prod(1 + bench))
+    assert y["excess_compounded"] == pytest.approx(np.prod(1 + long - bench) - 1)
+    assert y["excess_compounded"] != pytest.approx(y["excess_arithmetic"])
+    assert y["win_rate_vs_benchmark"] == pytest.approx(2 / 3)  # +5%, +5%, -1%
+    assert y["win_rate_absolute"] == pytest.approx(2 / 3)  # +10%, -5%, +2%
+    s = ev.summary.row(0, named=True)
+    assert s["win_rate_vs_benchmark"] == y["win_rate_vs_benchmark"]
+    assert s["win_rate_absolute"] == y["win_rate_absolute"]
+    # one definition for the whole sample and the year: here they cover the same periods
+    assert s["information_ratio"] == y["information_ratio"]
+    assert s["long_max_drawdown"] == y["max_drawdown"]
+    assert s["long_excess_ann"] == pytest.approx((1 + y["excess_compounded"]) ** (242 / 30) - 1)

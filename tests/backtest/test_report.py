@@ -22,6 +22,7 @@ from etfflow.backtest.engine import (
     GROUPS_SCHEMA,
     IC_SCHEMA,
     NAV_SCHEMA,
+    NO_VALUES,
     PERIODS_SCHEMA,
     SERIES,
     SUMMARY_SCHEMA,
@@ -54,7 +55,8 @@ SEED_ROW = {
     "long_max_drawdown": -0.21,
     "excess_max_drawdown": -0.052,
     "information_ratio": 0.41,
-    "long_win_rate": 0.5,
+    "win_rate_vs_benchmark": 0.5,
+    "win_rate_absolute": 0.6,
     "mean_period_excess": 0.0021,
     "long_short_ann_return": 0.08,
     "long_short_max_drawdown": -0.119,
@@ -67,8 +69,8 @@ SEED_ROW = {
 }
 #: Summary cells of SEED_ROW in the order of the report's columns.
 SEED_CELLS = [
-    "-1", "3", "-2.05%", "-0.76", "-2.63", "59.3%", "10.5%", "2.2%", "50.0%", "0.21%", "8.0%",
-    "-11.9%", "42.0%",
+    "-1", "3", "-2.05%", "-0.76", "-2.63", "59.3%", "10.5%", "2.2%", "50.0%", "60.0%", "0.21%",
+    "8.0%", "-11.9%", "42.0%",
 ]  # fmt: skip
 
 D = dt.date
@@ -132,13 +134,19 @@ def toy_evaluation(names: list[str], **summary: object) -> Evaluation:
         yearly.append(
             pl.DataFrame(
                 [
-                    {"factor": f, "year": 2023, "n_periods": 2, "rank_ic": 0.012, "excess": 0.056},
+                    {
+                        "factor": f,
+                        "year": 2023,
+                        "n_periods": 2,
+                        "rank_ic": 0.012,
+                        "excess_compounded": 0.056,
+                    },
                     {
                         "factor": f,
                         "year": 2024,
                         "n_periods": 1,
                         "rank_ic": -0.0355,
-                        "excess": -0.05,
+                        "excess_compounded": -0.05,
                     },
                 ],
                 schema=YEARLY_SCHEMA,
@@ -234,16 +242,17 @@ def test_per_year_pivots_across_factors() -> None:
 def test_factor_yearly_table_and_whole_period_row() -> None:
     page = render_html(toy_evaluation(["a"]), title="t", generated_at=WHEN)
     whole = re.search(r'<tr class="whole">.*?</tr>', page).group(0)
-    # n, return, bench, excess, mdd, excess mdd, IR, win, mean excess, gain/loss, IC, L-S
+    # n, return, bench, excess arithmetic (annualised long - bench) and compounded, mdd,
+    # excess mdd, IR, win absolute and vs benchmark, mean excess, gain/loss, IC, L-S
     assert cells(whole)[1:] == [
-        "3", "10.5%", "8.3%", "2.2%", "-21.0%", "-5.2%", "0.41", "50.0%", "0.21%", "1.50",
-        "-2.05%", "8.0%",
+        "3", "10.5%", "8.3%", "2.2%", "2.2%", "-21.0%", "-5.2%", "0.41", "60.0%", "50.0%",
+        "0.21%", "1.50", "-2.05%", "8.0%",
     ]  # fmt: skip
     # gain/loss from groups/periods: long group 1, excess 0.02, 0.01, -0.01 -> 0.015 / 0.01
     # with direction +1 the long group is 3: excess -0.02, 0.04 (third is null) -> 2.00
     page_up = render_html(toy_evaluation(["a"], direction=1), title="t", generated_at=WHEN)
     whole_up = re.search(r'<tr class="whole">.*?</tr>', page_up).group(0)
-    assert cells(whole_up)[10] == "2.00"
+    assert cells(whole_up)[12] == "2.00"
 
 
 def test_header_meta_and_derived_entries() -> None:
@@ -303,7 +312,7 @@ def test_missing_values_render_as_dashes() -> None:
     ev = Evaluation(**{**ev.__dict__, "nav": nav, "ic": ic})
     page = render_html(ev, title="t", generated_at=WHEN)
     got = cells(factor_rows(page, 0)[0])[1:]
-    assert got == [c if i not in (2, 3, 4, 7, 11, 12) else "–" for i, c in enumerate(SEED_CELLS)]
+    assert got == [c if i not in (2, 3, 4, 7, 12, 13) else "–" for i, c in enumerate(SEED_CELLS)]
     assert "nan" not in page.lower().replace("financ", "")
     charts = svgs(page)
     assert "no valid values" in charts[2]  # no Rank IC at all
@@ -342,9 +351,16 @@ def test_factor_without_valid_periods(random_market) -> None:
     ev = evaluate({"empty": np.full_like(f, np.nan), "ok": f}, ret, dates, groups=5, rebalance=10)
     page = render_html(ev, title="t", generated_at=WHEN)
     charts = svgs(page)
-    assert len(charts) == 6
-    assert "no valid values" in charts[1] and "no valid values" in charts[2]
-    assert "no valid values" not in "".join(charts[3:])
+    assert len(charts) == 3  # the empty factor shows its note instead of charts
+    assert "no valid values" not in "".join(charts)
+    empty = re.search(r'<details class="factor" id="f0".*?</details>', page, re.S).group(0)
+    assert "<svg" not in empty and NO_VALUES in empty
+    assert f"<li><b>empty</b>: {NO_VALUES}</li>" in page  # listed under the summary
+    ok = re.search(r'<details class="factor" id="f1".*?</details>', page, re.S).group(0)
+    assert ok.count("<svg") == 3
+    # its summary row: periods 0, every number a dash
+    row = cells(factor_rows(page, 0)[0])
+    assert row[2] == "0" and set(row[3:]) == {"–"}, row
     assert_well_formed(page)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from etfflow.cli import app
@@ -65,7 +66,8 @@ def test_factors_compute_backtest_report(tiny, tmp_path):
         ],
     )
     assert r.exit_code == 0, r.output
-    assert "Rank IC per year" in r.stdout and "Long excess return per year" in r.stdout
+    assert "Rank IC per year" in r.stdout and "Long excess per year, compounded" in r.stdout
+    assert "Long excess per year, arithmetic" in r.stdout
     assert (tmp_path / "bt" / "summary.parquet").is_file()
     with open_store(store, read_only=True) as st:
         runs = st.runs()
@@ -108,3 +110,41 @@ def test_cli_errors_exit_1(tiny, tmp_path):
     assert r.exit_code != 0
     r = runner.invoke(app, ["report", "--store", str(store), "--run", "ba-nothing"])
     assert r.exit_code == 1 and "no run 'ba-nothing'" in r.stderr
+
+
+def test_backtest_rows_of_a_factor_do_not_depend_on_the_others(tiny, tmp_path):
+    # revs_20 starts 20 days in, w_passive_inflow_10 earlier, passive_inflow_corr_w_96 never
+    # (96 weeks on 158 days): revs_20's rows are the same alone and in the set, in every bt_*
+    # table, and the empty factor is stored with nulls and a note.
+    store = tmp_path / "s.duckdb"
+    names = "w_passive_inflow_10,revs_20,passive_inflow_corr_w_96"
+    r = runner.invoke(
+        app, ["factors", "compute", str(tiny), "--factors", names, "--store", str(store)]
+    )
+    assert r.exit_code == 0, r.output
+    ids = {}
+    for factors in (names, "revs_20"):
+        r = runner.invoke(
+            app, ["backtest", "--store", str(store), "--factors", factors, "--groups", "5"]
+        )
+        assert r.exit_code == 0, r.output
+        ids[factors] = r.stdout
+    assert "passive_inflow_corr_w_96: no value on any rebalance date: needs 480 trading days" in (
+        ids[names].replace("\n", " ")
+    )
+    with open_store(store, read_only=True) as st:
+        bt = st.runs().filter(pl.col("kind") == "backtest")["run_id"].to_list()
+        assert len(bt) == 2
+        both, alone = bt if st.table("bt_summary", bt[0]).height == 3 else (bt[1], bt[0])
+        tables = ("bt_ic", "bt_groups", "bt_nav", "bt_summary", "bt_yearly", "bt_group_summary")
+        for table in (*tables, "bt_periods"):
+            a = st.table(table, alone)
+            b = st.table(table, both)
+            if table != "bt_periods":
+                b = b.filter(pl.col("factor") == "revs_20")
+            assert a.height > 0, table
+            assert_frame_equal(a, b, check_row_order=False)
+        empty = st.table("bt_summary", both).filter(pl.col("factor") == "passive_inflow_corr_w_96")
+    row = empty.row(0, named=True)
+    assert row["n_periods"] == 0 and row["rank_ic"] is None and row["long_excess_ann"] is None
+    assert row["win_rate_vs_benchmark"] is None and row["note"].startswith("no value on any")

@@ -1,0 +1,153 @@
+"""Metrics over a set of holding periods (SPEC §5.3), one definition for the whole sample
+and for each calendar year.
+
+:func:`period_metrics` reads the per-period series of one factor (:class:`FactorPeriods`)
+and returns the metrics of the periods it is given; periods without a cross-section are
+left out of every metric. :func:`etfflow.backtest.engine.evaluate` calls it once with all
+periods (the summary, which annualises the compounded growth) and once per calendar year
+of the signal day (the yearly table, not annualised).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from etfflow.backtest import engine_nb as nb
+
+#: Trading days per year used to annualise returns and to count periods per year.
+TRADING_DAYS_PER_YEAR = 242
+
+
+@dataclass(frozen=True)
+class FactorPeriods:
+    """Per-period series of one factor, ``(K,)`` arrays (NaN where a period is inactive).
+
+    ``active`` marks the periods with a cross-section; ``r_long``, ``r_bench`` and ``r_ls``
+    are the net long, benchmark and long-short period returns; ``navs`` the daily NAV
+    series ``(T,)`` (NaN outside the factor's periods); ``start``/``end`` the trade and exit
+    day of each period; ``direction`` +1/-1; ``ppy`` periods per year.
+    """
+
+    active: np.ndarray
+    ic: np.ndarray
+    rank_ic: np.ndarray
+    r_long: np.ndarray
+    r_bench: np.ndarray
+    r_ls: np.ndarray
+    navs: dict[str, np.ndarray]
+    start: np.ndarray
+    end: np.ndarray
+    direction: int
+    ppy: float
+
+
+def mean(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if len(x) else math.nan
+
+
+def std(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(x.std(ddof=1)) if len(x) > 1 else math.nan
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if (math.isfinite(a) and math.isfinite(b) and b != 0) else math.nan
+
+
+def sign_win_rate(ic: np.ndarray, d: int) -> float:
+    """Share of the finite values whose sign is ``d``."""
+    x = ic[np.isfinite(ic)]
+    return float((np.sign(x) == d).mean()) if len(x) else math.nan
+
+
+def annualise(growth: float, n_days: int) -> float:
+    if not (math.isfinite(growth) and growth > 0 and n_days > 0):
+        return math.nan
+    return growth ** (TRADING_DAYS_PER_YEAR / n_days) - 1.0
+
+
+def gain_loss(x: np.ndarray) -> float:
+    win = x[x > 0]
+    loss = x[x < 0]
+    if len(win) == 0 or len(loss) == 0:
+        return math.nan
+    return float(win.mean() / abs(loss.mean()))
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 2:
+        return math.nan
+    rx, _ = nb._average_ranks(np.ascontiguousarray(x[ok], dtype=np.float64))
+    ry, _ = nb._average_ranks(np.ascontiguousarray(y[ok], dtype=np.float64))
+    return float(nb._pearson(rx, ry))
+
+
+def max_dd(nav: np.ndarray) -> float:
+    return float(nb.max_drawdown(np.ascontiguousarray(nav)))
+
+
+def _compound(x: np.ndarray) -> float:
+    return float(np.prod(1.0 + x) - 1.0) if len(x) else math.nan
+
+
+def period_metrics(x: FactorPeriods, ks: np.ndarray) -> dict[str, float | int]:
+    """Metrics of the active periods among ``ks`` (period indices, increasing).
+
+    Keys: ``n_periods`` (active periods), ``days`` (trading days held: the sum of their
+    lengths), IC means / std (ddof=1) / ICIR (``*_annual`` times ``sqrt(ppy)``) and sign
+    win rates, the compounded ``return``, ``benchmark_return``, ``long_short_return`` and
+    ``excess_compounded`` (per-period excess compounded), ``excess_arithmetic`` (``return -
+    benchmark_return``), ``max_drawdown`` / ``excess_max_drawdown`` /
+    ``long_short_max_drawdown`` of the daily NAVs from the first trade to the last exit of
+    these periods, ``information_ratio`` (mean / std of per-period excess times
+    ``sqrt(ppy)``), ``win_rate_vs_benchmark`` (share of periods with long > benchmark),
+    ``win_rate_absolute`` (share with long > 0), ``mean_excess`` and ``gain_loss_ratio``.
+    Without an active period every value but the counts is NaN.
+    """
+    ks = np.asarray(ks, dtype=np.int64)
+    ks = ks[x.active[ks]]
+    n = len(ks)
+    ric, ic = x.rank_ic[ks], x.ic[ks]
+    r_long, r_bench, r_ls = x.r_long[ks], x.r_bench[ks], x.r_ls[ks]
+    ex = r_long - r_bench
+    ric_m, ic_m = mean(ric), mean(ic)
+    ric_s, ic_s = std(ric), std(ic)
+    root = math.sqrt(x.ppy)
+    ret, bench = _compound(r_long), _compound(r_bench)
+    if n:
+        span = slice(int(x.start[ks[0]]), int(x.end[ks[-1]]) + 1)
+        dd = {s: max_dd(x.navs[s][span]) for s in ("long", "excess", "long_short")}
+    else:
+        dd = dict.fromkeys(("long", "excess", "long_short"), math.nan)
+    return {
+        "n_periods": n,
+        "days": int((x.end[ks] - x.start[ks]).sum()),
+        "rank_ic": ric_m,
+        "ic": ic_m,
+        "rank_ic_std": ric_s,
+        "ic_std": ic_s,
+        "rank_icir": ratio(ric_m, ric_s),
+        "icir": ratio(ic_m, ic_s),
+        "rank_icir_annual": ratio(ric_m, ric_s) * root,
+        "icir_annual": ratio(ic_m, ic_s) * root,
+        "rank_ic_win_rate": sign_win_rate(ric, x.direction),
+        "ic_win_rate": sign_win_rate(ic, x.direction),
+        "return": ret,
+        "benchmark_return": bench,
+        "excess_compounded": _compound(ex),
+        "excess_arithmetic": ret - bench,
+        "long_short_return": _compound(r_ls),
+        "max_drawdown": dd["long"],
+        "excess_max_drawdown": dd["excess"],
+        "long_short_max_drawdown": dd["long_short"],
+        "information_ratio": ratio(mean(ex), std(ex)) * root,
+        "win_rate_vs_benchmark": float((r_long > r_bench).mean()) if n else math.nan,
+        "win_rate_absolute": float((r_long > 0).mean()) if n else math.nan,
+        "mean_excess": mean(ex),
+        "gain_loss_ratio": gain_loss(ex),
+    }
