@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from etfflow.backtest.runs import flow_ts_corr, run_backtest
-from etfflow.cli._ui import console, coverage_table, progress_bar
+from etfflow.cli._ui import WIDE_HELP, console, coverage_table, print_table, progress_bar, set_wide
 from etfflow.cli.backtest import print_backtest, ts_corr_table
-from etfflow.cli.factors import print_factor_run
+from etfflow.cli.factors import STANDARD_PROCESSING, print_factor_run
 from etfflow.cli.lookthrough import print_summary
 from etfflow.data_samples import SIZES, generate_market
 from etfflow.engine.loading import MANIFEST, open_dataset
@@ -21,8 +21,8 @@ from etfflow.engine.runs import run_factors, run_lookthrough
 from etfflow.engine.store import DEFAULT_STORE
 
 #: SPEC §4 processing of the demo's stock factors (seed 000's standard: winsorise, fill,
-#: z-score, industry + size neutralisation).
-DEMO_PROCESSING = "winsor,fill,zscore,neutralize"
+#: z-score, industry + size neutralisation), the default of ``etfflow factors compute`` too.
+DEMO_PROCESSING = STANDARD_PROCESSING["stock"]
 #: Factors whose per-year tables the demo prints (all factors are in the store and reports).
 HEADLINE = (
     "w_passive",
@@ -56,8 +56,10 @@ def demo(
     store: Annotated[Path, typer.Option(help="DuckDB result store.", dir_okay=False)] = Path(
         DEFAULT_STORE
     ),
+    wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
 ) -> None:
     """Synthetic market end to end: look-through, factors, decile and quintile backtests, report."""
+    set_wide(wide)
     if size not in SIZES:
         raise typer.BadParameter(f"choose one of {', '.join(SIZES)}", param_hint="--size")
     out = out or Path("etfflow_data") / f"{size}_seed{seed}"
@@ -72,7 +74,13 @@ def demo(
         market = load_market(open_dataset(out))
         common = {"pool": Pool.all(), "store": store, "lookthrough": run, "market": market}
         frun = run_factors(out, process=DEMO_PROCESSING, progress=progress, **common)
-        irun = run_factors(out, level="industry_l1", progress=progress, **common)
+        irun = run_factors(
+            out,
+            level="industry_l1",
+            process=STANDARD_PROCESSING["industry_l1"],
+            progress=progress,
+            **common,
+        )
         html = Path(store).parent / "etfflow_report_stock.html"
         ihtml = Path(store).parent / "etfflow_report_industry.html"
         bt = run_backtest(
@@ -86,21 +94,21 @@ def demo(
         console.print(f"validation: {len(rep.errors)} errors, {len(rep.warnings)} warning(s)")
     print_summary(run.result)
     cov = run.result.coverage
-    console.print(
+    print_table(
         coverage_table(
             cov,
             "industry_l1",
             title="Passive coverage of CITIC level-1 industries (cf. seed 000 table 9)",
         )
     )
-    console.print(coverage_table(cov, "board", title="By board"))
-    console.print(coverage_table(cov, "cap_quintile", title="By float-cap quintile (Q1 smallest)"))
+    print_table(coverage_table(cov, "board", title="By board"))
+    print_table(coverage_table(cov, "cap_quintile", title="By float-cap quintile (Q1 smallest)"))
     print_factor_run(frun)
     console.print("\n[bold]Decile backtests of the stock factors[/] (SPEC §5)")
     print_backtest(bt.evaluation, bt.params, bt.run_id, yearly_filter=HEADLINE)
     console.print("\n[bold]Quintile backtests of the CITIC level-1 industry factors[/]")
     print_backtest(ibt.evaluation, ibt.params, ibt.run_id, yearly_filter=HEADLINE)
-    console.print(
+    print_table(
         ts_corr_table(
             flow_ts_corr(irun.factors),
             title="Industry flows vs the next 20-day return: mean time-series Rank IC across "

@@ -8,7 +8,7 @@ from typing import Annotated
 import polars as pl
 import typer
 
-from etfflow.cli._ui import console, coverage_table, progress_bar
+from etfflow.cli._ui import console, coverage_table, print_table, progress_bar
 from etfflow.engine.lookthrough import LookThrough
 from etfflow.engine.pools import POOL_NAMES, Pool
 from etfflow.engine.runs import run_lookthrough
@@ -92,7 +92,7 @@ def penetrate_cmd(
             progress=progress,
         )
     print_summary(run.result)
-    console.print(
+    print_table(
         coverage_table(
             run.result.coverage, "industry_l1", title="Passive coverage of CITIC level-1 industries"
         )
