@@ -34,6 +34,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from etfflow.exceptions import EtfflowError
@@ -174,6 +175,28 @@ def _subtable(table: Table, columns: Sequence[int], title: Any) -> Table:
     return sub
 
 
+def _cell_len(v: Any) -> int:
+    text = Text.from_markup(v) if isinstance(v, str) else v
+    return max((Text(line).cell_len for line in text.plain.splitlines()), default=0)
+
+
+def _wrap_header(header: Any, width: int) -> str:
+    """``header`` broken at spaces into lines of at most ``width`` cells (a longer word
+    keeps its own line)."""
+    plain = header.plain if isinstance(header, Text) else Text.from_markup(str(header)).plain
+    lines: list[str] = []
+    for part in plain.split("\n"):
+        line = ""
+        for word in part.split():
+            if line and Text(f"{line} {word}").cell_len > width:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        lines.append(line)
+    return escape("\n".join(lines))
+
+
 def _min_width(c: Console, table: Table) -> int:
     return Measurement.get(c, c.options.update_width(1_000_000), table).minimum
 
@@ -181,13 +204,17 @@ def _min_width(c: Console, table: Table) -> int:
 def fit_table(table: Table, width: int, *, keys: int = 1, c: Console | None = None) -> list[Table]:
     """``table`` as one or more tables no wider than ``width``, none cutting a number.
 
-    Right-justified (numeric) columns are set not to wrap, so their cells are printed whole;
-    headers may wrap at spaces. When the table's minimum width exceeds ``width``, its columns
-    are dealt out, in order, to several tables that each repeat the first ``keys`` columns.
+    Right-justified (numeric) columns are never wrapped or collapsed, so their cells are
+    printed whole; their headers are wrapped at spaces to the widest cell. When the table's
+    minimum width exceeds ``width``, its columns are dealt out, in order, to several tables
+    that each repeat the first ``keys`` columns.
     """
     c = c or console
     for col in table.columns:
-        if col.justify == "right":
+        if col.justify == "right" and not col.no_wrap:
+            # numbers: never wrapped nor collapsed; the header wrapped to the widest cell
+            widest = max((_cell_len(v) for v in col._cells), default=0)
+            col.header = _wrap_header(col.header, widest)
             col.no_wrap = True
     if _min_width(c, table) <= width or len(table.columns) <= keys + 1:
         return [table]
@@ -221,7 +248,12 @@ def print_table(table: Table, *, keys: int = 1, c: Console | None = None) -> Non
         for col in table.columns:
             col.no_wrap = True
         natural = Measurement.get(c, c.options.update_width(1_000_000), table).maximum
-        c.print(table, width=max(natural, c.width), crop=False)
+        width = c._width  # None: the terminal's width
+        c.width = max(natural, c.width)
+        try:
+            c.print(table, crop=False)
+        finally:
+            c._width = width
         return
     for t in fit_table(table, c.width, keys=keys, c=c):
         c.print(t)

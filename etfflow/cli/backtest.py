@@ -14,7 +14,7 @@ from rich.table import Table
 
 from etfflow.backtest.runs import BacktestRun, load_evaluation, run_backtest, write_report
 from etfflow.cli._ui import WIDE_HELP, console, print_table, progress_bar, set_wide
-from etfflow.engine.store import DEFAULT_STORE, open_store
+from etfflow.engine.store import DEFAULT_STORE, check_store_path, open_store
 from etfflow.factors.inputs import LEVELS
 
 #: (summary column, header, percent?) — seed 000 table 47's columns.
@@ -150,6 +150,7 @@ def backtest_cmd(
         raise typer.BadParameter("a number of trading days or 'month'", param_hint="--rebalance")
     if direction not in ("auto", "default", "1", "-1", "+1"):
         raise typer.BadParameter("auto, default, 1 or -1", param_hint="--direction")
+    check_store_path(store, create=False)  # reads a factor run first: never creates a store
     with progress_bar() as progress:
         result = run_backtest(
             store,
@@ -183,7 +184,7 @@ def report_cmd(
 ) -> None:
     """Print a stored backtest's tables and optionally write its HTML report (and a PNG)."""
     set_wide(wide)
-    with open_store(store, read_only=True) as st:
+    with open_store(store, read_only=True, create=False) as st:
         ev, row = load_evaluation(st, run)
     print_backtest(ev, row["params"], run)
     if png and not html:

@@ -14,7 +14,7 @@ from etfflow.cli._ui import console, print_table, progress_bar
 from etfflow.cli.lookthrough import make_pool
 from etfflow.engine.pools import POOL_NAMES
 from etfflow.engine.runs import FactorRun, run_factors
-from etfflow.engine.store import DEFAULT_STORE
+from etfflow.engine.store import DEFAULT_STORE, check_store_path
 from etfflow.factors.compute import FactorSet
 from etfflow.factors.inputs import LEVELS
 from etfflow.factors.registry import registry
@@ -157,6 +157,7 @@ def compute_cmd(
         ws = [int(w) for w in windows.split(",")] if windows else None
     except ValueError:
         raise typer.BadParameter("comma-separated integers", param_hint="--windows") from None
+    check_store_path(store, create=True)  # before any work: a Parquet --store is refused
     with progress_bar() as progress:
         run = run_factors(
             data_dir,

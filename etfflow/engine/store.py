@@ -428,6 +428,7 @@ def compact_store(path: str | Path = DEFAULT_STORE) -> tuple[int, int]:
     tmp.unlink()  # DuckDB creates the file itself
     try:
         con = duckdb.connect(":memory:")
+        con.execute("SET enable_progress_bar = false")  # no bar on the user's stdout
         try:
             con.execute(f"ATTACH {_literal(p)} AS src (READ_ONLY)")
             con.execute(f"ATTACH {_literal(tmp)} AS dst (STORAGE_VERSION '{STORAGE_VERSION}')")
