@@ -147,7 +147,7 @@ def run_backtest(
     groups = groups or DEFAULT_GROUPS[level]
     secs: dict[str, float] = {}
     t0 = time.perf_counter()
-    with open_store(store) as st:
+    with open_store(store, create=False) as st:  # reading first: never create one
         frun = find_factor_run(st, level=level, run_id=factor_run)
         fparams = frun["params"]
         flevel = fparams.get("level")

@@ -1,5 +1,5 @@
 """The ``etfflow`` command line (typer). Each command parses, calls one library function,
-renders. Errors of the data contract go to stderr with exit code 1."""
+renders. Every user error (data contract, store, usage) goes to stderr with exit code 1."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from etfflow.cli import backtest, data, demo, factors, lookthrough
+from etfflow.cli import backtest, data, demo, factors, lookthrough, store
 from etfflow.cli._ui import EtfflowGroup
 
 app = typer.Typer(
@@ -24,6 +24,8 @@ app.command("demo")(demo.demo)
 app.add_typer(factors.app, name="factors")
 app.command("backtest")(backtest.backtest_cmd)
 app.command("report")(backtest.report_cmd)
+app.command("sql")(store.sql_cmd)
+app.add_typer(store.app, name="store")
 
 
 def main() -> None:

@@ -9,11 +9,12 @@ from typing import Annotated
 import polars as pl
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from etfflow.backtest.runs import BacktestRun, load_evaluation, run_backtest, write_report
-from etfflow.cli._ui import console, progress_bar
-from etfflow.engine.store import DEFAULT_STORE, open_store
+from etfflow.cli._ui import WIDE_HELP, console, print_table, progress_bar, set_wide
+from etfflow.engine.store import DEFAULT_STORE, check_store_path, open_store
 from etfflow.factors.inputs import LEVELS
 
 #: (summary column, header, percent?) — seed 000 table 47's columns; its 多头胜率 is the win
@@ -47,12 +48,12 @@ def _cell(v: float | int | None, pct: bool, digits: int = 2) -> str:
 
 
 def summary_table(summary: pl.DataFrame, *, title: str) -> Table:
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("factor", no_wrap=True)
     for _, head, _ in SUMMARY_COLUMNS:
         table.add_column(head, justify="right")
     for row in summary.iter_rows(named=True):
-        table.add_row(row["factor"], *[_cell(row[c], p) for c, _, p in SUMMARY_COLUMNS])
+        table.add_row(escape(row["factor"]), *[_cell(row[c], p) for c, _, p in SUMMARY_COLUMNS])
     return table
 
 
@@ -63,13 +64,13 @@ def yearly_table(yearly: pl.DataFrame, column: str, *, title: str) -> Table:
     )
     factors_order = {f: i for i, f in enumerate(yearly["factor"].unique(maintain_order=True))}
     wide = wide.sort(pl.col("factor").replace_strict(factors_order, return_dtype=pl.Int32))
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("factor", no_wrap=True)
     years = wide.columns[1:]
     for y in years:
         table.add_column(str(y), justify="right")
     for row in wide.iter_rows(named=True):
-        table.add_row(row["factor"], *[_cell(row[y], True) for y in years])
+        table.add_row(escape(row["factor"]), *[_cell(row[y], True) for y in years])
     return table
 
 
@@ -86,7 +87,7 @@ def print_backtest(
     ev, params: dict, run_id: str, *, max_factors: int = 60, yearly_filter=None
 ) -> None:
     summary = ev.summary.head(max_factors)
-    console.print(
+    print_table(
         summary_table(
             summary,
             title=f"{params.get('level')} factors: {params.get('groups')} groups, rebalance "
@@ -99,15 +100,15 @@ def print_backtest(
     if yearly_filter is not None:
         keep = [f for f in keep if f in set(yearly_filter)] or keep
     yearly = ev.yearly.filter(pl.col("factor").is_in(keep))
-    console.print(yearly_table(yearly, "rank_ic", title="Rank IC per year"))
-    console.print(
+    print_table(yearly_table(yearly, "rank_ic", title="Rank IC per year"))
+    print_table(
         yearly_table(
             yearly,
             "excess_compounded",
             title="Long excess per year, compounded (超额 复利: per-period excess compounded)",
         )
     )
-    console.print(
+    print_table(
         yearly_table(
             yearly,
             "excess_arithmetic",
@@ -124,13 +125,15 @@ def print_run(run: BacktestRun) -> None:
     s = run.seconds
     console.print(
         f"evaluated {run.evaluation.summary.height} factors in {s.get('evaluate', 0):.2f} s; "
-        f"stored run [bold]{run.run_id}[/] in {run.store} (tables bt_summary, bt_yearly, "
-        "bt_ic, bt_groups, bt_nav, bt_group_summary, bt_periods)"
+        f"stored run [bold]{run.run_id}[/] in {escape(str(run.store))} (tables bt_summary, "
+        "bt_yearly, bt_ic, bt_groups, bt_nav, bt_group_summary, bt_periods)"
     )
     if run.export:
-        console.print(f"exported ic.parquet, groups.parquet, summary.parquet to {run.export}")
+        console.print(
+            f"exported ic.parquet, groups.parquet, summary.parquet to {escape(str(run.export))}"
+        )
     if run.html:
-        console.print(f"HTML report: {run.html}")
+        console.print(f"HTML report: {escape(str(run.html))}")
 
 
 def backtest_cmd(
@@ -160,12 +163,15 @@ def backtest_cmd(
         Path | None, typer.Option(help="Folder for ic/groups/summary Parquet files.")
     ] = None,
     html: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
 ) -> None:
     """Decile / quintile backtests and the IC suite of stored factors (SPEC §5)."""
+    set_wide(wide)
     if rebalance != "month" and not rebalance.isdigit():
         raise typer.BadParameter("a number of trading days or 'month'", param_hint="--rebalance")
     if direction not in ("auto", "default", "1", "-1", "+1"):
         raise typer.BadParameter("auto, default, 1 or -1", param_hint="--direction")
+    check_store_path(store, create=False)  # reads a factor run first: never creates a store
     with progress_bar() as progress:
         result = run_backtest(
             store,
@@ -187,7 +193,7 @@ def backtest_cmd(
 
 def report_cmd(
     run: Annotated[str, typer.Option(help="Backtest run id (see the runs table).")],
-    store: Annotated[Path, typer.Option(help="DuckDB store.", dir_okay=False, exists=True)] = (
+    store: Annotated[Path, typer.Option(help="DuckDB store.", dir_okay=False)] = (
         Path(DEFAULT_STORE)
     ),
     html: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
@@ -195,25 +201,27 @@ def report_cmd(
         Path | None,
         typer.Option(help="Also screenshot the HTML report to this PNG (needs Chromium)."),
     ] = None,
+    wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
 ) -> None:
     """Print a stored backtest's tables and optionally write its HTML report (and a PNG)."""
-    with open_store(store, read_only=True) as st:
+    set_wide(wide)
+    with open_store(store, read_only=True, create=False) as st:
         ev, row = load_evaluation(st, run)
     print_backtest(ev, row["params"], run)
     if png and not html:
         html = png.with_suffix(".html")
     if html:
         page = write_report(ev, html, run_id=run, params=row["params"], pool=row["pool"])
-        console.print(f"HTML report: {page}")
+        console.print(f"HTML report: {escape(str(page))}")
         if png:
             from etfflow.backtest.report import render_png
 
-            console.print(f"PNG: {render_png(page, png)}")
+            console.print(f"PNG: {escape(str(render_png(page, png)))}")
 
 
 def ts_corr_table(df: pl.DataFrame, *, title: str) -> Table:
     """Metric × year cells ``mean ρ (share positive)`` of a SPEC §5.4 table."""
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("metric", no_wrap=True)
     years = sorted(df["year"].unique().to_list())
     for y in years:
@@ -227,5 +235,5 @@ def ts_corr_table(df: pl.DataFrame, *, title: str) -> Table:
                 cells.append("—")
             else:
                 cells.append(f"{_cell(r['mean_corr'], True, 1)} ({100 * r['share_positive']:.0f}%)")
-        table.add_row(metric, *cells)
+        table.add_row(escape(metric), *cells)
     return table

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import polars as pl
 import typer
+from rich.markup import escape
 
-from etfflow.cli._ui import console, err_console, progress_bar, render
+from etfflow.cli._ui import console, err_console, print_table, progress_bar, render
 from etfflow.data_samples import SIZES, generate_market
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.validation import ValidationReport, validate
@@ -37,11 +38,11 @@ def print_report(report: ValidationReport) -> None:
     summary = report.summary()
     failed = summary.filter(pl.col("count") > 0)
     if failed.height:
-        console.print(render(failed, title="rules with findings"))
+        print_table(render(failed, title="rules with findings"))
     for w in report.warnings:
-        err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(w.message)}", highlight=False)
     for e in report.errors:
-        err_console.print(f"[bold red]error:[/] {e.message}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(e.message)}", highlight=False)
     n_rules = summary.height
     console.print(
         f"{n_rules} checks, {len(report.errors)} error(s), {len(report.warnings)} warning(s)"

@@ -7,22 +7,23 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from etfflow.backtest.runs import flow_ts_corr, run_backtest
-from etfflow.cli._ui import console, coverage_table, progress_bar
+from etfflow.cli._ui import WIDE_HELP, console, coverage_table, print_table, progress_bar, set_wide
 from etfflow.cli.backtest import print_backtest, ts_corr_table
-from etfflow.cli.factors import print_factor_run
+from etfflow.cli.factors import STANDARD_PROCESSING, print_factor_run
 from etfflow.cli.lookthrough import print_summary
 from etfflow.data_samples import SIZES, generate_market
 from etfflow.engine.loading import MANIFEST, open_dataset
 from etfflow.engine.market import load_market
 from etfflow.engine.pools import Pool
 from etfflow.engine.runs import run_factors, run_lookthrough
-from etfflow.engine.store import DEFAULT_STORE
+from etfflow.engine.store import DEFAULT_STORE, check_store_path, compact_store
 
 #: SPEC §4 processing of the demo's stock factors (seed 000's standard: winsorise, fill,
-#: z-score, industry + size neutralisation).
-DEMO_PROCESSING = "winsor,fill,zscore,neutralize"
+#: z-score, industry + size neutralisation), the default of ``etfflow factors compute`` too.
+DEMO_PROCESSING = STANDARD_PROCESSING["stock"]
 #: Factors whose per-year tables the demo prints (all factors are in the store and reports).
 HEADLINE = (
     "w_passive",
@@ -56,11 +57,16 @@ def demo(
     store: Annotated[Path, typer.Option(help="DuckDB result store.", dir_okay=False)] = Path(
         DEFAULT_STORE
     ),
+    wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
 ) -> None:
     """Synthetic market end to end: look-through, factors, decile and quintile backtests, report."""
+    set_wide(wide)
     if size not in SIZES:
         raise typer.BadParameter(f"choose one of {', '.join(SIZES)}", param_hint="--size")
     out = out or Path("etfflow_data") / f"{size}_seed{seed}"
+    check_store_path(store, create=True)  # before any work: a Parquet --store is refused
+    # a re-run replaces its runs' rows, and DuckDB keeps the space of deleted rows: compact
+    rerun = Path(store).is_file() and Path(store).stat().st_size > 0
     t0 = time.perf_counter()
     with progress_bar() as progress:
         if _have_market(out, size, seed):
@@ -72,7 +78,13 @@ def demo(
         market = load_market(open_dataset(out))
         common = {"pool": Pool.all(), "store": store, "lookthrough": run, "market": market}
         frun = run_factors(out, process=DEMO_PROCESSING, progress=progress, **common)
-        irun = run_factors(out, level="industry_l1", progress=progress, **common)
+        irun = run_factors(
+            out,
+            level="industry_l1",
+            process=STANDARD_PROCESSING["industry_l1"],
+            progress=progress,
+            **common,
+        )
         html = Path(store).parent / "etfflow_report_stock.html"
         ihtml = Path(store).parent / "etfflow_report_industry.html"
         bt = run_backtest(
@@ -81,40 +93,56 @@ def demo(
         ibt = run_backtest(
             store, factor_run=irun.run_id, market=market, html=ihtml, progress=progress
         )
+        if rerun:
+            progress("compact store", 0, 1)
+            size_before, size_after = compact_store(store)
+            progress("compact store", 1, 1)
     rep = run.validation
     if rep is not None:
         console.print(f"validation: {len(rep.errors)} errors, {len(rep.warnings)} warning(s)")
     print_summary(run.result)
     cov = run.result.coverage
-    console.print(
+    print_table(
         coverage_table(
             cov,
             "industry_l1",
             title="Passive coverage of CITIC level-1 industries (cf. seed 000 table 9)",
         )
     )
-    console.print(coverage_table(cov, "board", title="By board"))
-    console.print(coverage_table(cov, "cap_quintile", title="By float-cap quintile (Q1 smallest)"))
+    print_table(coverage_table(cov, "board", title="By board"))
+    print_table(coverage_table(cov, "cap_quintile", title="By float-cap quintile (Q1 smallest)"))
     print_factor_run(frun)
+    console.print(
+        f"industry factor run {irun.run_id}: {len(irun.factors.names)} factors at level "
+        f"{irun.factors.level}, processing: {escape(irun.factors.processing)}"
+        + (" (raw factor values)" if irun.factors.processing == "none" else ""),
+        highlight=False,
+    )
     console.print("\n[bold]Decile backtests of the stock factors[/] (SPEC §5)")
     print_backtest(bt.evaluation, bt.params, bt.run_id, yearly_filter=HEADLINE)
     console.print("\n[bold]Quintile backtests of the CITIC level-1 industry factors[/]")
     print_backtest(ibt.evaluation, ibt.params, ibt.run_id, yearly_filter=HEADLINE)
-    console.print(
+    print_table(
         ts_corr_table(
             flow_ts_corr(irun.factors),
             title="Industry flows vs the next 20-day return: mean time-series Rank IC across "
             "industries (share positive), per year (SPEC §5.4, cf. seed 000 table 10)",
         )
     )
+    if rerun:
+        console.print(
+            f"compacted {escape(str(store))} (replaced runs): {size_before / 1e6:,.1f} MB -> "
+            f"{size_after / 1e6:,.1f} MB"
+        )
     console.print(
-        f"\nresults in {run.store}: look-through run [bold]{run.run_id}[/] (tables stock_flow, "
-        f"group_flow, coverage), factor runs [bold]{frun.run_id}[/] (stock) and "
-        f"[bold]{irun.run_id}[/] (industry; tables factor_values, factor_defs), backtest runs "
-        f"[bold]{bt.run_id}[/] and [bold]{ibt.run_id}[/] (tables bt_*); every run is listed in "
-        "table runs. Query them with SQL, e.g.\n"
-        f'  duckdb {run.store} "SELECT factor, rank_ic, long_excess_ann FROM bt_summary '
-        f"WHERE run_id = '{bt.run_id}' ORDER BY rank_ic\"\n"
-        f"HTML reports: {bt.html} and {ibt.html}\n"
+        f"\nresults in {escape(str(run.store))}: look-through run [bold]{run.run_id}[/] "
+        f"(tables stock_flow, group_flow, coverage), factor runs [bold]{frun.run_id}[/] "
+        f"(stock) and [bold]{irun.run_id}[/] (industry; tables factor_values, factor_defs), "
+        f"backtest runs [bold]{bt.run_id}[/] and [bold]{ibt.run_id}[/] (tables bt_*); "
+        "every run is listed in table runs. Query them with SQL (`etfflow sql`, or the "
+        "duckdb shell >= 1.0), e.g.\n"
+        f'  etfflow sql --store {escape(str(run.store))} "SELECT factor, rank_ic, '
+        f"long_excess_ann FROM bt_summary WHERE run_id = '{bt.run_id}' ORDER BY rank_ic\"\n"
+        f"HTML reports: {escape(str(bt.html))} and {escape(str(ibt.html))}\n"
         f"done in {time.perf_counter() - t0:.1f} s"
     )

@@ -7,18 +7,39 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from etfflow.cli._ui import console, progress_bar
+from etfflow.cli._ui import console, print_table, progress_bar
 from etfflow.cli.lookthrough import make_pool
 from etfflow.engine.pools import POOL_NAMES
 from etfflow.engine.runs import FactorRun, run_factors
-from etfflow.engine.store import DEFAULT_STORE
+from etfflow.engine.store import DEFAULT_STORE, check_store_path
 from etfflow.factors.compute import FactorSet
 from etfflow.factors.inputs import LEVELS
 from etfflow.factors.registry import registry
 
 app = typer.Typer(no_args_is_help=True, help="List and compute the SPEC §3 factors.")
+
+#: The reports' standard SPEC §4 processing, the default of ``factors compute`` and of the
+#: demo: winsorise (median ± 5·MAD), fill with the industry median, z-score, neutralise on
+#: industry and log float cap. Industry-level factors are used raw (neutralising industries
+#: on industry dummies would zero them), as the demo does.
+STANDARD_PROCESSING: dict[str, str | None] = {
+    "stock": "winsor,fill,zscore,neutralize",
+    "industry_l1": None,
+    "industry_l2": None,
+}
+
+
+def processing_for(level: str, process: str) -> str | None:
+    """The steps of ``--process`` at ``level``: ``standard`` (default), ``none`` or a list."""
+    p = process.strip()
+    if p.lower() == "standard":
+        return STANDARD_PROCESSING.get(level)
+    if p.lower() in ("none", "raw", ""):
+        return None
+    return p
 
 
 @app.command("list")
@@ -31,8 +52,10 @@ def list_cmd() -> None:
         ws = ",".join(map(str, d.windows)) if d.windows else "-"
         n0 = d.windows[0] if d.windows else None
         lb = f"{d.lookback(n0)}" + (f" (n={n0})" if n0 else "")
-        table.add_row(d.template, d.formula, f"{d.direction:+d}", ws, lb, d.spec)
-    console.print(table)
+        table.add_row(
+            escape(d.template), escape(d.formula), f"{d.direction:+d}", ws, lb, escape(d.spec)
+        )
+    print_table(table)
 
 
 def factor_summary(fs: FactorSet, *, max_rows: int = 60) -> Table:
@@ -40,8 +63,10 @@ def factor_summary(fs: FactorSet, *, max_rows: int = 60) -> Table:
     x = fs.inputs
     last = int(np.flatnonzero(x.present.any(axis=1))[-1]) if x.present.any() else 0
     table = Table(
-        title=f"{len(fs.names)} factors at level {fs.level} ({fs.processing}); "
-        f"last date {x.calendar.dates[last]}",
+        title=escape(
+            f"{len(fs.names)} factors at level {fs.level} ({fs.processing}); "
+            f"last date {x.calendar.dates[last]}"
+        ),
         title_justify="left",
     )
     for col in ("factor", "filled", "last: mean", "last: std", "last: n", "ms"):
@@ -53,7 +78,7 @@ def factor_summary(fs: FactorSet, *, max_rows: int = 60) -> Table:
         ok = np.isfinite(row)
         filled = np.isfinite(v).sum() / n_present
         table.add_row(
-            name,
+            escape(name),
             f"{filled:.1%}",
             f"{row[ok].mean():.4g}" if ok.any() else "",
             f"{row[ok].std(ddof=1):.4g}" if ok.sum() > 1 else "",
@@ -67,7 +92,7 @@ def factor_summary(fs: FactorSet, *, max_rows: int = 60) -> Table:
 
 def print_factor_run(run: FactorRun) -> None:
     fs = run.factors
-    console.print(factor_summary(fs))
+    print_table(factor_summary(fs))
     s = run.seconds
     console.print(
         f"computed {len(fs.names)} factors × {int(fs.inputs.present.sum()):,} "
@@ -76,10 +101,16 @@ def print_factor_run(run: FactorRun) -> None:
         + f", stored in {s.get('store', 0):.2f} s"
     )
     console.print(
-        f"stored run [bold]{run.run_id}[/] in {run.store} (tables factor_values, factor_defs)"
+        f"processing: {escape(fs.processing or 'none')}"
+        + (" (raw factor values)" if fs.processing in (None, "none") else ""),
+        highlight=False,
+    )
+    console.print(
+        f"stored run [bold]{run.run_id}[/] in {escape(str(run.store))} "
+        "(tables factor_values, factor_defs)"
     )
     if run.export:
-        console.print(f"exported the wide factor table to {run.export}")
+        console.print(f"exported the wide factor table to {escape(str(run.export))}")
 
 
 @app.command("compute")
@@ -97,13 +128,14 @@ def compute_cmd(
         str | None, typer.Option(help="Windows of the §3 factors, e.g. 20,40,60 (default).")
     ] = None,
     process: Annotated[
-        str | None,
+        str,
         typer.Option(
-            help="SPEC §4 steps in order, e.g. winsor,fill,zscore,neutralize "
-            "(universe, winsor(k=5), fill(drop), neutralize(industry,log_cap,board), "
-            "strip(revs_20))."
+            help="SPEC §4 steps in order: 'standard' (the default, as in the demo: "
+            "winsor,fill,zscore,neutralize for stocks, raw for industries), 'none' (raw "
+            "values), or steps such as winsor,fill,zscore,neutralize (universe, winsor(k=5), "
+            "fill(drop), neutralize(industry,log_cap,board), strip(revs_20))."
         ),
-    ] = None,
+    ] = "standard",
     mode: Annotated[str, typer.Option(help="Look-through mode: pcf or weights.")] = "pcf",
     store: Annotated[Path, typer.Option(help="DuckDB result store.", dir_okay=False)] = Path(
         DEFAULT_STORE
@@ -125,6 +157,7 @@ def compute_cmd(
         ws = [int(w) for w in windows.split(",")] if windows else None
     except ValueError:
         raise typer.BadParameter("comma-separated integers", param_hint="--windows") from None
+    check_store_path(store, create=True)  # before any work: a Parquet --store is refused
     with progress_bar() as progress:
         run = run_factors(
             data_dir,
@@ -132,7 +165,7 @@ def compute_cmd(
             level=level,  # type: ignore[arg-type]
             factors=factors,
             windows=ws,
-            process=process,
+            process=processing_for(level, process),
             mode=mode,  # type: ignore[arg-type]
             store=store,
             export=export,

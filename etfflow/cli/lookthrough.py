@@ -7,12 +7,13 @@ from typing import Annotated
 
 import polars as pl
 import typer
+from rich.markup import escape
 
-from etfflow.cli._ui import console, coverage_table, progress_bar
+from etfflow.cli._ui import console, coverage_table, print_table, progress_bar
 from etfflow.engine.lookthrough import LookThrough
 from etfflow.engine.pools import POOL_NAMES, Pool
 from etfflow.engine.runs import run_lookthrough
-from etfflow.engine.store import DEFAULT_STORE
+from etfflow.engine.store import DEFAULT_STORE, check_store_path
 
 
 def make_pool(name: str, etfs: str | None, enhanced: bool | None) -> Pool:
@@ -80,6 +81,7 @@ def penetrate_cmd(
     """Look through every ETF of a pool to its stocks, daily (SPEC §2), into the store."""
     if mode not in ("pcf", "weights"):
         raise typer.BadParameter("choose pcf or weights", param_hint="--mode")
+    check_store_path(store, create=True)  # before any work: a Parquet --store is refused
     with progress_bar() as progress:
         run = run_lookthrough(
             data_dir,
@@ -92,13 +94,14 @@ def penetrate_cmd(
             progress=progress,
         )
     print_summary(run.result)
-    console.print(
+    print_table(
         coverage_table(
             run.result.coverage, "industry_l1", title="Passive coverage of CITIC level-1 industries"
         )
     )
     console.print(
-        f"stored run [bold]{run.run_id}[/] in {run.store} (tables stock_flow, group_flow, coverage)"
+        f"stored run [bold]{run.run_id}[/] in {escape(str(run.store))} "
+        "(tables stock_flow, group_flow, coverage)"
     )
     if run.export:
-        console.print(f"exported the daily stock table to {run.export}")
+        console.print(f"exported the daily stock table to {escape(str(run.export))}")

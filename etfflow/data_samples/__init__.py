@@ -62,7 +62,6 @@ SPEC §6
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -183,7 +182,6 @@ def generate_market(
     >>> sorted(open_dataset(path).paths)[:3]
     ['active_funds', 'active_holdings', 'etf_daily']
     """
-    t_start = time.perf_counter()
     cfg = _check(size, config, seed)
     out = Path(out)
 
@@ -229,7 +227,6 @@ def generate_market(
         ],
         "planted_effects": planted_effects(cfg),
         "config": cfg.to_json(),
-        "generation_seconds": round(time.perf_counter() - t_start, 3),
     }
     write_manifest(out, manifest)
     return out

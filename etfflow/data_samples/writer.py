@@ -72,6 +72,8 @@ def write_pcf_year(out: Path, year: int, df: pl.DataFrame) -> int:
 
 
 def write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest.json``. It describes the data only (no timing, no paths, no clock), so
+    the same seed and config give a byte-identical manifest, like the Parquet files."""
     (out / MANIFEST).write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8"
     )

@@ -2,7 +2,10 @@
 
 Each table is either ``<root>/<table>.parquet`` or a folder ``<root>/<table>/`` of Parquet
 files (hive partitioning such as ``year=2020/`` is allowed; partition columns that are not
-part of the contract are dropped). Nothing is read until a frame is collected.
+part of the contract are dropped). Only the Parquet footers are read when a dataset is opened:
+a file that is not Parquet (random bytes, a CSV renamed ``.parquet``, a truncated copy) is
+reported there, naming its table and file, before any command or validation reads data.
+Nothing else is read until a frame is collected.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from etfflow.engine.schemas import CORE_TABLES, HOLDINGS_TABLES, TABLES
-from etfflow.exceptions import DatasetNotFoundError
+from etfflow.exceptions import DataContractError, DatasetNotFoundError
 
 MANIFEST = "manifest.json"
 
@@ -33,6 +36,50 @@ def table_path(root: Path, table: str) -> Path | None:
 
 def _parquet_files(path: Path) -> list[Path]:
     return [path] if path.is_file() else sorted(path.rglob("*.parquet"))
+
+
+def _what_is(f: Path) -> str:
+    """A short description of a file that failed to open as Parquet."""
+    size = f.stat().st_size
+    if size == 0:
+        return "an empty file"
+    with f.open("rb") as fh:
+        head = fh.read(2048)
+        fh.seek(max(0, size - 4))
+        tail = fh.read(4)
+    if head[:4] == b"PAR1":
+        return "a damaged or truncated Parquet file" + (
+            "" if tail == b"PAR1" else " (no Parquet footer at the end)"
+        )
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not a Parquet file (no Parquet magic bytes; binary content)"
+    first = text.splitlines()[0] if text else ""
+    kind = "CSV text" if "," in first or "\t" in first else "text"
+    return f"not a Parquet file but {kind} (first line: {first[:60]!r})"
+
+
+def check_parquet_files(table: str, path: Path) -> None:
+    """Read the footer of every Parquet file of ``table``.
+
+    Raises
+    ------
+    DataContractError
+        Naming the table and the file when a file cannot be read as Parquet.
+    """
+    for f in _parquet_files(path):
+        try:
+            pl.read_parquet_schema(f)
+        except Exception as exc:  # polars raises ComputeError / OSError / ...; any is fatal
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataContractError(
+                f"file {f} is {_what_is(f)} and cannot be read ({reason})",
+                table=table,
+                rule="unreadable_file",
+                hint=f"rewrite the table as Parquet, e.g. pl.read_csv(...).write_parquet"
+                f"('{f.name}'), or move the file out of {f.parent}",
+            ) from None
 
 
 def scan_table(path: Path) -> pl.LazyFrame:
@@ -104,6 +151,8 @@ def open_dataset(root: str | Path, *, require_holdings: bool = True) -> Dataset:
     DatasetNotFoundError
         When the folder or a core table (``stocks``, ``stock_industry``, ``stock_daily``,
         ``etfs``, ``etf_daily``) is missing, or when neither holdings table is present.
+    DataContractError
+        When a table's file is not readable Parquet (the error names the table and file).
     """
     root = Path(root)
     if not root.is_dir():
@@ -123,8 +172,16 @@ def open_dataset(root: str | Path, *, require_holdings: bool = True) -> Dataset:
             f"dataset {root} has no holdings: add etf_pcf (daily baskets) or holding_weights "
             "(weight snapshots)"
         )
+    for table, path in paths.items():
+        check_parquet_files(table, path)
     manifest = {}
     mf = root / MANIFEST
     if mf.is_file():
-        manifest = json.loads(mf.read_text())
+        try:
+            manifest = json.loads(mf.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DatasetNotFoundError(
+                f"{mf} is not valid JSON ({exc}): delete it or regenerate the dataset "
+                "(only synthetic markets carry a manifest)"
+            ) from None
     return Dataset(root=root, paths=paths, manifest=manifest)

@@ -14,6 +14,14 @@ Tables written by the look-through (``kind = 'lookthrough'``):
 
 The schema version lives in ``etfflow_meta``; a store written by another schema version is
 refused with a clear error rather than mixed.
+
+Opening is strict about what the path is: an existing file must be a DuckDB database (its
+header carries DuckDB's magic bytes; a Parquet or CSV file is refused instead of being opened
+as a throw-away view), a new path must not look like a data file (``.parquet``, ``.csv``...),
+and readers (``create=False``) never create a store. A new store is written in DuckDB's
+:data:`STORAGE_VERSION` format so that older DuckDB releases (the command-line shell users
+have installed) can open it. Deleted rows (a replaced run) are not reclaimed by DuckDB:
+:func:`compact_store` rewrites the file, atomically.
 """
 
 from __future__ import annotations
@@ -21,6 +29,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
+import os
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +45,31 @@ from etfflow.exceptions import StoreError
 #: 2: bt_summary gains note and the two win rates, bt_yearly the two excess conventions.
 SCHEMA_VERSION = 2
 DEFAULT_STORE = "etfflow.duckdb"
+#: DuckDB storage format of new stores (``storage_compatibility_version``). DuckDB 2 writes
+#: its own format by default, which DuckDB 1.x (the shell most users have) refuses to open;
+#: v1.0.0 is read by every DuckDB from 1.0 on (checked with 1.1.3, 1.2.2, 1.3.2, 1.4.4, 1.5.6
+#: and 2.0.1) and costs about 1% of file size on our tables (README, "The result store").
+STORAGE_VERSION = "v1.0.0"
+#: DuckDB's magic bytes at offset 8 of a database file.
+_DUCKDB_MAGIC = b"DUCK"
+#: Suffixes of data files a user may pass to --store by mistake (they are not stores).
+_DATA_SUFFIXES = frozenset(
+    {
+        ".parquet",
+        ".pq",
+        ".csv",
+        ".tsv",
+        ".json",
+        ".jsonl",
+        ".arrow",
+        ".feather",
+        ".ipc",
+        ".xlsx",
+        ".txt",
+    }
+)
+
+log = logging.getLogger(__name__)
 
 _SQL_TYPES: dict[type[pl.DataType], str] = {
     pl.Date: "DATE",
@@ -95,16 +131,33 @@ class Store:
         self.path = path
 
     @classmethod
-    def open(cls, path: str | Path = DEFAULT_STORE, *, read_only: bool = False) -> Store:
+    def open(
+        cls, path: str | Path = DEFAULT_STORE, *, read_only: bool = False, create: bool = True
+    ) -> Store:
+        """Open (or, when ``create`` and not ``read_only``, create) the store at ``path``.
+
+        Raises
+        ------
+        StoreError
+            When ``path`` is missing and may not be created ("no store at ..."), is a folder,
+            is not a DuckDB database (a Parquet or CSV file), is a new path named like a data
+            file, is locked by another process, or is a DuckDB file of another program or
+            schema version.
+        """
         p = Path(path)
-        if read_only and not p.exists():
-            raise StoreError(f"store {p} does not exist (run `etfflow penetrate` first)")
+        check_store_path(p, create=create and not read_only)
+        new = not p.exists() or p.stat().st_size == 0
+        config = {"storage_compatibility_version": STORAGE_VERSION} if new else {}
         try:
-            con = duckdb.connect(str(p), read_only=read_only)
-        except duckdb.Error as exc:  # locked by another process, not a DuckDB file, ...
+            con = duckdb.connect(str(p), read_only=read_only, config=config)
+        except duckdb.Error as exc:  # locked by another process, newer storage format, ...
             raise StoreError(f"cannot open store {p}: {exc}") from exc
         store = cls(con, p)
-        store._check_schema(create=not read_only)
+        try:
+            store._check_schema(create=not read_only)
+        except BaseException:
+            con.close()
+            raise
         return store
 
     def __enter__(self) -> Store:
@@ -236,7 +289,20 @@ class Store:
         except BaseException:
             self.con.rollback()
             raise
+        self._verify_run(run_id, tables)
         return run_id
+
+    def _verify_run(self, run_id: str, tables: Mapping[str, pl.DataFrame]) -> None:
+        """Read the committed run back: its ``runs`` row and every table's row count."""
+        if self._fetchone("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]) != (1,):
+            raise StoreError(f"run {run_id} was not kept in {self.path} (no row in table runs)")
+        for name, df in tables.items():
+            got = self._fetchone(f"SELECT count(*) FROM {_quote(name)} WHERE run_id = ?", [run_id])
+            if got is None or got[0] != df.height:
+                raise StoreError(
+                    f"table '{name}' in {self.path} holds {got[0] if got else 0:,} rows of run "
+                    f"{run_id} after the commit, {df.height:,} were written"
+                )
 
     def _insert(self, name: str, run_id: str, df: pl.DataFrame) -> None:
         view = f"_etfflow_in_{name}"
@@ -286,9 +352,118 @@ class Store:
         return {n: self._fetchone(f"SELECT count(*) FROM {_quote(n)}")[0] for n in names}
 
 
+def _describe_file(p: Path) -> str:
+    with p.open("rb") as fh:
+        head = fh.read(4096)
+    if head[:4] == b"PAR1":
+        return "a Parquet file"
+    if head[8:12] == b"DUCK":
+        return "a DuckDB database"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "a binary file of another format"
+    return "a CSV file" if "," in text.split("\n", 1)[0] else "a text file"
+
+
+def check_store_path(path: str | Path, *, create: bool) -> Path:
+    """Refuse a ``--store`` path that is not a DuckDB database (or, with ``create``, a new
+    path for one); returns the path."""
+    p = Path(path)
+    if p.is_dir():
+        raise StoreError(f"--store {p} is a folder: give a file such as {p / DEFAULT_STORE}")
+    if not p.exists():
+        if not create:
+            raise StoreError(
+                f"no store at {p} (commands that read a store never create one: check the "
+                "path, or write one with `etfflow penetrate`, `etfflow factors compute` or "
+                "`etfflow demo`)"
+            )
+        if p.suffix.lower() in _DATA_SUFFIXES:
+            raise StoreError(
+                f"--store {p} names a {p.suffix} file, but the store is a DuckDB database: "
+                "use a .duckdb path (--export writes Parquet)"
+            )
+        if not p.parent.is_dir():
+            raise StoreError(f"cannot create store {p}: folder {p.parent} does not exist")
+        return p
+    if p.stat().st_size == 0:
+        if not create:
+            raise StoreError(f"no store at {p} (the file is empty)")
+        return p
+    kind = _describe_file(p)
+    if kind != "a DuckDB database":
+        raise StoreError(
+            f"--store {p} is {kind}, not a DuckDB database: nothing would be kept there; "
+            f"choose a new path such as {p.with_suffix('.duckdb')} (--export writes Parquet)"
+        )
+    return p
+
+
+def storage_version(path: str | Path) -> int:
+    """DuckDB's storage version number in a database file's header (64 = v1.0/v1.1 format,
+    65 = v1.2, 66 = v1.3, 67 = v1.4, 68 = v1.5; DuckDB 2 writes a higher number)."""
+    with Path(path).open("rb") as fh:
+        head = fh.read(20)
+    if head[8:12] != _DUCKDB_MAGIC:
+        raise StoreError(f"{path} is not a DuckDB database")
+    return int.from_bytes(head[12:20], "little")
+
+
+def compact_store(path: str | Path = DEFAULT_STORE) -> tuple[int, int]:
+    """Rewrite the store without the space of deleted (replaced) rows, in
+    :data:`STORAGE_VERSION` format; returns the file size before and after (bytes).
+
+    The copy goes to a temporary file beside the store, is checked table by table (row
+    counts) and then renamed over the store in one step: a killed process leaves the store
+    as it was (and at worst a ``.<name>.compact-*`` file to delete). A store that another
+    process has open is refused (DuckDB's file lock).
+    """
+    p = check_store_path(path, create=False)
+    before = p.stat().st_size
+    with Store.open(p, read_only=True, create=False) as st:
+        counts = st.row_counts()
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.compact-", suffix=".tmp", dir=p.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # DuckDB creates the file itself
+    try:
+        con = duckdb.connect(":memory:")
+        con.execute("SET enable_progress_bar = false")  # no bar on the user's stdout
+        try:
+            con.execute(f"ATTACH {_literal(p)} AS src (READ_ONLY)")
+            con.execute(f"ATTACH {_literal(tmp)} AS dst (STORAGE_VERSION '{STORAGE_VERSION}')")
+            con.execute("COPY FROM DATABASE src TO dst")
+            for name, n in counts.items():
+                got = con.execute(f"SELECT count(*) FROM dst.{_quote(name)}").fetchone()
+                if got is None or got[0] != n:
+                    raise StoreError(f"compacting {p}: table '{name}' copied {got} of {n} rows")
+            con.execute("DETACH dst")
+            with tmp.open("rb") as fh:
+                os.fsync(fh.fileno())
+            # still attached read-only: no writer can open the store until the rename is done
+            os.replace(tmp, p)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot compact store {p}: {exc}") from exc
+        finally:
+            con.close()
+    finally:
+        tmp.unlink(missing_ok=True)
+        Path(f"{tmp}.wal").unlink(missing_ok=True)
+    after = p.stat().st_size
+    log.info("compacted %s: %d -> %d bytes", p, before, after)
+    return before, after
+
+
+def _literal(p: Path) -> str:
+    return "'" + str(p).replace("'", "''") + "'"
+
+
 @contextmanager
-def open_store(path: str | Path = DEFAULT_STORE, *, read_only: bool = False) -> Iterator[Store]:
-    store = Store.open(path, read_only=read_only)
+def open_store(
+    path: str | Path = DEFAULT_STORE, *, read_only: bool = False, create: bool = True
+) -> Iterator[Store]:
+    store = Store.open(path, read_only=read_only, create=create)
     try:
         yield store
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -101,13 +102,33 @@ def test_unknown_pool_is_an_error(tiny, tmp_path):
     assert "unknown pool" in r.stderr
 
 
-def test_demo_end_to_end(tmp_path):
-    out, store = tmp_path / "m", tmp_path / "demo.duckdb"
-    args = ["demo", "--size", "tiny", "--out", str(out), "--store", str(store)]
-    r = runner.invoke(app, args)
-    assert r.exit_code == 0, r.output
-    assert "generated the tiny market" in r.stdout
-    assert "CITIC level-1" in r.stdout and "stored" not in r.stderr
-    assert str(store) in r.stdout
-    r = runner.invoke(app, args)  # second run reuses the market
+def test_demo_end_to_end(demo_run, tmp_path):
+    assert "generated the tiny market" in demo_run.stdout
+    assert "CITIC level-1" in demo_run.stdout and "stored" not in demo_run.stderr
+    assert str(demo_run.store) in demo_run.stdout
+    assert "compacted" not in demo_run.stdout  # a fresh store: nothing to reclaim
+    store = tmp_path / "demo.duckdb"
+    shutil.copy(demo_run.store, store)
+    one = store.stat().st_size
+    args = ["demo", "--size", "tiny", "--out", str(demo_run.market), "--store", str(store)]
+    r = runner.invoke(app, args, env={"COLUMNS": "400"})  # reuses the market, replaces runs
     assert r.exit_code == 0 and "using the tiny market" in r.stdout
+    # the replaced rows are reclaimed: the store does not grow with re-runs
+    assert f"compacted {store}" in r.stdout
+    assert store.stat().st_size < 1.1 * one
+    with open_store(store, read_only=True) as s, open_store(demo_run.store, read_only=True) as d:
+        assert s.row_counts() == d.row_counts()
+        assert sorted(s.runs()["run_id"]) == sorted(d.runs()["run_id"])
+
+
+def test_generate_same_seed_byte_identical(tmp_path):
+    """README: same seed, byte-identical files -- manifest.json included (no timing in it)."""
+    for name in ("a", "b"):
+        args = ["generate", "--size", "tiny", "--seed", "5", "--out", str(tmp_path / name)]
+        assert runner.invoke(app, args).exit_code == 0
+    files = sorted(
+        p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
+    )
+    assert Path("manifest.json") in files and len(files) > 10
+    for f in files:
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f

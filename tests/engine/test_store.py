@@ -12,7 +12,16 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from etfflow.engine.store import SCHEMA_VERSION, Store, open_store, run_id_for
+from etfflow.engine.store import (
+    SCHEMA_VERSION,
+    STORAGE_VERSION,
+    Store,
+    check_store_path,
+    compact_store,
+    open_store,
+    run_id_for,
+    storage_version,
+)
 from etfflow.exceptions import StoreError
 
 A = pl.DataFrame(
@@ -132,7 +141,7 @@ def test_foreign_duckdb_file_is_refused(tmp_path):
 
 
 def test_unknown_run_and_missing_store(tmp_path):
-    with pytest.raises(StoreError, match="does not exist"):
+    with pytest.raises(StoreError, match="no store at"):
         Store.open(tmp_path / "nope.duckdb", read_only=True)
     with open_store(tmp_path / "s.duckdb") as s:
         _write(s)
@@ -145,3 +154,150 @@ def test_run_id_is_deterministic():
     assert a == run_id_for("lookthrough", "f", "all", {"x": 1, "mode": "pcf"})
     assert a != run_id_for("lookthrough", "g", "all", {"mode": "pcf", "x": 1})
     assert SCHEMA_VERSION >= 1
+
+
+def test_readers_never_create_a_store(tmp_path):
+    """A typo in --store for a reading command: an error, and no empty store left behind."""
+    path = tmp_path / "typo.duckdb"
+    with pytest.raises(StoreError, match=r"no store at .*typo\.duckdb"):
+        Store.open(path, create=False)
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [
+        (None, "a Parquet file"),
+        (b"date,code,x\n2024-01-02,600000.SH,1.0\n", "a CSV file"),
+        (bytes(range(256)) * 8, "a binary file"),
+    ],
+)
+def test_a_data_file_is_not_a_store(tmp_path, content, kind):
+    """DuckDB opens a Parquet file as a throw-away view: a run would vanish. Refuse it."""
+    path = tmp_path / "some.parquet"
+    if content is None:
+        A.write_parquet(path)
+    else:
+        path.write_bytes(content)
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=f"is {kind}.*not a DuckDB database"):
+        Store.open(path)
+    assert path.read_bytes() == before
+
+
+def test_a_new_path_named_like_a_data_file_is_refused(tmp_path):
+    with pytest.raises(StoreError, match=r"names a \.parquet file"):
+        Store.open(tmp_path / "new.parquet")
+    assert not (tmp_path / "new.parquet").exists()
+    with pytest.raises(StoreError, match="is a folder"):
+        check_store_path(tmp_path, create=True)
+
+
+def test_write_is_read_back(tmp_path, monkeypatch):
+    """A run that is not found after the commit is an error, not "stored run ..."."""
+    with open_store(tmp_path / "s.duckdb") as s:
+        monkeypatch.setattr(Store, "_insert", lambda self, name, run_id, df: None)
+        with pytest.raises(StoreError, match="holds 0 rows of run"):
+            _write(s)
+
+
+def test_new_store_uses_the_compatible_storage_format(tmp_path):
+    """DuckDB 2's own format is refused by the DuckDB 1.x shell; new stores are written in
+    STORAGE_VERSION's format (header version 64 = v1.0.0, read by every DuckDB >= 1.0)."""
+    path = tmp_path / "s.duckdb"
+    with open_store(path) as s:
+        _write(s)
+    assert STORAGE_VERSION == "v1.0.0"
+    assert storage_version(path) == 64
+    native = tmp_path / "native.duckdb"
+    duckdb.connect(str(native)).close()
+    assert storage_version(native) > 68  # what the compatibility setting avoids
+
+
+def test_compact_reclaims_replaced_rows(tmp_path):
+    path = tmp_path / "s.duckdb"
+    big = pl.DataFrame(
+        {
+            "date": [dt.date(2024, 1, 2)] * 300_000,
+            "code": [f"{i:06d}.SH" for i in range(300_000)],
+            "mv_passive": [float(i) for i in range(300_000)],
+            "n_etf": pl.Series(range(300_000), dtype=pl.Int32),
+        }
+    )
+
+    def write(s):
+        return s.write_run(
+            "lookthrough",
+            {"stock_flow": big},
+            dataset_path="/d",
+            fingerprint="f",
+            pool="all",
+            params={},
+        )
+
+    with open_store(path) as s:
+        rid = write(s)
+    one = path.stat().st_size
+    for _ in range(3):
+        with open_store(path) as s:
+            write(s)  # identical inputs: the rows are replaced
+    grown = path.stat().st_size
+    assert grown > 1.5 * one
+    before, after = compact_store(path)
+    assert before == grown and after == path.stat().st_size < 1.2 * one
+    assert storage_version(path) == 64
+    with open_store(path, read_only=True) as s:
+        assert_frame_equal(s.table("stock_flow", rid), big)
+        assert s.runs()["run_id"].to_list() == [rid]
+    with open_store(path) as s:  # still a writable etfflow store (primary key kept)
+        assert write(s) == rid
+    assert not list(tmp_path.glob(".s.duckdb.compact-*"))
+
+
+def test_compact_refuses_a_store_open_elsewhere(tmp_path):
+    path = tmp_path / "s.duckdb"
+    with open_store(path) as s:
+        _write(s)
+    before = path.read_bytes()
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from etfflow.engine.store import Store
+        s = Store.open({str(path)!r})
+        print("open", flush=True)
+        time.sleep(30)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "open"
+        with pytest.raises(StoreError, match="cannot open store"):
+            compact_store(path)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert path.read_bytes() == before
+    assert not list(tmp_path.glob(".s.duckdb.compact-*"))
+
+
+def test_compact_killed_midway_leaves_the_store(tmp_path):
+    """Killed after the copy, before the rename: the store is the old one, untouched."""
+    path = tmp_path / "s.duckdb"
+    with open_store(path) as s:
+        _write(s)
+    before = path.read_bytes()
+    script = textwrap.dedent(
+        f"""
+        import os
+        from etfflow.engine import store
+        def die(src, dst):
+            os._exit(9)
+        store.os.replace = die
+        store.compact_store({str(path)!r})
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 9, proc.stderr
+    assert path.read_bytes() == before
+    with open_store(path, read_only=True) as s:
+        assert s.runs().height == 1
