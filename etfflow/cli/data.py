@@ -30,7 +30,8 @@ def generate(
     with progress_bar() as progress:
         path = generate_market(out, size=size, seed=seed, progress=progress)
     console.print(
-        f"wrote the {size} market (seed {seed}) to {path} in {time.perf_counter() - t0:.1f} s"
+        f"wrote the {size} market (seed {seed}) to {escape(str(path))} in "
+        f"{time.perf_counter() - t0:.1f} s"
     )
 
 

@@ -70,10 +70,10 @@ def demo(
     t0 = time.perf_counter()
     with progress_bar() as progress:
         if _have_market(out, size, seed):
-            console.print(f"using the {size} market (seed {seed}) at {out}")
+            console.print(f"using the {size} market (seed {seed}) at {escape(str(out))}")
         else:
             generate_market(out, size=size, seed=seed, progress=progress)
-            console.print(f"generated the {size} market (seed {seed}) at {out}")
+            console.print(f"generated the {size} market (seed {seed}) at {escape(str(out))}")
         run = run_lookthrough(out, pool=Pool.all(), store=store, progress=progress)
         market = load_market(open_dataset(out))
         common = {"pool": Pool.all(), "store": store, "lookthrough": run, "market": market}
