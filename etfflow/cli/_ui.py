@@ -256,6 +256,10 @@ def print_table(table: Table, *, keys: int = 1, c: Console | None = None) -> Non
             c._width = width
         return
     for t in fit_table(table, c.width, keys=keys, c=c):
+        # the title on its own line(s) at the console's width, not wrapped to the table's
+        title, t.title = t.title, None
+        if title is not None:
+            c.print(title, style="italic", highlight=False)
         c.print(t)
 
 

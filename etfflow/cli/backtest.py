@@ -74,13 +74,31 @@ def yearly_table(yearly: pl.DataFrame, column: str, *, title: str) -> Table:
     return table
 
 
-def print_notes(summary: pl.DataFrame) -> None:
-    """One line per factor with a note (periods, or the whole sample, without values)."""
+def print_notes(summary: pl.DataFrame, *, detail: bool = False) -> None:
+    """Notes of factors with periods (or the whole sample) without values.
+
+    A factor without any value gets its note in full. Factors that only start later than the
+    first rebalance date (their warm-up) are listed in one line unless ``detail``; their
+    notes are in ``bt_summary.note``.
+    """
     noted = summary.filter(pl.col("note").is_not_null())
-    if noted.height:
-        console.print("notes:")
-        for f, note in noted.select("factor", "note").iter_rows():
+    if not noted.height:
+        return
+    empty = noted.filter(pl.col("n_periods") == 0)
+    late = noted.filter(pl.col("n_periods") > 0)
+    console.print("notes:")
+    for f, note in empty.select("factor", "note").iter_rows():
+        console.print(f"  {f}: {note}", markup=False, highlight=False)
+    if detail or late.height <= 3:
+        for f, note in late.select("factor", "note").iter_rows():
             console.print(f"  {f}: {note}", markup=False, highlight=False)
+    elif late.height:
+        console.print(
+            f"  {late.height} factors start after the first rebalance date (warm-up); their "
+            "periods without values are left out of every metric (column note of bt_summary)",
+            markup=False,
+            highlight=False,
+        )
 
 
 def print_backtest(

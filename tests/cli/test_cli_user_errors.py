@@ -18,7 +18,7 @@ from rich.text import Text
 from typer.testing import CliRunner
 
 from etfflow.cli import app
-from etfflow.cli._ui import fit_table
+from etfflow.cli._ui import fit_table, print_table
 from etfflow.cli.backtest import SUMMARY_COLUMNS, _cell
 from etfflow.data_samples import generate_market
 from etfflow.engine.store import open_store
@@ -194,6 +194,47 @@ def test_tables_are_split_never_cut(width):
     assert "…" not in out
     assert max(len(line) for line in out.splitlines()) <= width
     assert out.count("passive_inflow_corr_w_0") == len(parts)  # key column repeated
+
+
+def test_split_table_titles_use_the_console_width():
+    table, _ = _wide_table()
+    table.title = "stock factors: 10 groups, rebalance 20, lag 1, universe default, processing x"
+    buf = io.StringIO()
+    c = Console(file=buf, width=100, force_terminal=False, color_system=None)
+    print_table(table, c=c)
+    lines = buf.getvalue().splitlines()
+    # each part's title is one line (it fits in 100 columns), never wrapped to the table
+    assert f"{table.title} (1/" in buf.getvalue()
+    continued = [line for line in lines if "(continued," in line]
+    assert continued and all(line.startswith(table.title) for line in continued)
+
+
+def test_warm_up_notes_are_collapsed_and_empty_factors_listed(monkeypatch):
+    from etfflow.cli import backtest as cb
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cb, "console", Console(file=buf, width=200, color_system=None))
+    summary = pl.DataFrame(
+        {
+            "factor": ["a", "b", "c", "d", "e"],
+            "n_periods": [23, 22, 21, 20, 0],
+            "note": [
+                "first cross-section on 2023-02-07; 1 of 24 periods without values",
+                "first cross-section on 2023-03-07; 2 of 24 periods without values",
+                "first cross-section on 2023-04-04; 3 of 24 periods without values",
+                "first cross-section on 2023-05-04; 4 of 24 periods without values",
+                "no value on any rebalance date: needs 480 trading days of history",
+            ],
+        }
+    )
+    cb.print_notes(summary)
+    out = buf.getvalue()
+    assert "e: no value on any rebalance date: needs 480 trading days" in out
+    assert "4 factors start after the first rebalance date" in out
+    assert "a: first cross-section" not in out
+    buf.truncate(0)
+    cb.print_notes(summary, detail=True)
+    assert "d: first cross-section on 2023-05-04; 4 of 24" in buf.getvalue()
 
 
 def _demo_backtest(demo_run) -> tuple[str, pl.DataFrame]:
