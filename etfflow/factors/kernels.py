@@ -696,9 +696,10 @@ def _col(a):
 
 @njit(**_JIT)
 def rolling_sum_1d_nb(x, window, minp):
-    """Rolling sum of one series (the block kernel on a one-column view)."""
+    """Rolling sum of one series (the 2-D kernel on a one-column view: the block kernels
+    keep one specialisation per statistic)."""
     out = np.empty(x.shape[0])
-    _sum_block(_col(x), out.reshape((x.shape[0], 1)), 0, 1, window, minp, _SUM)
+    _sum_nb(_col(x), out.reshape((x.shape[0], 1)), window, minp, 1, 0, 1, _SUM)
     return out
 
 
@@ -706,7 +707,7 @@ def rolling_sum_1d_nb(x, window, minp):
 def rolling_mean_1d_nb(x, window, minp):
     """Rolling mean of one series."""
     out = np.empty(x.shape[0])
-    _sum_block(_col(x), out.reshape((x.shape[0], 1)), 0, 1, window, minp, _MEAN)
+    _sum_nb(_col(x), out.reshape((x.shape[0], 1)), window, minp, 1, 0, 1, _MEAN)
     return out
 
 
@@ -714,7 +715,7 @@ def rolling_mean_1d_nb(x, window, minp):
 def rolling_std_1d_nb(x, window, minp, ddof):
     """Rolling standard deviation of one series."""
     out = np.empty(x.shape[0])
-    _moments_block(_col(x), out.reshape((x.shape[0], 1)), 0, 1, window, minp, ddof, _STD)
+    _moments_nb(_col(x), out.reshape((x.shape[0], 1)), window, minp, ddof, 1, 0, 1, _STD)
     return out
 
 
@@ -722,7 +723,7 @@ def rolling_std_1d_nb(x, window, minp, ddof):
 def rolling_zscore_1d_nb(x, window, minp, ddof):
     """Rolling z-score of one series."""
     out = np.empty(x.shape[0])
-    _moments_block(_col(x), out.reshape((x.shape[0], 1)), 0, 1, window, minp, ddof, _ZSCORE)
+    _moments_nb(_col(x), out.reshape((x.shape[0], 1)), window, minp, ddof, 1, 0, 1, _ZSCORE)
     return out
 
 
@@ -730,7 +731,7 @@ def rolling_zscore_1d_nb(x, window, minp, ddof):
 def rolling_slope_1d_nb(y, window, minp):
     """Rolling OLS slope of one series on its row index."""
     out = np.empty(y.shape[0])
-    _slope_block(_col(y), out.reshape((y.shape[0], 1)), 0, 1, window, minp)
+    _slope_nb(_col(y), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1)
     return out
 
 
@@ -738,7 +739,7 @@ def rolling_slope_1d_nb(y, window, minp):
 def rolling_beta_1d_nb(y, x, window, minp):
     """Rolling OLS beta of one series on another."""
     out = np.empty(y.shape[0])
-    _pair_block(_col(y), _col(x), out.reshape((y.shape[0], 1)), 0, 1, window, minp, _BETA)
+    _pair_nb(_col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, _BETA)
     return out
 
 
@@ -746,7 +747,7 @@ def rolling_beta_1d_nb(y, x, window, minp):
 def rolling_corr_1d_nb(x, y, window, minp):
     """Rolling Pearson correlation of two series."""
     out = np.empty(y.shape[0])
-    _pair_block(_col(y), _col(x), out.reshape((y.shape[0], 1)), 0, 1, window, minp, _CORR)
+    _pair_nb(_col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, _CORR)
     return out
 
 
@@ -754,7 +755,7 @@ def rolling_corr_1d_nb(x, y, window, minp):
 def rolling_residual_1d_nb(y, x, window, minp):
     """Rolling OLS residual of one series on another."""
     out = np.empty(y.shape[0])
-    _pair_block(_col(y), _col(x), out.reshape((y.shape[0], 1)), 0, 1, window, minp, _RESIDUAL)
+    _pair_nb(_col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, _RESIDUAL)
     return out
 
 
