@@ -4,7 +4,7 @@ Three kernels do the work of :func:`etfflow.backtest.engine.evaluate`:
 
 - :func:`period_growth` — per asset, the compounded growth ``prod(1 + r)`` from the start of
   the holding period that contains day ``d`` to ``d`` (shared by all factors);
-- :func:`cross_sections` — per rebalance date (parallel over dates): Pearson and Spearman IC
+- :func:`cross_sections` — per rebalance date: Pearson and Spearman IC
   and the quantile group of every eligible asset (:func:`cross_section_1d`);
 - :func:`simulate_groups` — the buy-and-hold portfolio path of every group through all
   periods with trading rules (:func:`rebalance_1d`; one pass over the growth panel).
@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-#: Columns per parallel chunk of :func:`period_growth`.
+#: Columns per chunk of :func:`period_growth`.
 _CHUNK = 256
 #: Locked weight above ``1 - _FULL_TOL`` leaves nothing to invest in new names.
 _FULL_TOL = 1e-12
@@ -44,17 +44,17 @@ def period_growth_1d(r, starts, ends, lo, hi, out):
                 out[d, j] = out[d - 1, j] * (1.0 + x) if x == x else out[d - 1, j]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def period_growth(r, starts, ends):
-    """(T, M) growth since each period's start (:func:`period_growth_1d`), parallel over
-    column chunks; NaN outside the periods. Periods ``(starts[k], ends[k]]`` must be disjoint
+    """(T, M) growth since each period's start (:func:`period_growth_1d`), chunk by
+    chunk of columns; NaN outside the periods. Periods ``(starts[k], ends[k]]`` must be disjoint
     and increasing."""
     t, m = r.shape
     out = np.empty((t, m))
     out[: starts[0] + 1] = np.nan
     out[ends[-1] + 1 :] = np.nan
     n_chunks = (m + _CHUNK - 1) // _CHUNK
-    for c in prange(n_chunks):
+    for c in range(n_chunks):
         lo = c * _CHUNK
         period_growth_1d(r, starts, ends, lo, min(m, lo + _CHUNK), out)
     return out
@@ -197,9 +197,9 @@ def cross_section_1d(f, y, ok, qs, grp):
     return ic, ric, n
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def cross_sections(factor, fwd, eligible, qs):
-    """:func:`cross_section_1d` on every rebalance date (parallel over dates).
+    """:func:`cross_section_1d` on every rebalance date.
 
     ``factor``, ``fwd`` and ``eligible`` are ``(K, M)``: row ``k`` holds the factor on
     signal day ``k``, the forward returns of period ``k`` and the universe of that day.
@@ -211,7 +211,7 @@ def cross_sections(factor, fwd, eligible, qs):
     ric = np.full(k_n, np.nan)
     cnt = np.zeros(k_n, dtype=np.int64)
     groups = np.full((k_n, m), -1, dtype=np.int8)
-    for k in prange(k_n):
+    for k in range(k_n):
         g = np.empty(m, dtype=np.int64)
         a, b, c = cross_section_1d(factor[k], fwd[k], eligible[k], qs, g)
         ic[k] = a

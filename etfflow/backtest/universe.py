@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from etfflow.exceptions import EtfflowError
 
@@ -216,15 +216,15 @@ def _universe_1d(
         bench[t] = (not st) and (t - first > bench_days)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def _universe_masks(
     epoch, listed, is_st, suspended, list_date, no_list, first, min_days, cooldown, bench_days
 ):
-    """Thin parallel wrapper of :func:`_universe_1d` over stocks (columns)."""
+    """Thin wrapper of :func:`_universe_1d` over stocks (columns)."""
     t, n = listed.shape
     uni = np.zeros((t, n), dtype=np.bool_)
     bench = np.zeros((t, n), dtype=np.bool_)
-    for s in prange(n):
+    for s in range(n):
         u = np.zeros(t, dtype=np.bool_)
         b = np.zeros(t, dtype=np.bool_)
         _universe_1d(

@@ -28,7 +28,7 @@ C_EMPTY_BASKET = 5  # ETF-days whose basket has no positive priceable value
 N_COUNTERS = 6
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def map_codes(phys: np.ndarray, lookup: np.ndarray) -> np.ndarray:
     """``lookup[phys[i]]`` with -1 for ids beyond the table (unknown codes)."""
     n = phys.shape[0]
@@ -40,7 +40,7 @@ def map_codes(phys: np.ndarray, lookup: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def map_days(epoch_days: np.ndarray, day_lookup: np.ndarray, epoch0: int) -> np.ndarray:
     """Calendar index of each date (days since 1970), -1 when not a trading day."""
     n = epoch_days.shape[0]
@@ -151,7 +151,7 @@ def basket_pointers(
     return src, start, end, bday, dup
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def accumulate(
     d_lo: int,
     d_hi: int,
@@ -368,7 +368,7 @@ def copy_carry(
 # --------------------------------------------------------------------------- stock panel
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def stock_rows(epoch: np.ndarray, phys: np.ndarray, lookup: np.ndarray, e_lo: int, e_hi: int):
     """Trading calendar and (day, stock) of every ``stock_daily`` row.
 
@@ -529,7 +529,7 @@ def _cap_thresholds(
     return n_thr
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def group_bits(
     row_start: np.ndarray,
     row_stock: np.ndarray,
@@ -611,7 +611,7 @@ def group_bits(
     return gbit, no_ind.sum()
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def rows_to_dense(
     row_start: np.ndarray, row_stock: np.ndarray, values: np.ndarray, n_stock: int, fill: float
 ) -> np.ndarray:
@@ -664,7 +664,7 @@ def etf_panel(
 # --------------------------------------------------------------------------- weights mode
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def weight_rows(
     epoch: np.ndarray,
     etf_phys: np.ndarray,
@@ -789,7 +789,7 @@ def warm_up() -> int:
     return 0
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def weights_flows(
     chunk_ptr: np.ndarray,
     blk_lo: np.ndarray,
@@ -1201,7 +1201,7 @@ def weights_flows(
                 indiff[diff_x[t], diff_b[t]] = False
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def panels_to_rows(
     row_start: np.ndarray,
     row_stock: np.ndarray,

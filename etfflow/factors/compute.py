@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from numba import njit, prange
+from numba import njit
 
 from etfflow.engine.market import Market
 from etfflow.exceptions import EtfflowError
@@ -23,11 +23,11 @@ from etfflow.factors.registry import FactorInstance, resolve
 Progress = Callable[[str, int, int], None]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def _finalize(v: np.ndarray, present: np.ndarray) -> None:  # pragma: no cover - numba
     """In place: NaN outside ``present`` and for ±inf (one pass)."""
     t, m = v.shape
-    for i in prange(t):
+    for i in range(t):
         for j in range(m):
             if not present[i, j] or not np.isfinite(v[i, j]):
                 v[i, j] = np.nan

@@ -52,20 +52,21 @@ rolling_std returns its (exactly zero) value.
 Layout and parallelism (measured, see ``benchmarks/bench_kernels.py``): time is the outer
 loop and the columns of a block the contiguous inner loop, so the per-column state lives in
 small arrays and LLVM vectorises the update across stocks (AVX2 / AVX-512). Blocks of columns
-run in parallel (``prange``), one block of ``ceil(N / threads)`` columns per thread (capped at
-``_MAX_BLOCK``): wide blocks stream whole row segments from memory; narrow ones (64-256
-columns) were 1.3-2.5x slower, a kernel per column (vectorbt's layout, stride ``N``) slower
-still. A panel that fits one block runs without a parallel region. Beta / corr / residual
-update their state in two passes per row because one fused loop over 21 arrays exceeds
-LLVM's runtime alias-check budget and is left scalar.
+run on threads (serial ``nogil`` kernels, :func:`etfflow._threads.run_parts`: a parfors
+``prange`` wrapper compiled several times slower for the same speed), one block of
+``ceil(N / threads)`` columns per thread (capped at ``_MAX_BLOCK``): wide blocks stream whole
+row segments from memory; narrow ones (64-256 columns) were 1.3-2.5x slower, a kernel per
+column (vectorbt's layout, stride ``N``) slower still. A panel that fits one block runs
+without a thread. Beta / corr / residual update their state in two passes per row because
+one fused loop over 21 arrays exceeds LLVM's runtime alias-check budget and is left scalar.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from etfflow._threads import n_threads, run_parts
 from etfflow.exceptions import EtfflowError
 
 __all__ = [
@@ -114,8 +115,7 @@ _SUM, _MEAN = 0, 1
 _STD, _ZSCORE = 0, 1
 _BETA, _CORR, _RESIDUAL = 0, 1, 2
 
-_JIT = {"cache": True, "error_model": "numpy"}
-_PJIT = {"cache": True, "error_model": "numpy", "parallel": True}
+_JIT = {"cache": True, "error_model": "numpy", "nogil": True}
 
 
 # --------------------------------------------------------------------------- primitives
@@ -597,107 +597,95 @@ def _pair_block(y, x, out, j0, j1, window, minp, stat):
 
 
 # --------------------------------------------------------------------------- 2-D wrappers
-@njit(**_PJIT)
-def _sum_nb(x, out, window, minp, block, stat):
-    ncol = x.shape[1]
-    nblock = (ncol + block - 1) // block
-    if nblock == 1:  # no parallel region: its launch costs more than a small panel
-        _sum_block(x, out, 0, ncol, window, minp, stat)
-        return out
-    for b in prange(nblock):
+# Serial and ``nogil``: part ``part`` of ``nparts`` takes the blocks ``part, part + nparts,
+# ...``; the Python API runs the parts on threads (:func:`_run_blocks`). ``j0`` is always a
+# loop value, so each block kernel is compiled once per statistic (a literal 0 would add one).
+@njit(**_JIT)
+def _sum_nb(x, out, window, minp, block, part, nparts, stat):
+    nblock = (x.shape[1] + block - 1) // block
+    for b in range(part, nblock, nparts):
         j0 = b * block
-        _sum_block(x, out, j0, min(j0 + block, ncol), window, minp, stat)
-    return out
-
-
-@njit(**_PJIT)
-def _moments_nb(x, out, window, minp, ddof, block, stat):
-    ncol = x.shape[1]
-    nblock = (ncol + block - 1) // block
-    if nblock == 1:
-        _moments_block(x, out, 0, ncol, window, minp, ddof, stat)
-        return out
-    for b in prange(nblock):
-        j0 = b * block
-        _moments_block(x, out, j0, min(j0 + block, ncol), window, minp, ddof, stat)
-    return out
-
-
-@njit(**_PJIT)
-def _slope_nb(y, out, window, minp, block):
-    ncol = y.shape[1]
-    nblock = (ncol + block - 1) // block
-    if nblock == 1:
-        _slope_block(y, out, 0, ncol, window, minp)
-        return out
-    for b in prange(nblock):
-        j0 = b * block
-        _slope_block(y, out, j0, min(j0 + block, ncol), window, minp)
-    return out
-
-
-@njit(**_PJIT)
-def _pair_nb(y, x, out, window, minp, block, stat):
-    ncol = y.shape[1]
-    nblock = (ncol + block - 1) // block
-    if nblock == 1:
-        _pair_block(y, x, out, 0, ncol, window, minp, stat)
-        return out
-    for b in prange(nblock):
-        j0 = b * block
-        _pair_block(y, x, out, j0, min(j0 + block, ncol), window, minp, stat)
+        _sum_block(x, out, j0, min(j0 + block, x.shape[1]), window, minp, stat)
     return out
 
 
 @njit(**_JIT)
-def rolling_sum_nb(x, out, window, minp, block):
-    """2-D rolling sum into ``out`` (T, N), column blocks of width ``block`` in parallel.
+def _moments_nb(x, out, window, minp, ddof, block, part, nparts, stat):
+    nblock = (x.shape[1] + block - 1) // block
+    for b in range(part, nblock, nparts):
+        j0 = b * block
+        _moments_block(x, out, j0, min(j0 + block, x.shape[1]), window, minp, ddof, stat)
+    return out
+
+
+@njit(**_JIT)
+def _slope_nb(y, out, window, minp, block, part, nparts):
+    nblock = (y.shape[1] + block - 1) // block
+    for b in range(part, nblock, nparts):
+        j0 = b * block
+        _slope_block(y, out, j0, min(j0 + block, y.shape[1]), window, minp)
+    return out
+
+
+@njit(**_JIT)
+def _pair_nb(y, x, out, window, minp, block, part, nparts, stat):
+    nblock = (y.shape[1] + block - 1) // block
+    for b in range(part, nblock, nparts):
+        j0 = b * block
+        _pair_block(y, x, out, j0, min(j0 + block, y.shape[1]), window, minp, stat)
+    return out
+
+
+@njit(**_JIT)
+def rolling_sum_nb(x, out, window, minp, block, part=0, nparts=1):
+    """2-D rolling sum into ``out`` (T, N), column blocks of width ``block``; this call does
+    blocks ``part, part + nparts, ...`` (all by default).
 
     Reference twin: :func:`etfflow.factors.kernels_ref.rolling_sum`.
     """
-    return _sum_nb(x, out, window, minp, block, _SUM)
+    return _sum_nb(x, out, window, minp, block, part, nparts, _SUM)
 
 
 @njit(**_JIT)
-def rolling_mean_nb(x, out, window, minp, block):
+def rolling_mean_nb(x, out, window, minp, block, part=0, nparts=1):
     """2-D rolling mean; reference twin :func:`etfflow.factors.kernels_ref.rolling_mean`."""
-    return _sum_nb(x, out, window, minp, block, _MEAN)
+    return _sum_nb(x, out, window, minp, block, part, nparts, _MEAN)
 
 
 @njit(**_JIT)
-def rolling_std_nb(x, out, window, minp, ddof, block):
+def rolling_std_nb(x, out, window, minp, ddof, block, part=0, nparts=1):
     """2-D rolling std; reference twin :func:`etfflow.factors.kernels_ref.rolling_std`."""
-    return _moments_nb(x, out, window, minp, ddof, block, _STD)
+    return _moments_nb(x, out, window, minp, ddof, block, part, nparts, _STD)
 
 
 @njit(**_JIT)
-def rolling_zscore_nb(x, out, window, minp, ddof, block):
+def rolling_zscore_nb(x, out, window, minp, ddof, block, part=0, nparts=1):
     """2-D rolling z-score; reference twin :func:`etfflow.factors.kernels_ref.rolling_zscore`."""
-    return _moments_nb(x, out, window, minp, ddof, block, _ZSCORE)
+    return _moments_nb(x, out, window, minp, ddof, block, part, nparts, _ZSCORE)
 
 
 @njit(**_JIT)
-def rolling_slope_nb(y, out, window, minp, block):
+def rolling_slope_nb(y, out, window, minp, block, part=0, nparts=1):
     """2-D rolling slope on time; twin :func:`etfflow.factors.kernels_ref.rolling_slope`."""
-    return _slope_nb(y, out, window, minp, block)
+    return _slope_nb(y, out, window, minp, block, part, nparts)
 
 
 @njit(**_JIT)
-def rolling_beta_nb(y, x, out, window, minp, block):
+def rolling_beta_nb(y, x, out, window, minp, block, part=0, nparts=1):
     """2-D rolling beta of y on x; twin :func:`etfflow.factors.kernels_ref.rolling_beta`."""
-    return _pair_nb(y, x, out, window, minp, block, _BETA)
+    return _pair_nb(y, x, out, window, minp, block, part, nparts, _BETA)
 
 
 @njit(**_JIT)
-def rolling_corr_nb(x, y, out, window, minp, block):
+def rolling_corr_nb(x, y, out, window, minp, block, part=0, nparts=1):
     """2-D rolling correlation; reference twin :func:`etfflow.factors.kernels_ref.rolling_corr`."""
-    return _pair_nb(y, x, out, window, minp, block, _CORR)
+    return _pair_nb(y, x, out, window, minp, block, part, nparts, _CORR)
 
 
 @njit(**_JIT)
-def rolling_residual_nb(y, x, out, window, minp, block):
+def rolling_residual_nb(y, x, out, window, minp, block, part=0, nparts=1):
     """2-D rolling OLS residual; twin :func:`etfflow.factors.kernels_ref.rolling_residual`."""
-    return _pair_nb(y, x, out, window, minp, block, _RESIDUAL)
+    return _pair_nb(y, x, out, window, minp, block, part, nparts, _RESIDUAL)
 
 
 # --------------------------------------------------------------------------- 1-D kernels
@@ -708,9 +696,10 @@ def _col(a):
 
 @njit(**_JIT)
 def rolling_sum_1d_nb(x, window, minp):
-    """Rolling sum of one series (the block kernel on a one-column view)."""
+    """Rolling sum of one series (the 2-D kernel on a one-column view: the block kernels
+    keep one specialisation per statistic)."""
     out = np.empty(x.shape[0])
-    _sum_block(_col(x), out.reshape((x.shape[0], 1)), 0, 1, window, minp, _SUM)
+    _sum_nb(_col(x), out.reshape((x.shape[0], 1)), window, minp, 1, 0, 1, _SUM)
     return out
 
 
@@ -718,7 +707,7 @@ def rolling_sum_1d_nb(x, window, minp):
 def rolling_mean_1d_nb(x, window, minp):
     """Rolling mean of one series."""
     out = np.empty(x.shape[0])
-    _sum_block(_col(x), out.reshape((x.shape[0], 1)), 0, 1, window, minp, _MEAN)
+    _sum_nb(_col(x), out.reshape((x.shape[0], 1)), window, minp, 1, 0, 1, _MEAN)
     return out
 
 
@@ -726,7 +715,7 @@ def rolling_mean_1d_nb(x, window, minp):
 def rolling_std_1d_nb(x, window, minp, ddof):
     """Rolling standard deviation of one series."""
     out = np.empty(x.shape[0])
-    _moments_block(_col(x), out.reshape((x.shape[0], 1)), 0, 1, window, minp, ddof, _STD)
+    _moments_nb(_col(x), out.reshape((x.shape[0], 1)), window, minp, ddof, 1, 0, 1, _STD)
     return out
 
 
@@ -734,7 +723,7 @@ def rolling_std_1d_nb(x, window, minp, ddof):
 def rolling_zscore_1d_nb(x, window, minp, ddof):
     """Rolling z-score of one series."""
     out = np.empty(x.shape[0])
-    _moments_block(_col(x), out.reshape((x.shape[0], 1)), 0, 1, window, minp, ddof, _ZSCORE)
+    _moments_nb(_col(x), out.reshape((x.shape[0], 1)), window, minp, ddof, 1, 0, 1, _ZSCORE)
     return out
 
 
@@ -742,7 +731,7 @@ def rolling_zscore_1d_nb(x, window, minp, ddof):
 def rolling_slope_1d_nb(y, window, minp):
     """Rolling OLS slope of one series on its row index."""
     out = np.empty(y.shape[0])
-    _slope_block(_col(y), out.reshape((y.shape[0], 1)), 0, 1, window, minp)
+    _slope_nb(_col(y), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1)
     return out
 
 
@@ -750,7 +739,7 @@ def rolling_slope_1d_nb(y, window, minp):
 def rolling_beta_1d_nb(y, x, window, minp):
     """Rolling OLS beta of one series on another."""
     out = np.empty(y.shape[0])
-    _pair_block(_col(y), _col(x), out.reshape((y.shape[0], 1)), 0, 1, window, minp, _BETA)
+    _pair_nb(_col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, _BETA)
     return out
 
 
@@ -758,7 +747,7 @@ def rolling_beta_1d_nb(y, x, window, minp):
 def rolling_corr_1d_nb(x, y, window, minp):
     """Rolling Pearson correlation of two series."""
     out = np.empty(y.shape[0])
-    _pair_block(_col(y), _col(x), out.reshape((y.shape[0], 1)), 0, 1, window, minp, _CORR)
+    _pair_nb(_col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, _CORR)
     return out
 
 
@@ -766,7 +755,7 @@ def rolling_corr_1d_nb(x, y, window, minp):
 def rolling_residual_1d_nb(y, x, window, minp):
     """Rolling OLS residual of one series on another."""
     out = np.empty(y.shape[0])
-    _pair_block(_col(y), _col(x), out.reshape((y.shape[0], 1)), 0, 1, window, minp, _RESIDUAL)
+    _pair_nb(_col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, _RESIDUAL)
     return out
 
 
@@ -832,10 +821,22 @@ def _validate_rolling_arguments(
 
 
 def _block_size(n_cols: int) -> int:
-    threads = max(numba.get_num_threads(), 1)
+    threads = n_threads()
     b = -(-n_cols // threads)
     b = -(-b // 8) * 8
     return max(8, min(b, _MAX_BLOCK))
+
+
+def _run_blocks(kernel: object, *args: object) -> None:
+    """``kernel(*args, block, part, nparts)`` on every column block, parts on threads.
+
+    ``args[0]`` is the first (T, N) panel. Blocks of :func:`_block_size` columns, one part per
+    thread (a panel of one block runs inline, without a thread).
+    """
+    ncol = args[0].shape[1]  # type: ignore[attr-defined]
+    block = _block_size(ncol)
+    nparts = min(n_threads(), -(-ncol // block))
+    run_parts(lambda p: kernel(*args, block, p, nparts), nparts)  # type: ignore[operator]
 
 
 def _finish(out: np.ndarray, one_d: bool) -> np.ndarray:
@@ -880,7 +881,7 @@ def rolling_sum(x: np.ndarray, window: int, *, min_periods: int | None = None) -
     (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x})
     out = np.empty_like(a)
     if a.size:
-        rolling_sum_nb(a, out, window, minp, _block_size(a.shape[1]))
+        _run_blocks(rolling_sum_nb, a, out, window, minp)
     return _finish(out, one_d)
 
 
@@ -919,7 +920,7 @@ def rolling_mean(x: np.ndarray, window: int, *, min_periods: int | None = None) 
     (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x})
     out = np.empty_like(a)
     if a.size:
-        rolling_mean_nb(a, out, window, minp, _block_size(a.shape[1]))
+        _run_blocks(rolling_mean_nb, a, out, window, minp)
     return _finish(out, one_d)
 
 
@@ -964,7 +965,7 @@ def rolling_std(
     (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x}, ddof=ddof)
     out = np.empty_like(a)
     if a.size:
-        rolling_std_nb(a, out, window, minp, int(ddof), _block_size(a.shape[1]))
+        _run_blocks(rolling_std_nb, a, out, window, minp, int(ddof))
     return _finish(out, one_d)
 
 
@@ -1010,7 +1011,7 @@ def rolling_zscore(
     (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x}, ddof=ddof)
     out = np.empty_like(a)
     if a.size:
-        rolling_zscore_nb(a, out, window, minp, int(ddof), _block_size(a.shape[1]))
+        _run_blocks(rolling_zscore_nb, a, out, window, minp, int(ddof))
     return _finish(out, one_d)
 
 
@@ -1052,7 +1053,7 @@ def rolling_slope(y: np.ndarray, window: int, *, min_periods: int | None = None)
     (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"y": y})
     out = np.empty_like(a)
     if a.size:
-        rolling_slope_nb(a, out, window, minp, _block_size(a.shape[1]))
+        _run_blocks(rolling_slope_nb, a, out, window, minp)
     return _finish(out, one_d)
 
 
@@ -1098,7 +1099,7 @@ def rolling_beta(
     (ya, xa), minp, one_d = _validate_rolling_arguments(window, min_periods, {"y": y, "x": x})
     out = np.empty_like(ya)
     if ya.size:
-        rolling_beta_nb(ya, xa, out, window, minp, _block_size(ya.shape[1]))
+        _run_blocks(rolling_beta_nb, ya, xa, out, window, minp)
     return _finish(out, one_d)
 
 
@@ -1142,7 +1143,7 @@ def rolling_corr(
     (xa, ya), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x, "y": y})
     out = np.empty_like(xa)
     if xa.size:
-        rolling_corr_nb(xa, ya, out, window, minp, _block_size(xa.shape[1]))
+        _run_blocks(rolling_corr_nb, xa, ya, out, window, minp)
     return _finish(out, one_d)
 
 
@@ -1189,5 +1190,5 @@ def rolling_residual(
     (ya, xa), minp, one_d = _validate_rolling_arguments(window, min_periods, {"y": y, "x": x})
     out = np.empty_like(ya)
     if ya.size:
-        rolling_residual_nb(ya, xa, out, window, minp, _block_size(ya.shape[1]))
+        _run_blocks(rolling_residual_nb, ya, xa, out, window, minp)
     return _finish(out, one_d)

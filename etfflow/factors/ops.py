@@ -1,4 +1,4 @@
-"""Fused element-wise panel operations of the §3 factors (numba, one pass, parallel by rows).
+"""Fused element-wise panel operations of the §3 factors (numba, one pass).
 
 Each takes ``(T, M)`` float64 panels, time on axis 0, and returns a new array; ``x[t-n]`` is
 NaN for ``t < n``. The plain-NumPy twins are in :mod:`etfflow.factors.ops_ref` (tests only):
@@ -8,13 +8,13 @@ NumPy needs two or three full passes and temporaries for each of these.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def _lag_op(a, n, den, mode, out):  # pragma: no cover - numba
     t, m = a.shape
-    for i in prange(t):
+    for i in range(t):
         for j in range(m):
             if i < n:
                 out[i, j] = np.nan
@@ -53,10 +53,10 @@ def diff_over(a: np.ndarray, n: int, den: np.ndarray) -> np.ndarray:
     return _run(a, n, den, 2)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def _ratio(num, den, out):  # pragma: no cover - numba
     t, m = num.shape
-    for i in prange(t):
+    for i in range(t):
         for j in range(m):
             b = den[i, j]
             out[i, j] = num[i, j] / b if b != 0 else np.nan

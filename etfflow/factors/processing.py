@@ -18,7 +18,7 @@ A pipeline is a tuple of :class:`Step` (from :func:`parse_steps`), run by
 :func:`apply_steps` and recorded with results as the string of :func:`describe`, e.g.
 ``"winsor(k=5,scaled=False)>fill(industry_median)>zscore>neutralize(industry,log_cap)"``.
 :func:`apply_steps` runs all steps of one date back to back while the row is in cache
-(numba ``prange`` over dates); its result equals the single-step functions applied one
+(numba, date ranges on threads); its result equals the single-step functions applied one
 after the other, bit for bit.
 
 Choices where the SPEC is silent, stated here once:
@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from etfflow._threads import n_threads, run_parts, split
 from etfflow.exceptions import EtfflowError
 from etfflow.factors import processing_nb as nb
 
@@ -213,8 +214,15 @@ def winsorize_mad(x: Any, *, k: float = 5.0, scaled: bool = False) -> np.ndarray
     a = _panel(x, "x")
     k = _check_k(k)
     out = np.empty_like(a)
-    nb.winsorize_mad_2d(a, k, bool(scaled), out)
+    _by_rows(nb.winsorize_mad_2d, a, k, bool(scaled), out)
     return out
+
+
+def _by_rows(kernel: Any, *args: Any) -> None:
+    """``kernel(*args, lo, hi)`` over the rows of ``args[0]``, one contiguous range per thread
+    (rows are independent dates, so the result does not depend on the split)."""
+    ranges = split(args[0].shape[0], n_threads())
+    run_parts(lambda p: kernel(*args, *ranges[p]), len(ranges))
 
 
 def _check_k(k: Any) -> float:
@@ -261,7 +269,7 @@ def fill_group_median(x: Any, groups: Any, *, universe: Any | None = None) -> np
     g, n_groups = _ids(groups, "groups", a.shape)
     u = _NO_MASK if universe is None else _mask(universe, "universe", a.shape)
     out = np.empty_like(a)
-    nb.fill_group_median_2d(a, g, max(n_groups, 1), u, universe is not None, out)
+    _by_rows(nb.fill_group_median_2d, a, g, max(n_groups, 1), u, universe is not None, out)
     return out
 
 
@@ -292,7 +300,7 @@ def zscore(x: Any) -> np.ndarray:
     """
     a = _panel(x, "x")
     out = np.empty_like(a)
-    nb.zscore_2d(a, out)
+    _by_rows(nb.zscore_2d, a, out)
     return out
 
 
@@ -411,8 +419,17 @@ def _ols_into(
         c = conts[0][None]
     else:
         c = np.stack(conts)
-    nb.ols_residual_2d(
-        a, g, ids is not None, max(ng, 1), c, b, boards is not None, max(nbd, 1), out
+    _by_rows(
+        nb.ols_residual_2d,
+        a,
+        g,
+        ids is not None,
+        max(ng, 1),
+        c,
+        b,
+        boards is not None,
+        max(nbd, 1),
+        out,
     )
 
 
@@ -793,7 +810,8 @@ def apply_steps(
     else:
         cs = np.stack(ctl)
     out = np.empty_like(a)
-    nb.pipeline_2d(
+    _by_rows(
+        nb.pipeline_2d,
         a,
         codes,
         win["k"],

@@ -1,7 +1,8 @@
 """numba kernels of the cross-sectional processing steps (SPEC §4).
 
 Every kernel works on one date (a row of a ``(dates, stocks)`` panel) and has a thin 2-D
-wrapper that runs the rows in parallel (``prange``). Non-finite values (NaN, ±inf) are
+wrapper that runs the rows ``lo:hi`` (serial, ``nogil``: :mod:`etfflow.factors.processing`
+runs row ranges on threads). Non-finite values (NaN, ±inf) are
 missing. Each 2-D wrapper writes into ``out``, which may be the input array itself (the
 kernels read a row completely before they overwrite a cell of it), so that
 :func:`etfflow.factors.processing.apply_steps` can run a whole pipeline in one buffer.
@@ -17,7 +18,8 @@ Reference twins: :mod:`etfflow.factors.processing_ref` (plain NumPy, one date at
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+from numba.core.types import boolean, int64
 
 #: Consistency constant that turns the MAD into a standard-deviation estimate (normal data).
 MAD_SCALE = 1.4826
@@ -50,7 +52,7 @@ def _insertion_sort(a: np.ndarray, m: int) -> None:
         a[q + 1] = v
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, locals={"m": int64, "c": int64})
 def select_pair(a: np.ndarray, m: int, k: int, counts: np.ndarray):
     """The ``k``-th and ``(k-1)``-th smallest (0-based) of the finite floats ``a[:m]``.
 
@@ -145,7 +147,7 @@ def median_inplace(buf: np.ndarray, m: int, counts: np.ndarray) -> float:
 # --------------------------------------------------------------------------- winsorise
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, locals={"m": int64})
 def winsorize_mad_1d(x: np.ndarray, k: float, scaled: bool, out: np.ndarray) -> None:
     """Clip one date to ``median ± k·MAD`` (SPEC §4.2); twin ``winsorize_mad_ref``.
 
@@ -186,10 +188,12 @@ def winsorize_mad_1d(x: np.ndarray, k: float, scaled: bool, out: np.ndarray) -> 
             out[i] = v
 
 
-@njit(parallel=True, cache=True)
-def winsorize_mad_2d(x: np.ndarray, k: float, scaled: bool, out: np.ndarray) -> None:
-    """:func:`winsorize_mad_1d` on every row of ``x`` in parallel."""
-    for t in prange(x.shape[0]):
+@njit(cache=True, nogil=True)
+def winsorize_mad_2d(
+    x: np.ndarray, k: float, scaled: bool, out: np.ndarray, lo: int, hi: int
+) -> None:
+    """:func:`winsorize_mad_1d` on the rows ``lo:hi`` of ``x``."""
+    for t in range(lo, hi):
         winsorize_mad_1d(x[t], k, scaled, out[t])
 
 
@@ -261,13 +265,20 @@ def fill_group_median_1d(
             out[i] = med[gi] if gi >= 0 else np.nan
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def fill_group_median_2d(
-    x: np.ndarray, g: np.ndarray, n_groups: int, u: np.ndarray, has_u: bool, out: np.ndarray
+    x: np.ndarray,
+    g: np.ndarray,
+    n_groups: int,
+    u: np.ndarray,
+    has_u: bool,
+    out: np.ndarray,
+    lo: int,
+    hi: int,
 ) -> None:
-    """:func:`fill_group_median_1d` on every row in parallel (``u`` may be ``(1, N)`` when
+    """:func:`fill_group_median_1d` on the rows ``lo:hi`` (``u`` may be ``(1, N)`` when
     ``has_u`` is False)."""
-    for t in prange(x.shape[0]):
+    for t in range(lo, hi):
         ut = u[t] if has_u else u[0]
         fill_group_median_1d(x[t], g[t], n_groups, ut, has_u, out[t])
 
@@ -312,10 +323,10 @@ def zscore_1d(x: np.ndarray, out: np.ndarray) -> None:
         out[i] = (v - mean) / sd if np.isfinite(v) else np.nan
 
 
-@njit(parallel=True, cache=True)
-def zscore_2d(x: np.ndarray, out: np.ndarray) -> None:
-    """:func:`zscore_1d` on every row in parallel."""
-    for t in prange(x.shape[0]):
+@njit(cache=True, nogil=True)
+def zscore_2d(x: np.ndarray, out: np.ndarray, lo: int, hi: int) -> None:
+    """:func:`zscore_1d` on the rows ``lo:hi``."""
+    for t in range(lo, hi):
         zscore_1d(x[t], out[t])
 
 
@@ -562,7 +573,7 @@ def ols_residual_1d(
         out[idx[r]] = d0[r]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def ols_residual_2d(
     y: np.ndarray,
     g: np.ndarray,
@@ -573,10 +584,12 @@ def ols_residual_2d(
     has_b: bool,
     n_boards: int,
     out: np.ndarray,
+    lo: int,
+    hi: int,
 ) -> None:
-    """:func:`ols_residual_1d` on every row in parallel; ``c`` is ``(p, T, N)``; ``g`` / ``b``
+    """:func:`ols_residual_1d` on the rows ``lo:hi``; ``c`` is ``(p, T, N)``; ``g`` / ``b``
     may be ``(1, N)`` placeholders when ``has_g`` / ``has_b`` is False."""
-    for t in prange(y.shape[0]):
+    for t in range(lo, hi):
         gt = g[t] if has_g else g[0]
         bt = b[t] if has_b else b[0]
         ols_residual_1d(y[t], gt, has_g, n_groups, c[:, t, :], bt, has_b, n_boards, out[t])
@@ -588,7 +601,7 @@ def ols_residual_2d(
 UNIVERSE, WINSOR, FILL, ZSCORE, NEUTRALIZE, STRIP = 0, 1, 2, 3, 4, 5
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True, locals={"no_ids": boolean, "one": int64})
 def pipeline_2d(
     x: np.ndarray,
     codes: np.ndarray,
@@ -606,8 +619,10 @@ def pipeline_2d(
     n_boards: int,
     cs: np.ndarray,
     out: np.ndarray,
+    lo: int,
+    hi: int,
 ) -> None:
-    """Run the steps ``codes`` (see :data:`UNIVERSE` ...) on every row in parallel.
+    """Run the steps ``codes`` (see :data:`UNIVERSE` ...) on the rows ``lo:hi``.
 
     One date goes through all steps while it is in cache, in ``out[t]``. ``u``: universe
     (``has_u``; the ``universe`` step and ``fill`` use it); ``g``: industry ids (``has_g``;
@@ -617,7 +632,10 @@ def pipeline_2d(
     ``(1, N)`` stand in for arrays a pipeline does not use. Same results as the single-step
     wrappers one after the other.
     """
-    for t in prange(x.shape[0]):
+    # typed (not literal) flags for ``strip``: literal False / 1 compile ols_residual_1d twice
+    no_ids = False
+    one = 1
+    for t in range(lo, hi):
         row = out[t]
         src = x[t]
         ut = u[t] if has_u else u[0]
@@ -638,7 +656,7 @@ def pipeline_2d(
             elif code == NEUTRALIZE:
                 ols_residual_1d(inp, gt, neut_g, n_groups, cn[:, t, :], bt, neut_b, n_boards, row)
             else:
-                ols_residual_1d(inp, gt, False, 1, cs[:, t, :], bt, False, 1, row)
+                ols_residual_1d(inp, gt, no_ids, one, cs[:, t, :], bt, no_ids, one, row)
             first = False
         if first:
             row[:] = src

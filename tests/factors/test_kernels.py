@@ -636,3 +636,23 @@ def test_long_series_regime_changes() -> None:
         if name == "rolling_beta":
             scale = _window_max_abs(y, w)[rows] / np.where(sx > 0, sx, 1.0)
         assert_close(got, ref, scale, RTOL, name)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_thread_count_does_not_change_results(
+    monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    # the public API splits column blocks over threads; a result must not depend on how many
+    rng = np.random.default_rng(12)
+    x = 1e8 + rng.integers(-100, 101, (300, 53)).astype(float)
+    x[rng.random(x.shape) < 0.1] = NAN
+    y = rng.standard_normal(x.shape)
+    monkeypatch.setattr(K, "n_threads", lambda: 1)
+    one = {n: getattr(K, n)(x, 20, min_periods=15) for n in UNIVARIATE}
+    one |= {n: getattr(K, n)(y, x, 20, min_periods=15) for n in BIVARIATE}
+    monkeypatch.setattr(K, "n_threads", lambda: threads)
+    assert K._block_size(x.shape[1]) < x.shape[1]  # several blocks, several parts
+    for n in UNIVARIATE:
+        np.testing.assert_array_equal(getattr(K, n)(x, 20, min_periods=15), one[n])
+    for n in BIVARIATE:
+        np.testing.assert_array_equal(getattr(K, n)(y, x, 20, min_periods=15), one[n])

@@ -488,3 +488,33 @@ def test_apply_steps_checks_inputs_first():
     # fill(drop) needs no groups and keeps NaN
     y = np.array([[1.0, NAN, 3.0]])
     np.testing.assert_array_equal(apply_steps(y, "fill(drop)"), y)
+
+
+@pytest.mark.parametrize("threads", [2, 5, 40])
+def test_thread_count_does_not_change_results(
+    monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    # dates are split into row ranges, one per thread; the result must not depend on it
+    import etfflow.factors.processing as P
+
+    rng = np.random.default_rng(13)
+    x = rng.standard_t(3, (17, 60))
+    x[rng.random(x.shape) < 0.1] = np.nan
+    g = rng.integers(0, 5, x.shape).astype(np.int16)
+    lc = rng.normal(22.0, 1.0, x.shape)
+    steps = "winsor,fill,zscore,neutralize(industry,log_cap)"
+
+    def run() -> list[np.ndarray]:
+        return [
+            apply_steps(x, steps, groups=g, log_cap=lc),
+            winsorize_mad(x),
+            fill_group_median(x, g),
+            zscore(x),
+            neutralize(x, groups=g, log_cap=lc),
+        ]
+
+    monkeypatch.setattr(P, "n_threads", lambda: 1)
+    one = run()
+    monkeypatch.setattr(P, "n_threads", lambda: threads)
+    for a, b in zip(run(), one, strict=True):
+        np.testing.assert_array_equal(a, b)

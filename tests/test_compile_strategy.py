@@ -1,0 +1,112 @@
+"""Compile strategy of the numba kernels (issue 8 §3: the first run after an install).
+
+``parallel=True`` (parfors) kernels compiled several times slower than serial ones for at
+most 2x on the 2-core target machine; every kernel is serial and ``nogil`` and the Python
+wrappers run parts on threads. Kernels called with a literal argument (``0``, ``False``)
+besides a typed one compile twice; the hot helpers keep one specialisation per statistic.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numba
+import numpy as np
+from numba.core.registry import CPUDispatcher
+
+import etfflow
+from etfflow.factors import kernels as K
+
+
+def _dispatchers() -> dict[str, CPUDispatcher]:
+    out = {}
+    for info in pkgutil.walk_packages(etfflow.__path__, "etfflow."):
+        if ".cli" in info.name:
+            continue
+        mod = importlib.import_module(info.name)
+        for name, obj in vars(mod).items():
+            if isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == info.name:
+                out[f"{info.name}.{name}"] = obj
+    return out
+
+
+def test_no_kernel_is_compiled_with_parfors() -> None:
+    kernels = _dispatchers()
+    assert len(kernels) > 50
+    parallel = sorted(n for n, d in kernels.items() if d.targetoptions.get("parallel"))
+    assert parallel == []
+
+
+# Run in a child with an empty numba cache: a callee loaded with its caller from the cache
+# records no signature, so only a cold process shows every specialisation.
+_CHILD = """
+import json
+import numpy as np
+from etfflow.factors import kernels as K
+from etfflow.factors import processing as P
+from etfflow.factors import processing_nb as PNB
+
+rng = np.random.default_rng(3)
+wide = rng.standard_normal((60, 70))
+y = rng.standard_normal(wide.shape)
+# several blocks, one block, 1-D
+for x, yy in ((wide, y), (wide[:, :5].copy(), y[:, :5].copy()), (wide[:, 0], y[:, 0])):
+    K.rolling_sum(x, 5)
+    K.rolling_std(x, 5)
+    K.rolling_slope(x, 5)
+    K.rolling_beta(yy, x, 5)
+x = rng.standard_normal((12, 40))
+x[rng.random(x.shape) < 0.1] = np.nan
+groups = rng.integers(0, 4, x.shape).astype(np.int16)
+cap = rng.standard_normal(x.shape)
+P.apply_steps(
+    x,
+    "winsor,fill,zscore,neutralize(industry,log_cap),strip(c)",
+    groups=groups,
+    log_cap=cap,
+    controls={"c": cap},
+)
+P.winsorize_mad(x)
+out = {}
+for name, d in [
+    ("_sum_block", K._sum_block),
+    ("_moments_block", K._moments_block),
+    ("_pair_block", K._pair_block),
+    ("_slope_block", K._slope_block),
+    ("ols_residual_1d", PNB.ols_residual_1d),
+    ("median_inplace", PNB.median_inplace),
+    ("select_pair", PNB.select_pair),
+    ("_insertion_sort", PNB._insertion_sort),
+]:
+    out[name] = [str(sig) for sig in d.signatures]
+print(json.dumps(out))
+"""
+
+
+def test_hot_helpers_compile_once_per_statistic(tmp_path: Path) -> None:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba_cache")}
+    res = subprocess.run(
+        [sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=False
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    sigs = json.loads(res.stdout.strip().splitlines()[-1])
+    # one statistic of each family is used: one specialisation each (before: also a literal j0)
+    assert len(sigs["_sum_block"]) == 1, sigs["_sum_block"]
+    assert len(sigs["_moments_block"]) == 1, sigs["_moments_block"]
+    assert len(sigs["_pair_block"]) == 1, sigs["_pair_block"]
+    assert len(sigs["_slope_block"]) == 1, sigs["_slope_block"]
+    for name in ("ols_residual_1d", "median_inplace", "select_pair", "_insertion_sort"):
+        assert len(sigs[name]) == 1, (name, sigs[name])
+
+
+def test_numba_threads_are_left_alone() -> None:
+    # the wrappers size their parts with numba's thread count but never change it
+    before = numba.get_num_threads()
+    K.rolling_mean(np.ones((30, 20)), 3)
+    assert numba.get_num_threads() == before
