@@ -4,16 +4,39 @@ Usage::
 
     python benchmarks/bench_lookthrough.py                    # full market, both modes
     python benchmarks/bench_lookthrough.py --size small --mode pcf
+    python benchmarks/bench_lookthrough.py --data DIR --mode pcf --contenders etfflow \
+        --baseline-python /tmp/basevenv/bin/python --breakdown   # before/after, same run
 
 The market is generated into ``bench_data/<size>_seed0`` when absent. Each contender runs in
-its own subprocess (so its peak RSS is its own), computes the daily stock table of SPEC §2 for
-all ETFs from the same Parquet files, and reports seconds, peak RSS and a checksum; the parent
-checks the checksums agree and prints ratios against etfflow. Planning targets (issue 2): PCF
-no slower than DuckDB SQL with peak RSS ≤ 3 GB; snapshot mode ≤ 1 s.
+its own subprocess (so its peak RSS and minor page faults are its own), computes the daily
+stock table of SPEC §2 for all ETFs from the same Parquet files, and reports the median
+seconds (and range) of ``--repeat`` runs (default 3, contenders interleaved), peak RSS, minor
+page faults and a checksum; the parent checks the checksums agree and prints ratios against
+etfflow. Planning targets (issue 2): PCF no slower than DuckDB SQL with peak RSS ≤ 3 GB;
+snapshot mode ≤ 1 s. Issue 8 §3: ≤ 1M minor faults for the full PCF look-through.
 
 Seconds are end to end in a fresh process: imports included (for etfflow: Polars, NumPy and
 numba ≈ 0.4 s, plus numba's one-off set-up at the first kernel call ≈ 0.3 s, which overlaps the
-Parquet read). ``--breakdown`` prints etfflow's stages (``diagnostics["stage_seconds"]``).
+Parquet read). ``--breakdown`` prints etfflow's stages: seconds and minor faults
+(``diagnostics["stage_seconds"]``, ``diagnostics["stage_minor_faults"]``).
+
+On the shared VMs first-touch memory is slow (≈ 1–2 s per fresh GB) and wall time swings with
+the load, so minor faults and peak RSS (far steadier) are printed beside the seconds.
+``--baseline-python`` runs the etfflow installed in another environment as contender
+``baseline`` in the same run, e.g. ``git archive main | tar -x -C /tmp/base && python -m venv
+/tmp/basevenv && /tmp/basevenv/bin/pip install "/tmp/base[bench]"``.
+
+Measured (issue 8 §3; full market, same run, median of 3, fresh process): copying each
+chunk's basket columns into one set of reused NumPy buffers instead of fresh ``to_numpy()``
+copies took the PCF look-through from 0.97M to 0.42M minor faults (0.44×), peak RSS from
+2.19 to 1.79 GB and 8.03 s to 7.51 s (0.94×) at load ≈ 2; at load ≈ 10, from 1.12M to 0.64M
+faults and 2.07 to 1.75 GB, 29.3 s to 22.8 s. Weights mode is unchanged (2.47 s vs 2.55 s,
+0.26M faults, 1.1 GB). Faults grow with wall time: Polars' allocator returns freed pages to
+the OS on a timer, so the slower the run, the more of its Parquet decode buffers fault again.
+Of the remaining PCF faults, ≈ 0.3–0.5M are Polars decoding ``etf_pcf``, ≈ 0.05M reading the
+other tables, ≈ 0.06M the stock panel and ≈ 0.04M the output table. ``--chunk-days 63`` (or
+42) lowers peak RSS to 1.35 (1.18) GB with about as many faults (not yet the default: its
+speed was not compared in one run).
 """
 
 from __future__ import annotations
