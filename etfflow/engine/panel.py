@@ -54,18 +54,42 @@ def as_categorical(s: pl.Series) -> pl.Series:
     return s.cast(pl.String).cast(pl.Categorical)
 
 
-def raw_codes(s: pl.Series, codes: list[str]) -> tuple[np.ndarray, np.ndarray, pl.Series]:
+def fill_numpy(s: pl.Series, out: np.ndarray | None = None) -> np.ndarray:
+    """The values of ``s`` (numeric, no nulls) as a NumPy array.
+
+    Without ``out``: ``s.to_numpy()`` (a copy when ``s`` has several chunks). With ``out``:
+    the values are copied chunk by chunk into ``out[:len(s)]`` (zero-copy views of each Arrow
+    chunk, no temporary array) and that view is returned, so one buffer serves many calls
+    without fresh memory (each fresh allocation costs page faults on first touch).
+    """
+    if out is None:
+        return s.to_numpy()
+    if len(s) > len(out):
+        raise EtfflowError(f"internal error: buffer of {len(out)} rows for {len(s)} values")
+    pos = 0
+    for chunk in s.get_chunks():
+        k = len(chunk)
+        out[pos : pos + k] = chunk.to_numpy()
+        pos += k
+    return out[:pos]
+
+
+def raw_codes(
+    s: pl.Series, codes: list[str], *, out: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, pl.Series]:
     """Physical ids of ``s`` and the lookup from id to position in ``codes`` (-1 if absent).
 
     Returns ``(phys, lookup, series)``; keep ``series`` alive while using the ids (Polars frees
-    a category mapping nothing refers to). Nulls get an id past the lookup (unknown).
+    a category mapping nothing refers to). Nulls get an id past the lookup (unknown). With
+    ``out`` (a uint32 buffer of at least ``len(s)``), the ids are written into it
+    (:func:`fill_numpy`).
     """
     s = as_categorical(s)
     lookup = _lookup_for(s.dtype, codes)
     phys = s.to_physical()
     if phys.null_count():
         phys = phys.cast(pl.UInt32).fill_null(np.iinfo(np.uint32).max)
-    arr = phys.to_numpy()
+    arr = fill_numpy(phys, out)
     if len(arr):
         pick = np.linspace(0, len(arr) - 1, num=min(64, len(arr))).astype(np.int64)
         p = arr[pick]
@@ -110,12 +134,13 @@ def _spot_check(s: pl.Series, idx: np.ndarray, codes: list[str], n: int = 64) ->
             )
 
 
-def epoch_days(dates: pl.Series) -> np.ndarray:
-    """Days since 1970 of a Date column as int32 (nulls become a day before any calendar)."""
+def epoch_days(dates: pl.Series, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Days since 1970 of a Date column as int32 (nulls become a day before any calendar);
+    written into ``out`` when given (:func:`fill_numpy`)."""
     phys = dates.to_physical()
     if phys.null_count():
         phys = phys.fill_null(np.iinfo(np.int32).min)
-    return phys.to_numpy()
+    return fill_numpy(phys, out)
 
 
 class Calendar:
@@ -152,9 +177,10 @@ class Calendar:
         ``table[x - offset]`` (-1 when not a trading day)."""
         return self._lookup, self._e0
 
-    def raw_days(self, dates: pl.Series) -> np.ndarray:
-        """Days since 1970 as int32 (nulls become a day before any calendar)."""
-        return epoch_days(dates)
+    def raw_days(self, dates: pl.Series, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Days since 1970 as int32 (nulls become a day before any calendar), into ``out``
+        when given."""
+        return epoch_days(dates, out=out)
 
     def index_of(self, dates: pl.Series) -> np.ndarray:
         """Calendar position of each date (-1 when not a trading day or null)."""

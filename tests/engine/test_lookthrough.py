@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from etfflow.engine.loading import open_dataset
-from etfflow.engine.lookthrough import penetrate
+from etfflow.engine.lookthrough import _ChunkBuffers, _null_as_nan, penetrate
 from etfflow.engine.lookthrough_ref import lookthrough_reference
+from etfflow.engine.panel import epoch_days, fill_numpy, raw_codes
 from etfflow.engine.pools import Pool
-from etfflow.exceptions import DataContractError, DatasetNotFoundError, PoolError
+from etfflow.exceptions import DataContractError, DatasetNotFoundError, EtfflowError, PoolError
 from tests.market_strategies import markets, write_market
 
 D1, D2 = dt.date(2024, 1, 2), dt.date(2024, 1, 3)
@@ -389,6 +390,110 @@ def test_chunking_does_not_change_results(tmp_path):
     big = penetrate(ds, chunk_days=1000)
     assert_frame_equal(one.stocks, big.stocks)
     assert_frame_equal(one.groups, big.groups)
+
+
+_CODES = ["600000.SH", "600001.SH", "000001.SZ", "300750.SZ"]
+_chunks_of_codes = st.lists(
+    st.lists(st.sampled_from([*_CODES, "999999.SH", None]), max_size=6), min_size=1, max_size=4
+)
+
+
+@given(parts=_chunks_of_codes, spare=st.integers(0, 3), categorical=st.booleans())
+def test_buffered_conversions_equal_fresh_arrays(parts, spare, categorical):
+    """Codes, dates and floats written chunk by chunk into a larger, dirty buffer equal the
+    one-shot conversions (the twins), nulls and unknown codes included; the buffer beyond
+    the values is left alone."""
+    dtype = pl.Categorical if categorical else pl.String
+    codes = pl.concat(
+        [pl.Series("c", p, dtype=pl.String).cast(dtype) for p in parts], rechunk=False
+    )
+    n = len(codes)
+    known = sorted(_CODES[:3])
+    buf = np.full(n + spare, 7, dtype=np.uint32)
+    got, got_lookup, _k1 = raw_codes(codes, known, out=buf)
+    want, want_lookup, _k2 = raw_codes(codes, known)
+    assert len(got) == n and (n == 0 or np.shares_memory(got, buf))
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got_lookup, want_lookup)
+    assert (buf[n:] == 7).all()
+
+    day0 = dt.date(2024, 1, 1)
+    dates = pl.concat(
+        [
+            pl.Series(
+                "d",
+                [None if c is None else day0 + dt.timedelta(days=i) for i, c in enumerate(p)],
+                dtype=pl.Date,
+            )
+            for p in parts
+        ],
+        rechunk=False,
+    )
+    dbuf = np.full(n + spare, 7, dtype=np.int32)
+    np.testing.assert_array_equal(epoch_days(dates, out=dbuf), epoch_days(dates))
+    assert (dbuf[n:] == 7).all()
+
+    vals = dates.to_physical().cast(pl.Float64) / 3
+    fbuf = np.full(n + spare, 7.0)
+    got_f = fill_numpy(_null_as_nan(vals), fbuf)
+    np.testing.assert_array_equal(got_f, _null_as_nan(vals.rechunk()).to_numpy())
+    assert (fbuf[n:] == 7.0).all()
+
+
+def test_fill_numpy_refuses_a_short_buffer():
+    s = pl.concat([pl.Series([1.0, 2.0]), pl.Series([3.0])], rechunk=False)
+    assert s.n_chunks() == 2
+    np.testing.assert_array_equal(fill_numpy(s, np.empty(3)), [1.0, 2.0, 3.0])
+    with pytest.raises(EtfflowError, match="buffer of 2 rows for 3 values"):
+        fill_numpy(s, np.empty(2))
+
+
+def test_chunk_buffers_grow_geometrically_and_are_reused():
+    """One set of arrays serves every chunk; it grows (by half at least) only when a chunk is
+    larger than the largest so far, and keeps its arrays otherwise."""
+    buf = _ChunkBuffers()
+    allocs, caps = [], []
+    for n in [10, 5, 10, 12, 3, 40, 41, 7]:
+        before, prev = buf.day, buf.allocations
+        buf.reserve(n)
+        assert (buf.day is before) == (buf.allocations == prev)
+        assert all(len(a) == buf.capacity for a in (buf.day, buf.owner, buf.code, buf.val))
+        allocs.append(buf.allocations)
+        caps.append(buf.capacity)
+    assert allocs == [1, 1, 1, 2, 2, 3, 4, 4]
+    assert caps == [10, 10, 10, 15, 15, 40, 60, 60]
+    assert (buf.day.dtype, buf.owner.dtype, buf.code.dtype, buf.val.dtype) == (
+        np.int32,
+        np.uint32,
+        np.uint32,
+        np.float64,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from etfflow.data_samples import generate_market
+
+    return generate_market(tmp_path_factory.mktemp("tiny") / "m", size="tiny", seed=2)
+
+
+def test_pcf_chunks_reuse_buffers_and_match_one_chunk(tiny_root):
+    """Many small chunks: the basket columns go through a few reused buffers (not fresh
+    arrays per chunk), results equal one chunk exactly, and the minor page faults of each
+    stage are reported beside its seconds."""
+    ds = open_dataset(tiny_root)
+    small = penetrate(ds, chunk_days=3)
+    one = penetrate(ds, chunk_days=100_000)
+    n_chunks = -(-small.stocks["date"].n_unique() // 3)
+    assert n_chunks >= 20
+    assert 1 <= small.diagnostics["chunk_buffer_allocations"] <= 4
+    assert one.diagnostics["chunk_buffer_allocations"] == 1
+    assert_frame_equal(small.stocks, one.stocks, check_exact=True)
+    assert_frame_equal(small.groups, one.groups, check_exact=True)
+    d = small.diagnostics
+    assert d["stage_minor_faults"].keys() == d["stage_seconds"].keys()
+    assert all(isinstance(v, int) and v >= 0 for v in d["stage_minor_faults"].values())
+    assert sum(d["stage_minor_faults"].values()) > 0  # a look-through touches fresh memory
 
 
 def test_shuffled_baskets_equal_sorted_baskets(tmp_path):
