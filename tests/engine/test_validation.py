@@ -125,7 +125,7 @@ def test_valid_market_is_clean(make_dataset, codes: str) -> None:
     assert summary["count"].sum() == 0
     assert set(summary["table"]) == set(TABLES)
     rules = set(summary["rule"])
-    for rule in ("duplicate_key", "weight_sum", "unknown_stock", "not_trading_day",
+    for rule in ("duplicate_key", "weight_sum", "unknown_stock", "date_not_in_calendar",
                  "no_basket", "unpriced_component", "no_industry", "overlapping_interval"):
         assert rule in rules
 
@@ -146,9 +146,9 @@ ERROR_CASES = [
      "wrong_type", ["String"]),
     ("wrong-type-code", cast("etf_pcf", "code", pl.Binary), "etf_pcf", "code", "wrong_type", []),
     ("null-close", setv("stock_daily", "close", None, code="600000.SH", date=D3),
-     "stock_daily", "close", "null", ["600000.SH", DATE3]),
+     "stock_daily", "close", "null_value", ["600000.SH", DATE3]),
     ("null-owner", setv("holding_weights", "index_code", None, code="688981.SH"),
-     "holding_weights", "etf_code/index_code", "null", ["688981.SH", DATE1]),
+     "holding_weights", "etf_code/index_code", "null_value", ["688981.SH", DATE1]),
     ("dup-stock-day", duplicate("stock_daily", code="300750.SZ", date=D2), "stock_daily",
      "date, code", "duplicate_key", ["300750.SZ", DATE2, "n_rows=2"]),
     ("dup-basket", duplicate("etf_pcf", etf_code="512880.SH", code="688981.SH", date=D1),
@@ -228,15 +228,15 @@ ERROR_CASES = [
     ("weekend", append("stock_daily", date=D(2024, 1, 6), code="600000.SH"), "stock_daily",
      "date", "weekend_date", ["600000.SH", D(2024, 1, 6).isoformat()]),
     ("etf-daily-holiday", append("etf_daily", date=D(2024, 1, 1)), "etf_daily", "date",
-     "not_trading_day", ["510300.SH", D(2024, 1, 1).isoformat()]),
-    ("pcf-holiday", append("etf_pcf", date=D(2024, 1, 1)), "etf_pcf", "date", "not_trading_day",
-     ["510300.SH", "000001.SZ", D(2024, 1, 1).isoformat()]),
+     "date_not_in_calendar", ["510300.SH", D(2024, 1, 1).isoformat()]),
+    ("pcf-holiday", append("etf_pcf", date=D(2024, 1, 1)), "etf_pcf", "date",
+     "date_not_in_calendar", ["510300.SH", "000001.SZ", D(2024, 1, 1).isoformat()]),
     ("weights-holiday", setv("holding_weights", "date", D(2023, 12, 31), etf_code="510300.SH"),
-     "holding_weights", "date", "not_trading_day", ["510300.SH", D(2023, 12, 31).isoformat()]),
+     "holding_weights", "date", "date_not_in_calendar", ["510300.SH", D(2023, 12, 31).isoformat()]),
     ("index-holiday", append("index_daily", date=D(2024, 1, 6)), "index_daily", "date",
-     "not_trading_day", ["000300.SH", D(2024, 1, 6).isoformat()]),
+     "date_not_in_calendar", ["000300.SH", D(2024, 1, 6).isoformat()]),
     ("nav-holiday", append("fund_nav", date=D(2024, 1, 6)), "fund_nav", "date",
-     "not_trading_day", ["000011.OF", D(2024, 1, 6).isoformat()]),
+     "date_not_in_calendar", ["000011.OF", D(2024, 1, 6).isoformat()]),
     ("stock-delist-before-list", setv("stocks", "delist_date", D(2019, 1, 1), code="688981.SH"),
      "stocks", "delist_date", "delist_before_list", ["688981.SH", D(2019, 1, 1).isoformat()]),
     ("etf-delist-before-list", setv("etfs", "delist_date", D(2011, 1, 1), etf_code="510300.SH"),

@@ -1,0 +1,228 @@
+"""Validate a dataset against the data contract (``DATA_CONTRACT.md``, ``schemas.TABLES``).
+
+:func:`validate` checks every table of a :class:`~etfflow.engine.loading.Dataset` and returns a
+:class:`ValidationReport`: errors (:class:`~etfflow.exceptions.DataContractError`, the data
+breaks the contract) and warnings (:class:`ValidationIssue`, recoverable oddities that later
+stages handle in a documented way). Nothing is dropped or fixed here: every offending row is
+counted and up to five are shown.
+
+The rules come from the declarations of :mod:`etfflow.engine.schemas` (one
+:class:`~etfflow.engine.contract.Column` per column) and their names, messages and hints from
+the catalogue :data:`etfflow.engine.contract.RULES`. Modules: ``report`` (public types and
+the tally), ``lookups`` (code ranks, calendar, bitmaps), ``rules`` (row and key rules derived
+from the declarations), ``tables`` (structure and table-level rules), this one (the pass).
+
+One pass per table: a table is read once, in date ranges of about ``CHUNK_ROWS`` rows (only
+its contract columns; the integer rank columns of its codes and dates are derived once per
+chunk), and every rule's count is one boolean aggregate of a single ``select``. Example rows
+are fetched only for rules that fail. Duplicate keys cost one comparison of each row's packed
+integer key with the previous one when the chunk is in key order (as the synthetic market
+writes it), a group-by otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import polars as pl
+
+from etfflow.engine import schemas as sc
+from etfflow.engine.loading import Dataset
+from etfflow.engine.validation.kernels import not_increasing
+from etfflow.engine.validation.lookups import Context
+from etfflow.engine.validation.report import Tally, ValidationIssue, ValidationReport
+from etfflow.engine.validation.rules import Plan, duplicates, fmt_list, unsorted_count
+from etfflow.engine.validation.tables import check_structure, plan
+from etfflow.exceptions import EtfflowError
+
+__all__ = ["ValidationIssue", "ValidationReport", "validate"]
+
+log = logging.getLogger(__name__)
+
+#: Rows per chunk when a table is read in date ranges (bounds memory: a chunk is held in
+#: memory with its derived integer columns).
+CHUNK_ROWS = 12_000_000
+#: Below this many rows duplicate keys are found with a plain group-by (no sorted fast path).
+SMALL_ROWS = 2_000_000
+
+Progress = Callable[[str, int, int], None]
+
+
+def _chunks(lf: pl.LazyFrame, column: str | None, n_rows: int) -> list[pl.LazyFrame]:
+    """The table in date ranges of about CHUNK_ROWS rows (one chunk when small)."""
+    if n_rows <= CHUNK_ROWS or column is None:
+        return [lf]
+    counts = lf.group_by(column).agg(pl.len().alias("n")).collect(engine="streaming")
+    bounds = (
+        counts.drop_nulls(column)
+        .sort(column)
+        .with_columns(g=(pl.col("n").cum_sum() - pl.col("n")) // CHUNK_ROWS)
+        .group_by("g")
+        .agg(pl.col(column).min().alias("lo"), pl.col(column).max().alias("hi"))
+        .sort("g")
+    )
+    out = [lf.filter(pl.col(column).is_between(lo, hi)) for _, lo, hi in bounds.iter_rows()]
+    if counts.filter(pl.col(column).is_null()).height:
+        out.append(lf.filter(pl.col(column).is_null()))
+    return out
+
+
+def _unsorted(prepared: pl.DataFrame, p: Plan) -> int:
+    """Rows not strictly after the previous one in key order (0 = sorted, unique keys)."""
+    if p.packed is not None:  # key columns are rank arrays: pack them into one Int64
+        k = np.zeros(prepared.height, dtype=np.int64)
+        for name, size in p.packed:
+            k *= size
+            k += prepared[name].to_numpy()
+            k += 1  # -1 (null or unknown) packs as 0, as in ``Plan.order``
+        return not_increasing(k) if len(k) >= SMALL_ROWS else int(np.count_nonzero(k[1:] <= k[:-1]))
+    assert p.order is not None
+    return int(prepared.select(unsorted_count(p.order)).item())
+
+
+def _validate_table(ctx: Context, table: str, tally: Tally, progress: Progress | None) -> None:
+    t0 = time.perf_counter()
+    if not check_structure(ctx, table, tally):
+        return
+    schema = ctx.structure(table).schema
+    lf = ctx.ds.raw(table).select([c for c in sc.TABLES[table].columns if c in schema])
+    n_rows = lf.select(pl.len()).collect().item()
+    p, outcomes = plan(ctx, table, tally, big=n_rows > SMALL_ROWS)
+    chunk_col = sc.TABLES[table].key[0]
+    usable = sc.TABLES[table].columns[chunk_col] == pl.Date and ctx.usable(table, chunk_col)
+    chunks = _chunks(lf, chunk_col if usable else None, n_rows)
+    if progress is not None:
+        progress(table, 0, len(chunks))
+    for i, chunk in enumerate(chunks):
+        df = chunk.collect()  # read once; every rule below runs on this frame
+        arrays: dict[str, np.ndarray] = {}
+        for name, fn in p.arrays.items():
+            arrays[name] = fn(df, arrays)
+        prepared = df.with_columns([pl.Series(n, a) for n, a in arrays.items()])
+        if p.derived:
+            prepared = prepared.with_columns(**p.derived)
+        del df, arrays
+        aggs = [r.flag.fill_null(False).sum().alias(f"__r{j}") for j, r in enumerate(p.rules)]
+        counts = prepared.select(aggs).row(0) if aggs else ()
+        for r, out, n in zip(p.rules, outcomes, counts, strict=True):
+            if n and out.need() > 0:
+                out.add(n, prepared.filter(r.flag.fill_null(False)).select(r.show).head(out.need()))
+            elif n:
+                out.add(n)
+        if p.duplicates is not None:
+            if p.order is None or _unsorted(prepared, p) > 0:  # not in key order: group by key
+                duplicates(prepared.lazy(), p, p.duplicates)
+        for hook in p.chunk_hooks:
+            hook(prepared)
+        del prepared
+        if progress is not None:
+            progress(table, i + 1, len(chunks))
+    for post in p.post_hooks:
+        post()
+    log.info("validated %s (%d rows) in %.2fs", table, n_rows, time.perf_counter() - t0)
+
+
+def _check_arguments(dataset: Dataset, tables: Iterable[str] | None) -> list[str]:
+    if not isinstance(dataset, Dataset):
+        raise EtfflowError(
+            f"validate() expects a Dataset (etfflow.engine.loading.open_dataset), got "
+            f"{type(dataset).__name__}"
+        )
+    if tables is None:
+        return [t for t in sc.TABLES if dataset.has(t)]
+    wanted = [tables] if isinstance(tables, str) else list(tables)
+    unknown = [t for t in wanted if t not in sc.TABLES]
+    if unknown:
+        raise EtfflowError(
+            f"unknown table(s) {fmt_list(unknown)}; the contract has {fmt_list(sc.TABLES)}"
+        )
+    absent = [t for t in wanted if not dataset.has(t)]
+    if absent:
+        log.info("tables not in the dataset, not validated: %s", fmt_list(absent))
+    return [t for t in sc.TABLES if t in wanted and dataset.has(t)]
+
+
+def validate(
+    dataset: Dataset,
+    *,
+    tables: Iterable[str] | None = None,
+    progress: Progress | None = None,
+) -> ValidationReport:
+    """Check a dataset against the data contract.
+
+    Parameters
+    ----------
+    dataset
+        From :func:`etfflow.engine.loading.open_dataset`.
+    tables
+        Validate only these tables (default: every contract table present). Reference data
+        (``stocks`` codes, the ``stock_daily`` calendar, ...) is still read to check the
+        selected tables.
+    progress
+        Called as ``progress(table, done, total)`` before and after each chunk of each table.
+
+    Returns
+    -------
+    ValidationReport
+        ``errors`` (:class:`~etfflow.exceptions.DataContractError`), ``warnings``
+        (:class:`ValidationIssue`) and ``summary()``; call ``raise_for_errors()`` to fail.
+
+    Raises
+    ------
+    EtfflowError
+        When ``tables`` names a table that is not part of the contract.
+
+    Notes
+    -----
+    Errors: missing required column (for ``holding_weights`` one of etf_code/index_code),
+    wrong dtype, files of a folder table with different schemas, nulls in required columns,
+    duplicate keys, negative or non-finite prices/money/shares/quantities/weights
+    (``creation_unit`` must be > 0, ``ret`` finite), weight snapshots not summing to 1 within
+    ``WEIGHT_SUM_TOL``, codes unknown to ``stocks``/``etfs``/``active_funds``, stock_daily dates
+    on weekends, dates of ``etf_daily``, ``etf_pcf``, ``holding_weights``, ``index_daily``,
+    ``fund_nav`` that are not ``stock_daily`` dates, ``delist_date < list_date``,
+    ``end_date < start_date`` and overlapping industry intervals, values outside the
+    enumerations (board, category, kind, cash_substitute), ``fund_issuance.month`` not a
+    month start, ``disclose_date < report_date``.
+
+    Warnings: stock-day with no industry in force, stock-day or ETF-day outside the listing
+    dates, ETF-day with zero shares, zero-quantity / zero-weight components, PCF component
+    with no stock_daily row that day, etf_daily ETF-day without a basket and basket without
+    an etf_daily row.
+
+    Large tables are read in date ranges of about ``CHUNK_ROWS`` rows with the streaming
+    engine. Duplicate keys cost one ``shift`` comparison when a chunk is sorted by its key (as
+    the synthetic market writes it) and a group-by otherwise. The full synthetic market
+    (5.6M stock-days, 168M PCF rows) validates in about 10-15 s with ~1.1 GB peak RSS.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from etfflow.data_samples import generate_market
+    >>> from etfflow.engine.loading import open_dataset
+    >>> root = generate_market(tempfile.mkdtemp(), size="tiny", seed=0)
+    >>> report = validate(open_dataset(root))
+    >>> report.ok, len(report.warnings)
+    (True, 0)
+    >>> report.summary().columns
+    ['table', 'column', 'rule', 'severity', 'count']
+    >>> report.raise_for_errors()  # no error: returns None
+    """
+    names = _check_arguments(dataset, tables)
+    ctx = Context(dataset)
+    tally = Tally()
+    t0 = time.perf_counter()
+    for table in names:
+        _validate_table(ctx, table, tally, progress)
+    report = tally.report()
+    log.info(
+        "validation of %s: %d errors, %d warnings in %.1fs",
+        dataset.root,
+        len(report.errors),
+        len(report.warnings),
+        time.perf_counter() - t0,
+    )
+    return report
