@@ -31,7 +31,7 @@ import polars as pl
 
 from etfflow.engine import schemas as sc
 from etfflow.engine.loading import Dataset
-from etfflow.engine.validation.kernels import not_increasing
+from etfflow.engine.validation.kernels import unsorted_keys
 from etfflow.engine.validation.lookups import Context
 from etfflow.engine.validation.report import Tally, ValidationIssue, ValidationReport
 from etfflow.engine.validation.rules import Plan, duplicates, fmt_list, unsorted_count
@@ -72,13 +72,13 @@ def _chunks(lf: pl.LazyFrame, column: str | None, n_rows: int) -> list[pl.LazyFr
 
 def _unsorted(prepared: pl.DataFrame, p: Plan) -> int:
     """Rows not strictly after the previous one in key order (0 = sorted, unique keys)."""
-    if p.packed is not None:  # key columns are rank arrays: pack them into one Int64
-        k = np.zeros(prepared.height, dtype=np.int64)
-        for name, size in p.packed:
-            k *= size
-            k += prepared[name].to_numpy()
-            k += 1  # -1 (null or unknown) packs as 0, as in ``Plan.order``
-        return not_increasing(k) if len(k) >= SMALL_ROWS else int(np.count_nonzero(k[1:] <= k[:-1]))
+    if p.packed is not None and len(p.packed) in (2, 3):  # key columns are rank arrays
+        cols = [prepared[name].to_numpy() for name, _ in p.packed]
+        sizes = [size for _, size in p.packed]
+        if len(cols) == 2:
+            cols.append(np.zeros(0, dtype=np.int32))
+            sizes.append(1)
+        return unsorted_keys(cols[0], cols[1], cols[2], sizes[1], sizes[2])
     assert p.order is not None
     return int(prepared.select(unsorted_count(p.order)).item())
 

@@ -32,14 +32,53 @@ def missing_bits_reference(
 
 
 @njit(cache=True)
-def not_increasing(k: np.ndarray) -> int:
-    """Rows whose key is not strictly greater than the previous row's (0 = sorted, unique)."""
-    n = 0
-    for i in range(1, k.shape[0]):
-        if k[i] <= k[i - 1]:
-            n += 1
-    return n
+def unsorted_keys(a: np.ndarray, b: np.ndarray, c: np.ndarray, size_b: int, size_c: int) -> int:
+    """Rows whose key ``(a, b, c)`` is not strictly after the previous row's (0 = sorted by the
+    key, no duplicate). Ranks, -1 = null or unknown (sorts first, like a packed 0); ``c`` of
+    length 0 = a two-column key. The packed key ``((a+1)*size_b + b+1)*size_c + c+1`` is
+    computed on the fly."""
+    n = a.shape[0]
+    three = c.shape[0] > 0
+    bad = 0
+    prev = np.int64(0)
+    for i in range(n):
+        k = (np.int64(a[i]) + 1) * size_b + b[i] + 1
+        if three:
+            k = k * size_c + c[i] + 1
+        if i > 0 and k <= prev:
+            bad += 1
+        prev = k
+    return bad
 
 
-def not_increasing_reference(k: np.ndarray) -> int:
-    return sum(1 for i in range(1, len(k)) if k[i] <= k[i - 1])
+def unsorted_keys_reference(arrays: list[np.ndarray]) -> int:
+    """Plain twin over any number of key columns: tuple comparison of consecutive rows."""
+    rows = list(zip(*[a.tolist() for a in arrays], strict=True))
+    return sum(1 for i in range(1, len(rows)) if rows[i] <= rows[i - 1])
+
+
+@njit(cache=True)
+def pair_starts(day: np.ndarray, owner: np.ndarray, n_days: int) -> np.ndarray:
+    """``owner * n_days + day`` of each row where (day, owner) differs from the previous row's,
+    for rows with both ranks known (>= 0); sorted input gives each pair once."""
+    n = day.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        d, o = day[i], owner[i]
+        if i > 0 and d == day[i - 1] and o == owner[i - 1]:
+            continue
+        if d >= 0 and o >= 0:
+            out[m] = np.int64(o) * n_days + d
+            m += 1
+    return out[:m].copy()
+
+
+def pair_starts_reference(day: np.ndarray, owner: np.ndarray, n_days: int) -> np.ndarray:
+    out = []
+    for i in range(len(day)):
+        if i > 0 and day[i] == day[i - 1] and owner[i] == owner[i - 1]:
+            continue
+        if day[i] >= 0 and owner[i] >= 0:
+            out.append(int(owner[i]) * n_days + int(day[i]))
+    return np.array(out, dtype=np.int64)

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from etfflow.engine import schemas as sc
+from etfflow.engine.validation.kernels import pair_starts
 from etfflow.engine.validation.lookups import Context, isin_sorted, sorted_unique
 from etfflow.engine.validation.report import Outcome, Tally
 from etfflow.engine.validation.rules import Plan, key_plan, row_rules
@@ -129,17 +130,8 @@ def _baskets(ctx: Context, table: str, plan: Plan, tally: Tally) -> Hooks | None
     parts: list[np.ndarray] = []
 
     def chunk(prepared: pl.DataFrame) -> None:
-        d = prepared["__day"].to_numpy().astype(np.int64)
-        e = prepared["__etf"].to_numpy().astype(np.int64)
-        if not d.size:
-            return
-        start = np.empty(d.size, dtype=bool)
-        start[0] = True
-        np.not_equal(d[1:], d[:-1], out=start[1:])
-        start[1:] |= e[1:] != e[:-1]
-        d, e = d[start], e[start]
-        ok = (d >= 0) & (e >= 0)
-        parts.append(np.unique(e[ok] * cal.n + d[ok]))
+        starts = pair_starts(prepared["__day"].to_numpy(), prepared["__etf"].to_numpy(), cal.n)
+        parts.append(np.unique(starts))
 
     def decode(keys: np.ndarray) -> pl.DataFrame:
         return pl.DataFrame(
