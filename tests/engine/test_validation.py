@@ -656,3 +656,11 @@ def test_key_kernels_match_reference(rows: list[tuple[int, int]]) -> None:
     )
     got = kernels.pair_starts(a, b, 4)
     assert got.tolist() == kernels.pair_starts_reference(a, b, 4).tolist()
+
+
+@given(st.lists(st.integers(-3, 12), max_size=40), st.integers(-2, 3))
+def test_take_ranks_matches_reference(values: list[int], offset: int) -> None:
+    v = np.array(values, dtype=np.int64)
+    table = np.array([4, -1, 0, 2, 1, 3, -1, 5], dtype=np.int32)
+    got = kernels.take_ranks(v, table, offset)
+    assert got.tolist() == kernels.take_ranks_reference(v, table, offset).tolist()

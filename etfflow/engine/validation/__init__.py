@@ -25,12 +25,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
 
 from etfflow.engine import schemas as sc
 from etfflow.engine.loading import Dataset
+from etfflow.engine.validation import kernels
 from etfflow.engine.validation.kernels import unsorted_keys
 from etfflow.engine.validation.lookups import Context
 from etfflow.engine.validation.report import Tally, ValidationIssue, ValidationReport
@@ -215,8 +217,11 @@ def validate(
     ctx = Context(dataset)
     tally = Tally()
     t0 = time.perf_counter()
-    for table in names:
-        _validate_table(ctx, table, tally, progress)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        warming = background.submit(kernels.warm_up)  # overlaps numba's set-up with reads
+        for table in names:
+            _validate_table(ctx, table, tally, progress)
+        warming.result()
     report = tally.report()
     log.info(
         "validation of %s: %d errors, %d warnings in %.1fs",

@@ -1,5 +1,9 @@
 """numba kernels of the validation pass (one pass over the rank arrays of a chunk).
 
+Serial kernels on purpose: a chunk is a few million rows and each loop is a table lookup or
+a comparison, while the first ``parallel=True`` kernel of a process costs seconds of
+threading set-up (measured: 1.4-2.4 s on the benchmark machine).
+
 Reference twins (plain NumPy, used only by the tests) are the ``*_reference`` functions,
 compared in ``tests/engine/test_validation.py``.
 """
@@ -7,15 +11,35 @@ compared in ``tests/engine/test_validation.py``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
+def take_ranks(values: np.ndarray, table: np.ndarray, offset: int) -> np.ndarray:
+    """``table[values[i] - offset]``, -1 outside the table (unknown code, non-trading day)."""
+    n = values.shape[0]
+    m = table.shape[0]
+    out = np.empty(n, dtype=np.int32)
+    for i in range(n):
+        k = np.int64(values[i]) - offset
+        out[i] = table[k] if 0 <= k < m else -1
+    return out
+
+
+def take_ranks_reference(values: np.ndarray, table: np.ndarray, offset: int) -> np.ndarray:
+    out = np.full(len(values), -1, dtype=np.int32)
+    for i, v in enumerate(values.tolist()):
+        if 0 <= v - offset < len(table):
+            out[i] = table[v - offset]
+    return out
+
+
+@njit(cache=True)
 def missing_bits(rank: np.ndarray, day: np.ndarray, bits: np.ndarray, n_days: int) -> np.ndarray:
     """``rank >= 0 and day >= 0 and not bits[rank * n_days + day]`` per row."""
     n = rank.shape[0]
     out = np.empty(n, dtype=np.bool_)
-    for i in prange(n):
+    for i in range(n):
         r, d = rank[i], day[i]
         out[i] = r >= 0 and d >= 0 and not bits[np.int64(r) * n_days + d]
     return out
@@ -82,3 +106,17 @@ def pair_starts_reference(day: np.ndarray, owner: np.ndarray, n_days: int) -> np
         if day[i] >= 0 and owner[i] >= 0:
             out.append(int(owner[i]) * n_days + int(day[i]))
     return np.array(out, dtype=np.int64)
+
+
+def warm_up() -> None:
+    """Load (or compile) every kernel for the argument types the pass uses.
+
+    Run in a background thread while the first tables are read: numba's first use in a
+    process costs seconds of type-registry set-up, mostly overlapped with Parquet reads.
+    """
+    i32, u32 = np.zeros(2, dtype=np.int32), np.zeros(2, dtype=np.uint32)
+    take_ranks(i32, i32, 0)
+    take_ranks(u32, i32, 0)
+    missing_bits(i32, i32, np.zeros(4, dtype=np.bool_), 2)
+    unsorted_keys(i32, i32, i32, 2, 2)
+    pair_starts(i32, i32, 2)

@@ -17,9 +17,8 @@ import polars as pl
 
 from etfflow.engine import schemas as sc
 from etfflow.engine.loading import Dataset, scan_table
-from etfflow.engine.lookthrough_nb import map_days
-from etfflow.engine.panel import SMALL, index_of
-from etfflow.engine.validation.kernels import missing_bits
+from etfflow.engine.panel import raw_codes
+from etfflow.engine.validation.kernels import missing_bits, take_ranks
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +58,15 @@ class Codes:
     def ranks(self, s: pl.Series) -> np.ndarray:
         """Rank of each value of ``s`` (int32; -1 for a null or a code outside the list).
 
-        Through the physical ids of a Categorical/Enum column (``panel.index_of``): no string
-        is built for a Categorical or Enum column.
+        Through the physical ids of a Categorical/Enum column (``panel.raw_codes``, which
+        spot-checks the mapping against the strings): no string is built for them.
         """
         if self.n == 0:
             return np.full(s.len(), -1, dtype=np.int32)
         if self._list is None:
             self._list = self.values.to_list()
-        return index_of(s, self._list)
+        phys, lookup, _keep = raw_codes(s, self._list)
+        return take_ranks(phys, lookup, 0)
 
     @classmethod
     def from_frame(cls, lf: pl.LazyFrame, column: str) -> Codes:
@@ -107,13 +107,7 @@ class Calendar:
         phys = s.to_physical()
         if phys.null_count():
             phys = phys.fill_null(np.iinfo(np.int32).min)
-        days = phys.to_numpy()
-        if len(days) >= SMALL:
-            return map_days(days, self._lut_np, self.d0)
-        k = days.astype(np.int64) - self.d0
-        m = len(self._lut_np)
-        inside = (k >= 0) & (k < m)
-        return np.where(inside, self._lut_np[np.clip(k, 0, m - 1)], -1).astype(np.int32)
+        return take_ranks(phys.to_numpy(), self._lut_np, self.d0)
 
     def index(self, column: str) -> pl.Expr:
         off = pl.col(column).cast(pl.Int32) - self.d0
@@ -133,11 +127,7 @@ class Bitmap:
 
     def missing(self, rank: np.ndarray, day: np.ndarray) -> np.ndarray:
         """True where a known code on a trading day (both ranks >= 0) is not in the table."""
-        if len(rank) >= SMALL:
-            return missing_bits(rank, day, self._bits, self.n_days)
-        ok = (rank >= 0) & (day >= 0)
-        idx = np.where(ok, rank.astype(np.int64) * self.n_days + day, 0)
-        return ok & ~self._bits[idx]
+        return missing_bits(rank, day, self._bits, self.n_days)
 
 
 def sorted_unique(a: np.ndarray) -> np.ndarray:
