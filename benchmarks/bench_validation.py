@@ -15,7 +15,9 @@ Reported: median seconds, median peak RSS, median minor page faults, and the rat
 validate / look-through of the medians. Goal (issue 8 §3): ratio ≤ 1.0.
 
 ``--breakdown`` adds, per validated table, seconds, growth of peak RSS and minor page faults
-(``getrusage`` deltas between the progress callbacks of consecutive tables).
+(``getrusage`` deltas from the table's first progress callback to the next table's; the
+callback comes after a table's reference data and chunk bounds are built, so that
+preparation counts toward the table before it).
 """
 
 from __future__ import annotations

@@ -89,15 +89,12 @@ class TableSpec:
 
 S, F, D, B = pl.String, pl.Float64, pl.Date, pl.Boolean
 C, opt = Column, optional
-STOCK, ETF, FUND, DAY = (
-    ("stocks", "code"),
-    ("etfs", "etf_code"),
-    ("active_funds", "fund_code"),
-    (
-        "stock_daily",
-        "date",
-    ),
-)
+#: References: a value must be found in this (table, column).
+STOCK = ("stocks", "code")
+ETF = ("etfs", "etf_code")
+FUND = ("active_funds", "fund_code")
+DAY = ("stock_daily", "date")  # the trading calendar
+#: Prices, money, shares, quantities, weights: >= 0 (and finite).
 MONEY = (ge0(),)
 
 STOCKS = TableSpec(
