@@ -14,6 +14,10 @@ peak RSS and page faults are its own): ``lookthrough`` is
 Reported: median seconds, median peak RSS, median minor page faults, and the ratio
 validate / look-through of the medians. Goal (issue 8 §3): ratio ≤ 1.0.
 
+``--baseline FILE`` times a third contender, ``baseline``: an earlier validation module
+(``git show <rev>:etfflow/engine/validation.py > /tmp/validation_before.py``) run the same
+way, for before/after numbers in the same run.
+
 ``--breakdown`` adds, per validated table, seconds, growth of peak RSS and minor page faults
 (``getrusage`` deltas from the table's first progress callback to the next table's; the
 callback comes after a table's reference data and chunk bounds are built, so that
@@ -31,7 +35,7 @@ import sys
 import time
 from pathlib import Path
 
-CONTENDERS = ("lookthrough", "validate")
+CONTENDERS = ("lookthrough", "validate", "baseline")
 
 
 def _usage() -> tuple[float, int]:
@@ -39,7 +43,23 @@ def _usage() -> tuple[float, int]:
     return ru.ru_maxrss / 1e6, ru.ru_minflt
 
 
-def run_child(contender: str, data: Path, breakdown: bool) -> dict:
+def _load_validate(contender: str, baseline: Path | None):
+    if contender == "validate":
+        from etfflow.engine.validation import validate
+
+        return validate
+    import importlib.util
+
+    assert baseline is not None
+    spec = importlib.util.spec_from_file_location("validation_baseline", baseline)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod.validate
+
+
+def run_child(contender: str, data: Path, breakdown: bool, baseline: Path | None) -> dict:
     t0 = time.perf_counter()
     from etfflow.engine.loading import open_dataset
 
@@ -52,7 +72,8 @@ def run_child(contender: str, data: Path, breakdown: bool) -> dict:
         check = result.stocks.height
     else:
         from etfflow.engine.schemas import CORE_TABLES
-        from etfflow.engine.validation import validate
+
+        validate = _load_validate(contender, baseline)
 
         state: dict = {"table": None, "t": time.perf_counter(), "u": _usage()}
 
@@ -96,21 +117,24 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("/work/bench_data/full_seed0"))
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", choices=CONTENDERS)
+    ap.add_argument("--baseline", type=Path, help="an earlier validation module to time too")
     ap.add_argument("--breakdown", action="store_true")
     ap.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run_child(args.child, args.data, args.breakdown)))
+        print(json.dumps(run_child(args.child, args.data, args.breakdown, args.baseline)))
         return
     if not args.data.exists():
         raise SystemExit(f"no dataset at {args.data}: generate one with `etfflow generate`")
-    contenders = (args.only,) if args.only else CONTENDERS
+    contenders = (args.only,) if args.only else CONTENDERS[: 3 if args.baseline else 2]
     results: dict[str, list[dict]] = {c: [] for c in contenders}
     for i in range(args.runs):
         for c in contenders:
             cmd = [sys.executable, __file__, "--child", c, "--data", str(args.data)]
             if args.breakdown:
                 cmd.append("--breakdown")
+            if args.baseline:
+                cmd += ["--baseline", str(args.baseline.resolve())]
             out = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if out.returncode:
                 raise SystemExit(f"{c} failed:\n{out.stderr[-3000:]}")
@@ -139,9 +163,14 @@ def main() -> None:
             f"  {c:<12} {m['seconds']:7.2f} s  {m['peak_rss_gb']:5.2f} GB  "
             f"{m['minor_faults']:>12,.0f} minor faults"
         )
-    if len(med) == 2:
-        ratio = med["validate"]["seconds"] / med["lookthrough"]["seconds"]
-        print(f"  ratio validate / look-through: {ratio:.2f} (goal <= 1.0)")
+    if "lookthrough" in med:
+        for c in ("validate", "baseline"):
+            if c in med:
+                ratio = med[c]["seconds"] / med["lookthrough"]["seconds"]
+                print(f"  ratio {c} / look-through: {ratio:.2f} (goal <= 1.0)")
+    if "validate" in med and "baseline" in med:
+        ratio = med["baseline"]["seconds"] / med["validate"]["seconds"]
+        print(f"  speed-up baseline / validate: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

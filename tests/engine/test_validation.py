@@ -664,3 +664,39 @@ def test_take_ranks_matches_reference(values: list[int], offset: int) -> None:
     table = np.array([4, -1, 0, 2, 1, 3, -1, 5], dtype=np.int32)
     got = kernels.take_ranks(v, table, offset)
     assert got.tolist() == kernels.take_ranks_reference(v, table, offset).tolist()
+
+
+def test_chunk_bounds_from_parquet_footers(make_dataset, tmp_path, monkeypatch) -> None:
+    """Sorted files with small row groups are chunked from their footers, with the same
+    findings as one chunk; files not in date order fall back to counting rows per date."""
+    frames = market_frames()
+    for m in (
+        duplicate("stock_daily", code="688981.SH", date=D3),
+        setv("stock_daily", "close", -1.0, code="600000.SH"),
+        append("stock_daily", date=D(2024, 1, 6), code="600000.SH"),
+    ):
+        m(frames)
+    frames["stock_daily"] = frames["stock_daily"].sort("date", "code")
+    root = write_dataset(frames, tmp_path / "m")
+    frames["stock_daily"].write_parquet(root / "stock_daily.parquet", row_group_size=3)
+    ds = open_dataset(root)
+    one = validate(ds, tables=["stock_daily"])
+    monkeypatch.setattr(validation, "SMALL_ROWS", 0)
+    monkeypatch.setattr(validation, "CHUNK_ROWS", 6)
+    lf = ds.raw("stock_daily")
+    footer = validation._footer_chunks(lf, ds.files("stock_daily"), "date")
+    assert footer is not None and len(footer) >= 3
+    n_rows = lf.select(pl.len()).collect().item()
+    assert sum(c.select(pl.len()).collect().item() for c in footer) == n_rows
+    calls: list[tuple[str, int, int]] = []
+    chunked = validate(
+        ds, tables=["stock_daily"], progress=lambda s, d, n: calls.append((s, d, n))
+    )
+    assert calls[0][2] == len(footer)
+    key = ["table", "column", "rule"]
+    assert one.summary().sort(key).equals(chunked.summary().sort(key))
+    assert find(chunked, "stock_daily", "duplicate_key").n_rows == 2
+    frames["stock_daily"].reverse().write_parquet(root / "stock_daily.parquet", row_group_size=3)
+    assert validation._footer_chunks(lf, ds.files("stock_daily"), "date") is None
+    unsorted = validate(open_dataset(root), tables=["stock_daily"])
+    assert one.summary().sort(key).equals(unsorted.summary().sort(key))

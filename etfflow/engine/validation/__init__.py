@@ -22,13 +22,17 @@ writes it), a group-by otherwise.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 from etfflow.engine import schemas as sc
 from etfflow.engine.loading import Dataset
@@ -53,10 +57,71 @@ SMALL_ROWS = 2_000_000
 Progress = Callable[[str, int, int], None]
 
 
-def _chunks(lf: pl.LazyFrame, column: str | None, n_rows: int) -> list[pl.LazyFrame]:
-    """The table in date ranges of about CHUNK_ROWS rows (one chunk when small)."""
+def _row_groups(files: list[Path], column: str) -> list[tuple[Any, Any, int, int]] | None:
+    """(min, max, rows, nulls) of ``column`` per Parquet row group, from the footers only;
+    None when a file lacks the column or its statistics."""
+    out = []
+    for f in files:
+        md = pq.ParquetFile(f).metadata
+        names = [md.schema.column(i).path for i in range(md.num_columns)]
+        if column not in names:
+            return None
+        i = names.index(column)
+        for j in range(md.num_row_groups):
+            rg = md.row_group(j)
+            st = rg.column(i).statistics
+            if st is None or not st.has_null_count:
+                return None
+            if st.null_count == rg.num_rows:
+                out.append((None, None, rg.num_rows, st.null_count))
+            elif not st.has_min_max:
+                return None
+            else:
+                out.append((st.min, st.max, rg.num_rows, st.null_count))
+    return out
+
+
+def _footer_chunks(lf: pl.LazyFrame, files: list[Path], column: str) -> list[pl.LazyFrame] | None:
+    """Date ranges of about CHUNK_ROWS rows from the row-group statistics (no read), or None
+    when the footers cannot bound them: statistics missing, row groups larger than a chunk,
+    or row groups whose date ranges overlap (a file not in date order)."""
+    groups = _row_groups(files, column)
+    if groups is None or any(g[2] > CHUNK_ROWS for g in groups):
+        return None
+    dated = sorted((g for g in groups if g[0] is not None), key=lambda g: g[0])
+    if any(b[0] < a[1] for a, b in itertools.pairwise(dated)):
+        return None
+    starts: list[Any] = []
+    rows = 0
+    for lo, _hi, n, _nulls in dated:
+        if not starts or (rows + n > CHUNK_ROWS and lo > starts[-1]):
+            starts.append(lo)
+            rows = 0
+        rows += n
+    c = pl.col(column)
+    out = [
+        lf.filter((c >= lo) if i else c.is_not_null()).filter(
+            (c < starts[i + 1]) if i + 1 < len(starts) else True
+        )
+        for i, lo in enumerate(starts)
+    ]
+    if any(g[3] for g in groups):
+        out.append(lf.filter(c.is_null()))
+    return out
+
+
+def _chunks(
+    lf: pl.LazyFrame, column: str | None, n_rows: int, files: list[Path]
+) -> list[pl.LazyFrame]:
+    """The table in date ranges of about CHUNK_ROWS rows (one chunk when small).
+
+    Bounds come from the Parquet footers when they can (sorted files, the usual case), else
+    from one pass counting the rows of each date."""
     if n_rows <= CHUNK_ROWS or column is None:
         return [lf]
+    from_footers = _footer_chunks(lf, files, column)
+    if from_footers is not None:
+        return from_footers
     counts = lf.group_by(column).agg(pl.len().alias("n")).collect(engine="streaming")
     bounds = (
         counts.drop_nulls(column)
@@ -95,7 +160,7 @@ def _validate_table(ctx: Context, table: str, tally: Tally, progress: Progress |
     p, outcomes = plan(ctx, table, tally, big=n_rows > SMALL_ROWS)
     chunk_col = sc.TABLES[table].key[0]
     usable = sc.TABLES[table].columns[chunk_col] == pl.Date and ctx.usable(table, chunk_col)
-    chunks = _chunks(lf, chunk_col if usable else None, n_rows)
+    chunks = _chunks(lf, chunk_col if usable else None, n_rows, ctx.ds.files(table))
     if progress is not None:
         progress(table, 0, len(chunks))
     for i, chunk in enumerate(chunks):
@@ -107,8 +172,17 @@ def _validate_table(ctx: Context, table: str, tally: Tally, progress: Progress |
         if p.derived:
             prepared = prepared.with_columns(**p.derived)
         del df, arrays
-        aggs = [r.flag.fill_null(False).sum().alias(f"__r{j}") for j, r in enumerate(p.rules)]
-        counts = prepared.select(aggs).row(0) if aggs else ()
+        # one select of every rule's count; a null count is the column's metadata
+        aggs = [
+            r.flag.fill_null(False).sum().alias(f"__r{j}")
+            for j, r in enumerate(p.rules)
+            if r.null_of is None
+        ]
+        agg_counts = iter(prepared.select(aggs).row(0) if aggs else ())
+        counts = [
+            prepared[r.null_of].null_count() if r.null_of is not None else next(agg_counts)
+            for r in p.rules
+        ]
         for r, out, n in zip(p.rules, outcomes, counts, strict=True):
             if n and out.need() > 0:
                 out.add(n, prepared.filter(r.flag.fill_null(False)).select(r.show).head(out.need()))

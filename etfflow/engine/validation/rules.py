@@ -42,6 +42,7 @@ class RowRule:
     flag: pl.Expr
     show: tuple[pl.Expr, ...]  # example columns: the key and the offending value
     fmt: tuple[tuple[str, str], ...] = ()  # message parameters
+    null_of: str | None = None  # the rule is "column is null": count = its null_count()
 
 
 @dataclass
@@ -123,18 +124,25 @@ def row_rules(ctx: Context, table: str, plan: Plan, sch: pl.Schema) -> None:
     def ok(*cols: str) -> bool:
         return all(c in sch and sc.dtype_matches(spec.columns[c], sch[c]) for c in cols)
 
-    def add(column: str, rule: str, flag: pl.Expr, *shown: str | pl.Expr, **fmt: str) -> None:
+    def add(
+        column: str,
+        rule: str,
+        flag: pl.Expr,
+        *shown: str | pl.Expr,
+        null_of: str | None = None,
+        **fmt: str,
+    ) -> None:
         show = [pl.col(k) for k in key_cols]
         show += [
             pl.col(c) if isinstance(c, str) else c
             for c in shown
             if not (isinstance(c, str) and c in key_cols)
         ]
-        plan.rules.append(RowRule(column, rule, flag, tuple(show), tuple(fmt.items())))
+        plan.rules.append(RowRule(column, rule, flag, tuple(show), tuple(fmt.items()), null_of))
 
     for col in spec.declared:  # nulls first: every other rule skips null values
         if col.name in sch and not col.nullable:
-            add(col.name, "null_value", pl.col(col.name).is_null(), col.name)
+            add(col.name, "null_value", pl.col(col.name).is_null(), col.name, null_of=col.name)
     for group in spec.one_of:
         present = [c for c in group if c in sch]
         if present:
