@@ -11,8 +11,9 @@ peak RSS and page faults are its own): ``lookthrough`` is
 :func:`etfflow.engine.lookthrough.penetrate` (PCF mode; it does not validate), ``validate`` is
 :func:`etfflow.engine.validation.validate` on the tables ``etfflow lookthrough`` validates
 (``CORE_TABLES`` + ``etf_pcf``). Seconds are end to end in the subprocess (imports included).
-Reported: median seconds, median peak RSS, median minor page faults, and the ratio
-validate / look-through of the medians. Goal (issue 8 §3): ratio ≤ 1.0.
+Reported: median seconds, median peak RSS, median minor page faults, median CPU seconds
+(user + system: steadier than wall time on a shared machine), and the ratio validate /
+look-through of the medians. Goal (issue 8 §3): ratio ≤ 1.0.
 
 ``--baseline FILE`` times a third contender, ``baseline``: an earlier validation module
 (``git show <rev>:etfflow/engine/validation.py > /tmp/validation_before.py``) run the same
@@ -41,6 +42,11 @@ CONTENDERS = ("lookthrough", "validate", "baseline")
 def _usage() -> tuple[float, int]:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_maxrss / 1e6, ru.ru_minflt
+
+
+def _cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def _load_validate(contender: str, baseline: Path | None):
@@ -95,6 +101,7 @@ def run_child(contender: str, data: Path, breakdown: bool, baseline: Path | None
         "seconds": round(time.perf_counter() - t0, 3),
         "peak_rss_gb": round(rss, 3),
         "minor_faults": minflt,
+        "cpu_seconds": round(_cpu_seconds(), 3),
         "check": check,
         "tables": tables,
     }
@@ -142,7 +149,7 @@ def main() -> None:
             results[c].append(r)
             print(
                 f"run {i + 1} {c:<12} {r['seconds']:7.2f} s  {r['peak_rss_gb']:5.2f} GB  "
-                f"{r['minor_faults']:>10,d} minor faults",
+                f"{r['minor_faults']:>10,d} minor faults  {r['cpu_seconds']:7.2f} s CPU",
                 flush=True,
             )
             for t, s in r["tables"].items():
@@ -153,7 +160,7 @@ def main() -> None:
     med = {
         c: {
             k: statistics.median(r[k] for r in rs)
-            for k in ("seconds", "peak_rss_gb", "minor_faults")
+            for k in ("seconds", "peak_rss_gb", "minor_faults", "cpu_seconds")
         }
         for c, rs in results.items()
     }
@@ -161,13 +168,14 @@ def main() -> None:
     for c, m in med.items():
         print(
             f"  {c:<12} {m['seconds']:7.2f} s  {m['peak_rss_gb']:5.2f} GB  "
-            f"{m['minor_faults']:>12,.0f} minor faults"
+            f"{m['minor_faults']:>12,.0f} minor faults  {m['cpu_seconds']:7.2f} s CPU"
         )
     if "lookthrough" in med:
         for c in ("validate", "baseline"):
             if c in med:
                 ratio = med[c]["seconds"] / med["lookthrough"]["seconds"]
-                print(f"  ratio {c} / look-through: {ratio:.2f} (goal <= 1.0)")
+                cpu = med[c]["cpu_seconds"] / med["lookthrough"]["cpu_seconds"]
+                print(f"  ratio {c} / look-through: {ratio:.2f} (goal <= 1.0); CPU {cpu:.2f}")
     if "validate" in med and "baseline" in med:
         ratio = med["baseline"]["seconds"] / med["validate"]["seconds"]
         print(f"  speed-up baseline / validate: {ratio:.2f}x")
