@@ -319,7 +319,7 @@ class Context:
             ok = hi > lo
             np.add.at(diff, (r[ok], lo[ok]), 1)
             np.add.at(diff, (r[ok], hi[ok]), -1)
-            return Bitmap(np.cumsum(diff, axis=1)[:, : cal.n] > 0)
+            return Bitmap(np.cumsum(diff, axis=1, dtype=np.int32)[:, : cal.n] > 0)
 
         return self._cached("in_industry", build)  # type: ignore[return-value]
 
