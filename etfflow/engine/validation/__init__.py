@@ -160,42 +160,50 @@ def _validate_table(ctx: Context, table: str, tally: Tally, progress: Progress |
     p, outcomes = plan(ctx, table, tally, big=n_rows > SMALL_ROWS)
     chunk_col = sc.TABLES[table].key[0]
     usable = sc.TABLES[table].columns[chunk_col] == pl.Date and ctx.usable(table, chunk_col)
-    chunks = _chunks(lf, chunk_col if usable else None, n_rows, ctx.ds.files(table))
+    chunks = _chunks(lf, chunk_col if usable else None, n_rows, ctx.ds.files(table)) or [lf]
     if progress is not None:
         progress(table, 0, len(chunks))
-    for i, chunk in enumerate(chunks):
-        df = chunk.collect()  # read once; every rule below runs on this frame
-        arrays: dict[str, np.ndarray] = {}
-        for name, fn in p.arrays.items():
-            arrays[name] = fn(df, arrays)
-        prepared = df.with_columns([pl.Series(n, a) for n, a in arrays.items()])
-        if p.derived:
-            prepared = prepared.with_columns(**p.derived)
-        del df, arrays
-        # one select of every rule's count; a null count is the column's metadata
-        aggs = [
-            r.flag.fill_null(False).sum().alias(f"__r{j}")
-            for j, r in enumerate(p.rules)
-            if r.null_of is None
-        ]
-        agg_counts = iter(prepared.select(aggs).row(0) if aggs else ())
-        counts = [
-            prepared[r.null_of].null_count() if r.null_of is not None else next(agg_counts)
-            for r in p.rules
-        ]
-        for r, out, n in zip(p.rules, outcomes, counts, strict=True):
-            if n and out.need() > 0:
-                out.add(n, prepared.filter(r.flag.fill_null(False)).select(r.show).head(out.need()))
-            elif n:
-                out.add(n)
-        if p.duplicates is not None:
-            if p.order is None or _unsorted(prepared, p) > 0:  # not in key order: group by key
-                duplicates(prepared.lazy(), p, p.duplicates)
-        for hook in p.chunk_hooks:
-            hook(prepared)
-        del prepared
-        if progress is not None:
-            progress(table, i + 1, len(chunks))
+    # the next chunk is read in a background thread while this one is checked (Polars and
+    # the nogil kernels release the GIL): two chunks in memory at most
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(chunks[0].collect)
+        for i in range(len(chunks)):
+            df = pending.result()  # read once; every rule below runs on this frame
+            if i + 1 < len(chunks):
+                pending = reader.submit(chunks[i + 1].collect)
+            arrays: dict[str, np.ndarray] = {}
+            for name, fn in p.arrays.items():
+                arrays[name] = fn(df, arrays)
+            prepared = df.with_columns([pl.Series(n, a) for n, a in arrays.items()])
+            if p.derived:
+                prepared = prepared.with_columns(**p.derived)
+            del df, arrays
+            # one select of every rule's count; a null count is the column's metadata
+            aggs = [
+                r.flag.fill_null(False).sum().alias(f"__r{j}")
+                for j, r in enumerate(p.rules)
+                if r.null_of is None
+            ]
+            agg_counts = iter(prepared.select(aggs).row(0) if aggs else ())
+            counts = [
+                prepared[r.null_of].null_count() if r.null_of is not None else next(agg_counts)
+                for r in p.rules
+            ]
+            for r, out, n in zip(p.rules, outcomes, counts, strict=True):
+                if n and out.need() > 0:
+                    out.add(
+                        n, prepared.filter(r.flag.fill_null(False)).select(r.show).head(out.need())
+                    )
+                elif n:
+                    out.add(n)
+            if p.duplicates is not None:
+                if p.order is None or _unsorted(prepared, p) > 0:  # not in key order: group by key
+                    duplicates(prepared.lazy(), p, p.duplicates)
+            for hook in p.chunk_hooks:
+                hook(prepared)
+            del prepared
+            if progress is not None:
+                progress(table, i + 1, len(chunks))
     for post in p.post_hooks:
         post()
     log.info("validated %s (%d rows) in %.2fs", table, n_rows, time.perf_counter() - t0)
