@@ -1,4 +1,8 @@
-"""The data contract: every input table, its key, and its columns with dtypes, declared once.
+"""The data contract: every input table, its key, and each column declared once.
+
+Each column is a :class:`~etfflow.engine.contract.Column` (dtype, nullable, value checks,
+reference); the ``pl.Schema`` views (``TableSpec.columns``) and every validation rule are
+derived from these declarations, and every rule name is in ``contract.RULES``.
 
 A dataset is a folder holding one Parquet file (``<table>.parquet``) or one hive-partitioned
 folder (``<table>/...``) per table. Codes carry the exchange suffix (``600519.SH``,
@@ -11,9 +15,23 @@ Parquet): all three read as the same strings. The synthetic market stores codes 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import polars as pl
+
+from etfflow.engine.contract import (
+    RULES,
+    Column,
+    finite,
+    ge0,
+    gt0,
+    isin,
+    month_start,
+    not_before,
+    optional,
+    warn_zero,
+    weekday,
+)
 
 BOARDS: tuple[str, ...] = ("SH_MAIN", "SZ_MAIN", "CHINEXT", "STAR")
 ETF_CATEGORIES: tuple[str, ...] = ("broad", "sector", "style")
@@ -26,145 +44,202 @@ WEIGHT_SUM_TOL = 1e-6
 
 @dataclass(frozen=True)
 class TableSpec:
-    """One table of the contract.
+    """One table of the contract: one :class:`~etfflow.engine.contract.Column` per column.
 
-    ``required`` and ``optional`` map column names to dtypes; ``key`` lists the columns that
-    identify a row; ``one_of`` lists groups of columns of which at least one must be present
-    (``holding_weights`` is keyed by ``etf_code`` or by ``index_code``).
+    ``key`` lists the columns that identify a row (checked for duplicates); ``one_of`` lists
+    groups of optional columns of which at least one must be present and non-null
+    (``holding_weights`` is keyed by ``etf_code`` or by ``index_code``); ``checks`` names the
+    table-level rules of the catalogue (rules over several rows or tables). ``required``,
+    ``optional`` and ``columns`` are the ``pl.Schema`` views of the declarations.
     """
 
     name: str
     key: tuple[str, ...]
-    required: pl.Schema
-    optional: pl.Schema = field(default_factory=lambda: pl.Schema({}))
+    declared: tuple[Column, ...]
     one_of: tuple[tuple[str, ...], ...] = ()
+    checks: tuple[str, ...] = ()
     doc: str = ""
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.declared]
+        if len(set(names)) != len(names):
+            raise ValueError(f"table {self.name}: a column is declared twice")
+        unknown = [r for r in self.checks if r not in RULES]
+        if unknown:
+            raise KeyError(f"table {self.name}: unknown rules {unknown}")
+
+    @property
+    def required(self) -> pl.Schema:
+        return pl.Schema({c.name: c.dtype for c in self.declared if c.required})
+
+    @property
+    def optional(self) -> pl.Schema:
+        return pl.Schema({c.name: c.dtype for c in self.declared if not c.required})
 
     @property
     def columns(self) -> pl.Schema:
-        return pl.Schema({**dict(self.required), **dict(self.optional)})
+        return pl.Schema({c.name: c.dtype for c in self.declared})
+
+    def column(self, name: str) -> Column:
+        for c in self.declared:
+            if c.name == name:
+                return c
+        raise KeyError(f"table {self.name} declares no column {name!r}")
 
 
 S, F, D, B = pl.String, pl.Float64, pl.Date, pl.Boolean
+C, opt = Column, optional
+#: References: a value must be found in this (table, column).
+STOCK = ("stocks", "code")
+ETF = ("etfs", "etf_code")
+FUND = ("active_funds", "fund_code")
+DAY = ("stock_daily", "date")  # the trading calendar
+#: Prices, money, shares, quantities, weights: >= 0 (and finite).
+MONEY = (ge0(),)
 
 STOCKS = TableSpec(
     "stocks",
     key=("code",),
-    required=pl.Schema({"code": S, "name": S, "board": S, "list_date": D}),
-    optional=pl.Schema({"delist_date": D}),
+    declared=(
+        C("code", S),
+        C("name", S),
+        C("board", S, checks=(isin(BOARDS),)),
+        C("list_date", D),
+        opt("delist_date", D, checks=(not_before("list_date", "delist_before_list"),)),
+    ),
     doc="one row a stock; board in SH_MAIN, SZ_MAIN, CHINEXT, STAR",
 )
 STOCK_INDUSTRY = TableSpec(
     "stock_industry",
     key=("code", "start_date"),
-    required=pl.Schema({"code": S, "start_date": D, "industry_l1": S, "industry_l2": S}),
-    optional=pl.Schema({"end_date": D}),
+    declared=(
+        C("code", S, ref=STOCK),
+        C("start_date", D),
+        C("industry_l1", S),
+        C("industry_l2", S),
+        opt("end_date", D, checks=(not_before("start_date", "end_before_start"),)),
+    ),
+    checks=("overlapping_interval",),
     doc="CITIC level-1/level-2 industry, in force from start_date to end_date "
     "(inclusive; null = open)",
 )
 STOCK_DAILY = TableSpec(
     "stock_daily",
     key=("date", "code"),
-    required=pl.Schema(
-        {
-            "date": D,
-            "code": S,
-            "close": F,
-            "ret": F,
-            "float_mcap": F,
-            "is_st": B,
-            "is_suspended": B,
-        }
+    declared=(
+        C("date", D, checks=(weekday(),)),
+        C("code", S, ref=STOCK),
+        C("close", F, checks=MONEY),
+        C("ret", F, checks=(finite(),)),
+        C("float_mcap", F, checks=MONEY),
+        C("is_st", B),
+        C("is_suspended", B),
+        opt("total_mcap", F, checks=MONEY),
+        opt("amount", F, checks=MONEY),
+        opt("turnover", F, checks=MONEY),
+        opt("up_limit", F, checks=MONEY),
+        opt("down_limit", F, checks=MONEY),
     ),
-    optional=pl.Schema(
-        {
-            "total_mcap": F,
-            "amount": F,
-            "turnover": F,
-            "up_limit": F,
-            "down_limit": F,
-        }
-    ),
+    checks=("no_industry", "outside_listing"),
     doc="one row per listed stock per trading day; a suspended day carries the last close, "
     "ret 0 and is_suspended; no row = not listed. Its dates are the trading calendar.",
 )
 ETFS = TableSpec(
     "etfs",
     key=("etf_code",),
-    required=pl.Schema(
-        {
-            "etf_code": S,
-            "name": S,
-            "category": S,
-            "index_code": S,
-            "is_enhanced": B,
-            "creation_unit": F,
-            "list_date": D,
-        }
+    declared=(
+        C("etf_code", S),
+        C("name", S),
+        C("category", S, checks=(isin(ETF_CATEGORIES),)),
+        C("index_code", S),
+        C("is_enhanced", B),
+        C("creation_unit", F, checks=(gt0(),)),
+        C("list_date", D),
+        opt("delist_date", D, checks=(not_before("list_date", "delist_before_list"),)),
     ),
-    optional=pl.Schema({"delist_date": D}),
     doc="equity ETFs; category in broad, sector, style; creation_unit in fund shares",
 )
 ETF_DAILY = TableSpec(
     "etf_daily",
     key=("date", "etf_code"),
-    required=pl.Schema({"date": D, "etf_code": S, "shares": F, "nav": F}),
-    optional=pl.Schema({"close": F, "amount": F}),
+    declared=(
+        C("date", D, ref=DAY),
+        C("etf_code", S, ref=ETF),
+        C("shares", F, checks=(ge0(), warn_zero("zero_shares"))),
+        C("nav", F, checks=MONEY),
+        opt("close", F, checks=MONEY),
+        opt("amount", F, checks=MONEY),
+    ),
+    checks=("outside_listing",),
     doc="shares = total shares outstanding; one row per listed ETF per trading day",
 )
 ETF_PCF = TableSpec(
     "etf_pcf",
     key=("date", "etf_code", "code"),
-    required=pl.Schema({"date": D, "etf_code": S, "code": S, "quantity": F}),
-    optional=pl.Schema({"cash_substitute": S}),
+    declared=(
+        C("date", D, ref=DAY),
+        C("etf_code", S, ref=ETF),
+        C("code", S, ref=STOCK),
+        C("quantity", F, checks=(ge0(), warn_zero("zero_quantity"))),
+        opt("cash_substitute", S, checks=(isin(CASH_SUBSTITUTE_FLAGS),)),
+    ),
+    checks=("unpriced_component", "no_basket", "basket_without_daily"),
     doc="daily creation/redemption basket: component shares per creation unit",
 )
 HOLDING_WEIGHTS = TableSpec(
     "holding_weights",
     key=("date", "etf_code", "index_code", "code"),
-    required=pl.Schema({"date": D, "code": S, "weight": F}),
-    optional=pl.Schema({"etf_code": S, "index_code": S}),
+    declared=(
+        C("date", D, ref=DAY),
+        C("code", S, ref=STOCK),
+        C("weight", F, checks=(ge0(), warn_zero("zero_weight"))),
+        opt("etf_code", S, ref=ETF),
+        opt("index_code", S),
+    ),
     one_of=(("etf_code", "index_code"),),
+    checks=("weight_sum",),
     doc="weight snapshot (per ETF, or per tracked index when etf_code is null/absent) in force "
     "from date until the next snapshot; weights of one snapshot sum to 1",
 )
 INDEX_DAILY = TableSpec(
     "index_daily",
     key=("date", "index_code"),
-    required=pl.Schema({"date": D, "index_code": S, "close": F}),
+    declared=(C("date", D, ref=DAY), C("index_code", S), C("close", F, checks=MONEY)),
     doc="index closes (CSI 300, CSI 1000, growth, value) for the style regimes of SPEC §6",
 )
 ACTIVE_FUNDS = TableSpec(
     "active_funds",
     key=("fund_code",),
-    required=pl.Schema({"fund_code": S, "name": S, "fund_type": S}),
+    declared=(C("fund_code", S), C("name", S), C("fund_type", S)),
     doc="active equity funds (SPEC §6)",
 )
 ACTIVE_HOLDINGS = TableSpec(
     "active_holdings",
     key=("report_date", "fund_code", "code"),
-    required=pl.Schema(
-        {
-            "report_date": D,
-            "fund_code": S,
-            "code": S,
-            "disclose_date": D,
-            "mv": F,
-            "is_full": B,
-        }
+    declared=(
+        C("report_date", D),
+        C("fund_code", S, ref=FUND),
+        C("code", S, ref=STOCK),
+        C("disclose_date", D, checks=(not_before("report_date", "disclose_before_report"),)),
+        C("mv", F, checks=MONEY),
+        C("is_full", B),
     ),
     doc="quarterly top-10 (is_full false) and semi-annual full (is_full true) disclosures",
 )
 FUND_NAV = TableSpec(
     "fund_nav",
     key=("date", "fund_code"),
-    required=pl.Schema({"date": D, "fund_code": S, "nav": F}),
+    declared=(C("date", D, ref=DAY), C("fund_code", S, ref=FUND), C("nav", F, checks=MONEY)),
     doc="active fund daily unit NAV",
 )
 FUND_ISSUANCE = TableSpec(
     "fund_issuance",
     key=("month", "kind"),
-    required=pl.Schema({"month": D, "kind": S, "new_shares": F}),
+    declared=(
+        C("month", D, checks=(month_start(),)),
+        C("kind", S, checks=(isin(ISSUANCE_KINDS),)),
+        C("new_shares", F, checks=MONEY),
+    ),
     doc="monthly new-issuance shares (month = first day of the month); kind in etf, active",
 )
 

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+import etfflow
 from etfflow.engine import validation
+from etfflow.engine.contract import REF_RULES, RULES, Check, Column
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.schemas import TABLES
-from etfflow.engine.validation import ValidationIssue, ValidationReport, validate
+from etfflow.engine.validation import ValidationIssue, ValidationReport, kernels, validate
+from etfflow.engine.validation.rules import ROW_CHECK_RULES
+from etfflow.engine.validation.tables import HOOK_ALSO, TABLE_HOOKS
 from etfflow.exceptions import DataContractError, EtfflowError, ValidationError
 from tests.engine.conftest import DAYS, market_frames, write_dataset
 
@@ -125,7 +135,7 @@ def test_valid_market_is_clean(make_dataset, codes: str) -> None:
     assert summary["count"].sum() == 0
     assert set(summary["table"]) == set(TABLES)
     rules = set(summary["rule"])
-    for rule in ("duplicate_key", "weight_sum", "unknown_stock", "not_trading_day",
+    for rule in ("duplicate_key", "weight_sum", "unknown_stock", "date_not_in_calendar",
                  "no_basket", "unpriced_component", "no_industry", "overlapping_interval"):
         assert rule in rules
 
@@ -146,9 +156,9 @@ ERROR_CASES = [
      "wrong_type", ["String"]),
     ("wrong-type-code", cast("etf_pcf", "code", pl.Binary), "etf_pcf", "code", "wrong_type", []),
     ("null-close", setv("stock_daily", "close", None, code="600000.SH", date=D3),
-     "stock_daily", "close", "null", ["600000.SH", DATE3]),
+     "stock_daily", "close", "null_value", ["600000.SH", DATE3]),
     ("null-owner", setv("holding_weights", "index_code", None, code="688981.SH"),
-     "holding_weights", "etf_code/index_code", "null", ["688981.SH", DATE1]),
+     "holding_weights", "etf_code/index_code", "null_value", ["688981.SH", DATE1]),
     ("dup-stock-day", duplicate("stock_daily", code="300750.SZ", date=D2), "stock_daily",
      "date, code", "duplicate_key", ["300750.SZ", DATE2, "n_rows=2"]),
     ("dup-basket", duplicate("etf_pcf", etf_code="512880.SH", code="688981.SH", date=D1),
@@ -228,15 +238,15 @@ ERROR_CASES = [
     ("weekend", append("stock_daily", date=D(2024, 1, 6), code="600000.SH"), "stock_daily",
      "date", "weekend_date", ["600000.SH", D(2024, 1, 6).isoformat()]),
     ("etf-daily-holiday", append("etf_daily", date=D(2024, 1, 1)), "etf_daily", "date",
-     "not_trading_day", ["510300.SH", D(2024, 1, 1).isoformat()]),
-    ("pcf-holiday", append("etf_pcf", date=D(2024, 1, 1)), "etf_pcf", "date", "not_trading_day",
-     ["510300.SH", "000001.SZ", D(2024, 1, 1).isoformat()]),
+     "date_not_in_calendar", ["510300.SH", D(2024, 1, 1).isoformat()]),
+    ("pcf-holiday", append("etf_pcf", date=D(2024, 1, 1)), "etf_pcf", "date",
+     "date_not_in_calendar", ["510300.SH", "000001.SZ", D(2024, 1, 1).isoformat()]),
     ("weights-holiday", setv("holding_weights", "date", D(2023, 12, 31), etf_code="510300.SH"),
-     "holding_weights", "date", "not_trading_day", ["510300.SH", D(2023, 12, 31).isoformat()]),
+     "holding_weights", "date", "date_not_in_calendar", ["510300.SH", D(2023, 12, 31).isoformat()]),
     ("index-holiday", append("index_daily", date=D(2024, 1, 6)), "index_daily", "date",
-     "not_trading_day", ["000300.SH", D(2024, 1, 6).isoformat()]),
+     "date_not_in_calendar", ["000300.SH", D(2024, 1, 6).isoformat()]),
     ("nav-holiday", append("fund_nav", date=D(2024, 1, 6)), "fund_nav", "date",
-     "not_trading_day", ["000011.OF", D(2024, 1, 6).isoformat()]),
+     "date_not_in_calendar", ["000011.OF", D(2024, 1, 6).isoformat()]),
     ("stock-delist-before-list", setv("stocks", "delist_date", D(2019, 1, 1), code="688981.SH"),
      "stocks", "delist_date", "delist_before_list", ["688981.SH", D(2019, 1, 1).isoformat()]),
     ("etf-delist-before-list", setv("etfs", "delist_date", D(2011, 1, 1), etf_code="510300.SH"),
@@ -512,3 +522,181 @@ def test_chunked_path_unknown_codes_are_not_duplicates(make_dataset, tiny_chunks
     )
     assert find(report, "etf_pcf", "unknown_stock").n_rows == 2
     assert not [e for e in report.errors if e.rule == "duplicate_key"]
+
+
+def test_chunked_path_reports_like_the_small_path(make_dataset, monkeypatch) -> None:
+    """Counts and examples do not depend on the chunk size or the large-table path."""
+    frames = market_frames()
+    for m in (
+        duplicate("etf_pcf", etf_code="512880.SH", date=D4),
+        setv("etf_pcf", "code", "999999.SH", etf_code="510300.SH", code="300750.SZ", date=D1),
+        setv("etf_pcf", "quantity", -1.0, etf_code="510300.SH", code="000001.SZ"),
+        append("etf_pcf", date=D(2024, 1, 6)),
+        drop_rows("stock_daily", code="300750.SZ", date=D2),
+        drop_rows("etf_daily", etf_code="512880.SH", date=D5),
+        setv("stock_daily", "close", float("nan"), code="688981.SH"),
+        setv("etf_daily", "etf_code", "159999.SZ", etf_code="512880.SH", date=D3),
+    ):
+        m(frames)
+    ds = make_dataset(frames)
+    small = validate(ds)
+    monkeypatch.setattr(validation, "SMALL_ROWS", 0)
+    monkeypatch.setattr(validation, "CHUNK_ROWS", 7)
+    chunked = validate(ds)
+    key = ["table", "column", "rule"]
+    assert small.summary().sort(key).equals(chunked.summary().sort(key))
+    assert small.summary()["count"].sum() > 8
+    for a, b in zip(small.errors, chunked.errors, strict=True):
+        assert (a.table, a.column, a.rule, a.n_rows) == (b.table, b.column, b.rule, b.n_rows)
+        assert a.examples is not None and b.examples is not None
+        assert a.examples.height == b.examples.height
+
+
+# ----------------------------------------------------------------------------- one declaration
+
+
+def _rule_literals() -> set[str]:
+    """Every ``rule="..."`` written in the package's source (whoever raises it)."""
+    root = Path(etfflow.__file__).parent
+    found: set[str] = set()
+    for f in root.rglob("*.py"):
+        found |= set(re.findall(r"""\brule=["']([a-z_]+)["']""", f.read_text()))
+    return found
+
+
+def test_every_rule_name_is_in_the_catalogue() -> None:
+    literals = _rule_literals()
+    assert {"date_not_in_calendar", "null_value", "unknown_stock"} <= literals
+    assert literals <= set(RULES), literals - set(RULES)
+
+
+def test_every_column_has_one_declaration_and_the_schemas_derive_from_it() -> None:
+    for name, spec in TABLES.items():
+        assert spec.name == name
+        names = [c.name for c in spec.declared]
+        assert len(names) == len(set(names)), name
+        assert spec.columns == pl.Schema({c.name: c.dtype for c in spec.declared})
+        assert set(spec.required) | set(spec.optional) == set(names)
+        assert set(spec.key) <= set(names)
+        for group in spec.one_of:
+            assert set(group) <= set(spec.optional)
+
+
+def test_catalogue_rules_are_all_reachable() -> None:
+    """Every rule is emitted by a declaration, a table check, the structure or the code."""
+    declared = {r for s in TABLES.values() for c in s.declared for r in c.rules}
+    table_level = {r for s in TABLES.values() for r in s.checks}
+    structure = {"file_schema", "missing_column", "wrong_type", "duplicate_key", "null_value"}
+    assert declared - {"null_value"} - {REF_RULES[r] for r in REF_RULES} <= ROW_CHECK_RULES
+    hooks = set(TABLE_HOOKS) | {r for v in HOOK_ALSO.values() for r in v}
+    row_level = {"no_industry", "unpriced_component", "outside_listing"}
+    assert table_level <= hooks | row_level
+    assert set(RULES) == declared | table_level | structure | _rule_literals()
+
+
+def test_changing_a_declaration_changes_the_rules(make_dataset, monkeypatch) -> None:
+    """dtype and value rules come from the one declaration of a column."""
+    ds = make_dataset(market_frames())
+    assert validate(ds, tables=["fund_nav"]).ok
+    spec = TABLES["fund_nav"]
+    nav = spec.column("nav")
+    declared = tuple(
+        replace(nav, dtype=pl.Float32) if c.name == "nav" else c for c in spec.declared
+    )
+    monkeypatch.setitem(TABLES, "fund_nav", replace(spec, declared=declared))
+    err = find(validate(ds, tables=["fund_nav"]), "fund_nav", "wrong_type", "nav")
+    assert "Float32" in str(err)
+    date = spec.column("date")
+    declared = tuple(
+        replace(date, checks=(Check("not_month_start"),)) if c.name == "date" else c
+        for c in spec.declared
+    )
+    monkeypatch.setitem(TABLES, "fund_nav", replace(spec, declared=declared))
+    report = validate(ds, tables=["fund_nav"])
+    assert not report.ok
+    assert find(report, "fund_nav", "not_month_start", "date").n_rows > 0
+
+
+def test_declarations_reject_unknown_rules() -> None:
+    with pytest.raises(KeyError, match="unknown rule"):
+        Check("not_a_rule")
+    with pytest.raises(KeyError, match="no rule for reference"):
+        Column("code", pl.String, ref=("stocks", "name"))
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+ranks = st.lists(st.integers(-1, 9), min_size=0, max_size=60)
+
+
+@given(ranks, ranks, st.integers(1, 7), st.data())
+def test_missing_bits_matches_reference(r: list[int], d: list[int], n_days: int, data) -> None:
+    n = min(len(r), len(d))
+    rank = np.array(r[:n], dtype=np.int32)
+    day = np.array([x % n_days if x >= 0 else -1 for x in d[:n]], dtype=np.int32)
+    bits = np.array(data.draw(st.lists(st.booleans(), min_size=10 * n_days,
+                                       max_size=10 * n_days)), dtype=bool)
+    got = kernels.missing_bits(rank, day, bits, n_days)
+    assert got.tolist() == kernels.missing_bits_reference(rank, day, bits, n_days).tolist()
+
+
+@given(st.lists(st.tuples(st.integers(-1, 3), st.integers(-1, 3)), max_size=40))
+def test_key_kernels_match_reference(rows: list[tuple[int, int]]) -> None:
+    a = np.array([x for x, _ in rows], dtype=np.int32)
+    b = np.array([y for _, y in rows], dtype=np.int32)
+    c = np.array([(x * 7 + y) % 3 - 1 for x, y in rows], dtype=np.int32)
+    for cols in ([a, b], [a, b, c]):
+        third = cols[2] if len(cols) == 3 else np.zeros(0, np.int32)
+        got = kernels.unsorted_keys(cols[0], cols[1], third, 5, 5)
+        assert got == kernels.unsorted_keys_reference(cols)
+    pairs = list(zip(a.tolist(), b.tolist(), strict=True))
+    assert (kernels.unsorted_keys(a, b, np.zeros(0, np.int32), 5, 1) == 0) == (
+        sorted(set(pairs)) == pairs
+    )
+    got = kernels.pair_starts(a, b, 4)
+    assert got.tolist() == kernels.pair_starts_reference(a, b, 4).tolist()
+
+
+@given(st.lists(st.integers(-3, 12), max_size=40), st.integers(-2, 3))
+def test_take_ranks_matches_reference(values: list[int], offset: int) -> None:
+    v = np.array(values, dtype=np.int64)
+    table = np.array([4, -1, 0, 2, 1, 3, -1, 5], dtype=np.int32)
+    got = kernels.take_ranks(v, table, offset)
+    assert got.tolist() == kernels.take_ranks_reference(v, table, offset).tolist()
+
+
+def test_chunk_bounds_from_parquet_footers(make_dataset, tmp_path, monkeypatch) -> None:
+    """Sorted files with small row groups are chunked from their footers, with the same
+    findings as one chunk; files not in date order fall back to counting rows per date."""
+    frames = market_frames()
+    for m in (
+        duplicate("stock_daily", code="688981.SH", date=D3),
+        setv("stock_daily", "close", -1.0, code="600000.SH"),
+        append("stock_daily", date=D(2024, 1, 6), code="600000.SH"),
+    ):
+        m(frames)
+    frames["stock_daily"] = frames["stock_daily"].sort("date", "code")
+    root = write_dataset(frames, tmp_path / "m")
+    frames["stock_daily"].write_parquet(root / "stock_daily.parquet", row_group_size=3)
+    ds = open_dataset(root)
+    one = validate(ds, tables=["stock_daily"])
+    monkeypatch.setattr(validation, "SMALL_ROWS", 0)
+    monkeypatch.setattr(validation, "CHUNK_ROWS", 6)
+    lf = ds.raw("stock_daily")
+    footer = validation._footer_chunks(lf, ds.files("stock_daily"), "date")
+    assert footer is not None and len(footer) >= 3
+    n_rows = lf.select(pl.len()).collect().item()
+    assert sum(c.select(pl.len()).collect().item() for c in footer) == n_rows
+    calls: list[tuple[str, int, int]] = []
+    chunked = validate(
+        ds, tables=["stock_daily"], progress=lambda s, d, n: calls.append((s, d, n))
+    )
+    assert calls[0][2] == len(footer)
+    key = ["table", "column", "rule"]
+    assert one.summary().sort(key).equals(chunked.summary().sort(key))
+    assert find(chunked, "stock_daily", "duplicate_key").n_rows == 2
+    frames["stock_daily"].reverse().write_parquet(root / "stock_daily.parquet", row_group_size=3)
+    assert validation._footer_chunks(lf, ds.files("stock_daily"), "date") is None
+    unsorted = validate(open_dataset(root), tables=["stock_daily"])
+    assert one.summary().sort(key).equals(unsorted.summary().sort(key))
