@@ -573,7 +573,7 @@ ERROR_CASES = [
         "start_date",
         "overlapping_interval",
         ["600000.SH", D(2024, 1, 4).isoformat()],
-    ),  # noqa: E501
+    ),
     (
         "industry-open-overlap",
         append("stock_industry", code="000001.SZ", start_date=D(2023, 1, 1)),
