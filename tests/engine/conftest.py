@@ -46,11 +46,7 @@ def market_frames() -> dict[str, pl.DataFrame]:
         {
             "code": ["000001.SZ", "300750.SZ", "600000.SH", "600000.SH", "688981.SH"],
             "start_date": [
-                D(2019, 1, 1),
-                D(2019, 1, 1),
-                D(2019, 1, 1),
-                D(2024, 1, 4),
-                D(2020, 7, 16),
+                D(2019, 1, 1), D(2019, 1, 1), D(2019, 1, 1), D(2024, 1, 4), D(2020, 7, 16)
             ],
             "end_date": [None, None, D(2024, 1, 3), None, None],
             "industry_l1": ["Bank", "Power equipment", "Bank", "Non-bank", "Electronics"],
@@ -91,14 +87,8 @@ def market_frames() -> dict[str, pl.DataFrame]:
     )
     ed = pl.DataFrame(
         [
-            {
-                "date": d,
-                "etf_code": e,
-                "shares": 1e9 + 1e6 * j,
-                "nav": 4.0 + 0.01 * j,
-                "close": 4.0,
-                "amount": 1e8,
-            }
+            {"date": d, "etf_code": e, "shares": 1e9 + 1e6 * j, "nav": 4.0 + 0.01 * j,
+             "close": 4.0, "amount": 1e8}
             for j, d in enumerate(DAYS)
             for e in ETFS
         ]
@@ -128,11 +118,8 @@ def market_frames() -> dict[str, pl.DataFrame]:
         ]
     )
     funds = pl.DataFrame(
-        {
-            "fund_code": ["000011.OF", "110011.OF"],
-            "name": ["Fund A", "Fund B"],
-            "fund_type": ["equity", "hybrid"],
-        }
+        {"fund_code": ["000011.OF", "110011.OF"], "name": ["Fund A", "Fund B"],
+         "fund_type": ["equity", "hybrid"]}
     )
     active = pl.DataFrame(
         {
