@@ -6,10 +6,10 @@ Usage::
     python benchmarks/bench_lookthrough.py --size small --mode pcf
 
 The market is generated into ``bench_data/<size>_seed0`` when absent. Each contender runs in
-its own subprocess (so its peak RSS is its own), computes the daily stock table of SPEC §2 for
-all ETFs from the same Parquet files, and reports seconds, peak RSS and a checksum; the parent
-checks the checksums agree and prints ratios against etfflow. Planning targets (issue 2): PCF
-no slower than DuckDB SQL with peak RSS ≤ 3 GB; snapshot mode ≤ 1 s.
+its own subprocess (so its peak RSS is its own), computes the daily stock table for all ETFs
+from the same Parquet files, and reports seconds, peak RSS and a checksum; the parent checks
+the checksums agree and prints ratios against etfflow. Planning targets (issue 2): PCF no slower
+than DuckDB SQL with peak RSS ≤ 3 GB; snapshot mode ≤ 1 s.
 
 Seconds are end to end in a fresh process: imports included (for etfflow: Polars, NumPy and
 numba ≈ 0.4 s, plus numba's one-off set-up at the first kernel call ≈ 0.3 s, which overlaps the
