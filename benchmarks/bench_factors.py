@@ -1,4 +1,4 @@
-"""Benchmark: every SPEC §3 factor × windows 20/40/60 for one pool, and storing them.
+"""Benchmark: every factor × windows 20/40/60 for one pool, and storing them.
 
 Times, in one process on the same look-through result:
 
@@ -7,7 +7,7 @@ Times, in one process on the same look-through result:
   (differences, change rates, rolling sums, z-scores, past returns) the way one would in
   lazy Polars: a long frame sorted by code, date, ``shift``/``rolling_*`` ``.over("code")``;
   etfflow is timed on the same subset too, and the ratio printed;
-- SPEC §4 processing of one factor (winsor, fill, zscore, neutralize with board);
+- cross-sectional processing of one factor (winsor, fill, zscore, neutralize with board);
 - the wide table build and the DuckDB insert, wide (one column per factor) vs long
   (``date, code, factor, value``).
 

@@ -7,8 +7,8 @@ Usage::
     python benchmarks/bench_kernels.py --kernels std,slope --windows 20 --peers numbagg,pandas
 
 Data: a seeded panel shaped like etfflow's (days on axis 0, stocks on axis 1, C order):
-``x`` = a passive-holding value in CNY (log random walk around 1e8, the §3 slope / z-score
-input), ``r`` = a daily return and ``g`` = a holding growth rate (the §3 beta / correlation
+``x`` = a passive-holding value in CNY (log random walk around 1e8, the slope / z-score
+input), ``r`` = a daily return and ``g`` = a holding growth rate (the beta / correlation
 inputs, ``r = 0.8 g + noise``). 20% of the stocks list late (leading NaN), every series has
 ~5% scattered NaN (suspensions). All contenders use ``min_periods = window`` and ``ddof = 1``.
 

@@ -9,7 +9,7 @@ Usage::
 
 The market is generated into ``bench_data/<size>_seed0`` when absent. Each contender runs in
 its own subprocess (so its peak RSS and minor page faults are its own), computes the daily
-stock table of SPEC §2 for all ETFs from the same Parquet files, and reports the median
+stock table for all ETFs from the same Parquet files, and reports the median
 seconds (and range) of ``--repeat`` runs (default 3, contenders interleaved), peak RSS, minor
 page faults and a checksum; the parent checks the checksums agree and prints ratios against
 etfflow. Planning targets (issue 2): PCF no slower than DuckDB SQL with peak RSS ≤ 3 GB;

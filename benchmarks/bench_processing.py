@@ -1,4 +1,4 @@
-"""Cross-sectional processing benchmark (SPEC §4): etfflow vs pandas and Polars, same run.
+"""Cross-sectional processing benchmark: etfflow vs pandas and Polars, same run.
 
 One seeded factor panel at full size (1,250 dates × 5,300 stocks, 30 level-1 industries,
 4 boards, 5% missing, heavy tails) goes through winsor (median ± 5·MAD), industry-median

@@ -1,4 +1,7 @@
-"""Factor evaluation on dense arrays (SPEC §5.2-§5.3): IC, quantile groups, NAVs and metrics.
+"""Factor evaluation on dense arrays: IC, quantile groups, NAVs and metrics.
+
+Definitions: docs/methodology.md#5-backtests (calendar, groups and portfolios in 5.2-5.6,
+metrics in 5.9-5.10).
 
 :func:`evaluate` takes ``name -> (T, M)`` factor panels (stocks or industries), the daily
 returns of the same assets and optional :class:`~etfflow.backtest.universe.TradingRules`,
@@ -95,8 +98,8 @@ class Evaluation:
         :data:`NAV_SCHEMA`: daily NAV (1 at the factor's first trade day) of the ``long``,
         ``short``, ``long_short``, ``benchmark`` and ``excess`` series.
     summary
-        :data:`SUMMARY_SCHEMA`: one row per factor, whole-period metrics (SPEC §5.3) and a
-        ``note`` when periods lacked values.
+        :data:`SUMMARY_SCHEMA`: one row per factor, whole-period metrics
+        (docs/methodology.md#59-whole-period-metrics) and a ``note`` when periods lacked values.
     yearly
         :data:`YEARLY_SCHEMA`: one row per factor and calendar year of the rebalance date.
     group_summary
@@ -494,7 +497,9 @@ def evaluate(
     cost_bps: float = 0.0,
     progress: Progress | None = None,
 ) -> Evaluation:
-    """Evaluate factors: IC, quantile portfolios, long-short, benchmark and metrics (SPEC §5).
+    """Evaluate factors: IC, quantile portfolios, long-short, benchmark and metrics.
+
+    Definitions: docs/methodology.md#5-backtests.
 
     Parameters
     ----------
@@ -609,9 +614,9 @@ def evaluate(
     trading days held; ``long_excess_ann`` annualises the compounded per-period excess (the
     ``excess`` NAV). Max drawdown ``min(nav / cummax(nav) - 1)`` on the daily NAV.
     Information ratio = mean / std (ddof=1) of per-period excess ``* sqrt(ppy)``. Win rate
-    against the benchmark (``win_rate_vs_benchmark``, seed 000's 多头胜率 / 调仓胜率-等权) =
+    against the benchmark (``win_rate_vs_benchmark``, Huaan 2024-12's 多头胜率 / 调仓胜率-等权) =
     share of periods with ``R_long > R_benchmark``; absolute win rate
-    (``win_rate_absolute``, seed 000 table 59's 调仓胜率) = share with ``R_long > 0``.
+    (``win_rate_absolute``, Huaan 2024-12 table 59's 调仓胜率) = share with ``R_long > 0``.
     Gain/loss ratio = mean positive excess / |mean negative excess|. Monotonicity =
     Spearman of group number vs annualised group return. The whole sample and each year use
     the one :func:`~etfflow.backtest.metrics.period_metrics`.
@@ -621,7 +626,7 @@ def evaluate(
     calendar year of their signal day; ``return``, ``benchmark_return``,
     ``excess_compounded`` (per-period excess compounded) and ``long_short_return`` compound
     the period returns of that year (not annualised); ``excess_arithmetic`` = ``return -
-    benchmark_return`` (seed 000 table 59's 超额收益率); drawdowns use the daily NAV from the
+    benchmark_return`` (Huaan 2024-12 table 59's 超额收益率); drawdowns use the daily NAV from the
     first trade of the year to its last exit.
 
     Examples

@@ -1,4 +1,5 @@
-"""Reference twin of the evaluation engine: plain Python loops over SPEC §5.2, tests only.
+"""Reference twin of the evaluation engine: plain Python loops over the calendar,
+groups and portfolios of docs/methodology.md#5-backtests, tests only.
 
 Slow and obviously correct: one period, one asset, one day at a time, positions as
 dictionaries of values. :func:`etfflow.backtest.engine.evaluate` must agree with

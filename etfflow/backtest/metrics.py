@@ -1,5 +1,6 @@
-"""Metrics over a set of holding periods (SPEC §5.3), one definition for the whole sample
-and for each calendar year.
+"""Metrics over a set of holding periods, one definition for the whole sample and for each
+calendar year (docs/methodology.md#59-whole-period-metrics,
+docs/methodology.md#510-per-year-table).
 
 :func:`period_metrics` reads the per-period series of one factor (:class:`FactorPeriods`)
 and returns the metrics of the periods it is given; periods without a cross-section are

@@ -1,4 +1,7 @@
-"""The rebalance calendar (SPEC §5.2): month ends and holding periods as day indices."""
+"""The rebalance calendar: month ends and holding periods as day indices.
+
+Definition: docs/methodology.md#52-calendar.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ def month_ends(dates: np.ndarray) -> np.ndarray:
 def make_periods(
     dates: np.ndarray, first: int = 0, *, rebalance: int | Literal["month"], lag: int
 ) -> Periods:
-    """The rebalance calendar (SPEC §5.2).
+    """The rebalance calendar (docs/methodology.md#52-calendar).
 
     Signal days are ``first, first+h, first+2h, ...`` (``rebalance=h``) or the month ends
     (:func:`month_ends`) on or after ``first``. Period ``k`` trades at ``rebal[k] + lag`` and

@@ -1,4 +1,7 @@
-"""Self-contained HTML report of an :class:`~etfflow.backtest.engine.Evaluation` (SPEC §5.3).
+"""Self-contained HTML report of an :class:`~etfflow.backtest.engine.Evaluation`.
+
+What the numbers mean: docs/methodology.md#59-whole-period-metrics and
+docs/methodology.md#510-per-year-table.
 
 :func:`render_html` turns the tables of one evaluation into a single HTML page: inline CSS,
 inline SVG charts drawn here (no JavaScript library, no network, no matplotlib), a tiny inline
@@ -7,12 +10,12 @@ script for the "expand all" buttons. :func:`write_html` writes it atomically and
 
 Layout, after the header (title, run metadata, coverage, generation time):
 
-- the summary table, one row per factor, in the columns of seed 000 table 47;
-- Rank IC and long-excess per calendar year across factors (seed 000 tables 48-49);
+- the summary table, one row per factor, in the columns of Huaan 2024-12 table 47;
+- Rank IC and long-excess per calendar year across factors (Huaan 2024-12 tables 48–49);
 - one collapsible section per factor (the first one open): long-short NAV with its drawdown
   shaded and the long / benchmark / excess NAVs, annualised return per group with the
   benchmark, Rank IC per period with its 12-period moving average, and the per-year table of
-  seed 000 table 59.
+  Huaan 2024-12 table 59.
 
 Colours follow the brief of the report, not the A-share convention: negative numbers red,
 positive green (CSS classes ``neg`` / ``pos``).
@@ -792,7 +795,8 @@ def _coverage(ev: Evaluation) -> tuple[str, dict[int, tuple[int, int]]]:
 
 
 def _gain_loss(ev: Evaluation, name: str, direction: object, groups: object) -> float | None:
-    """Whole-period gain/loss ratio of the long group's per-period excess (SPEC §5.3)."""
+    """Whole-period gain/loss ratio of the long group's per-period excess
+    (docs/methodology.md#59-whole-period-metrics)."""
     if direction not in (1, -1) or not _finite(groups):
         return None
     g = int(groups) if direction == 1 else 1  # type: ignore[arg-type]
@@ -900,7 +904,8 @@ def render_html(
 
     Notes
     -----
-    Summary columns follow seed 000 table 47 (SPEC §5.3): Rank IC mean, Rank ICIR per period
+    Summary columns follow Huaan 2024-12 table 47
+    (docs/methodology.md#59-whole-period-metrics): Rank IC mean, Rank ICIR per period
     and annualised, IC win rate (share of periods with ``sign(rank IC) = direction``), long
     annualised return and excess (compounded per-period excess), win rate against the
     benchmark and absolute win rate (long > 0), mean per-period excess, long-short
@@ -995,8 +1000,10 @@ def render_html(
         "</span></div>",
         sections or '<p class="note">没有因子 · no factors</p>',
         "<footer>多空 = 多头组减空头组 (每期差值复利); 阴影 = 多空净值相对历史最高点的回撤; "
-        "基准 = 等权全市场 (SPEC §5.1). Max drawdown = min(nav / cummax(nav) - 1) on daily "
-        "NAVs; IR = mean / std of per-period excess × sqrt(periods per year).</footer>",
+        "基准 = 等权全市场 (Huaan 2024-12 §3.3; docs/methodology.md#57-benchmark). "
+        "Max drawdown = min(nav / cummax(nav) - 1) on daily NAVs; "
+        "IR = mean / std of per-period excess × sqrt(periods per year). "
+        "Definitions: docs/methodology.md#5-backtests.</footer>",
         f"</div><script>{_JS}</script></body></html>",
     ]
     return "\n".join(parts)

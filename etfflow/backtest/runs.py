@@ -1,4 +1,5 @@
-"""Backtest runs: stored factors in, SPEC §5 evaluation out, into the store and files.
+"""Backtest runs: stored factors in, backtests out (docs/methodology.md#5-backtests), into
+the store and files.
 
 A backtest reads one factor run from the store (``factor_values`` / ``factor_defs``), the
 market of the dataset that run was computed on (checked by fingerprint), and writes one
@@ -107,7 +108,8 @@ def run_backtest(
     market: Market | None = None,
     progress: Progress | None = None,
 ) -> BacktestRun:
-    """Evaluate the factors of a stored factor run (SPEC §5) and store the results.
+    """Evaluate the factors of a stored factor run (docs/methodology.md#5-backtests) and store
+    the results.
 
     Parameters
     ----------
@@ -116,7 +118,8 @@ def run_backtest(
     factor_run
         Run id of the factors (default: the latest factor run at ``level``).
     level
-        ``stock`` (deciles by default, SPEC §5.1 universe and trading rules) or an industry
+        ``stock`` (deciles by default, the universe and trading rules of
+        docs/methodology.md#51-universe-and-trading-rules) or an industry
         level (quintiles, all industries, industry equal-weight benchmark).
     factors
         ``"all"`` or names among the run's factors.
@@ -126,7 +129,8 @@ def run_backtest(
         ``"auto"`` (sign of the mean Rank IC), ``"default"`` (each factor's registered
         direction), ``1`` or ``-1``.
     universe
-        ``"default"``: SPEC §5.1 rules at stock level; ``"none"``: every stock with a return,
+        ``"default"``: the rules of docs/methodology.md#51-universe-and-trading-rules at
+        stock level; ``"none"``: every stock with a return,
         no trading rules (the alphalens-comparable setting with ``lag=0``).
     export
         Folder for ``ic.parquet``, ``groups.parquet`` and ``summary.parquet``.
@@ -350,8 +354,10 @@ def write_report(ev: Evaluation, path: str | Path, *, run_id: str, params: dict,
     return write_html(ev, path, title=title, meta=meta)
 
 
-#: The six 20-day flow metrics of seed 000 table 10 (ETF shares, industry shares, holding value,
-#: its change rate, net inflow and net inflow over float cap).
+#: The six 20-day flow metrics of Huaan 2024-12 table 10 (ETF shares, industry shares, holding
+#: value, its change rate, net inflow and net inflow over float cap), with ``mv_passive_chg_20``
+#: in place of Huaan's ``w_passive_diff``
+#: (docs/methodology.md#512-time-series-rank-correlation-of-industry-flows).
 TS_CORR_METRICS: tuple[str, ...] = (
     "share_passive_fund_diff_20",
     "share_passive_diff_20",
@@ -363,9 +369,11 @@ TS_CORR_METRICS: tuple[str, ...] = (
 
 
 def flow_ts_corr(fs, *, horizon: int = 20, metrics: Sequence[str] = TS_CORR_METRICS):
-    """SPEC §5.4 for industry-level factors: per metric and year, the mean time-series
-    Spearman correlation across industries with the next ``horizon``-day industry return, and
-    the share of industries where it is positive. Metrics missing from ``fs`` are skipped."""
+    """Time-series rank correlation for industry-level factors: per metric and year, the mean
+    time-series Spearman correlation across industries with the next ``horizon``-day industry
+    return, and the share of industries where it is positive
+    (docs/methodology.md#512-time-series-rank-correlation-of-industry-flows). Metrics missing
+    from ``fs`` are skipped."""
     from etfflow.backtest.tscorr import ts_rank_corr
 
     dates = fs.inputs.calendar.dates.to_numpy()

@@ -1,4 +1,6 @@
-"""Time-series rank correlation per group and year (SPEC §5.4; seed 000 tables 10, 19, 25, 43).
+"""Time-series rank correlation per group and year (Huaan 2024-12 tables 10, 19, 25, 43).
+
+Definition: docs/methodology.md#512-time-series-rank-correlation-of-industry-flows.
 
 For each group (an industry or a board) and calendar year: the Spearman correlation, over
 the month-end dates of that year, between a flow metric on the date and the group's return
@@ -109,7 +111,8 @@ def ts_rank_corr(
     horizon: int = 20,
     min_obs: int = 3,
 ) -> pl.DataFrame:
-    """Per year, the mean time-series Spearman correlation across groups (SPEC §5.4).
+    """Per year, the mean time-series Spearman correlation across groups
+    (docs/methodology.md#512-time-series-rank-correlation-of-industry-flows).
 
     Parameters
     ----------

@@ -278,8 +278,9 @@ COVERAGE_COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 def coverage_table(coverage: pl.DataFrame, level: str, *, title: str) -> Table:
-    """Seed 000 table 9 in brief: per group, coverage and passive share of float cap over time
-    (mean, max, latest) and the distinct ETFs and indices holding the group's stocks."""
+    """Huaan 2024-12 table 9 in brief: per group, coverage and passive share of float cap over
+    time (mean, max, latest) and the distinct ETFs and indices holding the group's stocks
+    (docs/methodology.md#26-coverage-statistics)."""
     df = coverage.filter(pl.col("level") == level)
     table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("group")

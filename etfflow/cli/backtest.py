@@ -1,4 +1,7 @@
-"""``etfflow backtest`` and ``etfflow report``: SPEC §5 evaluation of stored factors."""
+"""``etfflow backtest`` and ``etfflow report``: backtests of stored factors.
+
+What is computed: docs/methodology.md#5-backtests.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +20,9 @@ from etfflow.cli._ui import WIDE_HELP, console, print_table, progress_bar, set_w
 from etfflow.engine.store import DEFAULT_STORE, check_store_path, open_store
 from etfflow.factors.inputs import LEVELS
 
-#: (summary column, header, percent?) — seed 000 table 47's columns; its 多头胜率 is the win
-#: rate against the benchmark, shown next to the absolute one (long > 0, table 59's 调仓胜率).
+#: (summary column, header, percent?) — the columns of Huaan 2024-12 table 47
+#: (docs/methodology.md#59-whole-period-metrics); its 多头胜率 is the win rate against the
+#: benchmark, shown next to the absolute one (long > 0, Huaan table 59's 调仓胜率).
 SUMMARY_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("direction", "dir", False),
     ("rank_ic", "Rank IC", True),
@@ -58,7 +62,8 @@ def summary_table(summary: pl.DataFrame, *, title: str) -> Table:
 
 
 def yearly_table(yearly: pl.DataFrame, column: str, *, title: str) -> Table:
-    """Factors × calendar years of one per-year metric (seed 000 tables 52/59)."""
+    """Factors × calendar years of one per-year metric (Huaan 2024-12 tables 48–49;
+    docs/methodology.md#510-per-year-table)."""
     wide = yearly.select("factor", "year", column).pivot(
         on="year", index="factor", values=column, sort_columns=True
     )
@@ -131,7 +136,7 @@ def print_backtest(
             yearly,
             "excess_arithmetic",
             title="Long excess per year, arithmetic (超额收益率 算术: long return − benchmark "
-            "return, seed 000 table 59)",
+            "return, cf. Huaan 2024-12, table 59)",
         )
     )
     if ev.summary.height > max_factors:
@@ -174,7 +179,11 @@ def backtest_cmd(
     ),
     lag: Annotated[int, typer.Option(help="Days from signal to trade (0 or 1).")] = 1,
     universe: Annotated[
-        str, typer.Option(help="default (SPEC §5.1 rules) or none (every stock, no rules).")
+        str,
+        typer.Option(
+            help="default (listing age, ST, suspension and price limits; "
+            "docs/methodology.md#51-universe-and-trading-rules) or none (every stock, no rules)."
+        ),
     ] = "default",
     cost: Annotated[float, typer.Option(help="Cost in bps per side on turnover.")] = 0.0,
     export: Annotated[
@@ -183,7 +192,10 @@ def backtest_cmd(
     html: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
     wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
 ) -> None:
-    """Decile / quintile backtests and the IC suite of stored factors (SPEC §5)."""
+    """Decile / quintile backtests and the IC suite of stored factors.
+
+    Definitions: docs/methodology.md#5-backtests.
+    """
     set_wide(wide)
     if rebalance != "month" and not rebalance.isdigit():
         raise typer.BadParameter("a number of trading days or 'month'", param_hint="--rebalance")
@@ -238,7 +250,8 @@ def report_cmd(
 
 
 def ts_corr_table(df: pl.DataFrame, *, title: str) -> Table:
-    """Metric × year cells ``mean ρ (share positive)`` of a SPEC §5.4 table."""
+    """Metric × year cells ``mean ρ (share positive)`` of a time-series rank correlation
+    (docs/methodology.md#512-time-series-rank-correlation-of-industry-flows)."""
     table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("metric", no_wrap=True)
     years = sorted(df["year"].unique().to_list())

@@ -21,8 +21,9 @@ from etfflow.engine.pools import Pool
 from etfflow.engine.runs import run_factors, run_lookthrough
 from etfflow.engine.store import DEFAULT_STORE, check_store_path, compact_store
 
-#: SPEC §4 processing of the demo's stock factors (seed 000's standard: winsorise, fill,
-#: z-score, industry + size neutralisation), the default of ``etfflow factors compute`` too.
+#: Processing of the demo's stock factors (Huaan 2024-12 §3.3's standard: winsorise, fill,
+#: z-score, industry + size neutralisation; docs/methodology.md#4-cross-sectional-processing),
+#: the default of ``etfflow factors compute`` too.
 DEMO_PROCESSING = STANDARD_PROCESSING["stock"]
 #: Factors whose per-year tables the demo prints (all factors are in the store and reports).
 HEADLINE = (
@@ -106,11 +107,17 @@ def demo(
         coverage_table(
             cov,
             "industry_l1",
-            title="Passive coverage of CITIC level-1 industries (cf. seed 000 table 9)",
+            title="Passive coverage of CITIC level-1 industries (cf. Huaan 2024-12, table 9)",
         )
     )
-    print_table(coverage_table(cov, "board", title="By board"))
-    print_table(coverage_table(cov, "cap_quintile", title="By float-cap quintile (Q1 smallest)"))
+    print_table(coverage_table(cov, "board", title="By board (cf. Huaan 2024-12, tables 41–42)"))
+    print_table(
+        coverage_table(
+            cov,
+            "cap_quintile",
+            title="By float-cap quintile (Q1 smallest; cf. Huaan 2024-12, tables 32–33)",
+        )
+    )
     print_factor_run(frun)
     console.print(
         f"industry factor run {irun.run_id}: {len(irun.factors.names)} factors at level "
@@ -118,7 +125,9 @@ def demo(
         + (" (raw factor values)" if irun.factors.processing == "none" else ""),
         highlight=False,
     )
-    console.print("\n[bold]Decile backtests of the stock factors[/] (SPEC §5)")
+    console.print(
+        "\n[bold]Decile backtests of the stock factors[/] (docs/methodology.md#5-backtests)"
+    )
     print_backtest(bt.evaluation, bt.params, bt.run_id, yearly_filter=HEADLINE)
     console.print("\n[bold]Quintile backtests of the CITIC level-1 industry factors[/]")
     print_backtest(ibt.evaluation, ibt.params, ibt.run_id, yearly_filter=HEADLINE)
@@ -126,7 +135,7 @@ def demo(
         ts_corr_table(
             flow_ts_corr(irun.factors),
             title="Industry flows vs the next 20-day return: mean time-series Rank IC across "
-            "industries (share positive), per year (SPEC §5.4, cf. seed 000 table 10)",
+            "industries (share positive), per year (cf. Huaan 2024-12, table 10)",
         )
     )
     if rerun:

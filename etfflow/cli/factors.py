@@ -19,10 +19,13 @@ from etfflow.factors.compute import FactorSet
 from etfflow.factors.inputs import LEVELS
 from etfflow.factors.registry import registry
 
-app = typer.Typer(no_args_is_help=True, help="List and compute the SPEC §3 factors.")
+app = typer.Typer(
+    no_args_is_help=True, help="List and compute the factors (docs/methodology.md#3-factors)."
+)
 
-#: The reports' standard SPEC §4 processing, the default of ``factors compute`` and of the
-#: demo: winsorise (median ± 5·MAD), fill with the industry median, z-score, neutralise on
+#: The reports' standard processing (Huaan 2024-12 §3.3;
+#: docs/methodology.md#4-cross-sectional-processing), the default of ``factors compute`` and
+#: of the demo: winsorise (median ± 5·MAD), fill with the industry median, z-score, neutralise on
 #: industry and log float cap. Industry-level factors are used raw (neutralising industries
 #: on industry dummies would zero them), as the demo does.
 STANDARD_PROCESSING: dict[str, str | None] = {
@@ -45,15 +48,18 @@ def processing_for(level: str, process: str) -> str | None:
 @app.command("list")
 def list_cmd() -> None:
     """Every registered factor: name, formula, default direction, windows and warm-up."""
-    table = Table(title="etfflow factors (SPEC §3)", title_justify="left")
-    for col in ("factor", "formula", "dir", "windows", "lookback", "§"):
+    table = Table(
+        title="etfflow factors (definitions: docs/methodology.md#32-the-factor-families)",
+        title_justify="left",
+    )
+    for col in ("factor", "formula", "dir", "windows", "lookback", "source"):
         table.add_column(col, justify="right" if col in ("dir", "lookback") else "left")
     for d in registry().values():
         ws = ",".join(map(str, d.windows)) if d.windows else "-"
         n0 = d.windows[0] if d.windows else None
         lb = f"{d.lookback(n0)}" + (f" (n={n0})" if n0 else "")
         table.add_row(
-            escape(d.template), escape(d.formula), f"{d.direction:+d}", ws, lb, escape(d.spec)
+            escape(d.template), escape(d.formula), f"{d.direction:+d}", ws, lb, escape(d.source)
         )
     print_table(table)
 
@@ -125,15 +131,16 @@ def compute_cmd(
         str, typer.Option(help="all, or comma-separated names or families (w_passive_zs).")
     ] = "all",
     windows: Annotated[
-        str | None, typer.Option(help="Windows of the §3 factors, e.g. 20,40,60 (default).")
+        str | None, typer.Option(help="Windows of the windowed factors, e.g. 20,40,60 (default).")
     ] = None,
     process: Annotated[
         str,
         typer.Option(
-            help="SPEC §4 steps in order: 'standard' (the default, as in the demo: "
-            "winsor,fill,zscore,neutralize for stocks, raw for industries), 'none' (raw "
-            "values), or steps such as winsor,fill,zscore,neutralize (universe, winsor(k=5), "
-            "fill(drop), neutralize(industry,log_cap,board), strip(revs_20))."
+            help="Processing steps in order (docs/methodology.md#4-cross-sectional-processing): "
+            "'standard' (the default, as in the demo: winsor,fill,zscore,neutralize for stocks, "
+            "raw for industries), 'none' (raw values), or steps such as "
+            "winsor,fill,zscore,neutralize (universe, winsor(k=5), fill(drop), "
+            "neutralize(industry,log_cap,board), strip(revs_20))."
         ),
     ] = "standard",
     mode: Annotated[str, typer.Option(help="Look-through mode: pcf or weights.")] = "pcf",

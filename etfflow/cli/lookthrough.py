@@ -78,7 +78,10 @@ def penetrate_cmd(
         bool, typer.Option("--check/--no-check", help="Validate the input tables first.")
     ] = True,
 ) -> None:
-    """Look through every ETF of a pool to its stocks, daily (SPEC §2), into the store."""
+    """Look through every ETF of a pool to its stocks, daily, into the store.
+
+    Definitions: docs/methodology.md#2-look-through.
+    """
     if mode not in ("pcf", "weights"):
         raise typer.BadParameter("choose pcf or weights", param_hint="--mode")
     check_store_path(store, create=True)  # before any work: a Parquet --store is refused
@@ -96,7 +99,9 @@ def penetrate_cmd(
     print_summary(run.result)
     print_table(
         coverage_table(
-            run.result.coverage, "industry_l1", title="Passive coverage of CITIC level-1 industries"
+            run.result.coverage,
+            "industry_l1",
+            title="Passive coverage of CITIC level-1 industries (cf. Huaan 2024-12, table 9)",
         )
     )
     console.print(

@@ -33,7 +33,7 @@ Indices
     low-vol, value and growth (band sizes x ``index_scale`` on small/tiny).
 
 ETFs
-    Count and category mix from seed 000 table 7 scaled to ``n_etfs_end``; AUM per category
+    Count and category mix from Huaan 2024-12 table 7 scaled to ``n_etfs_end``; AUM per category
     steered to ``aum_frac(t) * share_c(t) * float cap`` (1.0% of float cap at 2019 end to 4.0% at
     2024 end, broad 49% -> 75% of AUM). Basket per creation unit
     ``q = max(1, round(w * V / close / 100)) * 100`` fixed between rebalances, no cash, so
@@ -46,13 +46,14 @@ Flow rule (planted; ``flow_beta``)
     ``flow_beta`` = -0.05 (contrarian) in 2019-2023, +0.06 (trend-following) in 2024-2025.
 
 Price impact (planted; ``impact_gamma``)
-    ``x[s,t] = sum_e (S[e,t]-S[e,t-1]) * nav[e,t] * w[e,s,t] / float_mcap[s,t]`` (SPEC §2
-    inflow over float cap); ``ret[s,t] += (1/20) * sum_{k=t-20..t-1} gamma[year(k)] * x[s,k]``
-    (later returns only). ``gamma`` = -24 (2019-2020), -14 (2021-2023), +7 (2024-2025). On
-    ``small`` seed 0 the mean monthly Rank IC of ``w_passive_inflow_20`` vs the next 20-day
-    return is -0.057 in 2023 and +0.061 in 2024 (seeds 0-7: -0.067 and +0.056, sd 0.02-0.03).
+    ``x[s,t] = sum_e (S[e,t]-S[e,t-1]) * nav[e,t] * w[e,s,t] / float_mcap[s,t]`` (the
+    look-through inflow over float cap, docs/methodology.md#23-stock-level-metrics);
+    ``ret[s,t] += (1/20) * sum_{k=t-20..t-1} gamma[year(k)] * x[s,k]`` (later returns only).
+    ``gamma`` = -24 (2019-2020), -14 (2021-2023), +7 (2024-2025). On ``small`` seed 0 the mean
+    monthly Rank IC of ``w_passive_inflow_20`` vs the next 20-day return is -0.057 in 2023 and
+    +0.061 in 2024 (seeds 0-7: -0.067 and +0.056, sd 0.02-0.03).
 
-SPEC §6
+Huafu 2026-02 rotation tables (docs/methodology.md#huafu-2026-02)
     ``index_daily`` (every index), active equity funds buying and holding a tilted portfolio
     between quarter ends (``fund_nav`` exactly its value path minus fees), quarterly top-10
     (``is_full`` false, disclosed 15 trading days later) and semi-annual remaining holdings

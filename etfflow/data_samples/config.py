@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Seed 000 table 7: A-share equity ETFs at each year end (2024: 2024-10-31):
+#: Huaan 2024-12 table 7: A-share equity ETFs at each year end (2024: 2024-10-31):
 #: year -> (count broad, count sector, count style, AUM broad, AUM sector, AUM style) in
 #: units and CNY trillions. Used for the count path, the category mix of new listings and
 #: the AUM mix (scaled to the synthetic market, see :func:`etf_count_anchor`).
@@ -30,7 +30,7 @@ ETF_HISTORY: dict[int, tuple[int, int, int, float, float, float]] = {
 
 
 def _default_flow_beta() -> dict[int, float]:
-    # contrarian 2019-2023, trend-following from 2024 (seed 000 §2.2)
+    # contrarian 2019-2023, trend-following from 2024 (Huaan 2024-12 §2.2)
     return {2019: -0.05, 2020: -0.05, 2021: -0.05, 2022: -0.05, 2023: -0.05, 2024: 0.06, 2025: 0.06}
 
 
@@ -55,7 +55,7 @@ def _default_market_drift() -> dict[int, float]:
 
 
 def _default_aum_frac() -> dict[int, float]:
-    # equity-ETF AUM / total float cap at each year end (seed 000: 0.56tn -> 2.78tn)
+    # equity-ETF AUM / total float cap at each year end (Huaan 2024-12 table 7: 0.56tn -> 2.78tn)
     return {
         2018: 0.0065,
         2019: 0.010,
@@ -151,7 +151,7 @@ class MarketConfig:
     impact_horizon: int = 20
     impact_drift_cap: float = 0.01  # bound of the planted daily drift (keeps the loop stable)
 
-    # --- SPEC §6 ---------------------------------------------------------------------------
+    # --- Huafu 2026-02 rotation tables (docs/methodology.md#11-input-tables) ---------------
     n_active_funds: int = 300
     active_holdings_range: tuple[int, int] = (40, 110)
     active_cash: float = 0.08

@@ -1,6 +1,6 @@
 """ETF universe (listing schedule, categories, tracked index, creation unit) and baskets.
 
-The count of ETFs follows seed 000 table 7 scaled so that ``n_etfs_end`` are listed on the last
+The count of ETFs follows Huaan 2024-12 table 7 scaled so that ``n_etfs_end`` are listed on the last
 day; new listings take the category mix of that year's increase in table 7, and the target AUM
 of each category is ``aum_frac(t) * share_c(t) * total float cap`` (table 7's AUM mix).
 """
@@ -82,7 +82,7 @@ def _interp_years(x: np.ndarray, table: dict[int, float]) -> np.ndarray:
 
 
 def count_paths(days: np.ndarray) -> np.ndarray:
-    """ETF counts per category ``(len(days), 3)`` from seed 000 table 7 (unscaled)."""
+    """ETF counts per category ``(len(days), 3)`` from Huaan 2024-12 table 7 (unscaled)."""
     x = _anchor_days(days)
     return np.stack(
         [_interp_years(x, {y: float(v[c]) for y, v in ETF_HISTORY.items()}) for c in range(3)],

@@ -1,11 +1,11 @@
-"""CITIC level-1 industries (seed 000 table 9), their level-2 children and the sector indices.
+"""CITIC level-1 industries (Huaan 2024-12 table 9), their level-2 children and the sector indices.
 
 Each level-1 entry: (name, share of the stock count, float-cap multiplier, level-2 names).
 """
 
 from __future__ import annotations
 
-#: CITIC level-1 industries in the order of seed 000 table 9.
+#: CITIC level-1 industries in the order of Huaan 2024-12 table 9.
 INDUSTRIES: tuple[tuple[str, float, float, tuple[str, ...]], ...] = (
     ("电子", 0.070, 1.3, ("半导体", "元器件", "光学光电", "消费电子", "其他电子Ⅱ")),
     ("电力设备及新能源", 0.060, 1.3, ("电网设备", "光伏", "风电", "锂电池", "电源设备")),

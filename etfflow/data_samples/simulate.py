@@ -49,7 +49,7 @@ class SimResult:
     etfs: EtfUniverse
     close: np.ndarray  # (T, N), NaN when not listed
     ret: np.ndarray
-    x: np.ndarray  # stock inflow / float cap (SPEC §2), (T, N)
+    x: np.ndarray  # inflow / float cap (docs/methodology.md#23-stock-level-metrics), (T, N)
     lev: np.ndarray  # (T, K) index closes
     shares: np.ndarray  # (T, E), NaN when not listed
     nav: np.ndarray

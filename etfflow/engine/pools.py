@@ -1,4 +1,5 @@
-"""ETF pools: which ETFs a look-through counts (SPEC §2, the set ``P``).
+"""ETF pools: which ETFs a look-through counts (the set ``P`` of
+docs/methodology.md#21-pools; Huaan 2024-12 §2.2.2–2.2.3).
 
 A pool is chosen by category (``all``, ``broad``, ``sector``, ``style``), by an explicit list
 of ETF codes, by the enhanced flag, or by any Polars predicate on the ``etfs`` table; the

@@ -109,7 +109,7 @@ FACTOR_DEFS_SCHEMA = pl.Schema(
         "window": pl.Int32,
         "level": pl.String,
         "formula": pl.String,
-        "spec": pl.String,
+        "source": pl.String,
         "direction": pl.Int8,
         "lookback": pl.Int32,
         "processing": pl.String,
@@ -125,7 +125,7 @@ def factor_defs_frame(fs: FactorSet) -> pl.DataFrame:
             "window": [f.n for f in fs.instances],
             "level": [fs.level] * len(fs.instances),
             "formula": [f.definition.formula for f in fs.instances],
-            "spec": [f.definition.spec for f in fs.instances],
+            "source": [f.definition.source for f in fs.instances],
             "direction": [f.direction for f in fs.instances],
             "lookback": [f.lookback for f in fs.instances],
             "processing": [fs.processing] * len(fs.instances),
@@ -135,7 +135,7 @@ def factor_defs_frame(fs: FactorSet) -> pl.DataFrame:
 
 
 def _default_strip(steps: str | None) -> str | None:
-    """A bare ``strip`` strips ``revs_20`` (SPEC §4's example control)."""
+    """A bare ``strip`` strips ``revs_20`` (docs/methodology.md#46-strip-a-control)."""
     if not steps:
         return steps
     return re.sub(r"\bstrip\b(?!\s*\()", "strip(revs_20)", steps)

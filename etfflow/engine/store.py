@@ -10,7 +10,8 @@ Tables written by the look-through (``kind = 'lookthrough'``):
 
 - ``stock_flow``: ``run_id`` + :data:`~etfflow.engine.schemas.STOCK_FLOW_SCHEMA`
 - ``group_flow``: ``run_id`` + :data:`~etfflow.engine.schemas.GROUP_FLOW_SCHEMA`
-- ``coverage``: ``run_id`` + the coverage statistics of SPEC §5.5
+- ``coverage``: ``run_id`` + the coverage statistics of
+  docs/methodology.md#26-coverage-statistics (Huaan 2024-12 table 9)
 
 The schema version lives in ``etfflow_meta``; a store written by another schema version is
 refused with a clear error rather than mixed.
@@ -43,7 +44,9 @@ from etfflow import __version__
 from etfflow.exceptions import StoreError
 
 #: 2: bt_summary gains note and the two win rates, bt_yearly the two excess conventions.
-SCHEMA_VERSION = 2
+#: 3: factor_defs.spec (an internal section number) becomes factor_defs.source (the research
+#: report and table, e.g. "Huaan 2024-12 table 8").
+SCHEMA_VERSION = 3
 DEFAULT_STORE = "etfflow.duckdb"
 #: DuckDB storage format of new stores (``storage_compatibility_version``). DuckDB 2 writes
 #: its own format by default, which DuckDB 1.x (the shell most users have) refuses to open;

@@ -1,9 +1,11 @@
-"""The window metrics of SPEC §3, declared once each (stock and industry level alike).
+"""The factors of docs/methodology.md#32-the-factor-families, declared once each (stock and
+industry level alike), each with the report and table it comes from (``source``).
 
 Every function maps :class:`~etfflow.factors.inputs.FactorInputs` and a window ``n`` (trading
 days; weeks or months for ``passive_inflow_corr``) to a ``(T, M)`` float64 array, NaN = null.
 ``x[t-n]`` is the value ``n`` trading days earlier on the calendar (null before the asset
-exists); a window with fewer than ``n`` valid observations gives null (SPEC §3).
+exists); a window with fewer than ``n`` valid observations gives null
+(docs/methodology.md#31-conventions).
 Units: ``mv_*`` and ``inflow`` in CNY, ``share_*`` in fund shares, ``w_*`` and returns decimal.
 """
 
@@ -17,7 +19,8 @@ from etfflow.factors.inputs import FactorInputs
 from etfflow.factors.processing import winsorize_mad
 from etfflow.factors.registry import factor
 
-#: Trading days of the momentum window and of its skipped recent part (SPEC §3 mom_12m).
+#: Trading days of the momentum window and of its skipped recent part (``mom_12m``,
+#: Huaan 2024-12 §3.2).
 MOM_DAYS, MOM_SKIP = 250, 20
 WEEKLY_CORR_WINDOWS: tuple[int, ...] = (4, 12, 24, 48, 96)
 MONTHLY_CORR_WINDOWS: tuple[int, ...] = (4, 12, 24)
@@ -59,7 +62,7 @@ def passive_growth(x: FactorInputs) -> np.ndarray:
 @factor(
     "w_passive",
     formula="mv_passive / float_mcap",
-    spec="§2",
+    source="Huaan 2024-12 tables 8, 11, 46",
     inputs=("mv_passive", "float_mcap"),
     direction=1,
     lookback=0,
@@ -72,7 +75,7 @@ def w_passive(x: FactorInputs, n: int | None) -> np.ndarray:
 @factor(
     "share_passive_fund_diff_{n}",
     formula="share_passive_fund[t] - share_passive_fund[t-n]",
-    spec="§3",
+    source="Huaan 2024-12 table 8",
     inputs=("share_passive_fund",),
     direction=-1,
     lookback=lambda n: n,
@@ -84,7 +87,7 @@ def share_passive_fund_diff(x: FactorInputs, n: int) -> np.ndarray:
 @factor(
     "share_passive_diff_{n}",
     formula="share_passive[t] - share_passive[t-n]",
-    spec="§3",
+    source="Huaan 2024-12 table 8",
     inputs=("share_passive",),
     direction=-1,
     lookback=lambda n: n,
@@ -96,7 +99,7 @@ def share_passive_diff(x: FactorInputs, n: int) -> np.ndarray:
 @factor(
     "mv_passive_diff_{n}",
     formula="mv_passive[t] - mv_passive[t-n]",
-    spec="§3",
+    source="Huaan 2024-12 table 8",
     inputs=("mv_passive",),
     direction=-1,
     lookback=lambda n: n,
@@ -108,7 +111,7 @@ def mv_passive_diff(x: FactorInputs, n: int) -> np.ndarray:
 @factor(
     "mv_passive_chg_{n}",
     formula="mv_passive_diff_n / mv_passive[t-n]  (null when mv_passive[t-n] = 0)",
-    spec="§3",
+    source="Huaan 2024-12 tables 8, 11, 46",
     inputs=("mv_passive",),
     direction=-1,
     lookback=lambda n: n,
@@ -120,7 +123,7 @@ def mv_passive_chg(x: FactorInputs, n: int) -> np.ndarray:
 @factor(
     "w_passive_diff_{n}",
     formula="mv_passive_diff_n / float_mcap[t]",
-    spec="§3",
+    source="Huaan 2024-12 tables 8, 46",
     inputs=("mv_passive", "float_mcap"),
     direction=-1,
     lookback=lambda n: n,
@@ -132,7 +135,7 @@ def w_passive_diff(x: FactorInputs, n: int) -> np.ndarray:
 @factor(
     "w_passive_chg_{n}",
     formula="w_passive[t] - w_passive[t-n]",
-    spec="§3",
+    source="Kaiyuan 2024-09 table 4",
     inputs=("w_passive",),
     direction=-1,
     lookback=lambda n: n,
@@ -145,7 +148,7 @@ def w_passive_chg(x: FactorInputs, n: int) -> np.ndarray:
 @factor(
     "w_passive_zs_{n}",
     formula="(w_passive[t] - mean(w_passive[t-n+1..t])) / std(w_passive[t-n+1..t]), ddof=1",
-    spec="§3",
+    source="Huaan 2024-12 tables 8, 11, 46",
     inputs=("w_passive",),
     direction=1,
     lookback=lambda n: n - 1,
@@ -157,7 +160,7 @@ def w_passive_zs(x: FactorInputs, n: int) -> np.ndarray:
 @factor(
     "mv_passive_inflow_{n}",
     formula="sum(inflow[t-n+1..t])",
-    spec="§3",
+    source="Huaan 2024-12 table 8",
     inputs=("inflow",),
     direction=-1,
     lookback=lambda n: n,
@@ -169,7 +172,7 @@ def mv_passive_inflow(x: FactorInputs, n: int) -> np.ndarray:
 @factor(
     "w_passive_inflow_{n}",
     formula="mv_passive_inflow_n / float_mcap[t]",
-    spec="§3",
+    source="Huaan 2024-12 tables 8, 11, 46",
     inputs=("inflow", "float_mcap"),
     direction=-1,
     lookback=lambda n: n,
@@ -181,7 +184,7 @@ def w_passive_inflow(x: FactorInputs, n: int) -> np.ndarray:
 @factor(
     "passive_slope_{n}",
     formula="OLS slope of mv_passive[k] on k = 1..n over the last n days",
-    spec="§3",
+    source="Huaan 2024-12 §4.2, table 52",
     inputs=("mv_passive",),
     direction=-1,
     lookback=lambda n: n - 1,
@@ -193,7 +196,7 @@ def passive_slope(x: FactorInputs, n: int) -> np.ndarray:
 @factor(
     "passive_beta_{n}",
     formula="OLS beta of r[k] on winsor5MAD(mv_passive[k]/mv_passive[k-1]-1), last n days",
-    spec="§3",
+    source="Huaan 2024-12 §4.3, table 56",
     inputs=("ret", "mv_passive"),
     direction=-1,
     lookback=lambda n: n,
@@ -206,7 +209,7 @@ def passive_beta(x: FactorInputs, n: int) -> np.ndarray:
 @factor(
     "revs_{n}",
     formula="prod(1 + r[t-n+1..t]) - 1 (past n-day total return)",
-    spec="§3",
+    source="Huaan 2024-12 tables 17, 52",
     inputs=("ret",),
     direction=-1,
     lookback=lambda n: n,
@@ -219,7 +222,7 @@ def revs(x: FactorInputs, n: int) -> np.ndarray:
     "mom_12m",
     formula=f"prod(1 + r[t-{MOM_DAYS - 1}..t-{MOM_SKIP}]) - 1 "
     f"(past {MOM_DAYS}-day return skipping the last {MOM_SKIP})",
-    spec="§3",
+    source="Huaan 2024-12 §3.2",
     inputs=("ret",),
     direction=1,
     lookback=MOM_DAYS,
@@ -290,7 +293,7 @@ def _inflow_corr(x: FactorInputs, freq: str, n: int) -> np.ndarray:
     "passive_inflow_corr_w_{n}",
     formula="corr over the last n weeks of weekly return and weekly inflow / mv_passive at "
     "the week's start",
-    spec="§3",
+    source="Huaan 2024-12 §4.3, table 60",
     inputs=("ret", "inflow", "mv_passive"),
     direction=-1,
     windows=WEEKLY_CORR_WINDOWS,
@@ -304,7 +307,7 @@ def passive_inflow_corr_w(x: FactorInputs, n: int) -> np.ndarray:
     "passive_inflow_corr_m_{n}",
     formula="corr over the last n months of monthly return and monthly inflow / mv_passive "
     "at the month's start",
-    spec="§3",
+    source="Huaan 2024-12 §4.3, table 60",
     inputs=("ret", "inflow", "mv_passive"),
     direction=-1,
     windows=MONTHLY_CORR_WINDOWS,

@@ -1,13 +1,15 @@
 """Dense (day × asset) input panels of the factors, at stock or industry level.
 
-A factor is computed from a :class:`FactorInputs`: the look-through series of SPEC §2
-(``mv_passive``, ``share_passive``, ``share_passive_fund``, ``w_passive``, ``inflow``), the
-float cap and the daily total return, each as a float64 array of shape ``(days, assets)`` with
-days in calendar order. Assets are stocks (``level="stock"``) or CITIC industries
-(``industry_l1`` / ``industry_l2``); industry series are the 整体法 sums of SPEC §2 and the
+A factor is computed from a :class:`FactorInputs`: the look-through series (``mv_passive``,
+``share_passive``, ``share_passive_fund``, ``w_passive``, ``inflow``;
+docs/methodology.md#23-stock-level-metrics), the float cap and the daily total return, each as a
+float64 array of shape ``(days, assets)`` with days in calendar order. Assets are stocks
+(``level="stock"``) or CITIC industries (``industry_l1`` / ``industry_l2``); industry series are
+the 整体法 sums of docs/methodology.md#25-group-level-industries-boards-cap-quintiles and the
 industry return is the float-cap-weighted return of its stocks (weights: previous-day float
-cap), like a CITIC industry index. NaN marks a missing value; ``present`` marks the cells that
-exist (a listed stock, an industry with at least one stock that day).
+cap), like a CITIC industry index (docs/methodology.md#31-conventions). NaN marks a missing
+value; ``present`` marks the cells that exist (a listed stock, an industry with at least one
+stock that day).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from etfflow.exceptions import DataContractError, EtfflowError
 Level = Literal["stock", "industry_l1", "industry_l2"]
 LEVELS: tuple[str, ...] = ("stock", "industry_l1", "industry_l2")
 
-#: Look-through columns a factor input panel carries (SPEC §2 names).
+#: Look-through columns a factor input panel carries (the names of Huaan 2024-12 table 8).
 FLOW_COLUMNS: tuple[str, ...] = (
     "mv_passive",
     "share_passive",

@@ -2,9 +2,9 @@
 
 A factor is a function ``(inputs, n) -> (T, M) float64 array`` registered with
 :func:`factor`. Its name is a template with ``{n}`` for the window (``w_passive_zs_{n}``);
-``windows`` lists the windows it is computed for by default (SPEC §3: 20, 40, 60). A factor
-value dated ``t`` may only use inputs dated ``<= t`` (the point-in-time tests check every
-registered factor).
+``windows`` lists the windows it is computed for by default (20, 40, 60;
+docs/methodology.md#32-the-factor-families). A factor value dated ``t`` may only use inputs
+dated ``<= t`` (the point-in-time tests check every registered factor).
 
 Adding a factor takes a few lines::
 
@@ -32,7 +32,7 @@ from etfflow.factors.inputs import LEVELS, FactorInputs
 
 FactorFn = Callable[[FactorInputs, int | None], np.ndarray]
 
-#: Default windows of a windowed factor (SPEC §3).
+#: Default windows of a windowed factor (docs/methodology.md#32-the-factor-families).
 DEFAULT_WINDOWS: tuple[int, ...] = (20, 40, 60)
 
 
@@ -46,8 +46,9 @@ class FactorDef:
         Name, with ``{n}`` standing for the window when the factor has one.
     formula
         The definition in words/symbols (shown by ``etfflow factors list``).
-    spec
-        SPEC section that defines it.
+    source
+        The research report and table that define it, e.g. ``"Huaan 2024-12 table 8"`` (short
+        names as in docs/methodology.md#source-reports); ``"user"`` for a user's factor.
     inputs
         Input series it reads (``FactorInputs`` names).
     direction
@@ -65,7 +66,7 @@ class FactorDef:
 
     template: str
     formula: str
-    spec: str
+    source: str
     inputs: tuple[str, ...]
     direction: int
     windows: tuple[int, ...]
@@ -104,7 +105,7 @@ def factor(
     direction: int,
     lookback: Callable[[int | None], int] | int,
     windows: Iterable[int] | None = None,
-    spec: str = "user",
+    source: str = "user",
     levels: Iterable[str] = LEVELS,
 ) -> Callable[[FactorFn], FactorFn]:
     """Register a factor (decorator). See the module docstring for an example.
@@ -130,7 +131,7 @@ def factor(
         _REGISTRY[template] = FactorDef(
             template=template,
             formula=formula,
-            spec=spec,
+            source=source,
             inputs=tuple(inputs),
             direction=direction,
             windows=ws,
@@ -150,7 +151,7 @@ def unregister(template: str) -> None:
 
 def registry() -> dict[str, FactorDef]:
     """All registered factor families, by template."""
-    from etfflow.factors import definitions  # noqa: F401  (registers the SPEC §3 factors)
+    from etfflow.factors import definitions  # noqa: F401  (registers the built-in factors)
 
     return dict(_REGISTRY)
 

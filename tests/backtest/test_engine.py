@@ -1,4 +1,7 @@
-"""Evaluation engine (SPEC §5.2-§5.3): hand-checkable cases and the loop reference."""
+"""Evaluation engine: hand-checkable cases and the loop reference.
+
+Definitions: docs/methodology.md#5-backtests.
+"""
 
 from __future__ import annotations
 
@@ -623,7 +626,7 @@ def test_period_without_values_in_the_middle_is_left_out() -> None:
 
 
 def test_yearly_excess_and_win_rate_conventions() -> None:
-    # seed 000 table 59: 超额收益率 = 收益率 - 等权 (arithmetic); 调仓胜率 = long > 0
+    # Huaan 2024-12 table 59: 超额收益率 = 收益率 - 等权 (arithmetic); 调仓胜率 = long > 0
     t, m = 31, 2
     dates = weekdays(t)
     ret = np.zeros((t, m))

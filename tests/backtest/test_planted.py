@@ -4,9 +4,10 @@
 (reversal) and +7 in 2024 (momentum); on ``small`` seeds 0–7 the yearly mean Rank IC of
 ``w_passive_inflow_20`` is −0.067 (sd 0.032) in 2023 and +0.056 (sd 0.020) in 2024.
 Thresholds: |Rank IC| > 0.02 with the planted sign, and the top-minus-bottom decile return of
-the year with the planted sign and above 5%. Measured on seeds 0, 1, 2 with the SPEC §5.1
-rules and lag 1: Rank IC −0.059/−0.095/−0.058 (2023) and +0.064/+0.057/+0.065 (2024);
-long-short −30%/−29%/−32% and +17%/+24%/+42%.
+the year with the planted sign and above 5%. Measured on seeds 0, 1, 2 with the universe and
+trading rules of docs/methodology.md#51-universe-and-trading-rules and lag 1: Rank IC
+−0.059/−0.095/−0.058 (2023) and +0.064/+0.057/+0.065 (2024); long-short −30%/−29%/−32% and
++17%/+24%/+42%.
 """
 
 from __future__ import annotations

@@ -35,8 +35,8 @@ from etfflow.exceptions import EtfflowError
 
 WHEN = dt.datetime(2024, 11, 1, 9, 30)
 
-# seed 000 table 47, row mv_passive_chg_20d (plus the columns the table does not show)
-SEED_ROW = {
+# Huaan 2024-12 table 47, row mv_passive_chg_20d (plus the columns the table does not show)
+TABLE47_ROW = {
     "direction": -1,
     "n_periods": 3,
     "rank_ic": -0.0205,
@@ -67,8 +67,8 @@ SEED_ROW = {
     "lag": 1,
     "cost_bps": 0.0,
 }
-#: Summary cells of SEED_ROW in the order of the report's columns.
-SEED_CELLS = [
+#: Summary cells of TABLE47_ROW in the order of the report's columns.
+TABLE47_CELLS = [
     "-1", "3", "-2.05%", "-0.76", "-2.63", "59.3%", "10.5%", "2.2%", "50.0%", "60.0%", "0.21%",
     "8.0%", "-11.9%", "42.0%",
 ]  # fmt: skip
@@ -130,7 +130,7 @@ def toy_evaluation(names: list[str], **summary: object) -> Evaluation:
                     schema=NAV_SCHEMA,
                 )
             )
-        summ.append(pl.DataFrame([{"factor": f, **SEED_ROW, **summary}], schema=SUMMARY_SCHEMA))
+        summ.append(pl.DataFrame([{"factor": f, **TABLE47_ROW, **summary}], schema=SUMMARY_SCHEMA))
         yearly.append(
             pl.DataFrame(
                 [
@@ -216,10 +216,10 @@ def random_market() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- numbers
 
 
-def test_summary_row_has_the_seed_table_columns_formatted() -> None:
+def test_summary_row_has_the_huaan_table_47_columns_formatted() -> None:
     page = render_html(toy_evaluation(["mv_passive_chg_20d"]), title="t", generated_at=WHEN)
     summary_row = factor_rows(page, 0)[0]
-    assert cells(summary_row) == ["mv_passive_chg_20d", *SEED_CELLS]
+    assert cells(summary_row) == ["mv_passive_chg_20d", *TABLE47_CELLS]
     assert '<td class="num neg">-2.05%</td>' in summary_row
     assert '<td class="num pos">2.2%</td>' in summary_row
     assert '<td class="num">59.3%</td>' in summary_row  # win rates are not coloured
@@ -227,6 +227,13 @@ def test_summary_row_has_the_seed_table_columns_formatted() -> None:
         assert label in page
     for label in ("多头调仓超额均值", "多空年化收益", "多空最大回撤", "因子方向"):
         assert label in page
+
+
+def test_page_cites_the_methodology_and_reports_not_the_internal_spec() -> None:
+    page = render_html(toy_evaluation(["a"]), title="t", generated_at=WHEN)
+    assert "docs/methodology.md#5-backtests" in page
+    assert "基准 = 等权全市场 (Huaan 2024-12 §3.3; docs/methodology.md#57-benchmark)" in page
+    assert "SPEC" not in page and "seed 000" not in page
 
 
 def test_per_year_pivots_across_factors() -> None:
@@ -312,7 +319,7 @@ def test_missing_values_render_as_dashes() -> None:
     ev = Evaluation(**{**ev.__dict__, "nav": nav, "ic": ic})
     page = render_html(ev, title="t", generated_at=WHEN)
     got = cells(factor_rows(page, 0)[0])[1:]
-    assert got == [c if i not in (2, 3, 4, 7, 12, 13) else "–" for i, c in enumerate(SEED_CELLS)]
+    assert got == [c if i not in (2, 3, 4, 7, 12, 13) else "–" for i, c in enumerate(TABLE47_CELLS)]
     assert "nan" not in page.lower().replace("financ", "")
     charts = svgs(page)
     assert "no valid values" in charts[2]  # no Rank IC at all

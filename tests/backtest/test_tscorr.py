@@ -1,4 +1,5 @@
-"""Time-series rank correlation per group and year (SPEC §5.4)."""
+"""Time-series rank correlation per group and year (Huaan 2024-12 tables 10, 19, 25, 43;
+docs/methodology.md#512-time-series-rank-correlation-of-industry-flows)."""
 
 from __future__ import annotations
 

@@ -102,6 +102,15 @@ def test_unknown_pool_is_an_error(tiny, tmp_path):
     assert "unknown pool" in r.stderr
 
 
+def test_demo_cites_the_reports_and_methodology_not_the_internal_spec(demo_run):
+    out = " ".join(demo_run.stdout.split())  # titles may wrap at the terminal width
+    assert "CITIC level-1 industries (cf. Huaan 2024-12, table 9)" in out
+    assert "(cf. Huaan 2024-12, tables 41–42)" in out
+    assert "(cf. Huaan 2024-12, table 10)" in out
+    assert "docs/methodology.md#5-backtests" in out
+    assert "SPEC" not in out and "seed 000" not in out and "§5" not in out
+
+
 def test_demo_end_to_end(demo_run, tmp_path):
     assert "generated the tiny market" in demo_run.stdout
     assert "CITIC level-1" in demo_run.stdout and "stored" not in demo_run.stderr

@@ -26,6 +26,17 @@ def test_factors_list_shows_every_family():
         assert name in r.stdout
 
 
+def test_factors_list_cites_the_report_of_each_factor():
+    r = runner.invoke(app, ["factors", "list"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    assert "docs/methodology.md#32-the-factor-families" in r.stdout
+    rows = {line.split("│")[1].strip(): line for line in r.stdout.splitlines() if "│" in line}
+    assert "Kaiyuan 2024-09 table 4" in rows["w_passive_chg_{n}"]
+    assert "Huaan 2024-12 §4.3, table 56" in rows["passive_beta_{n}"]
+    assert "Huaan 2024-12 tables 17, 52" in rows["revs_{n}"]
+    assert "SPEC" not in r.stdout and "§3 " not in r.stdout
+
+
 def test_factors_compute_backtest_report(tiny, tmp_path):
     store = tmp_path / "s.duckdb"
     r = runner.invoke(

@@ -1,7 +1,7 @@
 """Measure the planted effects of a generated market from its Parquet tables (test helper).
 
 Independent of the engine: the inflow is recomputed here from ``etf_pcf`` + ``etf_daily`` +
-``stock_daily`` with the SPEC §2 definition (PCF mode: ``inflow = dS * q * close / U``, which
+``stock_daily`` with the look-through definition (PCF mode: ``inflow = dS * q * close / U``, which
 equals ``dS * nav * w`` because ``nav * U = sum(q * close)`` in the synthetic market).
 """
 

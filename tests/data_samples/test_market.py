@@ -326,7 +326,7 @@ def test_flow_regimes_on_tiny(tiny_market: Path) -> None:
     assert slopes[2023] < 0 < slopes[2024]
 
 
-# --------------------------------------------------------------------------- SPEC §6 tables
+# ---------------------------------------------------------------- Huafu 2026-02 rotation tables
 
 
 def test_rotation_tables(tiny_market: Path) -> None:
@@ -400,7 +400,7 @@ def test_tiny_market_validates(tiny_market: Path) -> None:
 
 
 def test_engine_lookthrough_recovers_the_inflow(tiny_market: Path) -> None:
-    """The engine's SPEC §2 inflow equals the one recomputed here; nav = basket valuation."""
+    """The engine's look-through inflow equals the one recomputed here; nav = basket valuation."""
     lookthrough = pytest.importorskip("etfflow.engine.lookthrough", reason="engine not available")
     ds = open_dataset(tiny_market)
     nav = lookthrough.penetrate(ds).stocks.with_columns(pl.col("code").cast(pl.String))

@@ -55,6 +55,18 @@ def test_run_stores_wide_table_and_definitions(tiny, tmp_path):
             [a.run_id],
         ).fetchall()
         assert ("revs_40", -1, 40) in defs and len(defs) == 4
+        # the report and table of each factor, not an internal section number
+        sources = dict(
+            con.execute(
+                "SELECT factor, source FROM factor_defs WHERE run_id = ?", [a.run_id]
+            ).fetchall()
+        )
+        assert sources == {
+            "w_passive_zs_20": "Huaan 2024-12 tables 8, 11, 46",
+            "revs_20": "Huaan 2024-12 tables 17, 52",
+            "revs_40": "Huaan 2024-12 tables 17, 52",
+            "revs_60": "Huaan 2024-12 tables 17, 52",
+        }
     finally:
         con.close()
     # identical inputs replace; a new factor set adds columns, old rows get NULL
