@@ -1,4 +1,4 @@
-"""numba kernels of the evaluation engine (SPEC §5.2-§5.3).
+"""numba kernels of the evaluation engine (docs/methodology.md#5-backtests).
 
 Three kernels do the work of :func:`etfflow.backtest.engine.evaluate`:
 

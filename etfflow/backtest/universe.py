@@ -1,4 +1,6 @@
-"""Universe and trading rules of stock backtests (SPEC §5.1) as dense (day × stock) masks.
+"""Universe and trading rules of stock backtests as dense (day × stock) masks.
+
+Definition: docs/methodology.md#51-universe-and-trading-rules.
 
 :func:`stock_rules` turns a :class:`~etfflow.engine.market.Market` into a
 :class:`TradingRules`: four boolean arrays of shape ``(days, stocks)`` that
@@ -87,7 +89,9 @@ def stock_rules(
     st_cooldown_days: int = 30,
     benchmark_min_days: int = 10,
 ) -> TradingRules:
-    """The SPEC §5.1 universe, tradability and benchmark masks of a stock market.
+    """The universe, tradability and benchmark masks of a stock market.
+
+    Definition: docs/methodology.md#51-universe-and-trading-rules.
 
     Parameters
     ----------

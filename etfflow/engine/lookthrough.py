@@ -1,4 +1,6 @@
-"""Look-through (penetration) of ETF holdings to stocks, daily, for a pool (SPEC §2).
+"""Look-through (penetration) of ETF holdings to stocks, daily, for a pool.
+
+Definition: docs/methodology.md#2-look-through.
 
 :func:`penetrate` reads the dataset lazily (projection and date-range predicate push-down on
 ``etf_pcf``, one chunk of days at a time), turns codes and dates into integer indices, and
@@ -18,7 +20,8 @@ block's days and written straight to the output rows (no dense panels, no scatte
 Outputs are built in (date, code) row order: when ``stock_daily`` is stored in that order
 (checked), its ``date`` and ``float_mcap`` columns are the output's as they are.
 
-Choices where the SPEC is silent, stated here once:
+Choices where the reports are silent, stated here once (the full list:
+docs/methodology.md#7-choices-where-the-reports-are-silent):
 
 - PCF mode: an ETF with an ``etf_daily`` row on ``t`` but no basket dated ``t`` carries its
   latest earlier basket (as-of, never back-filled); the count is in ``diagnostics``.
@@ -87,8 +90,9 @@ class LookThrough:
         Daily 整体法 aggregates per industry (level 1 and 2), board and float-cap quintile
         (:data:`~etfflow.engine.schemas.GROUP_FLOW_SCHEMA`).
     coverage
-        SPEC §5.5 coverage statistics: per group, min / mean / max over time and latest of
-        coverage, passive share of float cap, distinct ETFs and distinct indices.
+        Coverage statistics: per group, min / mean / max over time and latest of
+        coverage, passive share of float cap, distinct ETFs and distinct indices
+        (docs/methodology.md#26-coverage-statistics).
     params, diagnostics
         What was run, and counts of every row the look-through could not use.
     """
@@ -638,7 +642,9 @@ def penetrate(
     chunk_days: int = DEFAULT_CHUNK_DAYS,
     progress: Progress | None = None,
 ) -> LookThrough:
-    """Look through the ETFs of ``pool`` to their stocks, every trading day (SPEC §2).
+    """Look through the ETFs of ``pool`` to their stocks, every trading day.
+
+    Definition: docs/methodology.md#2-look-through.
 
     Parameters
     ----------
@@ -651,7 +657,8 @@ def penetrate(
         ``"pcf"``: daily baskets from ``etf_pcf``; ``"weights"``: weight snapshots from
         ``holding_weights`` in force as-of each day.
     valuation
-        ``"nav"``: ``h = S·N·w`` (SPEC §2); ``"basket"``: ``h = q·S/U·close`` (PCF only).
+        ``"nav"``: ``h = S·N·w``; ``"basket"``: ``h = q·S/U·close`` (PCF only;
+        docs/methodology.md#24-valuation).
         Both agree when ``N·U`` equals the basket value.
     chunk_days
         Trading days of baskets read at a time (PCF; bounds memory).
@@ -850,7 +857,9 @@ COVERAGE_METRICS: tuple[str, ...] = ("coverage", "w_passive", "n_etf", "n_index"
 
 
 def coverage_stats(groups: pl.DataFrame) -> pl.DataFrame:
-    """SPEC §5.5 coverage statistics (seed 000 table 9) from the daily group table.
+    """Coverage statistics (Huaan 2024-12, table 9) from the daily group table.
+
+    Definition: docs/methodology.md#26-coverage-statistics.
 
     One row per (level, group) plus a ``mean of groups`` row per level (行业均值): for each of
     coverage, w_passive (passive share of float cap), n_etf and n_index, the minimum, mean and

@@ -1,4 +1,4 @@
-"""numba kernels of the look-through (SPEC §2).
+"""numba kernels of the look-through (docs/methodology.md#2-look-through).
 
 The fast path turns the daily ETF baskets into dense (day × stock) panels by a scatter-add:
 every basket row adds its ETF's holding to the stock's cell of that day. Baskets come in
@@ -189,7 +189,9 @@ def accumulate(
     g_fund: np.ndarray,
     counters: np.ndarray,
 ):
-    """Scatter-add the holdings of every pool ETF on days ``d_lo..d_hi`` (SPEC §2).
+    """Scatter-add the holdings of every pool ETF on days ``d_lo..d_hi``.
+
+    Definition: docs/methodology.md#2-look-through.
 
     ETFs are numbered in pool order, sorted by tracked index, so that the ETFs of one index are
     consecutive and "distinct indices" is a change count. For ETF ``e`` on day ``d`` with
@@ -832,7 +834,9 @@ def weights_flows(
     g_fund: np.ndarray,
     counters: np.ndarray,
 ):
-    """Weights-mode look-through (SPEC §2) as a sparse product per period, straight to rows.
+    """Weights-mode look-through as a sparse product per period, straight to rows.
+
+    Definition: docs/methodology.md#2-look-through.
 
     Days are cut into blocks ``blk_lo[k]:blk_hi[k]`` inside which every ETF's snapshot in force
     is constant (``blk_seg[k, e]``: basket rows ``seg_start:seg_end``, -1 none), so that for

@@ -1,5 +1,6 @@
-"""Reference twin of the look-through: plain Python loops over SPEC §2, for tests only.
+"""Reference twin of the look-through: plain Python loops over the definitions, for tests only.
 
+Definitions: docs/methodology.md#2-look-through.
 Slow and obviously correct: dictionaries keyed by (date, code), one ETF-day at a time.
 :func:`etfflow.engine.lookthrough.penetrate` must agree with it.
 """

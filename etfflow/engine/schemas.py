@@ -205,13 +205,14 @@ INDEX_DAILY = TableSpec(
     "index_daily",
     key=("date", "index_code"),
     declared=(C("date", D, ref=DAY), C("index_code", S), C("close", F, checks=MONEY)),
-    doc="index closes (CSI 300, CSI 1000, growth, value) for the style regimes of SPEC §6",
+    doc="index closes (CSI 300, CSI 1000, growth, value) for the style regimes of the industry "
+    "rotation (Huafu 2026-02)",
 )
 ACTIVE_FUNDS = TableSpec(
     "active_funds",
     key=("fund_code",),
     declared=(C("fund_code", S), C("name", S), C("fund_type", S)),
-    doc="active equity funds (SPEC §6)",
+    doc="active equity funds (industry rotation, Huafu 2026-02)",
 )
 ACTIVE_HOLDINGS = TableSpec(
     "active_holdings",
@@ -265,7 +266,7 @@ TABLES: dict[str, TableSpec] = {
 CORE_TABLES: tuple[str, ...] = ("stocks", "stock_industry", "stock_daily", "etfs", "etf_daily")
 #: Holdings: at least one of these (PCF mode needs etf_pcf, weights mode holding_weights).
 HOLDINGS_TABLES: tuple[str, ...] = ("etf_pcf", "holding_weights")
-#: Only used by the industry-rotation module (SPEC §6).
+#: Only used by the industry-rotation module (Huafu 2026-02).
 ROTATION_TABLES: tuple[str, ...] = (
     "index_daily",
     "active_funds",
@@ -289,7 +290,8 @@ def dtype_matches(declared: pl.DataType, actual: pl.DataType) -> bool:
     return actual == declared
 
 
-# Output tables of the look-through (SPEC §2), used by the store and the CLI export.
+# Output tables of the look-through (docs/methodology.md#2-look-through), used by the store
+# and the CLI export.
 STOCK_FLOW_SCHEMA = pl.Schema(
     {
         "date": D,

@@ -1,4 +1,6 @@
-"""Compute registered factors on dense inputs, process them (SPEC §4), and tabulate them wide.
+"""Compute registered factors on dense inputs, process them, and tabulate them wide.
+
+Definition: docs/methodology.md#4-cross-sectional-processing.
 
 The hot path is array code (numba kernels, NumPy); Polars only builds the final wide table,
 one row per present (date, asset) cell: ``date, code`` then one Float64 column per factor
@@ -46,7 +48,8 @@ class FactorSet:
     values
         ``name -> (T, M) float64`` (NaN = null).
     processing
-        Description of the SPEC §4 steps applied (``"none"`` for raw factors).
+        Description of the processing steps applied (``"none"`` for raw factors;
+        docs/methodology.md#4-cross-sectional-processing).
     timings
         Seconds spent per factor.
     """
@@ -87,7 +90,7 @@ def compute_factors(
     windows: Sequence[int] | None = None,
     progress: Progress | None = None,
 ) -> FactorSet:
-    """Compute factors (SPEC §3) on one level's inputs.
+    """Compute factors (docs/methodology.md#32-the-factor-families) on one level's inputs.
 
     Parameters
     ----------
@@ -97,7 +100,7 @@ def compute_factors(
     factors
         ``"all"``, or names / families (``"w_passive_zs_20,revs"``).
     windows
-        Windows for the windowed §3 factors (default 20, 40, 60).
+        Windows for the windowed factors (default 20, 40, 60).
     progress
         ``progress(stage, done, total)`` callback.
 
@@ -152,10 +155,13 @@ def process(
     market: Market,
     universe: np.ndarray | None = None,
 ) -> FactorSet:
-    """Apply SPEC §4 processing steps to every factor of ``fs`` (per date, vectorised).
+    """Apply the processing steps to every factor of ``fs`` (per date, vectorised).
+
+    Definition: docs/methodology.md#4-cross-sectional-processing.
 
     Stock level: ``fill`` and ``neutralize`` use CITIC level-1 industries, ``log_cap`` the
-    stock's log float cap and ``board`` its board; ``universe`` the SPEC §5.1 universe
+    stock's log float cap and ``board`` its board; ``universe`` the universe of
+    docs/methodology.md#51-universe-and-trading-rules
     (:func:`etfflow.backtest.universe.stock_rules`) unless given. Industry level: one group
     (``fill`` uses the cross-sectional median; ``neutralize`` may use ``log_cap`` — the
     industry's log float cap — only). A control named by ``strip`` (e.g. ``revs_20``) is

@@ -1,4 +1,4 @@
-"""Rolling-window numba kernels of the factor engine (SPEC §3).
+"""Rolling-window numba kernels of the factor engine (docs/methodology.md#32-the-factor-families).
 
 Every function takes a float64 panel of shape ``(T, N)`` = (trading days, stocks), time on
 axis 0 and C-contiguous (how etfflow lays out its panels), or a 1-D series (one column). NaN
@@ -868,7 +868,8 @@ def rolling_sum(x: np.ndarray, window: int, *, min_periods: int | None = None) -
 
     Notes
     -----
-    ``out[t] = Σ_{k=t-window+1..t, x[k] valid} x[k]`` (SPEC §3 ``mv_passive_inflow_n``);
+    ``out[t] = Σ_{k=t-window+1..t, x[k] valid} x[k]`` (``mv_passive_inflow_n``,
+    docs/methodology.md#32-the-factor-families);
     same units as ``x`` (e.g. CNY). Compensated (TwoSum) running sum: the error is about one
     rounding of the result, also when large values have left the window.
 
@@ -909,7 +910,8 @@ def rolling_mean(x: np.ndarray, window: int, *, min_periods: int | None = None) 
 
     Notes
     -----
-    ``out[t] = Σ x[k] / n`` over the ``n`` valid rows ``k`` of the window (SPEC §3).
+    ``out[t] = Σ x[k] / n`` over the ``n`` valid rows ``k`` of the window
+    (docs/methodology.md#32-the-factor-families).
 
     Examples
     --------
@@ -953,7 +955,8 @@ def rolling_std(
     Notes
     -----
     ``sqrt(Σ (x[k] - mean)² / (n - ddof))`` over the ``n`` valid rows of the window
-    (SPEC §3 ``w_passive_zs_n`` denominator). Computed from anchored compensated sums, so
+    (``w_passive_zs_n`` denominator, docs/methodology.md#32-the-factor-families). Computed
+    from anchored compensated sums, so
     a 1e8 offset costs no accuracy (see the module docstring).
 
     Examples
@@ -983,7 +986,7 @@ def rolling_zscore(
     min_periods : int, optional
         Least number of valid observations in the window for a value; default ``window``.
     ddof : int, default 1
-        Delta degrees of freedom of the std (SPEC: sample std).
+        Delta degrees of freedom of the std (sample std, as in the reports).
 
     Returns
     -------
@@ -999,7 +1002,8 @@ def rolling_zscore(
 
     Notes
     -----
-    ``(x[t] - mean(x[t-n+1..t])) / std(x[t-n+1..t])`` (SPEC §3 ``w_passive_zs_n``), mean and
+    ``(x[t] - mean(x[t-n+1..t])) / std(x[t-n+1..t])`` (``w_passive_zs_n``,
+    docs/methodology.md#32-the-factor-families), mean and
     std over the valid rows of the window.
 
     Examples
@@ -1040,7 +1044,8 @@ def rolling_slope(y: np.ndarray, window: int, *, min_periods: int | None = None)
 
     Notes
     -----
-    ``Σ (k - k̄)(y[k] - ȳ) / Σ (k - k̄)²`` over the valid rows ``k`` of the window (SPEC §3
+    ``Σ (k - k̄)(y[k] - ȳ) / Σ (k - k̄)²`` over the valid rows ``k`` of the window
+    (docs/methodology.md#32-the-factor-families;
     ``passive_slope_n``: on a complete window this is the slope on ``k = 1..n``). Missing rows
     keep their place in time: the regressor is the row position, not a renumbering.
 
@@ -1086,8 +1091,9 @@ def rolling_beta(
 
     Notes
     -----
-    ``cov(x, y) / var(x)`` over the rows where both are valid (SPEC §3 ``passive_beta_n``:
-    ``y`` = daily stock return, ``x`` = passive holding growth, decimals).
+    ``cov(x, y) / var(x)`` over the rows where both are valid (``passive_beta_n``:
+    ``y`` = daily stock return, ``x`` = passive holding growth, decimals,
+    docs/methodology.md#32-the-factor-families).
 
     Examples
     --------
@@ -1130,7 +1136,8 @@ def rolling_corr(
 
     Notes
     -----
-    ``cov(x, y) / (std(x) std(y))`` over the rows where both are valid (SPEC §3
+    ``cov(x, y) / (std(x) std(y))`` over the rows where both are valid
+    (docs/methodology.md#32-the-factor-families;
     ``passive_inflow_corr_*``, there on weekly / monthly rows).
 
     Examples
@@ -1177,8 +1184,8 @@ def rolling_residual(
     Notes
     -----
     ``y[t] - (a + b·x[t])`` with ``b = cov(x, y) / var(x)``, ``a = ȳ - b·x̄`` over the rows
-    where both are valid (SPEC §3: rolling OLS residual, e.g. stripping a control factor
-    in time series).
+    where both are valid (docs/methodology.md#32-the-factor-families: rolling OLS residual, e.g.
+    stripping a control factor in time series).
 
     Examples
     --------

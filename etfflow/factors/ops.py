@@ -1,4 +1,6 @@
-"""Fused element-wise panel operations of the §3 factors (numba, one pass).
+"""Fused element-wise panel operations of the factors (numba, one pass).
+
+Definition: docs/methodology.md#32-the-factor-families.
 
 Each takes ``(T, M)`` float64 panels, time on axis 0, and returns a new array; ``x[t-n]`` is
 NaN for ``t < n``. The plain-NumPy twins are in :mod:`etfflow.factors.ops_ref` (tests only):

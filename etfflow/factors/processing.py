@@ -1,4 +1,6 @@
-"""Cross-sectional processing of a factor, one date at a time (SPEC §4).
+"""Cross-sectional processing of a factor, one date at a time.
+
+Definition: docs/methodology.md#4-cross-sectional-processing.
 
 A factor is a dense float ``(dates, stocks)`` array (time on axis 0, NaN = missing; ±inf is
 treated as missing too). Each step is a separate function that returns a new array:
@@ -6,7 +8,7 @@ treated as missing too). Each step is a separate function that returns a new arr
 ===============  ===========================================================================
 step             function
 ===============  ===========================================================================
-``universe``     :func:`mask_universe` — cells outside a bool universe (SPEC §5.1) -> NaN
+``universe``     :func:`mask_universe` — cells outside a bool universe -> NaN
 ``winsor``       :func:`winsorize_mad` — clip to median ± k·MAD
 ``fill``         :func:`fill_group_median` — missing -> industry median (or ``drop``: keep NaN)
 ``zscore``       :func:`zscore` — (x - mean) / std, ddof=1
@@ -21,10 +23,12 @@ A pipeline is a tuple of :class:`Step` (from :func:`parse_steps`), run by
 (numba, date ranges on threads); its result equals the single-step functions applied one
 after the other, bit for bit.
 
-Choices where the SPEC is silent, stated here once:
+Choices where the reports are silent, stated here once (the full list:
+docs/methodology.md#7-choices-where-the-reports-are-silent):
 
-- Steps must come in SPEC §4 order (universe, winsor, fill, zscore, neutralize, strip), each
-  at most once: :func:`parse_steps` rejects any other order instead of silently reordering,
+- Steps must come in the order of docs/methodology.md#4-cross-sectional-processing (universe,
+  winsor, fill, zscore, neutralize, strip), each at most once: :func:`parse_steps` rejects
+  any other order instead of silently reordering,
   so the recorded description is always what was asked for.
 - ``winsor`` leaves a date unchanged when its MAD is 0 (more than half of the values equal,
   e.g. an inflow factor where most stocks have no ETF holder): clipping to the median would
@@ -72,7 +76,7 @@ __all__ = [
     "zscore",
 ]
 
-#: Step names in the order SPEC §4 runs them.
+#: Step names in the order they run in (docs/methodology.md#4-cross-sectional-processing).
 STEP_ORDER = ("universe", "winsor", "fill", "zscore", "neutralize", "strip")
 #: Other spellings accepted by :func:`parse_steps`.
 ALIASES = {"winsorize": "winsor", "winsorise": "winsor", "neutralise": "neutralize"}
@@ -158,7 +162,7 @@ _NO_MASK = np.zeros((1, 1), dtype=np.bool_)
 
 
 def mask_universe(x: Any, universe: Any) -> np.ndarray:
-    """Cells outside ``universe`` set to NaN (SPEC §4.1).
+    """Cells outside ``universe`` set to NaN (docs/methodology.md#41-universe).
 
     Parameters
     ----------
@@ -166,7 +170,7 @@ def mask_universe(x: Any, universe: Any) -> np.ndarray:
         Factor, float ``(dates, stocks)``.
     universe
         Bool ``(dates, stocks)``, True = in the universe (computed by the backtest's
-        universe rules, SPEC §5.1).
+        universe rules, docs/methodology.md#51-universe-and-trading-rules).
 
     Returns
     -------
@@ -184,7 +188,7 @@ def mask_universe(x: Any, universe: Any) -> np.ndarray:
 
 
 def winsorize_mad(x: Any, *, k: float = 5.0, scaled: bool = False) -> np.ndarray:
-    """Clip each date to its median ± ``k`` × MAD (SPEC §4.2).
+    """Clip each date to its median ± ``k`` × MAD (docs/methodology.md#42-winsorise).
 
     Parameters
     ----------
@@ -236,7 +240,7 @@ def _check_k(k: Any) -> float:
 
 
 def fill_group_median(x: Any, groups: Any, *, universe: Any | None = None) -> np.ndarray:
-    """Fill missing cells with the median of their group that date (SPEC §4.3).
+    """Fill missing cells with the median of their group that date (docs/methodology.md#43-fill).
 
     Parameters
     ----------
@@ -274,7 +278,9 @@ def fill_group_median(x: Any, groups: Any, *, universe: Any | None = None) -> np
 
 
 def zscore(x: Any) -> np.ndarray:
-    """Standardise each date: ``(x - mean) / std`` with the sample std (SPEC §4.4).
+    """Standardise each date: ``(x - mean) / std`` with the sample std.
+
+    Definition: docs/methodology.md#44-z-score.
 
     Parameters
     ----------
@@ -311,7 +317,9 @@ def neutralize(
     log_cap: Any | None,
     boards: Any | None = None,
 ) -> np.ndarray:
-    """Residual of the per-date OLS on industry dummies, log float cap and boards (SPEC §4.5).
+    """Residual of the per-date OLS on industry dummies, log float cap and boards.
+
+    Definition: docs/methodology.md#45-neutralise.
 
     Parameters
     ----------
@@ -335,7 +343,7 @@ def neutralize(
     Notes
     -----
     Per date: ``x = a + sum_i d_i·1[industry=i] + b·log(F) + sum_k c_k·1[board=k] + e``
-    (seed 000 §3.3), fitted over the valid cells. One dummy of each kind is redundant with
+    (Huaan 2024-12 §3.3), fitted over the valid cells. One dummy of each kind is redundant with
     the intercept; industries and boards with no valid cell that date contribute nothing;
     exactly collinear regressors are dropped. With ``k`` regressors (intercept + present
     industries - 1 + 1 + present boards - 1), a date needs at least ``k + 1`` valid cells,
@@ -353,7 +361,9 @@ def neutralize(
 
 
 def strip(x: Any, control: Any | Mapping[str, Any] | Iterable[Any]) -> np.ndarray:
-    """Residual of the per-date OLS of ``x`` on control factors (剥离, SPEC §4.6).
+    """Residual of the per-date OLS of ``x`` on control factors (剥离).
+
+    Definition: docs/methodology.md#46-strip-a-control.
 
     Parameters
     ----------
@@ -639,7 +649,8 @@ def parse_steps(spec: str | Step | Iterable[str | Step]) -> tuple[Step, ...]:
     ------
     ProcessingError
         Unknown step or parameter (the message lists the valid ones), a step twice, or
-        steps out of the SPEC §4 order (universe, winsor, fill, zscore, neutralize, strip).
+        steps out of order (universe, winsor, fill, zscore, neutralize, strip;
+        docs/methodology.md#4-cross-sectional-processing).
 
     Examples
     --------
@@ -676,7 +687,7 @@ def parse_steps(spec: str | Step | Iterable[str | Step]) -> tuple[Step, ...]:
                 st.describe() for st in sorted(steps, key=lambda st: STEP_ORDER.index(st.name))
             )
             raise ProcessingError(
-                f"step {sb.name!r} comes after {sa.name!r}; SPEC §4 runs steps in the order "
+                f"step {sb.name!r} comes after {sa.name!r}; steps run in the order "
                 + " > ".join(STEP_ORDER)
                 + f" (write {fixed!r})"
             )
@@ -707,14 +718,17 @@ def apply_steps(
     boards: Any | None = None,
     controls: Mapping[str, Any] | None = None,
 ) -> np.ndarray:
-    """Run a pipeline of processing steps on a factor (SPEC §4).
+    """Run a pipeline of processing steps on a factor.
+
+    Definition: docs/methodology.md#4-cross-sectional-processing.
 
     Parameters
     ----------
     x
         Factor, float ``(dates, stocks)``; non-finite = missing.
     steps
-        Steps (see :func:`parse_steps`), in SPEC §4 order.
+        Steps (see :func:`parse_steps`), in the order of
+        docs/methodology.md#4-cross-sectional-processing.
     universe
         Bool ``(dates, stocks)``; needed by the ``universe`` step (and then ``fill`` never
         fills a cell outside it). Unused without that step.

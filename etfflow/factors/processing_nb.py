@@ -1,4 +1,6 @@
-"""numba kernels of the cross-sectional processing steps (SPEC §4).
+"""numba kernels of the cross-sectional processing steps.
+
+Definition: docs/methodology.md#4-cross-sectional-processing.
 
 Every kernel works on one date (a row of a ``(dates, stocks)`` panel) and has a thin 2-D
 wrapper that runs the rows ``lo:hi`` (serial, ``nogil``: :mod:`etfflow.factors.processing`
@@ -149,7 +151,9 @@ def median_inplace(buf: np.ndarray, m: int, counts: np.ndarray) -> float:
 
 @njit(cache=True, nogil=True, locals={"m": int64})
 def winsorize_mad_1d(x: np.ndarray, k: float, scaled: bool, out: np.ndarray) -> None:
-    """Clip one date to ``median ± k·MAD`` (SPEC §4.2); twin ``winsorize_mad_ref``.
+    """Clip one date to ``median ± k·MAD``; twin ``winsorize_mad_ref``.
+
+    Definition: docs/methodology.md#42-winsorise.
 
     ``MAD = median(|x - median(x)|)`` over the finite values, times 1.4826 if ``scaled``.
     A row whose MAD is 0 is left unchanged (no band can be formed); missing stays NaN.
@@ -209,7 +213,7 @@ def fill_group_median_1d(
     has_u: bool,
     out: np.ndarray,
 ) -> None:
-    """Fill one date's missing cells with the median of their group (SPEC §4.3).
+    """Fill one date's missing cells with the median of their group (docs/methodology.md#43-fill).
 
     Twin ``fill_group_median_ref``. Medians use the finite cells of the group inside the
     universe ``u`` (all cells when ``has_u`` is False); a missing cell inside the universe
@@ -288,7 +292,9 @@ def fill_group_median_2d(
 
 @njit(cache=True)
 def zscore_1d(x: np.ndarray, out: np.ndarray) -> None:
-    """``(x - mean) / std`` over one date's finite values, sample std (ddof=1), SPEC §4.4.
+    """``(x - mean) / std`` over one date's finite values, sample std (ddof=1).
+
+    Definition: docs/methodology.md#44-z-score.
 
     Twin ``zscore_ref``. Fewer than two values or all values equal (std 0) give an all-NaN
     row (never inf). The mean is taken about the first value (shifted sums) so a large common
@@ -597,7 +603,8 @@ def ols_residual_2d(
 
 # --------------------------------------------------------------------------- pipeline
 
-#: Step codes of :func:`pipeline_2d` (SPEC §4 order).
+#: Step codes of :func:`pipeline_2d`, in the order of
+#: docs/methodology.md#4-cross-sectional-processing.
 UNIVERSE, WINSOR, FILL, ZSCORE, NEUTRALIZE, STRIP = 0, 1, 2, 3, 4, 5
 
 

@@ -1,4 +1,6 @@
-"""Reference twins of the cross-sectional processing kernels (SPEC §4), for tests only.
+"""Reference twins of the cross-sectional processing kernels, for tests only.
+
+Definition: docs/methodology.md#4-cross-sectional-processing.
 
 Plain NumPy, one date at a time, written straight from the definitions:
 ``np.median`` / ``np.std`` on the valid values, and for the regressions an explicit design

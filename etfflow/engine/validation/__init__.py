@@ -1,4 +1,4 @@
-"""Validate a dataset against the data contract (``DATA_CONTRACT.md``, ``schemas.TABLES``).
+"""Validate a dataset against the data contract (``schemas.TABLES``).
 
 :func:`validate` checks every table of a :class:`~etfflow.engine.loading.Dataset` and returns a
 :class:`ValidationReport`: errors (:class:`~etfflow.exceptions.DataContractError`, the data
