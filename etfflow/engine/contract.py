@@ -39,6 +39,8 @@ E, W = ERROR, WARNING
 #: Every rule, by name: the single vocabulary of rule names.
 RULES: dict[str, Rule] = _catalogue(
     # structure
+    Rule("unreadable_file", E, "file cannot be read as Parquet (corrupt, truncated or not Parquet)",
+         "rewrite the table as Parquet"),
     Rule("file_schema", E, "files of a folder table disagree on columns or dtypes",
          "write every file of the table with one schema"),
     Rule("missing_column", E, "required column is missing", "see the data contract"),
