@@ -42,6 +42,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from etfflow.backtest.engine import TRADING_DAYS_PER_YEAR, Evaluation
+from etfflow.backtest.metrics import rolling_mean
 from etfflow.exceptions import EtfflowError
 
 __all__ = [
@@ -195,20 +196,6 @@ def _drawdown(x: np.ndarray) -> np.ndarray:
     peak = np.fmax.accumulate(np.where(ok, x, -np.inf))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(ok, x / peak - 1.0, np.nan)
-
-
-def _rolling_mean(x: np.ndarray, window: int, min_valid: int) -> np.ndarray:
-    """Mean of the finite values among the last ``window`` (NaN before a full window or with
-    fewer than ``min_valid`` finite values)."""
-    ok = np.isfinite(x)
-    s = np.concatenate(([0.0], np.cumsum(np.where(ok, x, 0.0))))
-    c = np.concatenate(([0], np.cumsum(ok)))
-    k = np.arange(len(x))
-    lo = np.maximum(k - window + 1, 0)
-    cnt = c[k + 1] - c[lo]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m = (s[k + 1] - s[lo]) / cnt
-    return np.where((k >= window - 1) & (cnt >= min_valid), m, np.nan)
 
 
 def _empty(ax: Axes, style: _Style) -> None:
@@ -382,7 +369,7 @@ def _ic_panel(ev: Evaluation, factor: str, s: dict, style: _Style, ax: Axes, win
     gap = np.median(np.diff(dates).astype(np.float64)) if len(dates) > 1 else 20.0
     colors = [COLORS["ic_pos"] if v >= 0 else COLORS["ic_neg"] for v in np.nan_to_num(ric)]
     ax.bar(dates, np.nan_to_num(ric), width=0.72 * gap, color=colors)
-    ma = _rolling_mean(ric, window, window // 2)
+    ma = rolling_mean(ric, window, window // 2)
     ax.plot(dates, ma, color=COLORS["ma"], lw=2.0, label=style.label(f"{window}期均值", "MA"))
     ax.axhline(0.0, color="#3b4252", lw=0.8)
     ax.set_title(

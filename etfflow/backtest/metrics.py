@@ -152,3 +152,18 @@ def period_metrics(x: FactorPeriods, ks: np.ndarray) -> dict[str, float | int]:
         "mean_excess": mean(ex),
         "gain_loss_ratio": gain_loss(ex),
     }
+
+
+def rolling_mean(x: np.ndarray, window: int, min_valid: int) -> np.ndarray:
+    """Mean of the finite values among the last ``window`` (NaN before a full window or when
+    fewer than ``min_valid`` are finite): the moving average drawn over the Rank IC in the
+    HTML report and :mod:`etfflow.plots`. Twin: the loop in ``tests/backtest/test_report.py``."""
+    ok = np.isfinite(x)
+    s = np.concatenate(([0.0], np.cumsum(np.where(ok, x, 0.0))))
+    c = np.concatenate(([0], np.cumsum(ok)))
+    k = np.arange(len(x))
+    lo = np.maximum(k - window + 1, 0)
+    cnt = c[k + 1] - c[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = (s[k + 1] - s[lo]) / cnt
+    return np.where((k >= window - 1) & (cnt >= min_valid), m, np.nan)

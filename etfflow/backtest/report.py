@@ -40,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from etfflow.backtest.engine import Evaluation
+from etfflow.backtest.metrics import rolling_mean
 from etfflow.exceptions import EtfflowError
 
 __all__ = ["find_chromium", "render_html", "render_png", "write_html"]
@@ -487,20 +488,6 @@ def _group_chart(ann: np.ndarray, bench: float | None, s: Mapping, *, width: int
     return ch.svg()
 
 
-def _rolling_mean(x: np.ndarray, window: int, min_valid: int) -> np.ndarray:
-    """Mean of the finite values among the last ``window`` (NaN before a full window or when
-    fewer than ``min_valid`` are finite)."""
-    ok = np.isfinite(x)
-    s = np.concatenate(([0.0], np.cumsum(np.where(ok, x, 0.0))))
-    c = np.concatenate(([0], np.cumsum(ok)))
-    k = np.arange(len(x))
-    lo = np.maximum(k - window + 1, 0)
-    cnt = c[k + 1] - c[lo]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m = (s[k + 1] - s[lo]) / cnt
-    return np.where((k >= window - 1) & (cnt >= min_valid), m, np.nan)
-
-
 def _ic_chart(days: np.ndarray, ric: np.ndarray, s: Mapping, *, width: int) -> str:
     """Rank IC per period as bars and its 12-period moving average as a line."""
     ch = _Chart(
@@ -511,7 +498,7 @@ def _ic_chart(days: np.ndarray, ric: np.ndarray, s: Mapping, *, width: int) -> s
         f"{PCT1(s.get('rank_ic_win_rate'))}",
         bottom=40,
     )
-    ma = _rolling_mean(ric, IC_MA_WINDOW, IC_MA_WINDOW // 2)
+    ma = rolling_mean(ric, IC_MA_WINDOW, IC_MA_WINDOW // 2)
     if len(days) == 0 or not np.isfinite(ric).any():
         ch.empty()
         return ch.svg()

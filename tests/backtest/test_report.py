@@ -30,6 +30,7 @@ from etfflow.backtest.engine import (
     Evaluation,
     evaluate,
 )
+from etfflow.backtest.metrics import rolling_mean
 from etfflow.backtest.report import find_chromium, render_html, render_png, write_html
 from etfflow.exceptions import EtfflowError
 
@@ -445,7 +446,7 @@ def test_path_breaks_at_nan() -> None:
 def test_rolling_mean_matches_a_loop(xs: list[float], window: int) -> None:
     x = np.array(xs, dtype=np.float64)
     min_valid = max(1, window // 2)
-    got = report._rolling_mean(x, window, min_valid)
+    got = rolling_mean(x, window, min_valid)
     for k in range(len(x)):
         w = x[max(0, k - window + 1) : k + 1]
         w = w[np.isfinite(w)]
