@@ -182,7 +182,7 @@ def main() -> None:
     ret, dates, listed = make_panel(args.days, args.stocks)
     f = make_factor(ret, listed, 1)
 
-    from etfflow.backtest.universe import TradingRules
+    from etfflow.engine.universe import TradingRules
 
     t0 = time.perf_counter()
     run_etfflow({"f": f[:120, :60]}, ret[:120, :60], dates[:120], 5, 1)

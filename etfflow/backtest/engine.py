@@ -4,7 +4,7 @@ Definitions: docs/methodology.md#5-backtests (calendar, groups and portfolios in
 metrics in 5.9-5.10).
 
 :func:`evaluate` takes ``name -> (T, M)`` factor panels (stocks or industries), the daily
-returns of the same assets and optional :class:`~etfflow.backtest.universe.TradingRules`,
+returns of the same assets and optional :class:`~etfflow.engine.universe.TradingRules`,
 and returns an :class:`Evaluation` of Polars tables. Everything that does not depend on the
 factor — the rebalance calendar (:mod:`etfflow.backtest.periods`, anchored on the data), the
 per-period growth of every asset, forward returns, eligibility, tradability and the
@@ -48,7 +48,7 @@ from etfflow.backtest.schemas import (
     SUMMARY_SCHEMA,
     YEARLY_SCHEMA,
 )
-from etfflow.backtest.universe import TradingRules
+from etfflow.engine.universe import TradingRules
 from etfflow.exceptions import EtfflowError
 
 __all__ = [
@@ -510,7 +510,7 @@ def evaluate(
     dates
         ``(T,)`` trading days (``datetime64[D]``), strictly increasing.
     rules
-        Universe and trading rules (:func:`~etfflow.backtest.universe.stock_rules`);
+        Universe and trading rules (:func:`~etfflow.engine.universe.stock_rules`);
         None = no universe filter and no trading rules.
     groups
         Number of quantile groups ``G`` (10 for stocks, 5 or 3 for industries).

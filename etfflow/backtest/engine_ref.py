@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from etfflow.backtest.universe import TradingRules
+from etfflow.engine.universe import TradingRules
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Output schemas of :func:`etfflow.backtest.engine.evaluate`, declared once.
 
-The ``bt_*`` store tables (:mod:`etfflow.backtest.runs`) hold exactly these columns plus
+The ``bt_*`` store tables (:mod:`etfflow.pipeline.backtest`) hold exactly these columns plus
 ``run_id``. Rows of a period or factor without a cross-section carry nulls, never numbers
 (see :func:`~etfflow.backtest.engine.evaluate`, Notes).
 """

@@ -15,10 +15,10 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from etfflow.backtest.runs import BacktestRun, load_evaluation, run_backtest, write_report
 from etfflow.cli._ui import WIDE_HELP, console, print_table, progress_bar, set_wide
 from etfflow.engine.store import DEFAULT_STORE, check_store_path, open_store
 from etfflow.factors.inputs import LEVELS
+from etfflow.pipeline.backtest import BacktestRun, load_evaluation, run_backtest, write_report
 
 #: (summary column, header, percent?) — the columns of Huaan 2024-12 table 47
 #: (docs/methodology.md#59-whole-period-metrics); its 多头胜率 is the win rate against the

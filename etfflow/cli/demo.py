@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from etfflow.backtest.runs import flow_ts_corr, run_backtest
 from etfflow.cli._ui import WIDE_HELP, console, coverage_table, print_table, progress_bar, set_wide
 from etfflow.cli.backtest import print_backtest, ts_corr_table
 from etfflow.cli.factors import STANDARD_PROCESSING, print_factor_run
@@ -18,8 +17,9 @@ from etfflow.data_samples import SIZES, generate_market
 from etfflow.engine.loading import MANIFEST, open_dataset
 from etfflow.engine.market import load_market
 from etfflow.engine.pools import Pool
-from etfflow.engine.runs import run_factors, run_lookthrough
 from etfflow.engine.store import DEFAULT_STORE, check_store_path, compact_store
+from etfflow.pipeline.backtest import flow_ts_corr, run_backtest
+from etfflow.pipeline.runs import run_factors, run_lookthrough
 
 #: Processing of the demo's stock factors (Huaan 2024-12 §3.3's standard: winsorise, fill,
 #: z-score, industry + size neutralisation; docs/methodology.md#4-cross-sectional-processing),

@@ -13,11 +13,11 @@ from rich.table import Table
 from etfflow.cli._ui import console, print_table, progress_bar
 from etfflow.cli.lookthrough import make_pool
 from etfflow.engine.pools import POOL_NAMES
-from etfflow.engine.runs import FactorRun, run_factors
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
 from etfflow.factors.compute import FactorSet
 from etfflow.factors.inputs import LEVELS
 from etfflow.factors.registry import registry
+from etfflow.pipeline.runs import FactorRun, run_factors
 
 app = typer.Typer(
     no_args_is_help=True, help="List and compute the factors (docs/methodology.md#3-factors)."

@@ -12,8 +12,8 @@ from rich.markup import escape
 from etfflow.cli._ui import console, coverage_table, print_table, progress_bar
 from etfflow.engine.lookthrough import LookThrough
 from etfflow.engine.pools import POOL_NAMES, Pool
-from etfflow.engine.runs import run_lookthrough
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
+from etfflow.pipeline.runs import run_lookthrough
 
 
 def make_pool(name: str, etfs: str | None, enhanced: bool | None) -> Pool:

@@ -162,7 +162,7 @@ def process(
     Stock level: ``fill`` and ``neutralize`` use CITIC level-1 industries, ``log_cap`` the
     stock's log float cap and ``board`` its board; ``universe`` the universe of
     docs/methodology.md#51-universe-and-trading-rules
-    (:func:`etfflow.backtest.universe.stock_rules`) unless given. Industry level: one group
+    (:func:`etfflow.engine.universe.stock_rules`) unless given. Industry level: one group
     (``fill`` uses the cross-sectional median; ``neutralize`` may use ``log_cap`` — the
     industry's log float cap — only). A control named by ``strip`` (e.g. ``revs_20``) is
     computed from the same inputs and put through the same earlier steps.
@@ -183,7 +183,7 @@ def process(
         groups, _ = market.group_ids("industry_l1")
         boards = np.where(x.present, market.board[None, :], -1).astype(np.int16)
         if universe is None and any(s.name == "universe" for s in plan):
-            from etfflow.backtest.universe import stock_rules
+            from etfflow.engine.universe import stock_rules
 
             universe = stock_rules(market).universe
     else:

@@ -28,7 +28,7 @@ from etfflow.backtest.engine import (
     qcut_fractions,
 )
 from etfflow.backtest.engine_ref import evaluate_reference
-from etfflow.backtest.universe import TradingRules, no_rules
+from etfflow.engine.universe import TradingRules, no_rules
 from etfflow.exceptions import EtfflowError
 
 

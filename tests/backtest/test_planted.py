@@ -15,11 +15,11 @@ from __future__ import annotations
 import pytest
 
 from etfflow.backtest.engine import evaluate
-from etfflow.backtest.universe import stock_rules
 from etfflow.data_samples import SIZES, generate_market, planted_effects
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.lookthrough import penetrate
 from etfflow.engine.market import load_market
+from etfflow.engine.universe import stock_rules
 from etfflow.factors import compute_factors, stock_inputs
 
 IC_THRESHOLD = 0.02

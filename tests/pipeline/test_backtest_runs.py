@@ -12,11 +12,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from etfflow.backtest.runs import TABLES, load_evaluation, run_backtest
 from etfflow.data_samples import generate_market
-from etfflow.engine.runs import run_factors
 from etfflow.engine.store import open_store
 from etfflow.exceptions import EtfflowError, StoreError
+from etfflow.pipeline.backtest import TABLES, load_evaluation, run_backtest
+from etfflow.pipeline.runs import run_factors
 
 FACTORS = "w_passive_inflow_20,revs_20,w_passive_zs_20"
 
@@ -132,8 +132,8 @@ def test_report_html_from_store(stored, tmp_path):
 
 
 def test_flow_ts_corr_per_metric_and_year(stored):
-    from etfflow.backtest.runs import flow_ts_corr
     from etfflow.backtest.tscorr import ts_rank_corr
+    from etfflow.pipeline.backtest import flow_ts_corr
 
     _data, _store, _frun, irun = stored
     fs = irun.factors

@@ -15,9 +15,9 @@ from etfflow.data_samples import generate_market
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.lookthrough import penetrate
 from etfflow.engine.market import load_market
-from etfflow.engine.runs import run_factors
 from etfflow.exceptions import EtfflowError
 from etfflow.factors import compute_factors, industry_inputs, process, stock_inputs
+from etfflow.pipeline.runs import run_factors
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 from etfflow.backtest.engine import evaluate
-from etfflow.backtest.universe import TradingRules, no_rules, stock_rules
 from etfflow.engine.market import NO_DATE, Market
 from etfflow.engine.panel import Calendar
+from etfflow.engine.universe import TradingRules, no_rules, stock_rules
 from etfflow.exceptions import EtfflowError
 
 START = np.datetime64("2024-01-01")

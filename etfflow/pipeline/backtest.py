@@ -191,7 +191,7 @@ def run_backtest(
         panels[n] = a
     rules = None
     if level == "stock" and universe == "default":
-        from etfflow.backtest.universe import stock_rules
+        from etfflow.engine.universe import stock_rules
 
         rules = stock_rules(market)
     if direction == "default":
