@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "__init__": 0,
     "exceptions": 0,
     "_threads": 0,
+    "_common": 0,
     "engine": 1,
     "data_samples": 1,
     "factors": 2,

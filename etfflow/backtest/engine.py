@@ -21,13 +21,14 @@ at 1; annualisation uses :data:`TRADING_DAYS_PER_YEAR` trading days.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import polars as pl
 
+from etfflow._common import Progress
 from etfflow.backtest import engine_nb as nb
 from etfflow.backtest.metrics import (
     TRADING_DAYS_PER_YEAR,
@@ -70,7 +71,6 @@ __all__ = [
     "qcut_fractions",
 ]
 
-Progress = Callable[[str, int, int], None]
 Direction = int | Literal["auto"]
 
 #: ``summary.note`` of a factor without a cross-section on any rebalance date.

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from etfflow._common import atomic_path
 from etfflow.backtest.engine import Evaluation
 from etfflow.backtest.metrics import rolling_mean
 from etfflow.exceptions import EtfflowError
@@ -1025,15 +1026,8 @@ def write_html(
     """
     out = Path(path)
     page = render_html(ev, title=title, meta=meta, generated_at=generated_at)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_name(out, ".tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as fh:  # "x": default permissions (umask)
-            fh.write(page)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return out
 
 

@@ -37,6 +37,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from etfflow._common import Progress as ProgressFn
 from etfflow.exceptions import EtfflowError
 
 try:  # typer vendors click since 0.2x; older typers use the click package
@@ -110,7 +111,7 @@ class EtfflowGroup(TyperGroup):
 
 
 @contextmanager
-def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+def progress_bar() -> Iterator[ProgressFn]:
     """A ``progress(stage, done, total)`` callback drawing one rich bar per stage (stderr)."""
     with Progress(
         SpinnerColumn(),

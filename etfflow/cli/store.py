@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +11,7 @@ import polars as pl
 import typer
 from rich.markup import escape
 
+from etfflow._common import atomic_path
 from etfflow.cli._ui import WIDE_HELP, console, print_table, render, set_wide
 from etfflow.engine.store import DEFAULT_STORE, compact_store, open_store
 from etfflow.exceptions import EtfflowError
@@ -31,20 +30,13 @@ def _number(v: Any) -> str:
 
 def _write_atomic(df: pl.DataFrame, path: Path, fmt: str) -> None:
     """Write ``df`` as ``fmt`` to a temporary file beside ``path``, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if fmt == "csv":
             df.write_csv(tmp)
         elif fmt == "parquet":
             df.write_parquet(tmp)
         else:
             df.write_json(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run_query(store: Path, query: str) -> pl.DataFrame:

@@ -63,12 +63,12 @@ Huafu 2026-02 rotation tables (docs/methodology.md#huafu-2026-02)
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from etfflow._common import Progress
 from etfflow.data_samples import tables as tb
 from etfflow.data_samples.calendar import month_end_positions, trading_days
 from etfflow.data_samples.config import SIZES, MarketConfig, by_year
@@ -80,7 +80,6 @@ from etfflow.exceptions import EtfflowError
 
 __all__ = ["SIZES", "MarketConfig", "generate_market", "planted_effects"]
 
-Progress = Callable[[str, int, int], None]
 
 #: Independent random streams, in this order, spawned from ``SeedSequence(seed)``.
 _STREAMS = ("universe", "returns", "etfs", "stock_daily", "etf_daily", "funds", "issuance")
@@ -244,7 +243,7 @@ def _write_all(
     cfg: MarketConfig,
     res: SimResult,
     rngs: dict[str, np.random.Generator],
-    report: Callable[[str, int, int], None],
+    report: Progress,
 ) -> dict[str, int]:
     rows: dict[str, int] = {}
     steps = 11

@@ -8,11 +8,11 @@ shares, NAVs and the planted price impact.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from etfflow._common import Progress
 from etfflow.data_samples.calendar import month_end_positions, years_of
 from etfflow.data_samples.config import MarketConfig, by_year
 from etfflow.data_samples.etfs import EtfUniverse, build_basket, make_etfs, target_log_frac
@@ -25,8 +25,6 @@ from etfflow.data_samples.indices import (
 )
 from etfflow.data_samples.kernels import simulate_segment
 from etfflow.data_samples.stocks import Universe
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass

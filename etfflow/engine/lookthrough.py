@@ -38,7 +38,6 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
@@ -52,6 +51,7 @@ try:  # POSIX only: minor page faults in the diagnostics
 except ImportError:  # pragma: no cover - Windows
     resource = None  # type: ignore[assignment]
 
+from etfflow._common import Progress
 from etfflow.engine import lookthrough_nb as nb
 from etfflow.engine.loading import Dataset
 from etfflow.engine.panel import (
@@ -70,7 +70,6 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["pcf", "weights"]
 Valuation = Literal["nav", "basket"]
-Progress = Callable[[str, int, int], None]
 
 #: Trading days of ``etf_pcf`` read per chunk (≈ 19M basket rows at full size).
 DEFAULT_CHUNK_DAYS = 126

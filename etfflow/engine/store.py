@@ -32,7 +32,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +40,7 @@ import duckdb
 import polars as pl
 
 from etfflow import __version__
+from etfflow._common import atomic_path
 from etfflow.exceptions import StoreError
 
 #: 2: bt_summary gains note and the two win rates, bt_yearly the two excess conventions.
@@ -419,40 +419,39 @@ def compact_store(path: str | Path = DEFAULT_STORE) -> tuple[int, int]:
 
     The copy goes to a temporary file beside the store, is checked table by table (row
     counts) and then renamed over the store in one step: a killed process leaves the store
-    as it was (and at worst a ``.<name>.compact-*`` file to delete). A store that another
+    as it was (and at worst a hidden ``.<name>.*.tmp`` file to delete). A store that another
     process has open is refused (DuckDB's file lock).
     """
     p = check_store_path(path, create=False)
     before = p.stat().st_size
     with Store.open(p, read_only=True, create=False) as st:
         counts = st.row_counts()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.compact-", suffix=".tmp", dir=p.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()  # DuckDB creates the file itself
+    con = duckdb.connect(":memory:")
     try:
-        con = duckdb.connect(":memory:")
         con.execute("SET enable_progress_bar = false")  # no bar on the user's stdout
-        try:
-            con.execute(f"ATTACH {_literal(p)} AS src (READ_ONLY)")
-            con.execute(f"ATTACH {_literal(tmp)} AS dst (STORAGE_VERSION '{STORAGE_VERSION}')")
-            con.execute("COPY FROM DATABASE src TO dst")
-            for name, n in counts.items():
-                got = con.execute(f"SELECT count(*) FROM dst.{_quote(name)}").fetchone()
-                if got is None or got[0] != n:
-                    raise StoreError(f"compacting {p}: table '{name}' copied {got} of {n} rows")
-            con.execute("DETACH dst")
-            with tmp.open("rb") as fh:
-                os.fsync(fh.fileno())
-            # still attached read-only: no writer can open the store until the rename is done
-            os.replace(tmp, p)
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot compact store {p}: {exc}") from exc
-        finally:
-            con.close()
+        with atomic_path(p, create=False) as tmp:  # DuckDB creates the file itself
+            try:
+                con.execute(f"ATTACH {_literal(p)} AS src (READ_ONLY)")
+                con.execute(f"ATTACH {_literal(tmp)} AS dst (STORAGE_VERSION '{STORAGE_VERSION}')")
+                con.execute("COPY FROM DATABASE src TO dst")
+                for name, n in counts.items():
+                    got = con.execute(f"SELECT count(*) FROM dst.{_quote(name)}").fetchone()
+                    if got is None or got[0] != n:
+                        raise StoreError(f"compacting {p}: table '{name}' copied {got} of {n} rows")
+                con.execute("DETACH dst")
+                with tmp.open("rb") as fh:
+                    os.fsync(fh.fileno())
+            except BaseException as exc:
+                con.close()  # release the copy before it is deleted
+                if isinstance(exc, duckdb.Error):
+                    raise StoreError(f"cannot compact store {p}: {exc}") from exc
+                raise
+            finally:
+                Path(f"{tmp}.wal").unlink(missing_ok=True)
+            # leaving the block renames the copy over the store while the store is still
+            # attached read-only here: no writer can open it until the rename is done
     finally:
-        tmp.unlink(missing_ok=True)
-        Path(f"{tmp}.wal").unlink(missing_ok=True)
+        con.close()
     after = p.stat().st_size
     log.info("compacted %s: %d -> %d bytes", p, before, after)
     return before, after

@@ -10,19 +10,18 @@ one row per present (date, asset) cell: ``date, code`` then one Float64 column p
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 from numba import njit
 
+from etfflow._common import Progress
 from etfflow.engine.market import Market
 from etfflow.exceptions import EtfflowError
 from etfflow.factors.inputs import FactorInputs
 from etfflow.factors.registry import FactorInstance, resolve
-
-Progress = Callable[[str, int, int], None]
 
 
 @njit(cache=True, nogil=True)

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from etfflow._common import Progress
 from etfflow.backtest.engine import NAV_SCHEMA, NO_VALUES, Evaluation, evaluate
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.market import Market, load_market
@@ -32,7 +33,6 @@ from etfflow.engine.store import DEFAULT_STORE, Store, open_store
 from etfflow.exceptions import EtfflowError, StoreError
 from etfflow.factors.inputs import LEVELS, industry_returns
 
-Progress = Callable[[str, int, int], None]
 UniverseName = Literal["default", "none"]
 
 #: store table -> Evaluation attribute

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
+from etfflow._common import atomic_path
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.lookthrough import LookThrough, Mode, Progress, Valuation, penetrate
 from etfflow.engine.market import Market, load_market
@@ -36,17 +35,9 @@ class LookThroughRun:
 
 def write_parquet_atomic(df: pl.DataFrame, path: str | Path) -> Path:
     """Write to a temporary file beside ``path`` and rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         df.write_parquet(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def run_lookthrough(

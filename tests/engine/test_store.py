@@ -251,7 +251,7 @@ def test_compact_reclaims_replaced_rows(tmp_path):
         assert s.runs()["run_id"].to_list() == [rid]
     with open_store(path) as s:  # still a writable etfflow store (primary key kept)
         assert write(s) == rid
-    assert not list(tmp_path.glob(".s.duckdb.compact-*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.duckdb"]  # no leftovers
 
 
 def test_compact_refuses_a_store_open_elsewhere(tmp_path):
@@ -277,7 +277,7 @@ def test_compact_refuses_a_store_open_elsewhere(tmp_path):
         proc.kill()
         proc.wait()
     assert path.read_bytes() == before
-    assert not list(tmp_path.glob(".s.duckdb.compact-*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.duckdb"]  # no leftovers
 
 
 def test_compact_killed_midway_leaves_the_store(tmp_path):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
+from etfflow._common import Progress
 from etfflow.engine import schemas as sc
 from etfflow.engine.loading import Dataset
 from etfflow.engine.validation import kernels
@@ -53,8 +54,6 @@ log = logging.getLogger(__name__)
 CHUNK_ROWS = 12_000_000
 #: Below this many rows duplicate keys are found with a plain group-by (no sorted fast path).
 SMALL_ROWS = 2_000_000
-
-Progress = Callable[[str, int, int], None]
 
 
 def _row_groups(files: list[Path], column: str) -> list[tuple[Any, Any, int, int]] | None:
