@@ -233,7 +233,7 @@ def generate_market(
 
 
 def _version() -> str:
-    from etfflow import __version__
+    from etfflow._version import __version__
 
     return __version__
 

@@ -635,7 +635,7 @@ def _warm_up_numba() -> None:
 def penetrate(
     ds: Dataset,
     *,
-    pool: Pool | None = None,
+    pool: Pool | str | None = None,
     mode: Mode = "pcf",
     valuation: Valuation = "nav",
     chunk_days: int = DEFAULT_CHUNK_DAYS,
@@ -651,7 +651,8 @@ def penetrate(
         An opened dataset (:func:`etfflow.engine.loading.open_dataset`); validate it first
         (:func:`etfflow.engine.validation.validate`): the look-through trusts the contract.
     pool
-        The ETFs to count (default: all).
+        The ETFs to count: a :class:`~etfflow.engine.pools.Pool`, a name (``"all"``,
+        ``"broad"``, ``"sector"``, ``"style"``) or None (all ETFs).
     mode
         ``"pcf"``: daily baskets from ``etf_pcf``; ``"weights"``: weight snapshots from
         ``holding_weights`` in force as-of each day.
@@ -687,7 +688,7 @@ def penetrate(
     DataContractError
         When a required table is missing or a row cannot be placed on the calendar.
     """
-    pool = pool or Pool.all()
+    pool = Pool.of(pool)
     if chunk_days < 1:
         raise EtfflowError("chunk_days must be at least 1")
     if mode not in ("pcf", "weights"):

@@ -76,6 +76,18 @@ class Pool:
         return cls(categories=(name,), name=name)
 
     @classmethod
+    def of(cls, pool: Pool | str | Iterable[str] | None) -> Pool:
+        """A pool from what a caller may pass: a :class:`Pool`, ``None`` (all ETFs), a
+        name (``"all"``, ``"broad"``, ``"sector"``, ``"style"``) or ETF codes."""
+        if pool is None:
+            return cls.all()
+        if isinstance(pool, Pool):
+            return pool
+        if isinstance(pool, str):
+            return cls.category(pool)
+        return cls.codes(pool)
+
+    @classmethod
     def codes(cls, codes: Iterable[str], *, name: str | None = None) -> Pool:
         return cls(etf_codes=tuple(codes), name=name)
 

@@ -39,8 +39,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from etfflow import __version__
 from etfflow._common import atomic_path
+from etfflow._version import __version__
 from etfflow.exceptions import StoreError
 
 #: 2: bt_summary gains note and the two win rates, bt_yearly the two excess conventions.

@@ -107,16 +107,26 @@ def factor(
     windows: Iterable[int] | None = None,
     source: str = "user",
     levels: Iterable[str] = LEVELS,
+    replace: bool = False,
 ) -> Callable[[FactorFn], FactorFn]:
     """Register a factor (decorator). See the module docstring for an example.
+
+    ``replace=True`` redefines a factor registered earlier by the user (a notebook cell run
+    again); a built-in factor is never replaced.
 
     Raises
     ------
     EtfflowError
-        On a duplicate name, a bad direction or unknown level.
+        On a duplicate name (without ``replace``), a bad direction or unknown level.
     """
-    if template in _REGISTRY:
-        raise EtfflowError(f"factor {template!r} is already registered")
+    old = _REGISTRY.get(template)
+    if old is not None and not (replace and old.source == "user"):
+        hint = (
+            "built-in factors cannot be replaced: choose another name"
+            if old.source != "user"
+            else "pass replace=True to redefine it (e.g. when a notebook cell runs again)"
+        )
+        raise EtfflowError(f"factor {template!r} is already registered; {hint}")
     if direction not in (1, -1):
         raise EtfflowError(f"factor {template!r}: direction must be +1 or -1, got {direction}")
     levels = tuple(levels)

@@ -1,0 +1,116 @@
+"""Evaluate a :class:`~etfflow.factors.FactorSet` directly: the arrays, calendar, returns and
+trading rules :func:`~etfflow.backtest.engine.evaluate` needs are taken from the objects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import numpy as np
+
+from etfflow._common import Progress
+from etfflow.backtest.engine import Direction, Evaluation, evaluate
+from etfflow.engine.market import Market
+from etfflow.engine.universe import stock_rules
+from etfflow.exceptions import EtfflowError
+from etfflow.factors.compute import FactorSet
+
+#: Default number of groups per level (deciles for stocks, quintiles for industries).
+DEFAULT_GROUPS = {"stock": 10, "industry_l1": 5, "industry_l2": 5}
+
+
+def evaluate_factors(
+    factors: FactorSet,
+    market: Market | None = None,
+    *,
+    groups: int | None = None,
+    universe: Literal["default", "none"] = "default",
+    direction: Direction | Literal["default"] | Mapping[str, Direction] = "auto",
+    rebalance: int | Literal["month"] = 20,
+    lag: int = 1,
+    cost_bps: float = 0.0,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Backtest every factor of ``factors`` (docs/methodology.md#5-backtests).
+
+    Parameters
+    ----------
+    factors
+        A factor set (:func:`etfflow.factors.compute_factors`, possibly processed).
+    market
+        The market the factors were computed on; needed at stock level with the default
+        universe (its trading rules), ignored otherwise.
+    groups
+        Quantile groups (default 10 for stocks, 5 for industries).
+    universe
+        ``"default"``: the universe and trading rules of
+        docs/methodology.md#51-universe-and-trading-rules at stock level; ``"none"``: every
+        asset with a return, no trading rules. Industries have no rules.
+    direction
+        ``"auto"`` (sign of the whole-sample mean Rank IC), ``"default"`` (each factor's
+        registered direction), ``+1``/``-1`` or a mapping ``name -> direction``.
+    rebalance, lag, cost_bps, progress
+        As for :func:`etfflow.backtest.engine.evaluate`.
+
+    Returns
+    -------
+    Evaluation
+        The tables of :func:`etfflow.backtest.engine.evaluate`.
+
+    Raises
+    ------
+    EtfflowError
+        Bad options, a stock-level default universe without ``market``, or a market whose
+        stocks are not those of the factor set.
+
+    Notes
+    -----
+    The returns are the factor set's own ``ret`` input (stock returns, or the float-cap
+    weighted industry returns) on its full calendar, so the result equals a call of
+    :func:`~etfflow.backtest.engine.evaluate` with those arrays.
+
+    Examples
+    --------
+    >>> import etfflow as ef                                       # doctest: +SKIP
+    >>> fs = ef.compute_factors(ef.stock_inputs(market, lt.stocks), "revs_20")  # doctest: +SKIP
+    >>> ef.evaluate(fs, market, groups=10).summary                 # doctest: +SKIP
+    """
+    if not isinstance(factors, FactorSet):
+        raise EtfflowError(
+            f"evaluate: expected a FactorSet (etfflow.compute_factors), got "
+            f"{type(factors).__name__}; for raw arrays use etfflow.backtest.engine.evaluate"
+        )
+    level = factors.level
+    if universe not in ("default", "none"):
+        raise EtfflowError(f"evaluate: unknown universe {universe!r}: choose default or none")
+    inputs = factors.inputs
+    rules = None
+    if level == "stock" and universe == "default":
+        if market is None:
+            raise EtfflowError(
+                "evaluate: the stock universe and trading rules need the market "
+                "(pass market=..., or universe='none')"
+            )
+        if list(market.codes) != list(inputs.names) or len(market.calendar) != inputs.shape[0]:
+            raise EtfflowError(
+                "evaluate: the market's stocks or calendar differ from the factor set's; pass "
+                "the market the factors were computed on"
+            )
+        rules = stock_rules(market)
+    dirs: Direction | Mapping[str, Direction]
+    if direction == "default":
+        dirs = {f.name: int(f.direction) for f in factors.instances}
+    else:
+        dirs = direction  # type: ignore[assignment]
+    return evaluate(
+        factors.values,
+        inputs["ret"],
+        np.asarray(inputs.calendar.dates.to_numpy()),
+        rules=rules,
+        groups=groups or DEFAULT_GROUPS.get(level, 5),
+        direction=dirs,
+        rebalance=rebalance,
+        lag=lag,
+        cost_bps=cost_bps,
+        progress=progress,
+    )
