@@ -212,7 +212,7 @@ def passive_beta(x: FactorInputs, n: int) -> np.ndarray:
     source="Huaan 2024-12 tables 17, 52",
     inputs=("ret",),
     direction=-1,
-    lookback=lambda n: n,
+    lookback=lambda n: n - 1,  # n returns r[t-n+1..t]
 )
 def revs(x: FactorInputs, n: int) -> np.ndarray:
     return compounded(x, n)
@@ -225,7 +225,7 @@ def revs(x: FactorInputs, n: int) -> np.ndarray:
     source="Huaan 2024-12 §3.2",
     inputs=("ret",),
     direction=1,
-    lookback=MOM_DAYS,
+    lookback=MOM_DAYS - 1,  # returns r[t-249..t-20]
 )
 def mom_12m(x: FactorInputs, n: int | None) -> np.ndarray:
     return lag(compounded(x, MOM_DAYS - MOM_SKIP), MOM_SKIP)
@@ -297,7 +297,7 @@ def _inflow_corr(x: FactorInputs, freq: str, n: int) -> np.ndarray:
     inputs=("ret", "inflow", "mv_passive"),
     direction=-1,
     windows=WEEKLY_CORR_WINDOWS,
-    lookback=lambda n: 5 * n,
+    lookback=lambda n: 5 * n + 4,  # n weekly changes: n + 1 completed 5-day weeks
 )
 def passive_inflow_corr_w(x: FactorInputs, n: int) -> np.ndarray:
     return _inflow_corr(x, "w", n)
@@ -311,7 +311,7 @@ def passive_inflow_corr_w(x: FactorInputs, n: int) -> np.ndarray:
     inputs=("ret", "inflow", "mv_passive"),
     direction=-1,
     windows=MONTHLY_CORR_WINDOWS,
-    lookback=lambda n: 21 * n,
+    lookback=lambda n: 21 * (n + 1) - 1,  # n + 1 month ends, ~21 trading days a month
 )
 def passive_inflow_corr_m(x: FactorInputs, n: int) -> np.ndarray:
     return _inflow_corr(x, "m", n)

@@ -12,7 +12,7 @@ Adding a factor takes a few lines::
     from etfflow.factors import factor, kernels
 
     @factor("w_passive_ma_{n}", formula="mean(w_passive[t-n+1..t])",
-            inputs=("w_passive",), direction=1, lookback=lambda n: n)
+            inputs=("w_passive",), direction=1, lookback=lambda n: n - 1)
     def w_passive_ma(x, n):
         return kernels.rolling_mean(x["w_passive"], n)
 
@@ -57,7 +57,12 @@ class FactorDef:
     windows
         Windows computed by default (empty for a factor without window).
     lookback
-        Warm-up in trading days for a window ``n`` (rows before it are null).
+        Warm-up in trading days for a window ``n``: the row of the first value when every
+        input has a value from the first row on (``inflow`` has none on the first row, as
+        the look-through makes it); rows before it are null. A window of ``n`` rows ending on
+        ``t`` needs ``n - 1``, a difference with ``t - n`` needs ``n``. For weekly and monthly
+        factors it assumes 5-day weeks and 21-day months (a real calendar can start a few
+        rows later).
     fn
         The computation.
     levels

@@ -258,7 +258,8 @@ def _explain_empty(ev: Evaluation, defs: pl.DataFrame, n_days: int) -> Evaluatio
     look = dict(zip(defs["factor"].to_list(), defs["lookback"].to_list(), strict=True))
     notes = [
         (
-            f"{NO_VALUES}: needs {look[f]} trading days of history, the data has {n_days} days"
+            f"{NO_VALUES}: its first value needs {look[f] + 1} trading days of data (warm-up "
+            f"{look[f]}), the data has {n_days}"
             if note == NO_VALUES and look.get(f)
             else note
         )

@@ -302,3 +302,37 @@ def test_every_factor_is_point_in_time(seed):
         va, vb = fa.values[name][: cut + 1], fb.values[name][: cut + 1]
         np.testing.assert_array_equal(va, vb, err_msg=name)
         assert np.isfinite(va).any(), f"{name} never has a value: the test would not see a change"
+
+
+# ------------------------------------------------------------------ declared warm-up
+def test_first_value_of_every_factor_sits_at_its_declared_lookback():
+    """On inputs with a value from the first row (inflow from the second, as the look-through
+    makes it) and a Monday-start calendar of 5-day weeks, each registered factor's first value
+    is at row ``lookback`` exactly; monthly factors (months of 20-23 weekdays) at most
+    ``2 (n + 1)`` rows later."""
+    rng = np.random.default_rng(5)
+    t, m = 700, 4
+    mv = np.cumprod(1 + rng.normal(0, 0.03, (t, m)), axis=0) * 1e7
+    f = np.cumprod(1 + rng.normal(0, 0.02, (t, m)), axis=0) * 1e9
+    series = {
+        "mv_passive": mv,
+        "float_mcap": f,
+        "w_passive": mv / f,
+        "inflow": rng.normal(0, 1e5, (t, m)),
+        "ret": rng.normal(0, 0.02, (t, m)),
+        "share_passive": rng.random((t, m)) * 1e6,
+        "share_passive_fund": rng.random((t, m)) * 1e8,
+    }
+    series["inflow"][0] = NAN
+    fs = compute_factors(make_inputs(series, np.ones((t, m), bool)), "all")
+    assert weekdays(1)[0].weekday() == 0
+    checked = 0
+    for inst in fs.instances:
+        rows = np.flatnonzero(np.isfinite(fs.values[inst.name]).any(axis=1))
+        first = int(rows[0])
+        if inst.name.startswith("passive_inflow_corr_m_"):
+            assert 0 <= first - inst.lookback <= 2 * (inst.n + 1), (inst.name, first)
+        else:
+            assert first == inst.lookback, (inst.name, first, inst.lookback)
+        checked += 1
+    assert checked == len(fs.instances) >= 46

@@ -54,7 +54,7 @@ def test_run_stores_wide_table_and_definitions(tiny, tmp_path):
             "SELECT factor, direction, lookback FROM factor_defs WHERE run_id = ? ORDER BY 1",
             [a.run_id],
         ).fetchall()
-        assert ("revs_40", -1, 40) in defs and len(defs) == 4
+        assert ("revs_40", -1, 39) in defs and len(defs) == 4
         # the report and table of each factor, not an internal section number
         sources = dict(
             con.execute(
