@@ -229,6 +229,15 @@ def _grid(ax: Axes) -> None:
         ax.spines[side].set_visible(False)
 
 
+def _finish_time_panel(ax: Axes, title: str) -> None:
+    """Title on the left, legend top left, percent y axis, grid and date x axis."""
+    ax.set_title(title, loc="left", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    _pct_axis(ax)
+    _grid(ax)
+    _date_axis(ax)
+
+
 def _fmt_pct(x: object, digits: int = 1) -> str:
     return f"{x * 100:.{digits}f}%" if isinstance(x, float) and math.isfinite(x) else "–"
 
@@ -372,18 +381,13 @@ def _ic_panel(ev: Evaluation, factor: str, s: dict, style: _Style, ax: Axes, win
     ma = rolling_mean(ric, window, window // 2)
     ax.plot(dates, ma, color=COLORS["ma"], lw=2.0, label=style.label(f"{window}期均值", "MA"))
     ax.axhline(0.0, color="#3b4252", lw=0.8)
-    ax.set_title(
+    _finish_time_panel(
+        ax,
         style.label("Rank IC 序列", "Rank IC per period")
         + f"  ·  {style.label('均值', 'mean')} {_fmt_pct(s.get('rank_ic'), 2)}"
         + f"  ·  IR {_fmt_num(s.get('rank_icir'))}"
         + f"  ·  {style.label('胜率', 'win rate')} {_fmt_pct(s.get('rank_ic_win_rate'))}",
-        loc="left",
-        fontsize=10,
     )
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
-    _pct_axis(ax)
-    _grid(ax)
-    _date_axis(ax)
 
 
 def _ic_hist_panel(ev: Evaluation, factor: str, style: _Style, ax: Axes) -> None:
@@ -442,16 +446,11 @@ def _turnover_panel(ev: Evaluation, factor: str, s: dict, style: _Style, ax: Axe
         _empty(ax, style)
         return
     ax.set_ylim(0, 1.02)
-    ax.set_title(
+    _finish_time_panel(
+        ax,
         style.label("换手率 (新进名称占比)", "Turnover (share of new names)")
         + f"  ·  {style.label('多头均值', 'long mean')} {_fmt_pct(s.get('turnover'))}",
-        loc="left",
-        fontsize=10,
     )
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
-    _pct_axis(ax)
-    _grid(ax)
-    _date_axis(ax)
 
 
 # --------------------------------------------------------------------------- public figures

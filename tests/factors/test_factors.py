@@ -254,15 +254,10 @@ def test_values_are_null_outside_presence(hand):
 
 
 # ------------------------------------------------------------------ point in time
-def random_inputs(rng, t=700, m=6, level="stock"):
-    present = np.ones((t, m), bool)
-    for j in range(m):
-        lo = int(rng.integers(0, t // 3)) if j % 2 else 0
-        hi = int(rng.integers(2 * t // 3, t)) if j % 3 == 2 else t
-        present[:lo, j] = False
-        present[hi:, j] = False
+def random_series(rng, t: int, m: int) -> dict[str, np.ndarray]:
+    """Every flow input with a value on every row (inflow from the second row, as the
+    look-through makes it)."""
     mv = np.cumprod(1 + rng.normal(0, 0.03, (t, m)), axis=0) * 1e7
-    mv[:, 1][rng.random(t) < 0.05] = 0.0  # a stock that ETFs sometimes drop entirely
     f = np.cumprod(1 + rng.normal(0, 0.02, (t, m)), axis=0) * 1e9
     series = {
         "mv_passive": mv,
@@ -274,6 +269,19 @@ def random_inputs(rng, t=700, m=6, level="stock"):
         "share_passive_fund": rng.random((t, m)) * 1e8,
     }
     series["inflow"][0] = NAN
+    return series
+
+
+def random_inputs(rng, t=700, m=6, level="stock"):
+    present = np.ones((t, m), bool)
+    for j in range(m):
+        lo = int(rng.integers(0, t // 3)) if j % 2 else 0
+        hi = int(rng.integers(2 * t // 3, t)) if j % 3 == 2 else t
+        present[:lo, j] = False
+        present[hi:, j] = False
+    series = random_series(rng, t, m)
+    series["mv_passive"][:, 1][rng.random(t) < 0.05] = 0.0  # ETFs sometimes drop it entirely
+    series["w_passive"] = series["mv_passive"] / series["float_mcap"]
     assert set(series) >= set(FLOW_COLUMNS)
     return make_inputs(series, present, level=level)
 
@@ -312,18 +320,7 @@ def test_first_value_of_every_factor_sits_at_its_declared_lookback():
     ``2 (n + 1)`` rows later."""
     rng = np.random.default_rng(5)
     t, m = 700, 4
-    mv = np.cumprod(1 + rng.normal(0, 0.03, (t, m)), axis=0) * 1e7
-    f = np.cumprod(1 + rng.normal(0, 0.02, (t, m)), axis=0) * 1e9
-    series = {
-        "mv_passive": mv,
-        "float_mcap": f,
-        "w_passive": mv / f,
-        "inflow": rng.normal(0, 1e5, (t, m)),
-        "ret": rng.normal(0, 0.02, (t, m)),
-        "share_passive": rng.random((t, m)) * 1e6,
-        "share_passive_fund": rng.random((t, m)) * 1e8,
-    }
-    series["inflow"][0] = NAN
+    series = random_series(rng, t, m)
     fs = compute_factors(make_inputs(series, np.ones((t, m), bool)), "all")
     assert weekdays(1)[0].weekday() == 0
     checked = 0
