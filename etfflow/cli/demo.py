@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -11,20 +10,12 @@ from rich.markup import escape
 
 from etfflow.cli._ui import WIDE_HELP, console, coverage_table, print_table, progress_bar, set_wide
 from etfflow.cli.backtest import print_backtest, ts_corr_table
-from etfflow.cli.factors import STANDARD_PROCESSING, print_factor_run
+from etfflow.cli.factors import print_factor_run
 from etfflow.cli.lookthrough import print_summary
-from etfflow.data_samples import SIZES, generate_market
-from etfflow.engine.loading import MANIFEST, open_dataset
-from etfflow.engine.market import load_market
-from etfflow.engine.pools import Pool
-from etfflow.engine.store import DEFAULT_STORE, check_store_path, compact_store
-from etfflow.pipeline.backtest import flow_ts_corr, run_backtest
-from etfflow.pipeline.runs import run_factors, run_lookthrough
+from etfflow.data_samples import SIZES
+from etfflow.engine.store import DEFAULT_STORE, check_store_path
+from etfflow.pipeline.demo import default_market_dir, run_demo
 
-#: Processing of the demo's stock factors (Huaan 2024-12 §3.3's standard: winsorise, fill,
-#: z-score, industry + size neutralisation; docs/methodology.md#4-cross-sectional-processing),
-#: the default of ``etfflow factors compute`` too.
-DEMO_PROCESSING = STANDARD_PROCESSING["stock"]
 #: Factors whose per-year tables the demo prints (all factors are in the store and reports).
 HEADLINE = (
     "w_passive",
@@ -37,13 +28,6 @@ HEADLINE = (
     "revs_20",
     "mom_12m",
 )
-
-
-def _have_market(out: Path, size: str, seed: int) -> bool:
-    if not (out / MANIFEST).is_file():
-        return False
-    m = open_dataset(out, require_holdings=False).manifest
-    return m.get("size") == size and m.get("seed") == seed
 
 
 def demo(
@@ -64,40 +48,14 @@ def demo(
     set_wide(wide)
     if size not in SIZES:
         raise typer.BadParameter(f"choose one of {', '.join(SIZES)}", param_hint="--size")
-    out = out or Path("etfflow_data") / f"{size}_seed{seed}"
-    check_store_path(store, create=True)  # before any work: a Parquet --store is refused
-    # a re-run replaces its runs' rows, and DuckDB keeps the space of deleted rows: compact
-    rerun = Path(store).is_file() and Path(store).stat().st_size > 0
-    t0 = time.perf_counter()
+    out = out or default_market_dir(size, seed)
+    check_store_path(store, create=True)  # before the progress bar: a clean error
     with progress_bar() as progress:
-        if _have_market(out, size, seed):
-            console.print(f"using the {size} market (seed {seed}) at {escape(str(out))}")
-        else:
-            generate_market(out, size=size, seed=seed, progress=progress)
-            console.print(f"generated the {size} market (seed {seed}) at {escape(str(out))}")
-        run = run_lookthrough(out, pool=Pool.all(), store=store, progress=progress)
-        market = load_market(open_dataset(out))
-        common = {"pool": Pool.all(), "store": store, "lookthrough": run, "market": market}
-        frun = run_factors(out, process=DEMO_PROCESSING, progress=progress, **common)
-        irun = run_factors(
-            out,
-            level="industry_l1",
-            process=STANDARD_PROCESSING["industry_l1"],
-            progress=progress,
-            **common,
-        )
-        html = Path(store).parent / "etfflow_report_stock.html"
-        ihtml = Path(store).parent / "etfflow_report_industry.html"
-        bt = run_backtest(
-            store, factor_run=frun.run_id, market=market, html=html, progress=progress
-        )
-        ibt = run_backtest(
-            store, factor_run=irun.run_id, market=market, html=ihtml, progress=progress
-        )
-        if rerun:
-            progress("compact store", 0, 1)
-            size_before, size_after = compact_store(store)
-            progress("compact store", 1, 1)
+        d = run_demo(size=size, seed=seed, out=out, store=store, progress=progress)
+    verb = "generated" if d.generated else "using"
+    console.print(f"{verb} the {size} market (seed {seed}) at {escape(str(out))}")
+    run, frun, irun = d.lookthrough, d.stock, d.industry
+    bt, ibt = d.stock_backtest, d.industry_backtest
     rep = run.validation
     if rep is not None:
         console.print(f"validation: {len(rep.errors)} errors, {len(rep.warnings)} warning(s)")
@@ -133,15 +91,16 @@ def demo(
     print_backtest(ibt.evaluation, ibt.params, ibt.run_id, yearly_filter=HEADLINE)
     print_table(
         ts_corr_table(
-            flow_ts_corr(irun.factors),
+            d.flow_ts_corr,
             title="Industry flows vs the next 20-day return: mean time-series Rank IC across "
             "industries (share positive), per year (cf. Huaan 2024-12, table 10)",
         )
     )
-    if rerun:
+    if d.compacted is not None:
+        before, after = d.compacted
         console.print(
-            f"compacted {escape(str(store))} (replaced runs): {size_before / 1e6:,.1f} MB -> "
-            f"{size_after / 1e6:,.1f} MB"
+            f"compacted {escape(str(store))} (replaced runs): {before / 1e6:,.1f} MB -> "
+            f"{after / 1e6:,.1f} MB"
         )
     console.print(
         f"\nresults in {escape(str(run.store))}: look-through run [bold]{run.run_id}[/] "
@@ -153,5 +112,5 @@ def demo(
         f'  etfflow sql --store {escape(str(run.store))} "SELECT factor, rank_ic, '
         f"long_excess_ann FROM bt_summary WHERE run_id = '{bt.run_id}' ORDER BY rank_ic\"\n"
         f"HTML reports: {escape(str(bt.html))} and {escape(str(ibt.html))}\n"
-        f"done in {time.perf_counter() - t0:.1f} s"
+        f"done in {d.seconds:.1f} s"
     )

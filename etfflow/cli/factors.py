@@ -17,32 +17,11 @@ from etfflow.engine.store import DEFAULT_STORE, check_store_path
 from etfflow.factors.compute import FactorSet
 from etfflow.factors.inputs import LEVELS
 from etfflow.factors.registry import registry
-from etfflow.pipeline.runs import FactorRun, run_factors
+from etfflow.pipeline.runs import FactorRun, processing_for, run_factors
 
 app = typer.Typer(
     no_args_is_help=True, help="List and compute the factors (docs/methodology.md#3-factors)."
 )
-
-#: The reports' standard processing (Huaan 2024-12 §3.3;
-#: docs/methodology.md#4-cross-sectional-processing), the default of ``factors compute`` and
-#: of the demo: winsorise (median ± 5·MAD), fill with the industry median, z-score, neutralise on
-#: industry and log float cap. Industry-level factors are used raw (neutralising industries
-#: on industry dummies would zero them), as the demo does.
-STANDARD_PROCESSING: dict[str, str | None] = {
-    "stock": "winsor,fill,zscore,neutralize",
-    "industry_l1": None,
-    "industry_l2": None,
-}
-
-
-def processing_for(level: str, process: str) -> str | None:
-    """The steps of ``--process`` at ``level``: ``standard`` (default), ``none`` or a list."""
-    p = process.strip()
-    if p.lower() == "standard":
-        return STANDARD_PROCESSING.get(level)
-    if p.lower() in ("none", "raw", ""):
-        return None
-    return p
 
 
 @app.command("list")

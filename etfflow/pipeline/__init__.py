@@ -7,7 +7,8 @@ Layers import downward only (``tests/test_layers.py`` checks it)::
 - :mod:`etfflow.pipeline.runs`: validate → look-through → factors → store
   (:func:`~etfflow.pipeline.runs.run_lookthrough`, :func:`~etfflow.pipeline.runs.run_factors`);
 - :mod:`etfflow.pipeline.backtest`: a stored factor run → evaluation → store, exports and the
-  HTML report (:func:`~etfflow.pipeline.backtest.run_backtest`).
+  HTML report (:func:`~etfflow.pipeline.backtest.run_backtest`);
+- :mod:`etfflow.pipeline.demo`: the demo job end to end (:func:`~etfflow.pipeline.demo.run_demo`).
 
 The compute layers below never open files or the store; this package and the CLI do.
 """

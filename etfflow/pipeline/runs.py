@@ -23,6 +23,27 @@ from etfflow.factors.compute import FactorSet, compute_factors
 from etfflow.factors.compute import process as process_factors
 from etfflow.factors.inputs import LEVELS, Level, industry_inputs, stock_inputs
 
+#: The reports' standard processing (Huaan 2024-12 §3.3;
+#: docs/methodology.md#4-cross-sectional-processing), the default of ``etfflow factors compute`` and
+#: of the demo: winsorise (median ± 5·MAD), fill with the industry median, z-score, neutralise on
+#: industry and log float cap. Industry-level factors are used raw (neutralising industries
+#: on industry dummies would zero them), as the demo does.
+STANDARD_PROCESSING: dict[str, str | None] = {
+    "stock": "winsor,fill,zscore,neutralize",
+    "industry_l1": None,
+    "industry_l2": None,
+}
+
+
+def processing_for(level: str, process: str) -> str | None:
+    """The steps of ``--process`` at ``level``: ``standard`` (default), ``none`` or a list."""
+    p = process.strip()
+    if p.lower() == "standard":
+        return STANDARD_PROCESSING.get(level)
+    if p.lower() in ("none", "raw", ""):
+        return None
+    return p
+
 
 @dataclass
 class LookThroughRun:

@@ -1,0 +1,141 @@
+"""The demo job: the synthetic market end to end, as one library call (``etfflow demo`` prints it).
+
+generate (or reuse) a market → validate and look through every ETF → stock factors with the
+standard processing → CITIC level-1 industry factors (raw) → decile backtests of the stock factors
+and quintile backtests of the industry factors, each with its HTML report → the industries' flow
+time-series correlations → compact the store when a re-run replaced rows.
+
+``run_demo(size="tiny", out="m", store="r.duckdb").stock_backtest.evaluation.summary`` is the
+decile summary the CLI prints (``tests/pipeline/test_demo.py`` runs it).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from etfflow._common import Progress
+from etfflow.data_samples import SIZES, generate_market
+from etfflow.engine.loading import MANIFEST, open_dataset
+from etfflow.engine.market import Market, load_market
+from etfflow.engine.pools import Pool
+from etfflow.engine.store import DEFAULT_STORE, check_store_path, compact_store
+from etfflow.exceptions import EtfflowError
+from etfflow.pipeline.backtest import BacktestRun, flow_ts_corr, run_backtest
+from etfflow.pipeline.runs import (
+    STANDARD_PROCESSING,
+    FactorRun,
+    LookThroughRun,
+    run_factors,
+    run_lookthrough,
+)
+
+#: Report files the demo writes beside its store.
+STOCK_REPORT = "etfflow_report_stock.html"
+INDUSTRY_REPORT = "etfflow_report_industry.html"
+
+
+@dataclass
+class DemoRun:
+    """Everything one demo produced; every table is also in ``lookthrough.store``."""
+
+    market_dir: Path
+    generated: bool  # False when an existing market of the same size and seed was reused
+    lookthrough: LookThroughRun
+    market: Market
+    stock: FactorRun
+    industry: FactorRun
+    stock_backtest: BacktestRun
+    industry_backtest: BacktestRun
+    flow_ts_corr: pl.DataFrame
+    compacted: tuple[int, int] | None  # store bytes before/after compaction, when it ran
+    seconds: float
+
+
+def default_market_dir(size: str, seed: int) -> Path:
+    """``etfflow_data/<size>_seed<seed>``: where the demo keeps its market."""
+    return Path("etfflow_data") / f"{size}_seed{seed}"
+
+
+def has_market(out: Path, size: str, seed: int) -> bool:
+    """A finished market (manifest written last) of this size and seed is at ``out``."""
+    if not (out / MANIFEST).is_file():
+        return False
+    m = open_dataset(out, require_holdings=False).manifest
+    return m.get("size") == size and m.get("seed") == seed
+
+
+def run_demo(
+    *,
+    size: str = "small",
+    seed: int = 0,
+    out: str | Path | None = None,
+    store: str | Path = DEFAULT_STORE,
+    progress: Progress | None = None,
+) -> DemoRun:
+    """Run the demo job; the reports are written beside ``store``.
+
+    Raises :class:`~etfflow.exceptions.EtfflowError` on an unknown size or a store path that is
+    not a DuckDB file, before any work.
+    """
+    if size not in SIZES:
+        raise EtfflowError(f"unknown market size {size!r}: choose one of {', '.join(SIZES)}")
+    out = Path(out) if out is not None else default_market_dir(size, seed)
+    store = Path(store)
+    check_store_path(store, create=True)  # before any work: a Parquet store path is refused
+    # a re-run replaces its runs' rows, and DuckDB keeps the space of deleted rows: compact
+    rerun = store.is_file() and store.stat().st_size > 0
+    t0 = time.perf_counter()
+    generated = not has_market(out, size, seed)
+    if generated:
+        generate_market(out, size=size, seed=seed, progress=progress)
+    pool = Pool.all()
+    lt = run_lookthrough(out, pool=pool, store=store, progress=progress)
+    market = load_market(open_dataset(out))
+    common = {"pool": pool, "store": store, "lookthrough": lt, "market": market}
+    stock = run_factors(out, process=STANDARD_PROCESSING["stock"], progress=progress, **common)
+    industry = run_factors(
+        out,
+        level="industry_l1",
+        process=STANDARD_PROCESSING["industry_l1"],
+        progress=progress,
+        **common,
+    )
+    bt = run_backtest(
+        store,
+        factor_run=stock.run_id,
+        market=market,
+        html=store.parent / STOCK_REPORT,
+        progress=progress,
+    )
+    ibt = run_backtest(
+        store,
+        factor_run=industry.run_id,
+        market=market,
+        html=store.parent / INDUSTRY_REPORT,
+        progress=progress,
+    )
+    ts = flow_ts_corr(industry.factors)
+    compacted = None
+    if rerun:
+        if progress is not None:
+            progress("compact store", 0, 1)
+        compacted = compact_store(store)
+        if progress is not None:
+            progress("compact store", 1, 1)
+    return DemoRun(
+        market_dir=out,
+        generated=generated,
+        lookthrough=lt,
+        market=market,
+        stock=stock,
+        industry=industry,
+        stock_backtest=bt,
+        industry_backtest=ibt,
+        flow_ts_corr=ts,
+        compacted=compacted,
+        seconds=time.perf_counter() - t0,
+    )
