@@ -6,8 +6,11 @@ starts cold); later runs load the machine code from the cache. This benchmark ti
 invocation and on the same market folder:
 
 1. a cold run: ``etfflow demo`` in a child process with ``NUMBA_CACHE_DIR`` set to a new
-   empty folder (what a fresh install sees);
-2. ``--warm`` warm runs reusing that cache folder.
+   empty folder (what a fresh install sees), with the first-run helper process that compiles
+   kernels meanwhile (``etfflow.pipeline.warm``; the CLI's default);
+2. with ``--ab``, also a cold run without the helper (``ETFFLOW_BACKGROUND_COMPILE=0``, its own
+   empty cache folder), so the helper's gain is a ratio of the same benchmark run;
+3. ``--warm`` warm runs reusing the first cache folder.
 
 The market is generated first (timed apart, with its own cache folder) unless ``--data``
 names an existing one; every run writes a fresh DuckDB store in a temporary folder. For each
@@ -99,6 +102,7 @@ def main() -> None:
     ap.add_argument("--warm", type=int, default=3, help="number of warm runs")
     ap.add_argument("--data", type=Path, help="existing market folder (else generated)")
     ap.add_argument("--kernels", type=int, default=0, help="print the N costliest compiles")
+    ap.add_argument("--ab", action="store_true", help="also a cold run without the helper")
     a = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench_first_run_") as tmp:
@@ -141,25 +145,41 @@ def main() -> None:
 
         for i in range(a.warm + 1):
             (tmp_path / f"run{i}").mkdir()
+        env["ETFFLOW_BACKGROUND_COMPILE"] = "1"
         runs = [_run(demo_args(0), {**env, "BENCH_FIRST_RUN_EVENTS": str(events)})]
         runs += [_run(demo_args(i), env) for i in range(1, a.warm + 1)]
+        if a.ab:
+            (tmp_path / "run_ab").mkdir()
+            (tmp_path / "cache_ab").mkdir()
+            off = {**env, "NUMBA_CACHE_DIR": str(tmp_path / "cache_ab")}
+            off["ETFFLOW_BACKGROUND_COMPILE"] = "0"
+            store = tmp_path / "run_ab" / "etfflow.duckdb"
+            ab = _run([*demo_args(0)[:-1], str(store)], off)
 
         print(f"{'run':<8}{'wall s':>9}{'peak RSS MB':>13}{'minor faults':>14}")
         for i, r in enumerate(runs):
             name = "cold" if i == 0 else f"warm {i}"
             print(f"{name:<8}{r['wall']:>9.1f}{r['rss_mb']:>13.0f}{r['minflt']:>14,}")
+        if a.ab:
+            r = ab
+            print(f"{'cold, no helper':<8}{r['wall']:>9.1f}{r['rss_mb']:>13.0f}{r['minflt']:>14,}")
         warm = [r["wall"] for r in runs[1:]]
         med = statistics.median(warm) if warm else float("nan")
         print(
             f"cold {runs[0]['wall']:.1f} s, median warm {med:.1f} s: cold/warm = "
             f"{runs[0]['wall'] / med:.2f} (target <= 2)"
         )
+        if a.ab:
+            print(
+                f"cold without the helper {ab['wall']:.1f} s: cold/warm = {ab['wall'] / med:.2f}; "
+                f"helper speed-up of the cold run {ab['wall'] / runs[0]['wall']:.2f}x"
+            )
 
         rows = json.loads(events.read_text())
         total = sum(v[1] for v in rows.values())
         n_spec = sum(v[0] for v in rows.values())
         print(
-            f"cold run compiled {len(rows)} dispatchers, {n_spec} specialisations, "
+            f"cold run (main process) compiled {len(rows)} dispatchers, {n_spec} specialisations, "
             f"{total:.1f} s exclusive compile time"
         )
         if a.kernels:

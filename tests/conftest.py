@@ -12,6 +12,10 @@ import os
 
 from hypothesis import settings
 
+# The CLI compiles numba kernels in a helper process on a cold cache (etfflow.pipeline.warm);
+# tests run commands in-process many times, so only tests/pipeline/test_warm.py turns it on.
+os.environ.setdefault("ETFFLOW_BACKGROUND_COMPILE", "0")
+
 settings.register_profile("fast", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("thorough", derandomize=False, deadline=None, print_blob=True)
 settings.register_profile("explore", derandomize=False, deadline=None, print_blob=True)

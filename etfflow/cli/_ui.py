@@ -39,6 +39,7 @@ from typer.core import TyperGroup
 
 from etfflow._common import Progress as ProgressFn
 from etfflow.exceptions import EtfflowError
+from etfflow.pipeline.warm import background_compile
 
 try:  # typer vendors click since 0.2x; older typers use the click package
     from typer._click.exceptions import UsageError
@@ -129,6 +130,17 @@ def progress_bar() -> Iterator[ProgressFn]:
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update
+
+
+@contextmanager
+def compute_session() -> Iterator[ProgressFn]:
+    """:func:`progress_bar` for a command that runs numba kernels: on a first run (cold kernel
+    cache) a second process compiles kernels meanwhile (:mod:`etfflow.pipeline.warm`)."""
+    with background_compile() as helper:
+        if helper is not None:
+            err_console.print("first run: compiling the numba kernels (in two processes)")
+        with progress_bar() as progress:
+            yield progress
 
 
 def fmt_pct(x: float | None, digits: int = 1) -> str:

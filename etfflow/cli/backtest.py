@@ -15,7 +15,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from etfflow.cli._ui import WIDE_HELP, console, print_table, progress_bar, set_wide
+from etfflow.cli._ui import WIDE_HELP, compute_session, console, print_table, set_wide
 from etfflow.engine.store import DEFAULT_STORE, check_store_path, open_store
 from etfflow.factors.inputs import LEVELS
 from etfflow.pipeline.backtest import BacktestRun, load_evaluation, run_backtest, write_report
@@ -202,7 +202,7 @@ def backtest_cmd(
     if direction not in ("auto", "default", "1", "-1", "+1"):
         raise typer.BadParameter("auto, default, 1 or -1", param_hint="--direction")
     check_store_path(store, create=False)  # reads a factor run first: never creates a store
-    with progress_bar() as progress:
+    with compute_session() as progress:
         result = run_backtest(
             store,
             factor_run=run,

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from etfflow.cli._ui import WIDE_HELP, console, coverage_table, print_table, progress_bar, set_wide
+from etfflow.cli._ui import (
+    WIDE_HELP,
+    compute_session,
+    console,
+    coverage_table,
+    print_table,
+    set_wide,
+)
 from etfflow.cli.backtest import print_backtest, ts_corr_table
 from etfflow.cli.factors import print_factor_run
 from etfflow.cli.lookthrough import print_summary
@@ -50,7 +57,7 @@ def demo(
         raise typer.BadParameter(f"choose one of {', '.join(SIZES)}", param_hint="--size")
     out = out or default_market_dir(size, seed)
     check_store_path(store, create=True)  # before the progress bar: a clean error
-    with progress_bar() as progress:
+    with compute_session() as progress:
         d = run_demo(size=size, seed=seed, out=out, store=store, progress=progress)
     verb = "generated" if d.generated else "using"
     console.print(f"{verb} the {size} market (seed {seed}) at {escape(str(out))}")

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from etfflow.cli._ui import console, print_table, progress_bar
+from etfflow.cli._ui import compute_session, console, print_table
 from etfflow.cli.lookthrough import make_pool
 from etfflow.engine.pools import POOL_NAMES
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
@@ -144,7 +144,7 @@ def compute_cmd(
     except ValueError:
         raise typer.BadParameter("comma-separated integers", param_hint="--windows") from None
     check_store_path(store, create=True)  # before any work: a Parquet --store is refused
-    with progress_bar() as progress:
+    with compute_session() as progress:
         run = run_factors(
             data_dir,
             pool=make_pool(pool, etfs, None),

@@ -9,7 +9,7 @@ import polars as pl
 import typer
 from rich.markup import escape
 
-from etfflow.cli._ui import console, coverage_table, print_table, progress_bar
+from etfflow.cli._ui import compute_session, console, coverage_table, print_table
 from etfflow.engine.lookthrough import LookThrough
 from etfflow.engine.pools import POOL_NAMES, Pool
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
@@ -85,7 +85,7 @@ def penetrate_cmd(
     if mode not in ("pcf", "weights"):
         raise typer.BadParameter("choose pcf or weights", param_hint="--mode")
     check_store_path(store, create=True)  # before any work: a Parquet --store is refused
-    with progress_bar() as progress:
+    with compute_session() as progress:
         run = run_lookthrough(
             data_dir,
             pool=make_pool(pool, etfs, enhanced),

@@ -141,3 +141,27 @@ def test_generate_same_seed_byte_identical(tmp_path):
     assert Path("manifest.json") in files and len(files) > 10
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+
+
+def test_compute_commands_compile_in_a_helper_process_on_a_cold_cache(
+    demo_run, tmp_path, monkeypatch
+):
+    """penetrate / factors compute / backtest / demo wrap their work in the first-run helper."""
+    import contextlib
+
+    import etfflow.cli._ui as ui
+
+    calls: list[str] = []
+
+    @contextlib.contextmanager
+    def fake_background_compile():
+        calls.append("start")
+        yield object()  # as if a helper had started
+        calls.append("stop")
+
+    monkeypatch.setattr(ui, "background_compile", fake_background_compile)
+    store = tmp_path / "s.duckdb"
+    r = CliRunner().invoke(app, ["penetrate", str(demo_run.market), "--store", str(store)])
+    assert r.exit_code == 0, r.output
+    assert calls == ["start", "stop"]
+    assert "first run: compiling the numba kernels" in r.stderr

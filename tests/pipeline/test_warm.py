@@ -1,0 +1,91 @@
+"""The first-run helper process that compiles the demo's kernels (etfflow.pipeline.warm)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from etfflow.pipeline.warm import (
+    ENV_SWITCH,
+    SIGNATURES,
+    background_compile,
+    parse_signature,
+    read_signatures,
+    record,
+)
+
+
+def test_the_recorded_kernel_list_is_current(tmp_path):
+    fresh = record(tmp_path / "sigs.txt")
+    assert fresh == read_signatures(), (
+        "the demo calls other numba kernels or argument types than "
+        f"{SIGNATURES.name} lists: run `python -m etfflow.pipeline.warm --record`"
+    )
+
+
+def test_every_recorded_signature_parses_back_to_itself():
+    entries = read_signatures()
+    assert len(entries) >= 20
+    for _, _, sig in entries:
+        assert repr(parse_signature(sig)) == sig
+
+
+def _entries(*names: str) -> list[str]:
+    rows = [e for e in read_signatures() if e[1] in names]
+    assert {e[1] for e in rows} == set(names)
+    return ["\t".join(e) for e in rows]
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    from etfflow.pipeline.warm import background_compile, dispatcher, read_signatures
+
+    sigs = sys.argv[1]
+    entries = read_signatures(sigs)
+    with background_compile(signatures=sigs) as helper:
+        assert helper is not None, "cold cache: a helper must start"
+        assert helper.wait(timeout=600) == 0
+    for module, qualname, sig in entries:
+        d = dispatcher(module, qualname)
+        assert not d.signatures, "nothing compiled in this process yet"
+    from etfflow.pipeline.warm import compile_entries
+    assert compile_entries(entries) == len(entries)
+    for module, qualname, sig in entries:
+        st = dispatcher(module, qualname).stats
+        assert st.cache_hits and not st.cache_misses, (qualname, st)
+    with background_compile(signatures=sigs) as helper:
+        assert helper is None, "warm cache: no helper"
+    print("ok")
+    """
+)
+
+
+def test_the_helper_fills_the_cache_the_main_process_loads_from(tmp_path):
+    sigs = tmp_path / "sigs.txt"
+    sigs.write_text("\n".join(_entries("max_drawdown", "pair_starts")) + "\n")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), ENV_SWITCH: "1"}
+    r = subprocess.run(
+        [sys.executable, "-c", CHILD, str(sigs)], env=env, capture_output=True, text=True
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
+
+
+def test_the_helper_is_stopped_when_the_work_ends(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv(ENV_SWITCH, "1")
+    empty = tmp_path / "none.txt"
+    with background_compile(signatures=empty) as helper:
+        assert helper is None  # nothing listed: nothing to start
+    # cache_is_cold reads this process's dispatchers, whose cache may be warm: force a start
+    # through a list whose kernels have no index in any cache (a qualname that does not exist)
+    sigs = tmp_path / "sigs.txt"
+    sigs.write_text("etfflow.backtest.engine_nb\tno_such_kernel\t(int64,)\n")
+    with background_compile(signatures=sigs) as helper:
+        assert helper is not None
+    assert helper.poll() is not None  # finished or terminated, never left running
+    monkeypatch.setenv(ENV_SWITCH, "0")
+    with background_compile(signatures=sigs) as helper:
+        assert helper is None
