@@ -1118,3 +1118,32 @@ def test_chunk_bounds_from_parquet_footers(make_dataset, tmp_path, monkeypatch) 
     assert validation._footer_chunks(lf, ds.files("stock_daily"), "date") is None
     unsorted = validate(open_dataset(root), tables=["stock_daily"])
     assert one.summary().sort(key).equals(unsorted.summary().sort(key))
+
+
+def test_each_validation_kernel_compiles_one_specialisation(tmp_path):
+    """Read-only vs writeable arrays and uint32 vs int32 ids used to compile take_ranks four
+    times and pair_starts twice on a first run (seconds each); a fresh process validating a
+    market with Categorical and String code columns now compiles each kernel once."""
+    import subprocess
+    import sys
+    import textwrap
+
+    child = textwrap.dedent(
+        """
+        import sys
+        from etfflow.data_samples import generate_market
+        from etfflow.engine.loading import open_dataset
+        from etfflow.engine.validation import kernels, validate
+
+        generate_market(sys.argv[1], size="tiny", seed=3)
+        validate(open_dataset(sys.argv[1]))
+        for name in ("take_ranks", "missing_bits", "unsorted_keys", "pair_starts"):
+            sigs = getattr(kernels, name).signatures
+            assert len(sigs) == 1, (name, sigs)
+        print("ok")
+        """
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", child, str(tmp_path / "m")], capture_output=True, text=True
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]

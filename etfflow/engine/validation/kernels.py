@@ -14,6 +14,22 @@ import numpy as np
 from numba import njit
 
 
+def ids32(x: np.ndarray) -> np.ndarray:
+    """``x`` as a read-only int32 view (no copy), so each kernel compiles one specialisation.
+
+    uint32 ids (Categorical physicals) are reinterpreted: real ids are far below 2**31 and
+    the null fill 2**32 - 1 becomes -1, outside every table either way. Other dtypes pass
+    through unchanged.
+    """
+    if x.dtype == np.uint32:
+        x = x.view(np.int32)
+    elif x.dtype != np.int32:
+        return x
+    v = x.view()
+    v.flags.writeable = False
+    return v
+
+
 @njit(cache=True, nogil=True)
 def take_ranks(values: np.ndarray, table: np.ndarray, offset: int) -> np.ndarray:
     """``table[values[i] - offset]``, -1 outside the table (unknown code, non-trading day)."""
@@ -114,9 +130,8 @@ def warm_up() -> None:
     Run in a background thread while the first tables are read: numba's first use in a
     process costs seconds of type-registry set-up, mostly overlapped with Parquet reads.
     """
-    i32, u32 = np.zeros(2, dtype=np.int32), np.zeros(2, dtype=np.uint32)
-    take_ranks(i32, i32, 0)
-    take_ranks(u32, i32, 0)
+    i32 = np.zeros(2, dtype=np.int32)
+    take_ranks(ids32(i32), ids32(i32), 0)
     missing_bits(i32, i32, np.zeros(4, dtype=np.bool_), 2)
     unsorted_keys(i32, i32, i32, 2, 2)
-    pair_starts(i32, i32, 2)
+    pair_starts(ids32(i32), ids32(i32), 2)

@@ -18,7 +18,7 @@ import polars as pl
 from etfflow.engine import schemas as sc
 from etfflow.engine.loading import Dataset, scan_table
 from etfflow.engine.panel import raw_codes
-from etfflow.engine.validation.kernels import missing_bits, take_ranks
+from etfflow.engine.validation.kernels import ids32, missing_bits, take_ranks
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class Codes:
         if self._list is None:
             self._list = self.values.to_list()
         phys, lookup, _keep = raw_codes(s, self._list)
-        return take_ranks(phys, lookup, 0)
+        return take_ranks(ids32(phys), ids32(lookup), 0)
 
     @classmethod
     def from_frame(cls, lf: pl.LazyFrame, column: str) -> Codes:
@@ -107,7 +107,7 @@ class Calendar:
         phys = s.to_physical()
         if phys.null_count():
             phys = phys.fill_null(np.iinfo(np.int32).min)
-        return take_ranks(phys.to_numpy(), self._lut_np, self.d0)
+        return take_ranks(ids32(phys.to_numpy()), ids32(self._lut_np), self.d0)
 
     def index(self, column: str) -> pl.Expr:
         off = pl.col(column).cast(pl.Int32) - self.d0

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from etfflow.engine import schemas as sc
-from etfflow.engine.validation.kernels import pair_starts
+from etfflow.engine.validation.kernels import ids32, pair_starts
 from etfflow.engine.validation.lookups import Context, isin_sorted, sorted_unique
 from etfflow.engine.validation.report import Outcome, Tally
 from etfflow.engine.validation.rules import Plan, key_plan, row_rules
@@ -130,7 +130,9 @@ def _baskets(ctx: Context, table: str, plan: Plan, tally: Tally) -> Hooks | None
     parts: list[np.ndarray] = []
 
     def chunk(prepared: pl.DataFrame) -> None:
-        starts = pair_starts(prepared["__day"].to_numpy(), prepared["__etf"].to_numpy(), cal.n)
+        starts = pair_starts(
+            ids32(prepared["__day"].to_numpy()), ids32(prepared["__etf"].to_numpy()), cal.n
+        )
         parts.append(np.unique(starts))
 
     def decode(keys: np.ndarray) -> pl.DataFrame:
