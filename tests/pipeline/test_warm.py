@@ -7,6 +7,9 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+from etfflow.pipeline import warm
 from etfflow.pipeline.warm import (
     ENV_SWITCH,
     SIGNATURES,
@@ -41,7 +44,10 @@ def _entries(*names: str) -> list[str]:
 CHILD = textwrap.dedent(
     """
     import sys
+    from etfflow.pipeline import warm
     from etfflow.pipeline.warm import background_compile, dispatcher, read_signatures
+
+    warm.idle_core = lambda: True  # the test machine may be busy
 
     sigs = sys.argv[1]
     entries = read_signatures(sigs)
@@ -73,7 +79,23 @@ def test_the_helper_fills_the_cache_the_main_process_loads_from(tmp_path):
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
 
 
-def test_the_helper_is_stopped_when_the_work_ends(tmp_path, monkeypatch):
+@pytest.fixture
+def idle(monkeypatch):
+    """The machine running the tests may be busy: the helper's start must not depend on it."""
+    monkeypatch.setattr(warm, "idle_core", lambda: True)
+
+
+def test_the_helper_waits_for_an_idle_core(monkeypatch):
+    monkeypatch.setattr(os, "getloadavg", lambda: (7.9, 7.0, 6.0))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert not warm.idle_core()
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.4, 0.5, 0.6))
+    assert warm.idle_core()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert not warm.idle_core()
+
+
+def test_the_helper_is_stopped_when_the_work_ends(tmp_path, monkeypatch, idle):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv(ENV_SWITCH, "1")
     empty = tmp_path / "none.txt"
