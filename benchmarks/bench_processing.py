@@ -36,12 +36,12 @@ import pandas as pd
 import polars as pl
 
 from etfflow.factors.processing import (
-    apply_steps,
     fill_group_median,
     neutralize,
     winsorize_mad,
     zscore,
 )
+from etfflow.factors.processing_pipeline import apply_steps
 
 T, N, N_IND, N_BOARD = 1250, 5300, 30, 4
 K = 5.0

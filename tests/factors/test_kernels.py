@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 from etfflow.exceptions import EtfflowError
 from etfflow.factors import kernels as K
+from etfflow.factors import kernels_nb as NB
 from etfflow.factors import kernels_ref as R
 
 # fast by default; ETFFLOW_HYPOTHESIS=thorough for a long run
@@ -411,27 +412,27 @@ def test_one_d_in_one_d_out_and_1d_kernels() -> None:
         np.testing.assert_array_equal(
             out, getattr(K, name)(y[:, None], x[:, None], 7, min_periods=4)[:, 0]
         )
-    np.testing.assert_array_equal(K.rolling_sum_1d_nb(x, 7, 4), K.rolling_sum(x, 7, min_periods=4))
+    np.testing.assert_array_equal(NB.rolling_sum_1d_nb(x, 7, 4), K.rolling_sum(x, 7, min_periods=4))
     np.testing.assert_array_equal(
-        K.rolling_mean_1d_nb(x, 7, 4), K.rolling_mean(x, 7, min_periods=4)
+        NB.rolling_mean_1d_nb(x, 7, 4), K.rolling_mean(x, 7, min_periods=4)
     )
     np.testing.assert_array_equal(
-        K.rolling_std_1d_nb(x, 7, 4, 1), K.rolling_std(x, 7, min_periods=4)
+        NB.rolling_std_1d_nb(x, 7, 4, 1), K.rolling_std(x, 7, min_periods=4)
     )
     np.testing.assert_array_equal(
-        K.rolling_zscore_1d_nb(x, 7, 4, 0), K.rolling_zscore(x, 7, min_periods=4, ddof=0)
+        NB.rolling_zscore_1d_nb(x, 7, 4, 0), K.rolling_zscore(x, 7, min_periods=4, ddof=0)
     )
     np.testing.assert_array_equal(
-        K.rolling_slope_1d_nb(x, 7, 4), K.rolling_slope(x, 7, min_periods=4)
+        NB.rolling_slope_1d_nb(x, 7, 4), K.rolling_slope(x, 7, min_periods=4)
     )
     np.testing.assert_array_equal(
-        K.rolling_beta_1d_nb(y, x, 7, 4), K.rolling_beta(y, x, 7, min_periods=4)
+        NB.rolling_beta_1d_nb(y, x, 7, 4), K.rolling_beta(y, x, 7, min_periods=4)
     )
     np.testing.assert_array_equal(
-        K.rolling_corr_1d_nb(x, y, 7, 4), K.rolling_corr(x, y, 7, min_periods=4)
+        NB.rolling_corr_1d_nb(x, y, 7, 4), K.rolling_corr(x, y, 7, min_periods=4)
     )
     np.testing.assert_array_equal(
-        K.rolling_residual_1d_nb(y, x, 7, 4), K.rolling_residual(y, x, 7, min_periods=4)
+        NB.rolling_residual_1d_nb(y, x, 7, 4), K.rolling_residual(y, x, 7, min_periods=4)
     )
 
 
@@ -443,18 +444,18 @@ def test_block_size_does_not_change_results() -> None:
     y = rng.standard_normal(x.shape)
     for block in (8, 16, 40):
         for fn, args in [
-            (K.rolling_sum_nb, (x,)),
-            (K.rolling_mean_nb, (x,)),
-            (K.rolling_slope_nb, (x,)),
-            (K.rolling_beta_nb, (y, x)),
-            (K.rolling_corr_nb, (x, y)),
-            (K.rolling_residual_nb, (y, x)),
+            (NB.rolling_sum_nb, (x,)),
+            (NB.rolling_mean_nb, (x,)),
+            (NB.rolling_slope_nb, (x,)),
+            (NB.rolling_beta_nb, (y, x)),
+            (NB.rolling_corr_nb, (x, y)),
+            (NB.rolling_residual_nb, (y, x)),
         ]:
             a, b = np.empty_like(x), np.empty_like(x)
             fn(*args, a, 20, 15, block)
             fn(*args, b, 20, 15, 512)
             np.testing.assert_array_equal(a, b)
-        for fn in (K.rolling_std_nb, K.rolling_zscore_nb):
+        for fn in (NB.rolling_std_nb, NB.rolling_zscore_nb):
             a, b = np.empty_like(x), np.empty_like(x)
             fn(x, a, 20, 15, 1, block)
             fn(x, b, 20, 15, 1, 512)
