@@ -308,7 +308,8 @@ def paired_ms(a: Callable[[], object], b: Callable[[], object], repeat: int) -> 
             fn()
             ts.append((time.perf_counter() - t0) * 1e3)
     ratios = [x / y for x, y in zip(ta, tb, strict=True)]
-    return AB(statistics.median(ta), statistics.median(tb), statistics.median(ratios), out_a, out_b)
+    med = statistics.median
+    return AB(med(ta), med(tb), med(ratios), out_a, out_b, ratios)
 
 
 class AB(NamedTuple):
@@ -317,6 +318,7 @@ class AB(NamedTuple):
     ratio: float
     out_a: object
     out_b: object
+    ratios: list[float]
 
 
 def ab_main(args: argparse.Namespace, kernels: list[str], windows: list[int]) -> None:
@@ -333,6 +335,7 @@ def ab_main(args: argparse.Namespace, kernels: list[str], windows: list[int]) ->
     )
     print(f"{'kernel':<9}{'w':>4}{'this ms':>10}{'base ms':>10}{'this/base':>11}  identical")
     ratios = []
+    pooled: dict[str, list[float]] = {k: [] for k in kernels}
     for w in windows:
         ours = etfflow_fns(d, w)
         theirs = etfflow_fns(d, w, base)
@@ -340,9 +343,14 @@ def ab_main(args: argparse.Namespace, kernels: list[str], windows: list[int]) ->
             r = paired_ms(ours[k], theirs[k], args.repeat)
             same = np.array_equal(r.out_a, r.out_b, equal_nan=True)  # type: ignore[arg-type]
             ratios.append(r.ratio)
+            pooled[k] += r.ratios
             print(f"{k:<9}{w:>4}{r.ms_a:>10.1f}{r.ms_b:>10.1f}{r.ratio:>11.3f}  {same}")
             if not same:
                 raise SystemExit(f"{k} w={w}: outputs differ from {args.ab}")
+    print("every pair of every window, per kernel: median this/base [quartiles]")
+    for k, rs in pooled.items():
+        q1, q2, q3 = statistics.quantiles(rs, n=4) if len(rs) > 1 else (rs[0],) * 3
+        print(f"  {k:<9}{q2:>7.3f}  [{q1:.3f}, {q3:.3f}]  ({len(rs)} pairs)")
     print(
         f"median of the {len(ratios)} ratios {statistics.median(ratios):.3f}, "
         f"max {max(ratios):.3f}; loadavg at the end {os.getloadavg()[0]:.2f}"
