@@ -5,6 +5,12 @@ Usage::
     python benchmarks/bench_kernels.py                       # 1,250 days x 5,300 stocks
     python benchmarks/bench_kernels.py --stocks 800 --days 500 --repeat 3
     python benchmarks/bench_kernels.py --kernels std,slope --windows 20 --peers numbagg,pandas
+    python benchmarks/bench_kernels.py --ab /path/to/other/checkout   # A/B: this vs that
+
+``--ab DIR`` times this checkout's kernels against ``DIR/etfflow/factors/kernels.py`` (e.g. the
+base commit, ``git archive <commit> | tar -x -C DIR``) in the same process: calls alternate
+(A B B A ...), the ratio is taken pair by pair and its median printed, and the two outputs must
+be bit-identical. No peers are run in this mode.
 
 Data: a seeded panel shaped like etfflow's (days on axis 0, stocks on axis 1, C order):
 ``x`` = a passive-holding value in CNY (log random walk around 1e8, the slope / z-score
@@ -40,9 +46,15 @@ load average is printed before and after.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import NamedTuple
 
 import numpy as np
 
@@ -97,8 +109,12 @@ def compare(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, int]:
 
 
 # --------------------------------------------------------------------------- contenders
-def etfflow_fns(d: dict[str, np.ndarray], w: int) -> dict[str, Callable[[], np.ndarray]]:
-    from etfflow.factors import kernels as K
+def etfflow_fns(
+    d: dict[str, np.ndarray], w: int, kernels: ModuleType | None = None
+) -> dict[str, Callable[[], np.ndarray]]:
+    from etfflow.factors import kernels as ours
+
+    K = kernels or ours
 
     x, r, g = d["x"], d["r"], d["g"]
     return {
@@ -269,6 +285,78 @@ def polyfit_extrapolated(d: dict[str, np.ndarray], w: int, n_stocks: int) -> tup
     return ms, diff
 
 
+# --------------------------------------------------------------------------- A/B
+def load_module(path: Path, name: str) -> ModuleType:
+    """Import the file ``path`` as a module called ``name`` (another checkout's version)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot import {path}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def paired_ms(a: Callable[[], object], b: Callable[[], object], repeat: int) -> AB:
+    """Warm both up, then ``repeat`` pairs in alternating order: medians and the median ratio."""
+    out_a, out_b = a(), b()
+    ta: list[float] = []
+    tb: list[float] = []
+    for i in range(repeat):
+        for fn, ts in ((a, ta), (b, tb)) if i % 2 == 0 else ((b, tb), (a, ta)):
+            t0 = time.perf_counter()
+            fn()
+            ts.append((time.perf_counter() - t0) * 1e3)
+    ratios = [x / y for x, y in zip(ta, tb, strict=True)]
+    med = statistics.median
+    return AB(med(ta), med(tb), med(ratios), out_a, out_b, ratios)
+
+
+class AB(NamedTuple):
+    ms_a: float
+    ms_b: float
+    ratio: float
+    out_a: object
+    out_b: object
+    ratios: list[float]
+
+
+def ab_main(args: argparse.Namespace, kernels: list[str], windows: list[int]) -> None:
+    import numba
+
+    from etfflow.factors import kernels as K
+
+    base = load_module(Path(args.ab) / "etfflow" / "factors" / "kernels.py", "kernels_base")
+    d = make_panel(args.days, args.stocks, args.seed)
+    print(
+        f"A/B: this checkout ({Path(K.__file__).parent.parent.parent}) vs {args.ab}; panel "
+        f"{args.days:,} x {args.stocks:,}; numba threads {numba.get_num_threads()}; "
+        f"{args.repeat} alternating pairs; loadavg {os.getloadavg()[0]:.2f}"
+    )
+    print(f"{'kernel':<9}{'w':>4}{'this ms':>10}{'base ms':>10}{'this/base':>11}  identical")
+    ratios = []
+    pooled: dict[str, list[float]] = {k: [] for k in kernels}
+    for w in windows:
+        ours = etfflow_fns(d, w)
+        theirs = etfflow_fns(d, w, base)
+        for k in kernels:
+            r = paired_ms(ours[k], theirs[k], args.repeat)
+            same = np.array_equal(r.out_a, r.out_b, equal_nan=True)  # type: ignore[arg-type]
+            ratios.append(r.ratio)
+            pooled[k] += r.ratios
+            print(f"{k:<9}{w:>4}{r.ms_a:>10.1f}{r.ms_b:>10.1f}{r.ratio:>11.3f}  {same}")
+            if not same:
+                raise SystemExit(f"{k} w={w}: outputs differ from {args.ab}")
+    print("every pair of every window, per kernel: median this/base [quartiles]")
+    for k, rs in pooled.items():
+        q1, q2, q3 = statistics.quantiles(rs, n=4) if len(rs) > 1 else (rs[0],) * 3
+        print(f"  {k:<9}{q2:>7.3f}  [{q1:.3f}, {q3:.3f}]  ({len(rs)} pairs)")
+    print(
+        f"median of the {len(ratios)} ratios {statistics.median(ratios):.3f}, "
+        f"max {max(ratios):.3f}; loadavg at the end {os.getloadavg()[0]:.2f}"
+    )
+
+
 # --------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -280,6 +368,7 @@ def main() -> None:
     ap.add_argument("--peers", default=",".join(PEERS))
     ap.add_argument("--polyfit-stocks", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ab", metavar="DIR", help="time against DIR/etfflow/factors/kernels.py")
     args = ap.parse_args()
     windows = [int(v) for v in args.windows.split(",")]
     kernels = [k for k in args.kernels.split(",") if k]
@@ -290,6 +379,9 @@ def main() -> None:
     for p in peers:
         if p not in PEERS:
             ap.error(f"unknown peer {p!r}; choose from {', '.join(PEERS)}")
+    if args.ab:
+        ab_main(args, kernels, windows)
+        return
 
     import numba
     import polars as pl

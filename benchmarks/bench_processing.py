@@ -20,6 +20,12 @@ once (``--pandas-days`` dates, scaled to the full panel).
 Usage::
 
     python benchmarks/bench_processing.py [--repeat 5] [--pandas-days 1250]
+    python benchmarks/bench_processing.py --ab /path/to/other/checkout [--repeat 11]
+
+``--ab DIR`` times this checkout's steps and pipeline against the ``processing.py`` of ``DIR``
+(e.g. the base commit, ``git archive <commit> | tar -x -C DIR``; ``apply_steps`` is taken from
+``processing_pipeline.py`` where it has one) in the same process: calls alternate, the ratio is
+taken pair by pair and its median printed, and the outputs must be bit-identical. No peers.
 
 Planning target: winsor + fill + zscore + neutralize (industry, log cap, board) <= 0.3 s.
 """
@@ -27,8 +33,14 @@ Planning target: winsor + fill + zscore + neutralize (industry, log cap, board) 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
+import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 
 import numba
 import numpy as np
@@ -36,12 +48,12 @@ import pandas as pd
 import polars as pl
 
 from etfflow.factors.processing import (
-    apply_steps,
     fill_group_median,
     neutralize,
     winsorize_mad,
     zscore,
 )
+from etfflow.factors.processing_pipeline import apply_steps
 
 T, N, N_IND, N_BOARD = 1250, 5300, 30, 4
 K = 5.0
@@ -182,12 +194,80 @@ def maxdiff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a[both] - b[both]), initial=0.0))
 
 
+def load_module(path: Path, name: str) -> ModuleType:
+    """Import the file ``path`` as a module called ``name`` (another checkout's version)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot import {path}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def ab_main(args: argparse.Namespace) -> None:
+    """This checkout's steps vs another checkout's, alternating calls, median pair ratio."""
+    folder = Path(args.ab) / "etfflow" / "factors"
+    base = load_module(folder / "processing.py", "processing_base")
+    pipe = folder / "processing_pipeline.py"
+    base_apply = load_module(pipe, "pipeline_base").apply_steps if pipe.is_file() else None
+    base_apply = base_apply or base.apply_steps
+    x, groups, boards, log_cap = make_panel(args.seed)
+    kw = {"groups": groups, "log_cap": log_cap, "boards": boards}
+    this = {
+        "winsorize_mad": lambda: winsorize_mad(x, k=K),
+        "fill_group_median": lambda: fill_group_median(x, groups),
+        "zscore": lambda: zscore(x),
+        "neutralize": lambda: neutralize(x, **kw),
+        "apply_steps": lambda: apply_steps(x, PIPELINE, **kw),
+    }
+    other = {
+        "winsorize_mad": lambda: base.winsorize_mad(x, k=K),
+        "fill_group_median": lambda: base.fill_group_median(x, groups),
+        "zscore": lambda: base.zscore(x),
+        "neutralize": lambda: base.neutralize(x, **kw),
+        "apply_steps": lambda: base_apply(x, PIPELINE, **kw),
+    }
+    print(
+        f"A/B: this checkout vs {args.ab}; panel {x.shape[0]:,} x {x.shape[1]:,}; numba threads"
+        f" {numba.get_num_threads()}; {args.repeat} alternating pairs; loadavg "
+        f"{os.getloadavg()[0]:.2f}"
+    )
+    print(f"{'step':<20}{'this ms':>10}{'base ms':>10}{'this/base':>11}  identical")
+    ratios = []
+    for name in this:
+        a, b = this[name], other[name]
+        out_a, out_b = a(), b()
+        ta: list[float] = []
+        tb: list[float] = []
+        for i in range(args.repeat):
+            for fn, ts in ((a, ta), (b, tb)) if i % 2 == 0 else ((b, tb), (a, ta)):
+                t0 = time.perf_counter()
+                fn()
+                ts.append((time.perf_counter() - t0) * 1e3)
+        r = statistics.median(p / q for p, q in zip(ta, tb, strict=True))
+        ratios.append(r)
+        same = np.array_equal(out_a, out_b, equal_nan=True)
+        med_a, med_b = statistics.median(ta), statistics.median(tb)
+        print(f"{name:<20}{med_a:>10.1f}{med_b:>10.1f}{r:>11.3f}  {same}")
+        if not same:
+            raise SystemExit(f"{name}: outputs differ from {args.ab}")
+    print(
+        f"median of the ratios {statistics.median(ratios):.3f}, max {max(ratios):.3f}; "
+        f"loadavg at the end {os.getloadavg()[0]:.2f}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--pandas-days", type=int, default=T, help="dates in the pandas OLS loop")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ab", metavar="DIR", help="time against DIR/etfflow/factors/processing.py")
     args = ap.parse_args()
+    if args.ab:
+        ab_main(args)
+        return
 
     x, groups, boards, log_cap = make_panel(args.seed)
     shape = x.shape

@@ -49,8 +49,10 @@ _CHILD = """
 import json
 import numpy as np
 from etfflow.factors import kernels as K
+from etfflow.factors import kernels_nb as KNB
 from etfflow.factors import processing as P
 from etfflow.factors import processing_nb as PNB
+from etfflow.factors import processing_pipeline as PP
 
 rng = np.random.default_rng(3)
 wide = rng.standard_normal((60, 70))
@@ -65,7 +67,7 @@ x = rng.standard_normal((12, 40))
 x[rng.random(x.shape) < 0.1] = np.nan
 groups = rng.integers(0, 4, x.shape).astype(np.int16)
 cap = rng.standard_normal(x.shape)
-P.apply_steps(
+PP.apply_steps(
     x,
     "winsor,fill,zscore,neutralize(industry,log_cap),strip(c)",
     groups=groups,
@@ -75,10 +77,10 @@ P.apply_steps(
 P.winsorize_mad(x)
 out = {}
 for name, d in [
-    ("_sum_block", K._sum_block),
-    ("_moments_block", K._moments_block),
-    ("_pair_block", K._pair_block),
-    ("_slope_block", K._slope_block),
+    ("_sum_block", KNB._sum_block),
+    ("_moments_block", KNB._moments_block),
+    ("_pair_block", KNB._pair_block),
+    ("_slope_block", KNB._slope_block),
     ("ols_residual_1d", PNB.ols_residual_1d),
     ("median_inplace", PNB.median_inplace),
     ("select_pair", PNB.select_pair),

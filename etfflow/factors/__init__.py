@@ -2,13 +2,15 @@
 
 Definitions: docs/methodology.md#3-factors and docs/methodology.md#4-cross-sectional-processing.
 
-- :mod:`etfflow.factors.kernels` — numba rolling kernels (twins in ``kernels_ref``).
+- :mod:`etfflow.factors.kernels` — rolling statistics (numba kernels in ``kernels_nb``,
+  twins in ``kernels_ref``).
 - :mod:`etfflow.factors.registry` — :func:`factor` declares a factor once; :func:`resolve`
   picks them by name.
 - :mod:`etfflow.factors.definitions` — every factor of docs/methodology.md#32-the-factor-families.
 - :mod:`etfflow.factors.inputs` — dense stock / industry input panels.
 - :mod:`etfflow.factors.compute` — :func:`compute_factors`, :func:`process`, wide tables.
 - :mod:`etfflow.factors.processing` — winsorise, fill, z-score, neutralise, strip.
+- :mod:`etfflow.factors.processing_pipeline` — pipeline strings: parse, describe, apply.
 """
 
 from __future__ import annotations

@@ -171,7 +171,7 @@ def process(
     EtfflowError
         On unknown or misordered steps, or a regressor that does not exist at the level.
     """
-    from etfflow.factors.processing import Step, apply_steps, describe, parse_steps
+    from etfflow.factors.processing_pipeline import Step, apply_steps, describe, parse_steps
 
     plan = parse_steps(steps)
     if not plan:

@@ -1,4 +1,4 @@
-"""Rolling-window numba kernels of the factor engine (docs/methodology.md#32-the-factor-families).
+"""Rolling-window statistics of the factor engine (docs/methodology.md#32-the-factor-families).
 
 Every function takes a float64 panel of shape ``(T, N)`` = (trading days, stocks), time on
 axis 0 and C-contiguous (how etfflow lays out its panels), or a 1-D series (one column). NaN
@@ -7,39 +7,11 @@ rows ``t - window + 1 .. t`` (for two inputs: the rows where both are valid); fe
 ``min_periods`` of them (default: ``window``, a complete window) give NaN, never a number from
 a partial window unless the caller asks. Results are NaN where undefined, never ±inf.
 
-Reference twins: :mod:`etfflow.factors.kernels_ref` (plain NumPy loops, one function per kernel
-with the same signature), compared in ``tests/factors/test_kernels.py``.
-
-Algorithm
----------
-Each statistic keeps O(1) running sums per column and updates them per row with the entering
-observation (row ``t``) and the leaving one (row ``t - window``). The sums are
-
-* anchored: per column, a reference value ``c`` (the latest valid value at the column's last
-  rebuild) is subtracted before summing (``Σ(x - c)``, ``Σ(x - c)²``, ``Σ(x - c)(y - d)``),
-  so a 1e8 offset never enters a sum of squares and ``x[t] - mean`` keeps its digits.
-* compensated: each sum is a pair ``(s, e)`` updated with Knuth's error-free TwoSum (``e``
-  collects the exact rounding errors, Ogita-Rump-Oishi "Sum2"). Sum / mean add the entering
-  and remove the leaving value in two exact steps; the other statistics add their difference
-  (``d_new - d_old``, ``d_new² - d_old²``), whose single rounding is ``<= u·d_old²``.
-* rebuilt from scratch (``O(window)``, new anchor) for one column when
-  ``(window mean - c)² > _DRIFT · variance`` (anchor drift: the cancellation in
-  ``n·Σd² - (Σd)²`` would cost more than ~1e-12 relative), when the value that just left had
-  ``d_old² > _OUTLIER · variance`` (an outlier left: the rounding of the combined update was
-  relatively large), or when a sum is not finite; and for every column every
-  ``max(16 · window, 256)`` rows. ``_DRIFT = _OUTLIER = 1e4``: outside these events the
-  relative error of the variance is ``<~ 1e4 · 2^-53 ≈ 1e-12``; inside them the column costs
-  ``O(window)`` once (a level shift, a large value leaving), never per row on ordinary data.
-  The triggers depend only on rows ``<= t``: the kernels are point in time and bit-identical
-  whatever the block size or thread count.
-* exact on constant windows: when the last value that differs from the others leaves, the
-  variance collapses and the outlier trigger rebuilds the column around the remaining value,
-  so the sums are exactly zero (no ``1e-30`` residue for a z-score to divide); a window that
-  settles on a new level is rebuilt by the drift trigger. Sum / mean count the non-zero values
-  in the window and reset to exactly 0 when there are none.
-
-Inputs are expected to be finite values below ~1e150 in magnitude: larger deviations overflow
-the sums of squares and the statistics that need them return NaN (sum and mean do not).
+This module is the public API: argument checks (:func:`_validate_rolling_arguments`), one
+input normalisation and one way of running a kernel on column blocks (:func:`_apply`). The
+numba kernels, and how their running sums stay exact (anchored, compensated, rebuilt on
+drift), are in :mod:`etfflow.factors.kernels_nb`; their plain-NumPy reference twins in
+:mod:`etfflow.factors.kernels_ref` (tests only).
 
 "Constant" means: population standard deviation ``<= CONSTANT_RTOL · rms`` where ``rms`` is
 the root mean square of the window's values, ``sqrt(mean² + var)``. ``CONSTANT_RTOL = 1e-10``
@@ -49,725 +21,56 @@ of daily holdings, prices or flows (a 1e8 CNY holding moving by 1 CNY is 1e-8). 
 correlation (either input), beta and residual (the regressor) are NaN on a constant window;
 rolling_std returns its (exactly zero) value.
 
-Layout and parallelism (measured, see ``benchmarks/bench_kernels.py``): time is the outer
-loop and the columns of a block the contiguous inner loop, so the per-column state lives in
-small arrays and LLVM vectorises the update across stocks (AVX2 / AVX-512). Blocks of columns
-run on threads (serial ``nogil`` kernels, :func:`etfflow._threads.run_parts`: a parfors
-``prange`` wrapper compiled several times slower for the same speed), one block of
-``ceil(N / threads)`` columns per thread (capped at ``_MAX_BLOCK``): wide blocks stream whole
-row segments from memory; narrow ones (64-256 columns) were 1.3-2.5x slower, a kernel per
-column (vectorbt's layout, stride ``N``) slower still. A panel that fits one block runs
-without a thread. Beta / corr / residual update their state in two passes per row because
-one fused loop over 21 arrays exceeds LLVM's runtime alias-check budget and is left scalar.
+Inputs are expected to be finite values below ~1e150 in magnitude: larger deviations overflow
+the sums of squares and the statistics that need them return NaN (sum and mean do not).
+
+Parallelism (measured, see ``benchmarks/bench_kernels.py``): blocks of columns run on threads
+(serial ``nogil`` kernels, :func:`etfflow._threads.run_parts`: a parfors ``prange`` wrapper
+compiled several times slower for the same speed), one block of ``ceil(N / threads)``
+columns per thread (capped at ``_MAX_BLOCK``): wide blocks stream whole row segments from
+memory; narrow ones (64-256 columns) were 1.3-2.5x slower, a kernel per column (vectorbt's
+layout, stride ``N``) slower still. A panel that fits one block runs without a thread. The
+result is bit-identical whatever the block size or thread count.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
-from numba import njit
 
 from etfflow._threads import n_threads, run_parts
 from etfflow.exceptions import EtfflowError
+from etfflow.factors import kernels_nb as nb
+from etfflow.factors._arrays import readonly
+from etfflow.factors.kernels_nb import CONSTANT_RTOL
 
 __all__ = [
     "CONSTANT_RTOL",
     "rolling_beta",
-    "rolling_beta_1d_nb",
-    "rolling_beta_nb",
     "rolling_corr",
-    "rolling_corr_1d_nb",
-    "rolling_corr_nb",
     "rolling_mean",
-    "rolling_mean_1d_nb",
-    "rolling_mean_nb",
     "rolling_residual",
-    "rolling_residual_1d_nb",
-    "rolling_residual_nb",
     "rolling_slope",
-    "rolling_slope_1d_nb",
-    "rolling_slope_nb",
     "rolling_std",
-    "rolling_std_1d_nb",
-    "rolling_std_nb",
     "rolling_sum",
-    "rolling_sum_1d_nb",
-    "rolling_sum_nb",
     "rolling_zscore",
-    "rolling_zscore_1d_nb",
-    "rolling_zscore_nb",
 ]
 
-#: A window is constant when its population std is at most this fraction of its rms value.
-CONSTANT_RTOL = 1e-10
-_RHO = CONSTANT_RTOL * CONSTANT_RTOL
-#: Rebuild a column when (window mean - anchor)² > _DRIFT * window variance ...
-_DRIFT = 1.0e4
-#: ... or when the squared deviation that left the window exceeds _OUTLIER * variance.
-_OUTLIER = 1.0e4
-#: Rebuild every column every max(_REBUILD_WINDOWS * window, _REBUILD_MIN_ROWS) rows.
-_REBUILD_WINDOWS = 16
-_REBUILD_MIN_ROWS = 256
 _MAX_BLOCK = 4096
-_INF = np.inf
 
-# statistic selectors inside a family (compile-time constants of the wrappers)
-_SUM, _MEAN = 0, 1
-_STD, _ZSCORE = 0, 1
-_BETA, _CORR, _RESIDUAL = 0, 1, 2
 
-_JIT = {"cache": True, "error_model": "numpy", "nogil": True}
-
-
-# --------------------------------------------------------------------------- primitives
-@njit(**_JIT)
-def _two_sum(s, e, v):
-    """``(s, e) + v`` with TwoSum: returns the new float sum and the updated error sum."""
-    t = s + v
-    bp = t - s
-    return t, e + ((s - (t - bp)) + (v - bp))
-
-
-@njit(**_JIT)
-def _store(arrays, jj, values):
-    """``arrays[i][jj] = values[i]`` for every state array ``i``."""
-    for i, arr in enumerate(arrays):
-        arr[jj] = values[i]
-
-
-@njit(**_JIT)
-def _rebuild_period(window):
-    return max(_REBUILD_WINDOWS * window, _REBUILD_MIN_ROWS)
-
-
-@njit(**_JIT)
-def _nonconstant(d, s1, n, c):
-    """True when ``n·D`` (``D = n·Σd² - (Σd)²``) is above the constant-window threshold."""
-    m = n * c + s1  # n * window mean
-    return d > _RHO * (d + m * m)
-
-
-# --------------------------------------------------------------------------- sum / mean
-@njit(**_JIT)
-def _sum_row(xr, xo, orow, cnt, nz, s1, e1, minp, stat):
-    rebuild = False
-    for jj in range(xr.shape[0]):
-        xn = xr[jj]
-        okn = abs(xn) < _INF
-        xv = xo[jj]
-        oko = abs(xv) < _INF
-        dn = xn if okn else 0.0
-        do = xv if oko else 0.0
-        n = cnt[jj] + (1.0 if okn else 0.0) - (1.0 if oko else 0.0)
-        cnt[jj] = n
-        z = nz[jj] + (1.0 if dn != 0.0 else 0.0) - (1.0 if do != 0.0 else 0.0)
-        nz[jj] = z
-        a, b = _two_sum(s1[jj], e1[jj], dn)
-        a, b = _two_sum(a, b, -do)
-        a = a if z > 0.0 else 0.0
-        b = b if z > 0.0 else 0.0
-        s1[jj] = a
-        e1[jj] = b
-        s = a + b
-        rebuild |= not abs(s) < _INF
-        v = s if stat == _SUM else s / n
-        orow[jj] = v if n >= minp else np.nan
-    return rebuild
-
-
-@njit(**_JIT)
-def _sum_rebuild(x, t, j, window):
-    n = 0.0
-    z = 0.0
-    s = 0.0
-    e = 0.0
-    for k in range(max(t - window + 1, 0), t + 1):
-        v = x[k, j]
-        if abs(v) < _INF:
-            n += 1.0
-            if v != 0.0:
-                z += 1.0
-                s, e = _two_sum(s, e, v)
-    return n, z, s, e
-
-
-@njit(**_JIT)
-def _sum_block(x, out, j0, j1, window, minp, stat):
-    nt = x.shape[0]
-    nb = j1 - j0
-    cnt = np.zeros(nb)
-    nz = np.zeros(nb)
-    s1 = np.zeros(nb)
-    e1 = np.zeros(nb)
-    nanrow = np.full(nb, np.nan)
-    period = _rebuild_period(window)
-    for t in range(nt):
-        xo = x[t - window, j0:j1] if t >= window else nanrow
-        orow = out[t, j0:j1]
-        rebuild = _sum_row(x[t, j0:j1], xo, orow, cnt, nz, s1, e1, minp, stat)
-        full = (t + 1) % period == 0
-        if rebuild or full:
-            for jj in range(nb):
-                s = s1[jj] + e1[jj]
-                if full or not abs(s) < _INF:
-                    n, z, a, b = _sum_rebuild(x, t, j0 + jj, window)
-                    cnt[jj] = n
-                    nz[jj] = z
-                    s1[jj] = a
-                    e1[jj] = b
-                    s = a + b
-                    v = s if stat == _SUM else s / n
-                    orow[jj] = v if n >= minp else np.nan
-
-
-# --------------------------------------------------------------------------- std / z-score
-@njit(**_JIT)
-def _rebuild_needed(s, d, r, n):
-    """Drift or precision flag of one variable: anchored ``Σd = s``, ``n·Σ(x-mean)² = d``.
-
-    True when the anchor is more than ``sqrt(_DRIFT)`` standard deviations from the window
-    mean, when the value that just left (squared deviation ``r``) was large enough for the
-    rounding of the combined update to matter (``n·r > _OUTLIER·d``), or when ``d`` is not
-    finite.
-    """
-    return ((s != 0.0) & (s * s > _DRIFT * d)) | (n * r > _OUTLIER * d) | (not abs(d) < _INF)
-
-
-@njit(**_JIT)
-def _moments_value(okn, dn, c, n, s1, s2, minp, ddof, stat):
-    """Output of std / z-score from anchored sums ``s1 = Σd``, ``s2 = Σd²``."""
-    d = n * s2 - s1 * s1  # n * Σ(x - mean)²
-    ok = (n >= minp) & (n > ddof)
-    if stat == _STD:
-        v = d / (n * (n - ddof))
-        v = 0.0 if v < 0.0 else v  # keeps NaN: overflowed sums give NaN, never inf
-        return np.sqrt(v) if ok & (v < _INF) else np.nan
-    good = ok & okn & _nonconstant(d, s1, n, c)
-    return (n * dn - s1) * np.sqrt((n - ddof) / (n * d)) if good else np.nan
-
-
-@njit(**_JIT)
-def _moments_row(xr, xo, orow, flag, state, minp, ddof, stat):
-    """One row of a block: update, output, flags; True when a column needs a rebuild."""
-    c, cnt, s1, e1, s2, e2 = state
-    rebuild = False
-    for jj in range(xr.shape[0]):
-        xn = xr[jj]
-        okn = abs(xn) < _INF
-        xv = xo[jj]
-        oko = abs(xv) < _INF
-        cj = c[jj]
-        dn = xn - cj if okn else 0.0
-        do = xv - cj if oko else 0.0
-        n = cnt[jj] + (1.0 if okn else 0.0) - (1.0 if oko else 0.0)
-        cnt[jj] = n
-        r = do * do
-        a, b = _two_sum(s1[jj], e1[jj], dn - do)
-        s1[jj] = a
-        e1[jj] = b
-        p, q = _two_sum(s2[jj], e2[jj], dn * dn - r)
-        s2[jj] = p
-        e2[jj] = q
-        sa = a + b
-        sq = p + q
-        orow[jj] = _moments_value(okn, dn, cj, n, sa, sq, minp, ddof, stat)
-        f = _rebuild_needed(sa, n * sq - sa * sa, r, n)
-        flag[jj] = f
-        rebuild |= f
-    return rebuild
-
-
-@njit(**_JIT)
-def _last_valid(x, lo, t, j):
-    """The latest finite ``x[k, j]`` for ``k`` in ``t..lo`` (the new anchor), else 0."""
-    for k in range(t, lo - 1, -1):
-        v = x[k, j]
-        if abs(v) < _INF:
-            return v
-    return 0.0
-
-
-@njit(**_JIT)
-def _moments_rebuild(x, t, j, window, state, jj):
-    """Recompute column ``jj``'s state for the window ending at row ``t`` (new anchor)."""
-    lo = max(t - window + 1, 0)
-    c = _last_valid(x, lo, t, j)
-    n = s1 = e1 = s2 = e2 = 0.0
-    for k in range(lo, t + 1):
-        v = x[k, j]
-        if abs(v) < _INF:
-            n += 1.0
-            d = v - c
-            s1, e1 = _two_sum(s1, e1, d)
-            s2, e2 = _two_sum(s2, e2, d * d)
-    _store(state, jj, (c, n, s1, e1, s2, e2))
-
-
-@njit(**_JIT)
-def _moments_block(x, out, j0, j1, window, minp, ddof, stat):
-    nt = x.shape[0]
-    nb = j1 - j0
-    st = np.zeros((6, nb))
-    state = (st[0], st[1], st[2], st[3], st[4], st[5])  # c, cnt, s1, e1, s2, e2
-    flag = np.zeros(nb, dtype=np.bool_)
-    nanrow = np.full(nb, np.nan)
-    period = _rebuild_period(window)
-    for t in range(nt):
-        xr = x[t, j0:j1]
-        xo = x[t - window, j0:j1] if t >= window else nanrow
-        orow = out[t, j0:j1]
-        rebuild = _moments_row(xr, xo, orow, flag, state, minp, ddof, stat)
-        full = (t + 1) % period == 0
-        if rebuild or full:
-            c, cnt, s1, e1, s2, e2 = state
-            for jj in range(nb):
-                if full or flag[jj]:
-                    _moments_rebuild(x, t, j0 + jj, window, state, jj)
-                    xn = xr[jj]
-                    okn = abs(xn) < _INF
-                    dn = xn - c[jj] if okn else 0.0
-                    orow[jj] = _moments_value(
-                        okn, dn, c[jj], cnt[jj], s1[jj] + e1[jj], s2[jj] + e2[jj], minp, ddof, stat
-                    )
-
-
-# --------------------------------------------------------------------------- slope on time
-# Time enters as u = row - anchor, with the anchor row common to a block and moved to the
-# current row at every full rebuild, so that |u| <= 17 * window: Σu and Σu² are sums of small
-# integers, exact in float64 (no compensation needed), and n·Σu² - (Σu)² is exact.
-@njit(**_JIT)
-def _slope_value(n, su, suu, sy, suy, minp):
-    ok = (n >= minp) & (n >= 2.0)
-    return (n * suy - su * sy) / (n * suu - su * su) if ok else np.nan
-
-
-@njit(**_JIT)
-def _slope_row(yr, yo, orow, flag, un, uo, state, minp):
-    """One row; ``un``/``uo`` are the time offsets (row - anchor) entering / leaving."""
-    c, cnt, su, suu, sy, ey, syy, eyy, suy, euy = state
-    rebuild = False
-    for jj in range(yr.shape[0]):
-        yn = yr[jj]
-        okn = abs(yn) < _INF
-        yv = yo[jj]
-        oko = abs(yv) < _INF
-        cj = c[jj]
-        dn = yn - cj if okn else 0.0
-        do = yv - cj if oko else 0.0
-        n = cnt[jj] + (1.0 if okn else 0.0) - (1.0 if oko else 0.0)
-        cnt[jj] = n
-        wn = un if okn else 0.0
-        wo = uo if oko else 0.0
-        a = su[jj] + (wn - wo)
-        su[jj] = a
-        b = suu[jj] + (wn * wn - wo * wo)
-        suu[jj] = b
-        r = do * do
-        p, q = _two_sum(sy[jj], ey[jj], dn - do)
-        sy[jj] = p
-        ey[jj] = q
-        g, h = _two_sum(syy[jj], eyy[jj], dn * dn - r)
-        syy[jj] = g
-        eyy[jj] = h
-        k, m = _two_sum(suy[jj], euy[jj], wn * dn - wo * do)
-        suy[jj] = k
-        euy[jj] = m
-        s = p + q
-        orow[jj] = _slope_value(n, a, b, s, k + m, minp)
-        f = _rebuild_needed(s, n * (g + h) - s * s, r, n)
-        flag[jj] = f
-        rebuild |= f
-    return rebuild
-
-
-@njit(**_JIT)
-def _slope_rebuild(y, t, j, window, anchor, state, jj):
-    lo = max(t - window + 1, 0)
-    c = _last_valid(y, lo, t, j)
-    n = su = suu = sy = ey = syy = eyy = suy = euy = 0.0
-    for k in range(lo, t + 1):
-        v = y[k, j]
-        if abs(v) < _INF:
-            u = float(k - anchor)
-            n += 1.0
-            su += u
-            suu += u * u
-            d = v - c
-            sy, ey = _two_sum(sy, ey, d)
-            syy, eyy = _two_sum(syy, eyy, d * d)
-            suy, euy = _two_sum(suy, euy, u * d)
-    _store(state, jj, (c, n, su, suu, sy, ey, syy, eyy, suy, euy))
-
-
-@njit(**_JIT)
-def _slope_block(y, out, j0, j1, window, minp):
-    nt = y.shape[0]
-    nb = j1 - j0
-    st = np.zeros((10, nb))
-    state = (st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7], st[8], st[9])
-    # state: c, cnt, su, suu, sy, ey, syy, eyy, suy, euy
-    flag = np.zeros(nb, dtype=np.bool_)
-    nanrow = np.full(nb, np.nan)
-    period = _rebuild_period(window)
-    anchor = 0
-    for t in range(nt):
-        yo = y[t - window, j0:j1] if t >= window else nanrow
-        orow = out[t, j0:j1]
-        un = float(t - anchor)
-        uo = float(t - window - anchor)
-        rebuild = _slope_row(y[t, j0:j1], yo, orow, flag, un, uo, state, minp)
-        full = (t + 1) % period == 0
-        if full:
-            anchor = t
-        if rebuild or full:
-            _, cnt, su, suu, sy, ey, _, _, suy, euy = state
-            for jj in range(nb):
-                if full or flag[jj]:
-                    _slope_rebuild(y, t, j0 + jj, window, anchor, state, jj)
-                    orow[jj] = _slope_value(
-                        cnt[jj], su[jj], suu[jj], sy[jj] + ey[jj], suy[jj] + euy[jj], minp
-                    )
-
-
-# --------------------------------------------------------------------------- beta / corr / residual
-# Per column, the state of each variable v in (y, x) is (anchor, Σd, its error, Σd², its
-# error) with d = v - anchor, over the rows where both variables are valid; plus the pair
-# count and (Σdx·dy, its error). A row is processed in two passes over
-# the block (the marginal sums; then count, cross sum and output): one fused loop touches 21
-# arrays, more than LLVM's runtime alias checks accept, and is not vectorised; the two
-# passes are.
-@njit(**_JIT)
-def _pair_value(ok_t, dy_t, dx_t, cy, cx, n, sy, sx, syy, sxx, sxy, minp, stat):
-    """Output of beta / corr / residual (y on x) from anchored sums."""
-    dxx = n * sxx - sx * sx
-    good = (n >= minp) & _nonconstant(dxx, sx, n, cx)
-    dxy = n * sxy - sx * sy
-    if stat == _BETA:
-        return dxy / dxx if good else np.nan
-    if stat == _CORR:
-        dyy = n * syy - sy * sy
-        r = dxy / np.sqrt(dxx * dyy)
-        r = min(max(r, -1.0), 1.0)
-        return r if good & _nonconstant(dyy, sy, n, cy) else np.nan
-    b = dxy / dxx
-    return ((n * dy_t - sy) - b * (n * dx_t - sx)) / n if good & ok_t else np.nan
-
-
-@njit(**_JIT)
-def _pair_marginals(yr, xr, yo, xo, my, mx):
-    """Pass 1: update Σd and Σd² of y and of x over the rows where both are valid."""
-    cy, sy, ey, syy, eyy = my
-    cx, sx, ex, sxx, exx = mx
-    for jj in range(yr.shape[0]):
-        yn = yr[jj]
-        xn = xr[jj]
-        okn = (abs(yn) < _INF) & (abs(xn) < _INF)
-        yv = yo[jj]
-        xv = xo[jj]
-        oko = (abs(yv) < _INF) & (abs(xv) < _INF)
-        cyj = cy[jj]
-        cxj = cx[jj]
-        dyn = yn - cyj if okn else 0.0
-        dxn = xn - cxj if okn else 0.0
-        dyo = yv - cyj if oko else 0.0
-        dxo = xv - cxj if oko else 0.0
-        sy[jj], ey[jj] = _two_sum(sy[jj], ey[jj], dyn - dyo)
-        syy[jj], eyy[jj] = _two_sum(syy[jj], eyy[jj], dyn * dyn - dyo * dyo)
-        sx[jj], ex[jj] = _two_sum(sx[jj], ex[jj], dxn - dxo)
-        sxx[jj], exx[jj] = _two_sum(sxx[jj], exx[jj], dxn * dxn - dxo * dxo)
-
-
-@njit(**_JIT)
-def _pair_cross(yr, xr, yo, xo, orow, flag, my, mx, cnt, cross, minp, stat):
-    """Pass 2: pair count, Σdx·dy, output and rebuild flags; True if any flag."""
-    cy, sy, ey, syy, eyy = my
-    cx, sx, ex, sxx, exx = mx
-    sxy, exy = cross
-    rebuild = False
-    for jj in range(yr.shape[0]):
-        yn = yr[jj]
-        xn = xr[jj]
-        okn = (abs(yn) < _INF) & (abs(xn) < _INF)
-        yv = yo[jj]
-        xv = xo[jj]
-        oko = (abs(yv) < _INF) & (abs(xv) < _INF)
-        cyj = cy[jj]
-        cxj = cx[jj]
-        dyn = yn - cyj if okn else 0.0
-        dxn = xn - cxj if okn else 0.0
-        dyo = yv - cyj if oko else 0.0
-        dxo = xv - cxj if oko else 0.0
-        n = cnt[jj] + (1.0 if okn else 0.0) - (1.0 if oko else 0.0)
-        cnt[jj] = n
-        a, b = _two_sum(sxy[jj], exy[jj], dxn * dyn - dxo * dyo)
-        sxy[jj] = a
-        exy[jj] = b
-        s_y = sy[jj] + ey[jj]
-        s_x = sx[jj] + ex[jj]
-        s_yy = syy[jj] + eyy[jj]
-        s_xx = sxx[jj] + exx[jj]
-        orow[jj] = _pair_value(okn, dyn, dxn, cyj, cxj, n, s_y, s_x, s_yy, s_xx, a + b, minp, stat)
-        f = _rebuild_needed(s_x, n * s_xx - s_x * s_x, dxo * dxo, n) | _rebuild_needed(
-            s_y, n * s_yy - s_y * s_y, dyo * dyo, n
-        )
-        flag[jj] = f
-        rebuild |= f
-    return rebuild
-
-
-@njit(**_JIT)
-def _pair_rebuild(y, x, t, j, window, my, mx, cnt, cross, jj):
-    """Recompute column ``jj``'s state for the window ending at row ``t`` (new anchors)."""
-    lo = max(t - window + 1, 0)
-    cy = 0.0
-    cx = 0.0
-    for k in range(t, lo - 1, -1):
-        v = y[k, j]
-        w = x[k, j]
-        if (abs(v) < _INF) & (abs(w) < _INF):
-            cy = v
-            cx = w
-            break
-    n = 0.0
-    sy = ey = sx = ex = syy = eyy = sxx = exx = sxy = exy = 0.0
-    for k in range(lo, t + 1):
-        v = y[k, j]
-        w = x[k, j]
-        if (abs(v) < _INF) & (abs(w) < _INF):
-            n += 1.0
-            dy = v - cy
-            dx = w - cx
-            sy, ey = _two_sum(sy, ey, dy)
-            syy, eyy = _two_sum(syy, eyy, dy * dy)
-            sx, ex = _two_sum(sx, ex, dx)
-            sxx, exx = _two_sum(sxx, exx, dx * dx)
-            sxy, exy = _two_sum(sxy, exy, dx * dy)
-    _store(my, jj, (cy, sy, ey, syy, eyy))
-    _store(mx, jj, (cx, sx, ex, sxx, exx))
-    cnt[jj] = n
-    cross[0][jj] = sxy
-    cross[1][jj] = exy
-
-
-@njit(**_JIT)
-def _pair_block(y, x, out, j0, j1, window, minp, stat):
-    nt = y.shape[0]
-    nb = j1 - j0
-    st = np.zeros((13, nb))
-    my = (st[0], st[1], st[2], st[3], st[4])  # anchor, Σd, its error, Σd², its error
-    mx = (st[5], st[6], st[7], st[8], st[9])
-    cross = (st[10], st[11])  # Σdx·dy, its error
-    cnt = st[12]
-    flag = np.zeros(nb, dtype=np.bool_)
-    nanrow = np.full(nb, np.nan)
-    period = _rebuild_period(window)
-    for t in range(nt):
-        yr = y[t, j0:j1]
-        xr = x[t, j0:j1]
-        old = t >= window
-        yo = y[t - window, j0:j1] if old else nanrow
-        xo = x[t - window, j0:j1] if old else nanrow
-        orow = out[t, j0:j1]
-        _pair_marginals(yr, xr, yo, xo, my, mx)
-        rebuild = _pair_cross(yr, xr, yo, xo, orow, flag, my, mx, cnt, cross, minp, stat)
-        full = (t + 1) % period == 0
-        if rebuild or full:
-            for jj in range(nb):
-                if full or flag[jj]:
-                    _pair_rebuild(y, x, t, j0 + jj, window, my, mx, cnt, cross, jj)
-                    yn = yr[jj]
-                    xn = xr[jj]
-                    ok_t = (abs(yn) < _INF) & (abs(xn) < _INF)
-                    cyj = my[0][jj]
-                    cxj = mx[0][jj]
-                    orow[jj] = _pair_value(
-                        ok_t,
-                        yn - cyj if ok_t else 0.0,
-                        xn - cxj if ok_t else 0.0,
-                        cyj,
-                        cxj,
-                        cnt[jj],
-                        my[1][jj] + my[2][jj],
-                        mx[1][jj] + mx[2][jj],
-                        my[3][jj] + my[4][jj],
-                        mx[3][jj] + mx[4][jj],
-                        cross[0][jj] + cross[1][jj],
-                        minp,
-                        stat,
-                    )
-
-
-# --------------------------------------------------------------------------- 2-D wrappers
-# Serial and ``nogil``: part ``part`` of ``nparts`` takes the blocks ``part, part + nparts,
-# ...``; the Python API runs the parts on threads (:func:`_run_blocks`). ``j0`` is always a
-# loop value, so each block kernel is compiled once per statistic (a literal 0 would add one).
-@njit(**_JIT)
-def _sum_nb(x, out, window, minp, block, part, nparts, stat):
-    nblock = (x.shape[1] + block - 1) // block
-    for b in range(part, nblock, nparts):
-        j0 = b * block
-        _sum_block(x, out, j0, min(j0 + block, x.shape[1]), window, minp, stat)
-    return out
-
-
-@njit(**_JIT)
-def _moments_nb(x, out, window, minp, ddof, block, part, nparts, stat):
-    nblock = (x.shape[1] + block - 1) // block
-    for b in range(part, nblock, nparts):
-        j0 = b * block
-        _moments_block(x, out, j0, min(j0 + block, x.shape[1]), window, minp, ddof, stat)
-    return out
-
-
-@njit(**_JIT)
-def _slope_nb(y, out, window, minp, block, part, nparts):
-    nblock = (y.shape[1] + block - 1) // block
-    for b in range(part, nblock, nparts):
-        j0 = b * block
-        _slope_block(y, out, j0, min(j0 + block, y.shape[1]), window, minp)
-    return out
-
-
-@njit(**_JIT)
-def _pair_nb(y, x, out, window, minp, block, part, nparts, stat):
-    nblock = (y.shape[1] + block - 1) // block
-    for b in range(part, nblock, nparts):
-        j0 = b * block
-        _pair_block(y, x, out, j0, min(j0 + block, y.shape[1]), window, minp, stat)
-    return out
-
-
-@njit(**_JIT)
-def rolling_sum_nb(x, out, window, minp, block, part=0, nparts=1):
-    """2-D rolling sum into ``out`` (T, N), column blocks of width ``block``; this call does
-    blocks ``part, part + nparts, ...`` (all by default).
-
-    Reference twin: :func:`etfflow.factors.kernels_ref.rolling_sum`.
-    """
-    return _sum_nb(x, out, window, minp, block, part, nparts, _SUM)
-
-
-@njit(**_JIT)
-def rolling_mean_nb(x, out, window, minp, block, part=0, nparts=1):
-    """2-D rolling mean; reference twin :func:`etfflow.factors.kernels_ref.rolling_mean`."""
-    return _sum_nb(x, out, window, minp, block, part, nparts, _MEAN)
-
-
-@njit(**_JIT)
-def rolling_std_nb(x, out, window, minp, ddof, block, part=0, nparts=1):
-    """2-D rolling std; reference twin :func:`etfflow.factors.kernels_ref.rolling_std`."""
-    return _moments_nb(x, out, window, minp, ddof, block, part, nparts, _STD)
-
-
-@njit(**_JIT)
-def rolling_zscore_nb(x, out, window, minp, ddof, block, part=0, nparts=1):
-    """2-D rolling z-score; reference twin :func:`etfflow.factors.kernels_ref.rolling_zscore`."""
-    return _moments_nb(x, out, window, minp, ddof, block, part, nparts, _ZSCORE)
-
-
-@njit(**_JIT)
-def rolling_slope_nb(y, out, window, minp, block, part=0, nparts=1):
-    """2-D rolling slope on time; twin :func:`etfflow.factors.kernels_ref.rolling_slope`."""
-    return _slope_nb(y, out, window, minp, block, part, nparts)
-
-
-@njit(**_JIT)
-def rolling_beta_nb(y, x, out, window, minp, block, part=0, nparts=1):
-    """2-D rolling beta of y on x; twin :func:`etfflow.factors.kernels_ref.rolling_beta`."""
-    return _pair_nb(y, x, out, window, minp, block, part, nparts, _BETA)
-
-
-@njit(**_JIT)
-def rolling_corr_nb(x, y, out, window, minp, block, part=0, nparts=1):
-    """2-D rolling correlation; reference twin :func:`etfflow.factors.kernels_ref.rolling_corr`."""
-    return _pair_nb(y, x, out, window, minp, block, part, nparts, _CORR)
-
-
-@njit(**_JIT)
-def rolling_residual_nb(y, x, out, window, minp, block, part=0, nparts=1):
-    """2-D rolling OLS residual; twin :func:`etfflow.factors.kernels_ref.rolling_residual`."""
-    return _pair_nb(y, x, out, window, minp, block, part, nparts, _RESIDUAL)
-
-
-# --------------------------------------------------------------------------- 1-D kernels
-@njit(**_JIT)
-def _col(a):
-    return np.ascontiguousarray(a).reshape((a.shape[0], 1))
-
-
-@njit(**_JIT)
-def rolling_sum_1d_nb(x, window, minp):
-    """Rolling sum of one series (the 2-D kernel on a one-column view: the block kernels
-    keep one specialisation per statistic)."""
-    out = np.empty(x.shape[0])
-    _sum_nb(_col(x), out.reshape((x.shape[0], 1)), window, minp, 1, 0, 1, _SUM)
-    return out
-
-
-@njit(**_JIT)
-def rolling_mean_1d_nb(x, window, minp):
-    """Rolling mean of one series."""
-    out = np.empty(x.shape[0])
-    _sum_nb(_col(x), out.reshape((x.shape[0], 1)), window, minp, 1, 0, 1, _MEAN)
-    return out
-
-
-@njit(**_JIT)
-def rolling_std_1d_nb(x, window, minp, ddof):
-    """Rolling standard deviation of one series."""
-    out = np.empty(x.shape[0])
-    _moments_nb(_col(x), out.reshape((x.shape[0], 1)), window, minp, ddof, 1, 0, 1, _STD)
-    return out
-
-
-@njit(**_JIT)
-def rolling_zscore_1d_nb(x, window, minp, ddof):
-    """Rolling z-score of one series."""
-    out = np.empty(x.shape[0])
-    _moments_nb(_col(x), out.reshape((x.shape[0], 1)), window, minp, ddof, 1, 0, 1, _ZSCORE)
-    return out
-
-
-@njit(**_JIT)
-def rolling_slope_1d_nb(y, window, minp):
-    """Rolling OLS slope of one series on its row index."""
-    out = np.empty(y.shape[0])
-    _slope_nb(_col(y), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1)
-    return out
-
-
-@njit(**_JIT)
-def rolling_beta_1d_nb(y, x, window, minp):
-    """Rolling OLS beta of one series on another."""
-    out = np.empty(y.shape[0])
-    _pair_nb(_col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, _BETA)
-    return out
-
-
-@njit(**_JIT)
-def rolling_corr_1d_nb(x, y, window, minp):
-    """Rolling Pearson correlation of two series."""
-    out = np.empty(y.shape[0])
-    _pair_nb(_col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, _CORR)
-    return out
-
-
-@njit(**_JIT)
-def rolling_residual_1d_nb(y, x, window, minp):
-    """Rolling OLS residual of one series on another."""
-    out = np.empty(y.shape[0])
-    _pair_nb(_col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, _RESIDUAL)
-    return out
-
-
-# --------------------------------------------------------------------------- public API
 def _validate_rolling_arguments(
     window: object,
     min_periods: object,
     arrays: dict[str, object],
     *,
     ddof: object = None,
-) -> tuple[list[np.ndarray], int, bool]:
-    """Check the arguments of a rolling kernel; return 2-D float64 C arrays, min_periods, 1-D?
+) -> tuple[list[np.ndarray], tuple[int, ...], bool]:
+    """Check the arguments of a rolling kernel.
+
+    Returns the inputs as 2-D float64 C arrays, the int arguments of the kernel
+    (``window, min_periods`` and ``ddof`` when given) and whether the input was 1-D.
 
     Raises :class:`~etfflow.exceptions.EtfflowError` naming the offending argument.
     """
@@ -817,7 +120,8 @@ def _validate_rolling_arguments(
                 "both panels must be aligned on the same (days, stocks) grid"
             )
         out.append(np.ascontiguousarray(a.reshape(a.shape[0], 1) if a.ndim == 1 else a))
-    return out, minp, ndim == 1
+    ints = (window, minp) if ddof is None else (window, minp, int(ddof))  # type: ignore[call-overload]
+    return out, ints, ndim == 1
 
 
 def _block_size(n_cols: int) -> int:
@@ -827,7 +131,7 @@ def _block_size(n_cols: int) -> int:
     return max(8, min(b, _MAX_BLOCK))
 
 
-def _run_blocks(kernel: object, *args: object) -> None:
+def _run_blocks(kernel: Callable[..., object], *args: object) -> None:
     """``kernel(*args, block, part, nparts)`` on every column block, parts on threads.
 
     ``args[0]`` is the first (T, N) panel. Blocks of :func:`_block_size` columns, one part per
@@ -836,10 +140,30 @@ def _run_blocks(kernel: object, *args: object) -> None:
     ncol = args[0].shape[1]  # type: ignore[attr-defined]
     block = _block_size(ncol)
     nparts = min(n_threads(), -(-ncol // block))
-    run_parts(lambda p: kernel(*args, block, p, nparts), nparts)  # type: ignore[operator]
+    run_parts(lambda p: kernel(*args, block, p, nparts), nparts)
 
 
-def _finish(out: np.ndarray, one_d: bool) -> np.ndarray:
+def _apply(
+    kernel: Callable[..., object],
+    arrays: dict[str, object],
+    window: object,
+    min_periods: object,
+    *,
+    ddof: object = None,
+) -> np.ndarray:
+    """Check the arguments, run a 2-D ``rolling_*_nb`` kernel on column blocks, shape back.
+
+    The one path of every public rolling function. The kernel sees one type per argument
+    whatever the caller passes: input panels as read-only C-contiguous float64 ``(T, N)``
+    (a 1-D series is a one-column panel), a new writeable float64 output, ``window``,
+    ``min_periods`` (and ``ddof``) as int64 (``int``), then the block / part ints of
+    :func:`_run_blocks`, so a run compiles one specialisation per kernel
+    (``tests/factors/test_kernels.py::test_one_specialisation_per_kernel``).
+    """
+    panels, ints, one_d = _validate_rolling_arguments(window, min_periods, arrays, ddof=ddof)
+    out = np.empty(panels[0].shape)
+    if out.size:
+        _run_blocks(kernel, *map(readonly, panels), out, *ints)
     return out.reshape(-1) if one_d else out
 
 
@@ -879,11 +203,7 @@ def rolling_sum(x: np.ndarray, window: int, *, min_periods: int | None = None) -
     >>> rolling_sum(np.array([1.0, 2.0, np.nan, 4.0]), 2, min_periods=1)
     array([1., 3., 2., 4.])
     """
-    (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x})
-    out = np.empty_like(a)
-    if a.size:
-        _run_blocks(rolling_sum_nb, a, out, window, minp)
-    return _finish(out, one_d)
+    return _apply(nb.rolling_sum_nb, {"x": x}, window, min_periods)
 
 
 def rolling_mean(x: np.ndarray, window: int, *, min_periods: int | None = None) -> np.ndarray:
@@ -919,11 +239,7 @@ def rolling_mean(x: np.ndarray, window: int, *, min_periods: int | None = None) 
     >>> rolling_mean(np.array([1.0, 2.0, np.nan, 4.0]), 2, min_periods=1)
     array([1. , 1.5, 2. , 4. ])
     """
-    (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x})
-    out = np.empty_like(a)
-    if a.size:
-        _run_blocks(rolling_mean_nb, a, out, window, minp)
-    return _finish(out, one_d)
+    return _apply(nb.rolling_mean_nb, {"x": x}, window, min_periods)
 
 
 def rolling_std(
@@ -965,11 +281,7 @@ def rolling_std(
     >>> rolling_std(np.array([1.0, 2.0, 3.0, 5.0]), 3).round(6)
     array([     nan,      nan, 1.      , 1.527525])
     """
-    (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x}, ddof=ddof)
-    out = np.empty_like(a)
-    if a.size:
-        _run_blocks(rolling_std_nb, a, out, window, minp, int(ddof))
-    return _finish(out, one_d)
+    return _apply(nb.rolling_std_nb, {"x": x}, window, min_periods, ddof=ddof)
 
 
 def rolling_zscore(
@@ -1012,11 +324,7 @@ def rolling_zscore(
     >>> rolling_zscore(np.array([1.0, 2.0, 3.0, 3.0, 3.0, 3.0]), 3).round(6)  # constant: NaN
     array([    nan,     nan, 1.     , 0.57735,     nan,     nan])
     """
-    (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x}, ddof=ddof)
-    out = np.empty_like(a)
-    if a.size:
-        _run_blocks(rolling_zscore_nb, a, out, window, minp, int(ddof))
-    return _finish(out, one_d)
+    return _apply(nb.rolling_zscore_nb, {"x": x}, window, min_periods, ddof=ddof)
 
 
 def rolling_slope(y: np.ndarray, window: int, *, min_periods: int | None = None) -> np.ndarray:
@@ -1055,11 +363,7 @@ def rolling_slope(y: np.ndarray, window: int, *, min_periods: int | None = None)
     >>> rolling_slope(np.array([1.0, 3.0, 5.0, np.nan, 9.0]), 3, min_periods=2)
     array([nan,  2.,  2.,  2.,  2.])
     """
-    (a,), minp, one_d = _validate_rolling_arguments(window, min_periods, {"y": y})
-    out = np.empty_like(a)
-    if a.size:
-        _run_blocks(rolling_slope_nb, a, out, window, minp)
-    return _finish(out, one_d)
+    return _apply(nb.rolling_slope_nb, {"y": y}, window, min_periods)
 
 
 def rolling_beta(
@@ -1102,11 +406,7 @@ def rolling_beta(
     >>> rolling_beta(3.0 * x + 1.0, x, 3)
     array([nan, nan,  3.,  3.])
     """
-    (ya, xa), minp, one_d = _validate_rolling_arguments(window, min_periods, {"y": y, "x": x})
-    out = np.empty_like(ya)
-    if ya.size:
-        _run_blocks(rolling_beta_nb, ya, xa, out, window, minp)
-    return _finish(out, one_d)
+    return _apply(nb.rolling_beta_nb, {"y": y, "x": x}, window, min_periods)
 
 
 def rolling_corr(
@@ -1147,11 +447,7 @@ def rolling_corr(
     >>> rolling_corr(x, -2.0 * x, 3)
     array([nan, nan, -1., -1.])
     """
-    (xa, ya), minp, one_d = _validate_rolling_arguments(window, min_periods, {"x": x, "y": y})
-    out = np.empty_like(xa)
-    if xa.size:
-        _run_blocks(rolling_corr_nb, xa, ya, out, window, minp)
-    return _finish(out, one_d)
+    return _apply(nb.rolling_corr_nb, {"x": x, "y": y}, window, min_periods)
 
 
 def rolling_residual(
@@ -1194,8 +490,4 @@ def rolling_residual(
     >>> rolling_residual(np.array([0.0, 1.0, 2.0, 6.0]), x, 3)
     array([nan, nan, 0. , 0.5])
     """
-    (ya, xa), minp, one_d = _validate_rolling_arguments(window, min_periods, {"y": y, "x": x})
-    out = np.empty_like(ya)
-    if ya.size:
-        _run_blocks(rolling_residual_nb, ya, xa, out, window, minp)
-    return _finish(out, one_d)
+    return _apply(nb.rolling_residual_nb, {"y": y, "x": x}, window, min_periods)

@@ -7,7 +7,7 @@ wrapper that runs the rows ``lo:hi`` (serial, ``nogil``: :mod:`etfflow.factors.p
 runs row ranges on threads). Non-finite values (NaN, ±inf) are
 missing. Each 2-D wrapper writes into ``out``, which may be the input array itself (the
 kernels read a row completely before they overwrite a cell of it), so that
-:func:`etfflow.factors.processing.apply_steps` can run a whole pipeline in one buffer.
+:func:`etfflow.factors.processing_pipeline.apply_steps` can run a whole pipeline in one buffer.
 
 No ``np.linalg`` here (numba's needs SciPy): the small normal equations of the
 neutralisation are solved by a Cholesky factorisation written out below.

@@ -22,7 +22,10 @@ so a non-constant window is at least ~1e-9 (relative) away from the constant thr
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -32,6 +35,7 @@ from hypothesis import strategies as st
 
 from etfflow.exceptions import EtfflowError
 from etfflow.factors import kernels as K
+from etfflow.factors import kernels_nb as NB
 from etfflow.factors import kernels_ref as R
 
 # fast by default; ETFFLOW_HYPOTHESIS=thorough for a long run
@@ -411,27 +415,27 @@ def test_one_d_in_one_d_out_and_1d_kernels() -> None:
         np.testing.assert_array_equal(
             out, getattr(K, name)(y[:, None], x[:, None], 7, min_periods=4)[:, 0]
         )
-    np.testing.assert_array_equal(K.rolling_sum_1d_nb(x, 7, 4), K.rolling_sum(x, 7, min_periods=4))
+    np.testing.assert_array_equal(NB.rolling_sum_1d_nb(x, 7, 4), K.rolling_sum(x, 7, min_periods=4))
     np.testing.assert_array_equal(
-        K.rolling_mean_1d_nb(x, 7, 4), K.rolling_mean(x, 7, min_periods=4)
+        NB.rolling_mean_1d_nb(x, 7, 4), K.rolling_mean(x, 7, min_periods=4)
     )
     np.testing.assert_array_equal(
-        K.rolling_std_1d_nb(x, 7, 4, 1), K.rolling_std(x, 7, min_periods=4)
+        NB.rolling_std_1d_nb(x, 7, 4, 1), K.rolling_std(x, 7, min_periods=4)
     )
     np.testing.assert_array_equal(
-        K.rolling_zscore_1d_nb(x, 7, 4, 0), K.rolling_zscore(x, 7, min_periods=4, ddof=0)
+        NB.rolling_zscore_1d_nb(x, 7, 4, 0), K.rolling_zscore(x, 7, min_periods=4, ddof=0)
     )
     np.testing.assert_array_equal(
-        K.rolling_slope_1d_nb(x, 7, 4), K.rolling_slope(x, 7, min_periods=4)
+        NB.rolling_slope_1d_nb(x, 7, 4), K.rolling_slope(x, 7, min_periods=4)
     )
     np.testing.assert_array_equal(
-        K.rolling_beta_1d_nb(y, x, 7, 4), K.rolling_beta(y, x, 7, min_periods=4)
+        NB.rolling_beta_1d_nb(y, x, 7, 4), K.rolling_beta(y, x, 7, min_periods=4)
     )
     np.testing.assert_array_equal(
-        K.rolling_corr_1d_nb(x, y, 7, 4), K.rolling_corr(x, y, 7, min_periods=4)
+        NB.rolling_corr_1d_nb(x, y, 7, 4), K.rolling_corr(x, y, 7, min_periods=4)
     )
     np.testing.assert_array_equal(
-        K.rolling_residual_1d_nb(y, x, 7, 4), K.rolling_residual(y, x, 7, min_periods=4)
+        NB.rolling_residual_1d_nb(y, x, 7, 4), K.rolling_residual(y, x, 7, min_periods=4)
     )
 
 
@@ -443,18 +447,18 @@ def test_block_size_does_not_change_results() -> None:
     y = rng.standard_normal(x.shape)
     for block in (8, 16, 40):
         for fn, args in [
-            (K.rolling_sum_nb, (x,)),
-            (K.rolling_mean_nb, (x,)),
-            (K.rolling_slope_nb, (x,)),
-            (K.rolling_beta_nb, (y, x)),
-            (K.rolling_corr_nb, (x, y)),
-            (K.rolling_residual_nb, (y, x)),
+            (NB.rolling_sum_nb, (x,)),
+            (NB.rolling_mean_nb, (x,)),
+            (NB.rolling_slope_nb, (x,)),
+            (NB.rolling_beta_nb, (y, x)),
+            (NB.rolling_corr_nb, (x, y)),
+            (NB.rolling_residual_nb, (y, x)),
         ]:
             a, b = np.empty_like(x), np.empty_like(x)
             fn(*args, a, 20, 15, block)
             fn(*args, b, 20, 15, 512)
             np.testing.assert_array_equal(a, b)
-        for fn in (K.rolling_std_nb, K.rolling_zscore_nb):
+        for fn in (NB.rolling_std_nb, NB.rolling_zscore_nb):
             a, b = np.empty_like(x), np.empty_like(x)
             fn(x, a, 20, 15, 1, block)
             fn(x, b, 20, 15, 1, 512)
@@ -656,3 +660,101 @@ def test_thread_count_does_not_change_results(
         np.testing.assert_array_equal(getattr(K, n)(x, 20, min_periods=15), one[n])
     for n in BIVARIATE:
         np.testing.assert_array_equal(getattr(K, n)(y, x, 20, min_periods=15), one[n])
+
+
+# A fresh process calls every public rolling function and processing step with the arrays a
+# caller may hold: writeable and read-only (a Polars / Arrow panel), 1-D, one block, strided,
+# float32; window / min_periods / ddof as int, np.int32 and np.int64; group ids as int16,
+# int32, int64 and int8, per stock or per cell; one or two controls.
+_SPECIALISATION_CHILD = """
+import json
+
+import numpy as np
+from numba.core.registry import CPUDispatcher
+
+from etfflow.factors import kernels as K
+from etfflow.factors import kernels_nb as KNB
+from etfflow.factors import processing as P
+from etfflow.factors import processing_nb as PNB
+from etfflow.factors import processing_pipeline as PP
+
+
+def frozen(a):
+    a = np.array(a)
+    a.flags.writeable = False
+    return a
+
+
+rng = np.random.default_rng(5)
+x = rng.standard_normal((40, 50))
+y = rng.standard_normal(x.shape)
+x[rng.random(x.shape) < 0.1] = np.nan
+pairs = [(x, y), (frozen(x), frozen(y)), (x[:, 0], y[:, 0]), (x[:, :3], y[:, :3])]
+pairs += [(x[:, ::2], y[:, ::2]), (x.astype(np.float32), frozen(y))]
+for a, b in pairs:
+    for w in (5, np.int32(5), np.int64(5)):
+        K.rolling_sum(a, w)
+        K.rolling_mean(a, w, min_periods=np.int32(2))
+        K.rolling_std(a, w, ddof=np.int32(1))
+        K.rolling_zscore(a, w, min_periods=3, ddof=0)
+        K.rolling_slope(a, w)
+        K.rolling_beta(b, a, w)
+        K.rolling_corr(a, b, w, min_periods=np.int64(4))
+        K.rolling_residual(b, a, w)
+g16 = rng.integers(0, 4, x.shape).astype(np.int16)
+for f, g, lc, u, brd in (
+    (x, g16, y, x > 0, g16 % 2),
+    (frozen(x), frozen(g16.astype(np.int64)), frozen(y), frozen(x > 0), frozen(g16[0] % 2)),
+    (x.astype(np.float32), g16[0].astype(np.int32), y[:, ::-1], x < 0, (g16 % 2).astype(np.int8)),
+):
+    P.mask_universe(f, u)
+    P.winsorize_mad(f, k=3, scaled=True)
+    P.fill_group_median(f, g)
+    P.fill_group_median(f, g, universe=u)
+    P.zscore(f)
+    P.neutralize(f, groups=g, log_cap=lc)
+    P.neutralize(f, groups=None, log_cap=None, boards=brd)
+    P.strip(f, lc)
+    P.strip(f, {"a": lc, "b": y})
+    kw = {"universe": u, "groups": g, "log_cap": lc, "boards": brd}
+    PP.apply_steps(f, "universe,winsor,fill,zscore,neutralize(industry,log_cap,board)", **kw)
+    PP.apply_steps(f, "winsor(k=2),fill(drop),strip(a,b)", controls={"a": lc, "b": frozen(y)})
+    PP.apply_steps(f, "fill,zscore,strip(a)", groups=g, controls={"a": lc})
+out = {}
+for mod in (KNB, PNB):
+    for name, d in vars(mod).items():
+        if isinstance(d, CPUDispatcher) and d.py_func.__module__ == mod.__name__:
+            out[f"{mod.__name__.rsplit('.', 1)[1]}.{name}"] = [str(s) for s in d.signatures]
+print(json.dumps(out))
+"""
+# The kernels the wrappers call: exactly one specialisation each, whatever the inputs.
+_ENTRY_POINTS = (
+    *(f"kernels_nb.rolling_{s}_nb" for s in ("sum", "mean", "std", "zscore", "slope")),
+    *(f"kernels_nb.rolling_{s}_nb" for s in ("beta", "corr", "residual")),
+    *(f"processing_nb.{k}_2d" for k in ("winsorize_mad", "fill_group_median", "zscore")),
+    "processing_nb.ols_residual_2d",
+    "processing_nb.pipeline_2d",
+)
+# Helpers specialised on purpose: the statistic of a family is a compile-time constant
+# (sum / mean; std / z-score; beta / corr / residual) and ``_store`` takes the state tuple
+# of 5, 6 or 10 arrays. Every other helper: one specialisation.
+_PER_STATISTIC = {"_sum": 2, "_moments": 2, "_pair": 3, "_store": 3}
+
+
+def test_one_specialisation_per_kernel() -> None:
+    # issue 8 §3: a read-only panel, a np.int32 window or int32 group ids must not compile
+    # another copy of a kernel. Entry points record their signature also when loaded from
+    # the on-disk cache; helpers only when compiled in this process (a cold cache): both
+    # are checked, the helpers whenever they were compiled.
+    res = subprocess.run(
+        [sys.executable, "-c", _SPECIALISATION_CHILD], capture_output=True, text=True, check=False
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    sigs = json.loads(res.stdout.strip().splitlines()[-1])
+    for name in _ENTRY_POINTS:
+        assert len(sigs[name]) == 1, (name, sigs[name])
+    for name, found in sigs.items():
+        short = name.split(".", 1)[1]
+        limit = next((n for p, n in _PER_STATISTIC.items() if short.startswith(p + "_")), 1)
+        limit = _PER_STATISTIC.get(short, limit)
+        assert len(found) <= limit, (name, found)

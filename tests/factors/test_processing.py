@@ -15,19 +15,15 @@ from etfflow.exceptions import EtfflowError
 from etfflow.factors import processing_nb as nb
 from etfflow.factors import processing_ref as R
 from etfflow.factors.processing import (
-    STEP_ORDER,
     ProcessingError,
-    Step,
-    apply_steps,
-    describe,
     fill_group_median,
     mask_universe,
     neutralize,
-    parse_steps,
     strip,
     winsorize_mad,
     zscore,
 )
+from etfflow.factors.processing_pipeline import STEP_ORDER, Step, apply_steps, describe, parse_steps
 
 # fast by default; ETFFLOW_HYPOTHESIS=thorough for a long run
 THOROUGH = os.environ.get("ETFFLOW_HYPOTHESIS", "fast") == "thorough"
