@@ -127,7 +127,7 @@ def compute_factors(
         if progress:
             progress(f"factors ({inputs.level})", i, len(instances))
         t0 = time.perf_counter()
-        v = np.asarray(inst.definition.fn(inputs, inst.n), dtype=np.float64)
+        v = np.asarray(inst.definition.compute(inputs, inst.n), dtype=np.float64)
         if v.shape != inputs.shape:
             raise EtfflowError(
                 f"factor {inst.name!r} returned shape {v.shape}, expected {inputs.shape}"

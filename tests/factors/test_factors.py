@@ -243,6 +243,16 @@ def test_user_factor_in_a_few_lines(hand):
         unregister("w_passive_ma_{n}")
 
 
+def test_a_factor_without_window_takes_a_number_as_lookback(hand):
+    """A window-dependent lookback on a factor without ``{n}`` was stored and later called
+    with ``None``; it is refused when the factor is declared."""
+    with pytest.raises(EtfflowError, match="no window.*lookback must be a number"):
+        factor("plain_ma", formula="", inputs=("w_passive",), direction=1, lookback=lambda n: n)(
+            lambda x, n: x["w_passive"]
+        )
+    assert "plain_ma" not in [f.name for f in resolve("all")]
+
+
 def test_values_are_null_outside_presence(hand):
     fs = compute_factors(hand, "all", windows=[2])
     for name, v in fs.values.items():
