@@ -246,7 +246,7 @@ def test_user_factor_in_a_few_lines(hand):
 def test_a_factor_without_window_takes_a_number_as_lookback(hand):
     """A window-dependent lookback on a factor without ``{n}`` was stored and later called
     with ``None``; it is refused when the factor is declared."""
-    with pytest.raises(EtfflowError, match="no window.*lookback must be a number"):
+    with pytest.raises(EtfflowError, match=r"no window.*lookback must be a number"):
         factor("plain_ma", formula="", inputs=("w_passive",), direction=1, lookback=lambda n: n)(
             lambda x, n: x["w_passive"]
         )
