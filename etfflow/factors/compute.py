@@ -110,10 +110,11 @@ def compute_factors(
 
     Examples
     --------
+    >>> import datetime as dt
     >>> import numpy as np, polars as pl
     >>> from etfflow.engine.panel import Calendar
     >>> from etfflow.factors.inputs import FactorInputs
-    >>> cal = Calendar(pl.Series([np.datetime64("2024-01-02") + i for i in range(4)]))
+    >>> cal = Calendar(pl.date_range(dt.date(2024, 1, 2), dt.date(2024, 1, 5), eager=True))
     >>> mv = np.array([[1.0], [2.0], [4.0], [8.0]])
     >>> x = FactorInputs("stock", cal, ["600000.SH"], np.ones((4, 1), bool),
     ...                  {"mv_passive": mv})
