@@ -16,17 +16,9 @@ import polars as pl
 from hypothesis import strategies as st
 
 from etfflow.engine.schemas import BOARDS, TABLES
+from tests.helpers import weekdays
 
 CODE_COLUMNS = ("code", "etf_code", "index_code")
-
-
-def weekdays(n: int, start: dt.date = dt.date(2024, 1, 1)) -> list[dt.date]:
-    out, d = [], start
-    while len(out) < n:
-        if d.weekday() < 5:
-            out.append(d)
-        d += dt.timedelta(days=1)
-    return out
 
 
 def write_market(tables: dict[str, pl.DataFrame], root: Path, *, categorical: bool) -> Path:

@@ -101,7 +101,7 @@ def evaluate_factors(
     if direction == "default":
         dirs = {f.name: int(f.direction) for f in factors.instances}
     else:
-        dirs = direction  # type: ignore[assignment]
+        dirs = direction
     return evaluate(
         factors.values,
         inputs["ret"],

@@ -32,7 +32,7 @@ GROUPS_SCHEMA = pl.Schema(
     }
 )
 NAV_SCHEMA = pl.Schema(
-    {"date": pl.Date, "factor": pl.String, "series": pl.Enum(SERIES), "nav": pl.Float64}
+    {"date": pl.Date(), "factor": pl.String(), "series": pl.Enum(SERIES), "nav": pl.Float64()}
 )
 PERIODS_SCHEMA = pl.Schema(
     {

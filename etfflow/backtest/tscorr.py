@@ -175,6 +175,6 @@ def ts_rank_corr(
         )
         .join(n_dates.with_columns(pl.col("year").cast(pl.Int32)), on="year", how="left")
         .select(TSCORR_SCHEMA.names())
-        .cast(dict(TSCORR_SCHEMA))
+        .cast(TSCORR_SCHEMA)
         .sort("year")
     )

@@ -42,9 +42,12 @@ from etfflow.exceptions import EtfflowError
 from etfflow.pipeline.warm import background_compile
 
 try:  # typer vendors click since 0.2x; older typers use the click package
+    from typer._click import Context
     from typer._click.exceptions import UsageError
 except ImportError:  # pragma: no cover
-    from click.exceptions import UsageError  # type: ignore[no-redef]
+    # click is not installed next to a typer that vendors it: nothing for mypy to find
+    from click import Context  # type: ignore[import-not-found, no-redef]
+    from click.exceptions import UsageError  # type: ignore[import-not-found, no-redef]
 
 #: Width of piped output (rich's default for a non-terminal is 80).
 PIPE_WIDTH = 120
@@ -92,14 +95,14 @@ class EtfflowGroup(TyperGroup):
     click's usage errors (missing argument, bad option value, path that does not exist),
     which click would end with code 2."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         try:
             return super().parse_args(ctx, args)
         except UsageError as exc:
             exc.exit_code = 1
             raise
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Context) -> Any:
         refresh_consoles()
         try:
             return super().invoke(ctx)

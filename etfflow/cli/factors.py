@@ -36,7 +36,7 @@ def list_cmd() -> None:
     for d in registry().values():
         ws = ",".join(map(str, d.windows)) if d.windows else "-"
         n0 = d.windows[0] if d.windows else None
-        lb = f"{d.lookback(n0)}" + (f" (n={n0})" if n0 else "")
+        lb = f"{d.warmup(n0)}" + (f" (n={n0})" if n0 else "")
         table.add_row(
             escape(d.template), escape(d.formula), f"{d.direction:+d}", ws, lb, escape(d.source)
         )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import polars as pl
 import typer
 from rich.markup import escape
 
 from etfflow.cli._ui import compute_session, console, coverage_table, print_table
-from etfflow.engine.lookthrough import LookThrough
+from etfflow.engine.lookthrough import LookThrough, Mode, Valuation
 from etfflow.engine.pools import POOL_NAMES, Pool
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
 from etfflow.pipeline.runs import run_lookthrough
@@ -44,8 +44,8 @@ def print_summary(result: LookThrough) -> None:
     console.print(
         f"latest date {last['date'][0]}: "
         f"{int((last['n_etf'] > 0).sum())}/{last.height} stocks held, "
-        f"passive holdings {last['mv_passive'].sum() / 1e8:,.1f} 亿 CNY "
-        f"({last['mv_passive'].sum() / last['float_mcap'].sum():.2%} of float cap)"
+        f"passive holdings {float(last['mv_passive'].sum()) / 1e8:,.1f} 亿 CNY "
+        f"({float(last['mv_passive'].sum()) / float(last['float_mcap'].sum()):.2%} of float cap)"
     )
     skipped = {
         k: v
@@ -89,8 +89,8 @@ def penetrate_cmd(
         run = run_lookthrough(
             data_dir,
             pool=make_pool(pool, etfs, enhanced),
-            mode=mode,
-            valuation=valuation,
+            mode=cast(Mode, mode),  # checked above
+            valuation=cast(Valuation, valuation),  # checked by the look-through, naming both
             store=store,
             export=export,
             check=check,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -83,7 +84,7 @@ def sql_cmd(
         console.print(f"wrote {df.height:,} rows × {df.width} columns to {escape(str(path))}")
         return
     shown = df.head(max_rows)
-    formats = {c: _number for c in df.columns}
+    formats: dict[str, Callable[[Any], str]] = {c: _number for c in df.columns}
     print_table(render(shown, formats=formats), keys=1 if df.width > 1 else 0)
     more = df.height - shown.height
     console.print(

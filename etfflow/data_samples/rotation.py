@@ -169,13 +169,13 @@ def active_funds(
             pl.Series("is_full", cat(full, "bool"), dtype=pl.Boolean),
         ]
     )
-    t = np.repeat(np.arange(T), F)
-    f = np.tile(np.arange(F), T)
+    row_t = np.repeat(np.arange(T), F)
+    row_f = np.tile(np.arange(F), T)
     fund_nav = pl.DataFrame(
         [
-            dates("date", days[t]),
-            categorical("fund_code", f, codes),
-            pl.Series("nav", nav[t, f]),
+            dates("date", days[row_t]),
+            categorical("fund_code", row_f, codes),
+            pl.Series("nav", nav[row_t, row_f]),
         ]
     )
     return funds, hold, fund_nav

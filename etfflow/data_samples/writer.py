@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 
 from etfflow.engine.loading import MANIFEST
 from etfflow.engine.schemas import TABLES
 
-COMPRESSION = "zstd"
+COMPRESSION: Final = "zstd"
 PCF_ROW_GROUP = 1_048_576
 ROW_GROUP = 1_048_576
 

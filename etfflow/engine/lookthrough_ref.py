@@ -120,19 +120,19 @@ def lookthrough_reference(
     out = []
     for r in daily.sort("date", "code").iter_rows(named=True):
         t, code = r["date"], r["code"]
-        a = acc.get((t, code))
-        mv = a["mv"] if a else 0.0
+        held = acc.get((t, code))
+        mv = held["mv"] if held else 0.0
         out.append(
             {
                 "date": t,
                 "code": code,
-                "n_etf": a["n_etf"] if a else 0,
-                "n_index": len(a["indices"]) if a else 0,
-                "share_passive_fund": a["fund"] if a else 0.0,
-                "share_passive": a["share"] if a else 0.0,
+                "n_etf": held["n_etf"] if held else 0,
+                "n_index": len(held["indices"]) if held else 0,
+                "share_passive_fund": held["fund"] if held else 0.0,
+                "share_passive": held["share"] if held else 0.0,
                 "mv_passive": mv,
                 "w_passive": mv / r["float_mcap"] if r["float_mcap"] > 0 else None,
-                "inflow": None if t == first else (a["inflow"] if a else 0.0),
+                "inflow": None if t == first else (held["inflow"] if held else 0.0),
                 "float_mcap": r["float_mcap"],
             }
         )

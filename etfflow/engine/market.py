@@ -99,7 +99,7 @@ def load_market(ds: Dataset, panel: StockPanel | None = None) -> Market:
     stock = index_of(daily["code"], panel.codes)
 
     def dense(col: str, fill: float | bool, dtype: type) -> np.ndarray:
-        out = np.full((t, n), fill, dtype=dtype)
+        out: np.ndarray = np.full((t, n), fill, dtype=dtype)
         if col in daily.columns:
             s = daily[col]
             if dtype is np.bool_:

@@ -279,7 +279,7 @@ class StockPanel:
 
 def _industry_intervals(
     ind: pl.DataFrame, cal: Calendar, codes: list[str]
-) -> tuple[np.ndarray, ...]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
     """Per-stock intervals ``[from, to)`` of calendar days with their l1 / l2 ids (CSR by stock,
     input order kept inside a stock) and the sorted l1 / l2 labels."""
     ind = ind.with_columns(pl.col("industry_l1", "industry_l2").cast(pl.String))
@@ -400,7 +400,7 @@ def stock_panel_from(
     ptr, d_from, d_to, v1, v2, l1_labels, l2_labels = _industry_intervals(industry, cal, codes)
     board_pos = {b: i for i, b in enumerate(BOARDS)}
     board_ids = np.array([board_pos.get(board_of[c], -1) for c in codes], dtype=np.int16)
-    labels = [
+    labels: list[list[str]] = [
         l1_labels,
         l2_labels,
         list(BOARDS),

@@ -150,7 +150,9 @@ class Store:
         p = Path(path)
         check_store_path(p, create=create and not read_only)
         new = not p.exists() or p.stat().st_size == 0
-        config = {"storage_compatibility_version": STORAGE_VERSION} if new else {}
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {"storage_compatibility_version": STORAGE_VERSION} if new else {}
+        )
         try:
             con = duckdb.connect(str(p), read_only=read_only, config=config)
         except duckdb.Error as exc:  # locked by another process, newer storage format, ...
@@ -352,7 +354,7 @@ class Store:
 
     def row_counts(self) -> dict[str, int]:
         names = [r[0] for r in self._fetchall("SELECT table_name FROM duckdb_tables() ORDER BY 1")]
-        return {n: self._fetchone(f"SELECT count(*) FROM {_quote(n)}")[0] for n in names}
+        return {n: self._fetchall(f"SELECT count(*) FROM {_quote(n)}")[0][0] for n in names}
 
 
 def _describe_file(p: Path) -> str:

@@ -110,10 +110,11 @@ def compute_factors(
 
     Examples
     --------
+    >>> import datetime as dt
     >>> import numpy as np, polars as pl
     >>> from etfflow.engine.panel import Calendar
     >>> from etfflow.factors.inputs import FactorInputs
-    >>> cal = Calendar(pl.Series([np.datetime64("2024-01-02") + i for i in range(4)]))
+    >>> cal = Calendar(pl.date_range(dt.date(2024, 1, 2), dt.date(2024, 1, 5), eager=True))
     >>> mv = np.array([[1.0], [2.0], [4.0], [8.0]])
     >>> x = FactorInputs("stock", cal, ["600000.SH"], np.ones((4, 1), bool),
     ...                  {"mv_passive": mv})
@@ -127,7 +128,7 @@ def compute_factors(
         if progress:
             progress(f"factors ({inputs.level})", i, len(instances))
         t0 = time.perf_counter()
-        v = np.asarray(inst.definition.fn(inputs, inst.n), dtype=np.float64)
+        v = np.asarray(inst.definition.compute(inputs, inst.n), dtype=np.float64)
         if v.shape != inputs.shape:
             raise EtfflowError(
                 f"factor {inst.name!r} returned shape {v.shape}, expected {inputs.shape}"

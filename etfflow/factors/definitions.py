@@ -248,7 +248,7 @@ def period_panels(x: FactorInputs, freq: str) -> tuple[np.ndarray, np.ndarray, n
     (null when that is 0 or missing). A period is complete on its last trading day.
     """
 
-    def make() -> np.ndarray:
+    def make() -> tuple[np.ndarray, np.ndarray]:
         key = period_ids(x, freq)
         t = len(key)
         starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if t else np.zeros(0, int)

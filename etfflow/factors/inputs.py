@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import polars as pl
@@ -26,6 +26,7 @@ from etfflow.engine.panel import Calendar, index_of
 from etfflow.exceptions import DataContractError, EtfflowError
 
 Level = Literal["stock", "industry_l1", "industry_l2"]
+T = TypeVar("T")
 LEVELS: tuple[str, ...] = ("stock", "industry_l1", "industry_l2")
 
 #: Look-through columns a factor input panel carries (the names of Huaan 2024-12 table 8).
@@ -64,7 +65,7 @@ class FactorInputs:
     names: list[str]
     present: np.ndarray
     series: dict[str, np.ndarray]
-    _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -78,7 +79,7 @@ class FactorInputs:
                 f"factor input {name!r} is not available; inputs are {sorted(self.series)}"
             ) from None
 
-    def cached(self, key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+    def cached(self, key: str, make: Callable[[], T]) -> T:
         """A derived panel computed once per inputs object (shared by factors)."""
         if key not in self._cache:
             self._cache[key] = make()

@@ -87,7 +87,7 @@ def select_pair(a: np.ndarray, m: int, k: int, counts: np.ndarray):
         if linear and np.isfinite(inv):
             counts[:nbins] = 0
             for r in range(m):
-                counts[min(np.int64((a[r] - lo) * inv), nbins - 1)] += 1
+                counts[min(np.int64((a[r] - lo) * inv), np.int64(nbins - 1))] += 1
             below = 0
             b = 0
             while below + counts[b] <= k:
@@ -96,7 +96,7 @@ def select_pair(a: np.ndarray, m: int, k: int, counts: np.ndarray):
             c = 0
             for r in range(m):
                 v = a[r]
-                bv = min(np.int64((v - lo) * inv), nbins - 1)
+                bv = min(np.int64((v - lo) * inv), np.int64(nbins - 1))
                 a[c] = v
                 c += bv == b
                 below_max = max(below_max, v if bv < b else -np.inf)

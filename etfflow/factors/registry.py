@@ -24,13 +24,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 import numpy as np
 
 from etfflow.exceptions import EtfflowError
 from etfflow.factors.inputs import LEVELS, FactorInputs
 
-FactorFn = Callable[[FactorInputs, int | None], np.ndarray]
+#: A windowed factor's computation: ``(inputs, n) -> (T, M) float64`` for a window ``n``.
+WindowedFn = Callable[[FactorInputs, int], np.ndarray]
+#: A factor without window is called with ``n=None``.
+PlainFn = Callable[[FactorInputs, None], np.ndarray]
+FactorFn = WindowedFn | PlainFn
+#: Warm-up in trading days: a number, or a function of the window for a windowed factor.
+Lookback = Callable[[int], int] | int
+F = TypeVar("F", bound=FactorFn)
 
 #: Default windows of a windowed factor (docs/methodology.md#32-the-factor-families).
 DEFAULT_WINDOWS: tuple[int, ...] = (20, 40, 60)
@@ -57,7 +65,8 @@ class FactorDef:
     windows
         Windows computed by default (empty for a factor without window).
     lookback
-        Warm-up in trading days for a window ``n``: the row of the first value when every
+        Warm-up in trading days (a function of the window ``n`` for a windowed factor, see
+        :meth:`warmup`): the row of the first value when every
         input has a value from the first row on (``inflow`` has none on the first row, as
         the look-through makes it); rows before it are null. A window of ``n`` rows ending on
         ``t`` needs ``n - 1``, a difference with ``t - n`` needs ``n``. For weekly and monthly
@@ -75,7 +84,7 @@ class FactorDef:
     inputs: tuple[str, ...]
     direction: int
     windows: tuple[int, ...]
-    lookback: Callable[[int | None], int]
+    lookback: Lookback
     fn: FactorFn
     levels: tuple[str, ...] = LEVELS
 
@@ -85,6 +94,22 @@ class FactorDef:
 
     def name(self, n: int | None) -> str:
         return self.template.format(n=n) if self.windowed else self.template
+
+    def warmup(self, n: int | None) -> int:
+        """The warm-up for window ``n`` (``None`` for a factor without window)."""
+        if not callable(self.lookback):
+            return int(self.lookback)
+        if n is None:
+            raise EtfflowError(f"factor {self.template!r}: its lookback depends on a window")
+        return int(self.lookback(n))
+
+    def compute(self, x: FactorInputs, n: int | None) -> np.ndarray:
+        """The factor for window ``n`` (``None`` for a factor without window)."""
+        if not self.windowed:
+            return cast(PlainFn, self.fn)(x, None)
+        if n is None:
+            raise EtfflowError(f"factor {self.template!r} needs a window")
+        return cast(WindowedFn, self.fn)(x, n)
 
     def instances(self, windows: Sequence[int] | None = None) -> list[tuple[str, int | None]]:
         """``(name, n)`` pairs computed for ``windows`` (default: the factor's own)."""
@@ -108,13 +133,15 @@ def factor(
     formula: str,
     inputs: Iterable[str],
     direction: int,
-    lookback: Callable[[int | None], int] | int,
+    lookback: Lookback,
     windows: Iterable[int] | None = None,
     source: str = "user",
     levels: Iterable[str] = LEVELS,
     replace: bool = False,
-) -> Callable[[FactorFn], FactorFn]:
+) -> Callable[[F], F]:
     """Register a factor (decorator). See the module docstring for an example.
+
+    ``lookback`` is a number, or a function of the window for a factor with ``{n}`` in its name.
 
     ``replace=True`` redefines a factor registered earlier by the user (a notebook cell run
     again); a built-in factor is never replaced.
@@ -122,7 +149,8 @@ def factor(
     Raises
     ------
     EtfflowError
-        On a duplicate name (without ``replace``), a bad direction or unknown level.
+        On a duplicate name (without ``replace``), a bad direction, an unknown level or a
+        window-dependent lookback for a factor without window.
     """
     old = _REGISTRY.get(template)
     if old is not None and not (replace and old.source == "user"):
@@ -139,10 +167,14 @@ def factor(
     if unknown:
         raise EtfflowError(f"factor {template!r}: unknown levels {sorted(unknown)}")
     windowed = "{n}" in template
+    if callable(lookback) and not windowed:
+        raise EtfflowError(
+            f"factor {template!r} has no window ({{n}} in its name): lookback must be a number"
+        )
     ws = tuple(windows) if windows is not None else (DEFAULT_WINDOWS if windowed else ())
-    lb = lookback if callable(lookback) else (lambda _n, _v=int(lookback): _v)
+    lb = lookback if callable(lookback) else int(lookback)
 
-    def deco(fn: FactorFn) -> FactorFn:
+    def deco(fn: F) -> F:
         _REGISTRY[template] = FactorDef(
             template=template,
             formula=formula,
@@ -185,7 +217,7 @@ class FactorInstance:
 
     @property
     def lookback(self) -> int:
-        return int(self.definition.lookback(self.n))
+        return self.definition.warmup(self.n)
 
 
 def resolve(
@@ -232,8 +264,8 @@ def resolve(
         elif nm in by_stem:
             picked = by_stem[nm]
         else:
-            picked = _resolve_unlisted_window(nm, reg, level)
-            if picked is None:
+            unlisted = _resolve_unlisted_window(nm, reg, level)
+            if unlisted is None:
                 import difflib
 
                 near = difflib.get_close_matches(nm, list(by_name) + list(by_stem), n=3)
@@ -242,6 +274,7 @@ def resolve(
                     f"unknown factor {nm!r} at level {level!r}{hint} "
                     "(`etfflow factors list` shows them all)"
                 )
+            picked = unlisted
         for inst in picked:
             if inst.name not in {o.name for o in out}:
                 out.append(inst)
@@ -250,7 +283,9 @@ def resolve(
     return out
 
 
-def _resolve_unlisted_window(name: str, reg: dict[str, FactorDef], level: str):
+def _resolve_unlisted_window(
+    name: str, reg: dict[str, FactorDef], level: str
+) -> list[FactorInstance] | None:
     """``w_passive_zs_30`` for a window that is not a default one."""
     stem, _, tail = name.rpartition("_")
     if not tail.isdigit():

@@ -14,6 +14,7 @@ import pytest
 
 from etfflow.data_samples import SIZES, MarketConfig, generate_market
 from etfflow.data_samples.calendar import HOLIDAYS, trading_days
+from etfflow.engine import lookthrough, validation
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.schemas import TABLES
 from etfflow.exceptions import EtfflowError
@@ -393,7 +394,6 @@ def test_fund_nav_follows_holdings(tiny_market: Path) -> None:
 
 
 def test_tiny_market_validates(tiny_market: Path) -> None:
-    validation = pytest.importorskip("etfflow.engine.validation", reason="validator not available")
     report = validation.validate(open_dataset(tiny_market))
     assert report.errors == [], [e.message for e in report.errors]
     assert report.warnings == [], [w.message for w in report.warnings]
@@ -401,7 +401,6 @@ def test_tiny_market_validates(tiny_market: Path) -> None:
 
 def test_engine_lookthrough_recovers_the_inflow(tiny_market: Path) -> None:
     """The engine's look-through inflow equals the one recomputed here; nav = basket valuation."""
-    lookthrough = pytest.importorskip("etfflow.engine.lookthrough", reason="engine not available")
     ds = open_dataset(tiny_market)
     nav = lookthrough.penetrate(ds).stocks.with_columns(pl.col("code").cast(pl.String))
     basket = lookthrough.penetrate(ds, valuation="basket").stocks

@@ -13,22 +13,18 @@ from etfflow.exceptions import EtfflowError
 from etfflow.factors import compute_factors, factor, registry, resolve
 from etfflow.factors.inputs import FLOW_COLUMNS, FactorInputs
 from etfflow.factors.registry import unregister
+from tests.helpers import weekdays
 
 NAN = np.nan
 
 
-def weekdays(n: int, start: dt.date = dt.date(2023, 1, 2)) -> list[dt.date]:
-    out, d = [], start
-    while len(out) < n:
-        if d.weekday() < 5:
-            out.append(d)
-        d += dt.timedelta(days=1)
-    return out
+#: First day of the hand-made calendars (a Monday).
+DAY0 = dt.date(2023, 1, 2)
 
 
 def make_inputs(series: dict[str, np.ndarray], present: np.ndarray, level="stock", days=None):
     t, m = present.shape
-    cal = Calendar(pl.Series("date", days or weekdays(t), dtype=pl.Date))
+    cal = Calendar(pl.Series("date", days or weekdays(t, DAY0), dtype=pl.Date))
     full = {k: np.where(present, np.asarray(v, float), NAN) for k, v in series.items()}
     return FactorInputs(level, cal, [f"{600000 + i}.SH" for i in range(m)], present, full)
 
@@ -243,6 +239,16 @@ def test_user_factor_in_a_few_lines(hand):
         unregister("w_passive_ma_{n}")
 
 
+def test_a_factor_without_window_takes_a_number_as_lookback(hand):
+    """A window-dependent lookback on a factor without ``{n}`` was stored and later called
+    with ``None``; it is refused when the factor is declared."""
+    with pytest.raises(EtfflowError, match=r"no window.*lookback must be a number"):
+        factor("plain_ma", formula="", inputs=("w_passive",), direction=1, lookback=lambda n: n)(
+            lambda x, n: x["w_passive"]
+        )
+    assert "plain_ma" not in [f.name for f in resolve("all")]
+
+
 def test_values_are_null_outside_presence(hand):
     fs = compute_factors(hand, "all", windows=[2])
     for name, v in fs.values.items():
@@ -322,7 +328,7 @@ def test_first_value_of_every_factor_sits_at_its_declared_lookback():
     t, m = 700, 4
     series = random_series(rng, t, m)
     fs = compute_factors(make_inputs(series, np.ones((t, m), bool)), "all")
-    assert weekdays(1)[0].weekday() == 0
+    assert weekdays(1, DAY0)[0].weekday() == 0
     checked = 0
     for inst in fs.instances:
         rows = np.flatnonzero(np.isfinite(fs.values[inst.name]).any(axis=1))

@@ -23,7 +23,6 @@ so a non-constant window is at least ~1e-9 (relative) away from the constant thr
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -37,10 +36,9 @@ from etfflow.exceptions import EtfflowError
 from etfflow.factors import kernels as K
 from etfflow.factors import kernels_nb as NB
 from etfflow.factors import kernels_ref as R
+from tests.helpers import examples
 
-# fast by default; ETFFLOW_HYPOTHESIS=thorough for a long run
-THOROUGH = os.environ.get("ETFFLOW_HYPOTHESIS", "fast") == "thorough"
-EXAMPLES = 500 if THOROUGH else 40
+EXAMPLES = examples(40)  # the thorough profile's count under ETFFLOW_HYPOTHESIS=thorough
 SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,

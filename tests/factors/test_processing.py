@@ -3,8 +3,6 @@ the neutralised residuals, and the pipeline description."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,10 +22,9 @@ from etfflow.factors.processing import (
     zscore,
 )
 from etfflow.factors.processing_pipeline import STEP_ORDER, Step, apply_steps, describe, parse_steps
+from tests.helpers import examples
 
-# fast by default; ETFFLOW_HYPOTHESIS=thorough for a long run
-THOROUGH = os.environ.get("ETFFLOW_HYPOTHESIS", "fast") == "thorough"
-EXAMPLES = 500 if THOROUGH else 60
+EXAMPLES = examples(60)  # the thorough profile's count under ETFFLOW_HYPOTHESIS=thorough
 SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -120,7 +120,6 @@ def test_failed_backtest_leaves_store_unchanged(stored, monkeypatch):
 
 
 def test_report_html_from_store(stored, tmp_path):
-    pytest.importorskip("etfflow.backtest.report")
     _data, store, _frun, _irun = stored
     run = run_backtest(store, groups=5, html=tmp_path / "r.html")
     text = Path(run.html).read_text()

@@ -10,6 +10,7 @@ table-level rules over other tables that are checked row by row (``no_industry``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -266,9 +267,10 @@ def key_plan(ctx: Context, table: str, plan: Plan, sch: pl.Schema, big: bool) ->
         sizes.append(n + 1)
     plan.order = order
     plan.packed = packed
-    if all(n is not None for n in sizes) and np.prod(sizes, dtype=float) < 2.0**62:
+    known = [n for n in sizes if n is not None]
+    if len(known) == len(sizes) and math.prod(known) < 2**62:
         k: pl.Expr = pl.lit(0, pl.Int64)
-        for v, n in zip(order, sizes, strict=True):
+        for v, n in zip(order, known, strict=True):
             k = k * n + v
         plan.bucket = k.alias("__k")
     return True
@@ -308,4 +310,4 @@ def duplicates(prepared: pl.LazyFrame, plan: Plan, out: Outcome) -> None:
         .collect()
     )
     if dup.height:
-        out.add(dup["n_rows"].sum(), dup.sort(names).head(out.need()))
+        out.add(int(dup["n_rows"].sum()), dup.sort(names).head(out.need()))
