@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from etfflow.engine.loading import open_dataset
-from etfflow.engine.lookthrough import _ChunkBuffers, _null_as_nan, penetrate
+from etfflow.engine.lookthrough import penetrate
+from etfflow.engine.lookthrough.common import null_as_nan
+from etfflow.engine.lookthrough.pcf import ChunkBuffers
 from etfflow.engine.lookthrough_ref import lookthrough_reference
 from etfflow.engine.panel import epoch_days, fill_numpy, raw_codes
 from etfflow.engine.pools import Pool
@@ -435,8 +437,8 @@ def test_buffered_conversions_equal_fresh_arrays(parts, spare, categorical):
 
     vals = dates.to_physical().cast(pl.Float64) / 3
     fbuf = np.full(n + spare, 7.0)
-    got_f = fill_numpy(_null_as_nan(vals), fbuf)
-    np.testing.assert_array_equal(got_f, _null_as_nan(vals.rechunk()).to_numpy())
+    got_f = fill_numpy(null_as_nan(vals), fbuf)
+    np.testing.assert_array_equal(got_f, null_as_nan(vals.rechunk()).to_numpy())
     assert (fbuf[n:] == 7.0).all()
 
 
@@ -451,7 +453,7 @@ def test_fill_numpy_refuses_a_short_buffer():
 def test_chunk_buffers_grow_geometrically_and_are_reused():
     """One set of arrays serves every chunk; it grows (by half at least) only when a chunk is
     larger than the largest so far, and keeps its arrays otherwise."""
-    buf = _ChunkBuffers()
+    buf = ChunkBuffers()
     allocs, caps = [], []
     for n in [10, 5, 10, 12, 3, 40, 41, 7]:
         before, prev = buf.day, buf.allocations
@@ -556,7 +558,7 @@ def test_weights_holding_counts_match_pcf_over_long_blocks(tables, keep_first, b
     (board and float-cap quintile included), agree with the PCF scatter when snapshots stay
     in force for many days: covers the per-block corrections of group touches (stocks that
     change cap quintile or industry, list or delist inside a block)."""
-    import etfflow.engine.lookthrough as lt_mod
+    import etfflow.engine.lookthrough.weights as lt_mod
 
     t = _holdings_from_pcf(tables, keep_first)
     old = lt_mod.WEIGHTS_BLOCK_DAYS
@@ -581,7 +583,7 @@ def test_weights_holding_counts_match_pcf_over_long_blocks(tables, keep_first, b
 
 def test_weights_block_length_does_not_change_results(monkeypatch, tmp_path):
     """Cutting the snapshot periods into blocks of 1 day gives the same tables bit for bit."""
-    import etfflow.engine.lookthrough as lt_mod
+    import etfflow.engine.lookthrough.weights as lt_mod
 
     t = find(
         markets(max_days=20),
@@ -609,7 +611,7 @@ def test_stock_daily_row_order_does_not_matter(tables, mode, seed):
 
 
 def _cap_buckets(days: list[np.ndarray], n_buckets: int, window: int, n_chunks: int):
-    from etfflow.engine.lookthrough_nb import group_bits
+    from etfflow.engine.panel_nb import group_bits
 
     n_stock = max(len(d) for d in days)
     row_stock = np.concatenate([np.arange(len(d)) for d in days]).astype(np.int32)
@@ -744,11 +746,11 @@ def test_weights_counts_mix_etfs_present_all_block_and_some_days(tmp_path):
 def test_shuffled_weight_snapshots_equal_sorted(tmp_path, monkeypatch):
     """Snapshot rows stored in any order (one snapshot split over the file: the rows are
     sorted first) give the same tables as rows stored by (date, owner)."""
-    from etfflow.engine import lookthrough_nb
+    from etfflow.engine.lookthrough import weights_nb
 
     calls = []
-    row_mapper = lookthrough_nb.weight_rows
-    monkeypatch.setattr(lookthrough_nb, "weight_rows", lambda *a: calls.append(1) or row_mapper(*a))
+    row_mapper = weights_nb.weight_rows
+    monkeypatch.setattr(weights_nb, "weight_rows", lambda *a: calls.append(1) or row_mapper(*a))
 
     def split_snapshots(m) -> bool:
         sizes = m["holding_weights"].group_by("date", "etf_code", "index_code").len()["len"]
