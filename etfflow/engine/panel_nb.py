@@ -76,6 +76,7 @@ def stock_rows(epoch: np.ndarray, phys: np.ndarray, lookup: np.ndarray, e_lo: in
 
 @njit(cache=True)
 def _pair_less(v: np.ndarray, s: np.ndarray, i: int, j: int) -> bool:
+    """``(v[i], s[i]) < (v[j], s[j])`` in (value, stock) order."""
     return v[i] < v[j] or (v[i] == v[j] and s[i] < s[j])
 
 

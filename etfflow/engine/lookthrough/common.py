@@ -37,6 +37,8 @@ def pool_etfs(etfs: pl.DataFrame, pool: Pool) -> tuple[pl.DataFrame, list[str], 
 def load_etf_panel(
     etfs: pl.DataFrame, daily: pl.DataFrame, pool: Pool, panel: StockPanel
 ) -> EtfPanel:
+    """The pool's ETFs and their dense daily panels from ``etfs`` and ``etf_daily``
+    (:func:`~etfflow.engine.lookthrough.common_nb.etf_panel`)."""
     etfs, codes, index_codes = pool_etfs(etfs, pool)
     ipos = {c: i for i, c in enumerate(index_codes)}
     etf_index = np.array([ipos[c] for c in etfs["index_code"].to_list()], dtype=np.int32)

@@ -25,6 +25,9 @@ Valuation = Literal["nav", "basket"]
 
 @dataclass
 class _Accumulators:
+    """Dense (day × stock) sums of the PCF scatter-add and its per-(day, group bit)
+    distinct counts."""
+
     mv: np.ndarray
     share: np.ndarray
     inflow: np.ndarray
@@ -132,6 +135,7 @@ class _Scatter:
 
 
 def _chunks(n_days: int, chunk_days: int) -> list[tuple[int, int]]:
+    """Inclusive ``(first, last)`` day ranges of ``chunk_days`` days."""
     return [(lo, min(lo + chunk_days, n_days) - 1) for lo in range(0, n_days, chunk_days)]
 
 
@@ -166,6 +170,8 @@ class ChunkBuffers:
 
 
 def _run_pcf(ds: Dataset, sc: _Scatter, chunk_days: int, progress: Progress | None) -> dict:
+    """Read ``etf_pcf`` a chunk of days at a time and scatter-add each chunk; returns the
+    counts for the diagnostics."""
     panel, etf = sc.panel, sc.etf
     lf = ds.frame("etf_pcf").select("date", "etf_code", "code", "quantity")
     dates = panel.calendar.dates
@@ -204,6 +210,8 @@ def penetrate_pcf(
     chunk_days: int,
     progress: Progress | None,
 ) -> tuple[Flows, dict]:
+    """PCF look-through: the scatter-add into dense panels, then the panels to output rows
+    and 整体法 group sums (:func:`~etfflow.engine.lookthrough.pcf_nb.panels_to_rows`)."""
     t, n = panel.shape
     n_etf = len(etf.codes)
     by_day = EtfPanel(

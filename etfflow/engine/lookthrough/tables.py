@@ -12,6 +12,8 @@ from etfflow.engine.schemas import GROUP_FLOW_SCHEMA, GROUP_LEVELS, STOCK_FLOW_S
 
 
 def stock_table(panel: StockPanel, fl: Flows, codes: pl.Series) -> pl.DataFrame:
+    """The daily stock table (:data:`~etfflow.engine.schemas.STOCK_FLOW_SCHEMA`), rows
+    in ``stock_daily`` (date, code) order."""
     return pl.DataFrame(
         {
             "date": panel.row_dates(),

@@ -42,6 +42,7 @@ class WeightColumns:
 def weight_columns(
     hw: pl.DataFrame, stock_codes: list[str], etf_codes: list[str], index_codes: list[str]
 ) -> WeightColumns:
+    """``holding_weights`` as arrays (read-only), codes mapped to pool / stock positions."""
     none = (np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int32), None)
     etf_col = hw["etf_code"] if "etf_code" in hw.columns else None
     has_etf = etf_col is not None and etf_col.null_count() < hw.height
@@ -125,6 +126,8 @@ def _weight_blocks(
 def run_weights(
     wc: WeightColumns, panel: StockPanel, etf: EtfPanel, progress: Progress | None
 ) -> tuple[Flows, dict]:
+    """Weights look-through: snapshots as baskets, blocks of days with constant snapshots,
+    then :func:`~etfflow.engine.lookthrough.weights_nb.weights_flows` straight to output rows."""
     if progress:
         progress("look-through", 0, 1)
     t, _n = panel.shape

@@ -53,6 +53,7 @@ def weight_rows(
 
 @njit(cache=True)
 def _owner_of(r, etf_phys, etf_lookup, idx_phys, idx_lookup, n_etf):
+    """Pool owner of row ``r``: its ETF's position, else ``n_etf +`` its index's, -1 none."""
     null = np.uint32(0xFFFFFFFF)
     p = etf_phys[r] if etf_phys.shape[0] > 0 else null
     if p != null:
