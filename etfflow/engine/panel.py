@@ -22,14 +22,7 @@ import numpy as np
 import polars as pl
 
 from etfflow.engine.loading import Dataset
-from etfflow.engine.lookthrough_nb import (
-    dynamic_schedule,
-    group_bits,
-    map_codes,
-    map_days,
-    rows_to_dense,
-    stock_rows,
-)
+from etfflow.engine.panel_nb import group_bits, map_codes, map_days, rows_to_dense, stock_rows
 from etfflow.engine.schemas import BOARDS
 from etfflow.exceptions import DataContractError, EtfflowError
 
@@ -46,6 +39,20 @@ def _lookup_for(dtype: pl.DataType, codes: list[str]) -> np.ndarray:
     lookup = np.full(int(phys.max()) + 1 if len(phys) else 0, -1, dtype=np.int32)
     lookup[phys] = np.arange(len(codes), dtype=np.int32)
     return lookup
+
+
+def frozen(a: np.ndarray) -> np.ndarray:
+    """``a`` as a read-only array (a view, no copy).
+
+    Polars' ``to_numpy()`` gives a read-only zero-copy view of a one-chunk column and a
+    writeable copy otherwise; numba compiles a kernel once per writeable flag of each array
+    argument. Kernel inputs pass through this so each kernel compiles once per dtype.
+    """
+    if not a.flags.writeable:
+        return a
+    view = a.view()
+    view.flags.writeable = False
+    return view
 
 
 def as_categorical(s: pl.Series) -> pl.Series:
@@ -116,7 +123,7 @@ def index_of(s: pl.Series, codes: list[str]) -> np.ndarray:
     phys, lookup, _keep = raw_codes(s, codes)
     if len(phys) < SMALL:
         return _take(lookup, phys.astype(np.int64))
-    return map_codes(phys, lookup)
+    return map_codes(frozen(phys), lookup)
 
 
 def _spot_check(s: pl.Series, idx: np.ndarray, codes: list[str], n: int = 64) -> None:
@@ -190,7 +197,7 @@ class Calendar:
         days = phys.to_numpy()
         if len(days) < SMALL:
             return _take(self._lookup, days.astype(np.int64) - self._e0)
-        return map_days(days, self._lookup, self._e0)
+        return map_days(frozen(days), self._lookup, self._e0)
 
     def asof_index(self, dates: pl.Series) -> np.ndarray:
         """First trading day on or after each date (len(self) when after the last)."""
@@ -361,7 +368,9 @@ def stock_panel_from(
         e_lo, e_hi = int(epoch.min()), int(epoch.max())
     else:
         e_lo, e_hi = 0, -1
-    cal_epoch, day, stock, n_unknown, n_unordered = stock_rows(epoch, phys, lookup, e_lo, e_hi)
+    cal_epoch, day, stock, n_unknown, n_unordered = stock_rows(
+        frozen(epoch), frozen(phys), lookup, e_lo, e_hi
+    )
     if n_unknown:
         ex = daily.filter(pl.Series(stock < 0)).head(5)
         raise DataContractError(
@@ -394,6 +403,8 @@ def stock_panel_from(
         row_day, row_stock = day[order], stock[order]
         row_close = _to_float(close)[order] if close is not None else None
         row_fmc = _to_float(fmc)[order]
+    row_fmc = frozen(row_fmc)  # read-only either way: one kernel specialisation
+    row_close = frozen(row_close) if row_close is not None else None
     row_start = np.zeros(t + 1, dtype=np.int64)
     np.cumsum(np.bincount(row_day, minlength=t), out=row_start[1:])
 
@@ -407,8 +418,7 @@ def stock_panel_from(
         [f"Q{i + 1}" for i in range(N_CAP_BUCKETS)],
     ]
     offsets = np.cumsum([0] + [len(lbl) for lbl in labels[:-1]]).tolist()
-    with dynamic_schedule():
-        gbit, n_no_industry = group_bits(
+    gbit, n_no_industry = group_bits(
         row_start, row_stock, row_fmc, n, ptr, d_from, d_to, v1, v2, board_ids,
         np.array(offsets, dtype=np.int64), N_CAP_BUCKETS,
     )  # fmt: skip

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -14,7 +18,9 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from etfflow.engine.loading import open_dataset
-from etfflow.engine.lookthrough import _ChunkBuffers, _null_as_nan, penetrate
+from etfflow.engine.lookthrough import penetrate
+from etfflow.engine.lookthrough.common import null_as_nan
+from etfflow.engine.lookthrough.pcf import ChunkBuffers
 from etfflow.engine.lookthrough_ref import lookthrough_reference
 from etfflow.engine.panel import epoch_days, fill_numpy, raw_codes
 from etfflow.engine.pools import Pool
@@ -435,8 +441,8 @@ def test_buffered_conversions_equal_fresh_arrays(parts, spare, categorical):
 
     vals = dates.to_physical().cast(pl.Float64) / 3
     fbuf = np.full(n + spare, 7.0)
-    got_f = fill_numpy(_null_as_nan(vals), fbuf)
-    np.testing.assert_array_equal(got_f, _null_as_nan(vals.rechunk()).to_numpy())
+    got_f = fill_numpy(null_as_nan(vals), fbuf)
+    np.testing.assert_array_equal(got_f, null_as_nan(vals.rechunk()).to_numpy())
     assert (fbuf[n:] == 7.0).all()
 
 
@@ -451,7 +457,7 @@ def test_fill_numpy_refuses_a_short_buffer():
 def test_chunk_buffers_grow_geometrically_and_are_reused():
     """One set of arrays serves every chunk; it grows (by half at least) only when a chunk is
     larger than the largest so far, and keeps its arrays otherwise."""
-    buf = _ChunkBuffers()
+    buf = ChunkBuffers()
     allocs, caps = [], []
     for n in [10, 5, 10, 12, 3, 40, 41, 7]:
         before, prev = buf.day, buf.allocations
@@ -556,7 +562,7 @@ def test_weights_holding_counts_match_pcf_over_long_blocks(tables, keep_first, b
     (board and float-cap quintile included), agree with the PCF scatter when snapshots stay
     in force for many days: covers the per-block corrections of group touches (stocks that
     change cap quintile or industry, list or delist inside a block)."""
-    import etfflow.engine.lookthrough as lt_mod
+    import etfflow.engine.lookthrough.weights as lt_mod
 
     t = _holdings_from_pcf(tables, keep_first)
     old = lt_mod.WEIGHTS_BLOCK_DAYS
@@ -581,7 +587,7 @@ def test_weights_holding_counts_match_pcf_over_long_blocks(tables, keep_first, b
 
 def test_weights_block_length_does_not_change_results(monkeypatch, tmp_path):
     """Cutting the snapshot periods into blocks of 1 day gives the same tables bit for bit."""
-    import etfflow.engine.lookthrough as lt_mod
+    import etfflow.engine.lookthrough.weights as lt_mod
 
     t = find(
         markets(max_days=20),
@@ -609,7 +615,7 @@ def test_stock_daily_row_order_does_not_matter(tables, mode, seed):
 
 
 def _cap_buckets(days: list[np.ndarray], n_buckets: int, window: int, n_chunks: int):
-    from etfflow.engine.lookthrough_nb import group_bits
+    from etfflow.engine.panel_nb import group_bits
 
     n_stock = max(len(d) for d in days)
     row_stock = np.concatenate([np.arange(len(d)) for d in days]).astype(np.int32)
@@ -744,11 +750,11 @@ def test_weights_counts_mix_etfs_present_all_block_and_some_days(tmp_path):
 def test_shuffled_weight_snapshots_equal_sorted(tmp_path, monkeypatch):
     """Snapshot rows stored in any order (one snapshot split over the file: the rows are
     sorted first) give the same tables as rows stored by (date, owner)."""
-    from etfflow.engine import lookthrough_nb
+    from etfflow.engine.lookthrough import weights_nb
 
     calls = []
-    row_mapper = lookthrough_nb.weight_rows
-    monkeypatch.setattr(lookthrough_nb, "weight_rows", lambda *a: calls.append(1) or row_mapper(*a))
+    row_mapper = weights_nb.weight_rows
+    monkeypatch.setattr(weights_nb, "weight_rows", lambda *a: calls.append(1) or row_mapper(*a))
 
     def split_snapshots(m) -> bool:
         sizes = m["holding_weights"].group_by("date", "etf_code", "index_code").len()["len"]
@@ -768,3 +774,93 @@ def test_shuffled_weight_snapshots_equal_sorted(tmp_path, monkeypatch):
     assert calls  # the sorting path ran
     assert_frame_equal(a.stocks, b.stocks)
     assert_frame_equal(a.groups, b.groups)
+
+
+# Child process with an empty numba cache (a callee loaded with its caller from the cache
+# records no signature, so only a cold process shows every specialisation).
+_SIGNATURES_CHILD = """
+import json, sys
+from numba.core.registry import CPUDispatcher
+from etfflow.engine.loading import open_dataset
+from etfflow.engine.lookthrough import penetrate
+
+for root in sys.argv[1:]:
+    ds = open_dataset(root)
+    for kw in ({}, {"chunk_days": 1}, {"valuation": "basket"}, {"mode": "weights"}):
+        penetrate(ds, **kw)
+out = {}
+for name, mod in sorted(sys.modules.items()):
+    if name.startswith("etfflow.engine") and ("lookthrough" in name or "panel" in name):
+        for attr, obj in vars(mod).items():
+            if isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == name:
+                out[attr] = [str(sig) for sig in obj.signatures]
+print(json.dumps(out))
+"""
+
+
+def _split_into_files(root: Path, table: str, n: int = 2) -> None:
+    """``<table>.parquet`` as a folder of ``n`` files (columns read back in several chunks)."""
+    df = pl.read_parquet(root / f"{table}.parquet")
+    (root / f"{table}.parquet").unlink()
+    (root / table).mkdir()
+    step = -(-df.height // n)
+    for i in range(n):
+        df.slice(i * step, step).write_parquet(root / table / f"part-{i}.parquet")
+
+
+def test_each_lookthrough_kernel_compiles_once_per_dtype(tmp_path):
+    """PCF (both valuations, one and several chunks) and weights look-throughs over markets
+    whose columns reach the kernels as zero-copy read-only views (one-chunk columns), as
+    writeable copies (several Parquet files, nulls, shuffled rows that get sorted) and with
+    String or Categorical codes: each look-through kernel compiles one specialisation per
+    dtype (before: writeable and read-only arrays, int32 and uint32 ids, literal arguments
+    each compiled their own)."""
+    t = hand_market()
+    t["holding_weights"] = t["etf_pcf"].select(
+        "date",
+        "etf_code",
+        pl.lit(None, dtype=pl.String).alias("index_code"),
+        "code",
+        (pl.col("quantity") / 1000).alias("weight"),
+    )
+    messy = dict(t)
+    null_where = pl.col("code") == B
+    messy["stock_daily"] = (
+        t["stock_daily"]
+        .with_columns(
+            pl.when(null_where).then(None).otherwise(pl.col("float_mcap")).alias("float_mcap")
+        )
+        .reverse()  # not in (date, code) order: sorted by the engine
+    )
+    messy["etf_daily"] = t["etf_daily"].with_columns(
+        pl.when(pl.col("etf_code") == Y).then(None).otherwise(pl.col("nav")).alias("nav")
+    )
+    messy["holding_weights"] = t["holding_weights"].sort("code")  # snapshots split: sorted
+    roots = [
+        write_market(t, tmp_path / "plain", categorical=True),
+        write_market(messy, tmp_path / "messy", categorical=False),
+        write_market(t, tmp_path / "chunked", categorical=True),
+    ]
+    for table in ("stock_daily", "etf_daily", "holding_weights", "etf_pcf"):
+        _split_into_files(roots[2], table)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba_cache")}
+    res = subprocess.run(
+        [sys.executable, "-c", _SIGNATURES_CHILD, *map(str, roots)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    sigs = json.loads(res.stdout.strip().splitlines()[-1])
+    used = {name for name, s in sigs.items() if s}
+    # every kernel of both modes and of the stock panel ran
+    assert {
+        "find_segments", "basket_pointers", "accumulate", "copy_carry", "panels_to_rows",
+        "etf_panel", "weight_segments", "weight_rows", "weights_flows", "stock_rows",
+        "group_bits", "rows_to_dense", "_lookup", "_pair_less", "_cap_thresholds",
+    } <= used  # fmt: skip
+    # rows_to_dense: float panels (close, float cap) and the bool listed panel
+    expected = {"rows_to_dense": 2}
+    over = {n: s for n, s in sigs.items() if len(s) > expected.get(n, 1)}
+    assert not over, over
