@@ -75,7 +75,7 @@ def stock_rows(epoch: np.ndarray, phys: np.ndarray, lookup: np.ndarray, e_lo: in
 
 
 @njit(cache=True)
-def _pair_less(v: np.ndarray, s: np.ndarray, i: int, j: int) -> bool:
+def _pair_less(v: np.ndarray, s: np.ndarray, i: int | np.integer, j: int | np.integer) -> bool:
     """``(v[i], s[i]) < (v[j], s[j])`` in (value, stock) order."""
     return v[i] < v[j] or (v[i] == v[j] and s[i] < s[j])
 
@@ -85,7 +85,7 @@ def _select_pair(v: np.ndarray, s: np.ndarray, n: int, k: int) -> int:
     """Position of the ``k``-th smallest of ``(v[:n], s[:n])`` in (value, stock) order,
     rearranging both in place (quickselect, median-of-three pivots)."""
     lo = np.int64(0)  # typed, not a literal 0: one specialisation of _pair_less
-    hi = n - 1
+    hi = np.int64(n - 1)
     while hi > lo:
         mid = (lo + hi) >> 1
         if _pair_less(v, s, mid, lo):
@@ -275,7 +275,7 @@ def group_bits(
                     gbit[d, s, 2] = board[s] + offsets[2]
                 v = row_fmc[r]
                 if np.isfinite(v):
-                    bucket = 0
+                    bucket = np.int64(0)
                     for b in range(n_thr):
                         t = thr_v[b]
                         bucket += np.int64(v > t) + np.int64(v == t) * np.int64(s >= thr_s[b])

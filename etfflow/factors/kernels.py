@@ -120,7 +120,7 @@ def _validate_rolling_arguments(
                 "both panels must be aligned on the same (days, stocks) grid"
             )
         out.append(np.ascontiguousarray(a.reshape(a.shape[0], 1) if a.ndim == 1 else a))
-    ints = (window, minp) if ddof is None else (window, minp, int(ddof))  # type: ignore[call-overload]
+    ints = (window, minp) if ddof is None else (window, minp, int(ddof))
     return out, ints, ndim == 1
 
 

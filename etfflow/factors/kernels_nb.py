@@ -53,6 +53,8 @@ specialisation of each kernel it uses.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
 
@@ -93,7 +95,7 @@ _SUM, _MEAN = 0, 1
 _STD, _ZSCORE = 0, 1
 _BETA, _CORR, _RESIDUAL = 0, 1, 2
 
-_JIT = {"cache": True, "error_model": "numpy", "nogil": True}
+_JIT: dict[str, Any] = {"cache": True, "error_model": "numpy", "nogil": True}
 
 
 # --------------------------------------------------------------------------- primitives

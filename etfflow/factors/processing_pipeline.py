@@ -181,7 +181,9 @@ _BOOL = {"true": True, "false": False, "1": True, "0": False}
 
 def _split_top(text: str) -> list[str]:
     """Split on ',' and '>' outside parentheses."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1

@@ -95,14 +95,18 @@ def run_demo(
     pool = Pool.all()
     lt = run_lookthrough(out, pool=pool, store=store, progress=progress)
     market = load_market(open_dataset(out))
-    common = {"pool": pool, "store": store, "lookthrough": lt, "market": market}
-    stock = run_factors(out, process=STANDARD_PROCESSING["stock"], progress=progress, **common)
-    industry = run_factors(
-        out,
-        level="industry_l1",
-        process=STANDARD_PROCESSING["industry_l1"],
-        progress=progress,
-        **common,
+    stock, industry = (
+        run_factors(
+            out,
+            level=level,
+            process=STANDARD_PROCESSING[level],
+            pool=pool,
+            store=store,
+            lookthrough=lt,
+            market=market,
+            progress=progress,
+        )
+        for level in ("stock", "industry_l1")
     )
     bt = run_backtest(
         store,

@@ -22,13 +22,13 @@ N_COUNTERS = 6
 
 
 @njit(cache=True)
-def _lookup(x: int, table: np.ndarray, offset: int) -> int:
+def _lookup(x: int | np.integer, table: np.ndarray, offset: int | np.integer) -> int:
     """``table[x - offset]``, -1 outside the table (``x`` and ``offset`` are int64: one
     specialisation for int32 days and uint32 category ids)."""
     k = x - offset
     if k < 0 or k >= table.shape[0]:
         return -1
-    return table[k]
+    return int(table[k])
 
 
 @njit(cache=True)
@@ -38,7 +38,7 @@ def find_segments(
     day_table: np.ndarray,
     day_offset: int,
     owner_table: np.ndarray,
-):
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Runs of equal (day, owner) in row order: the baskets of a chunk.
 
     Rows hold raw ids (days since 1970, physical category ids); they are mapped through

@@ -48,7 +48,9 @@ def weight_columns(
     has_etf = etf_col is not None and etf_col.null_count() < hw.height
     # index codes matter only for rows without an ETF code
     has_idx = "index_code" in hw.columns and (etf_col is None or etf_col.null_count() > 0)
-    e_phys, e_lookup, keep_e = raw_codes(etf_col, etf_codes) if has_etf else none
+    e_phys, e_lookup, keep_e = (
+        raw_codes(etf_col, etf_codes) if has_etf and etf_col is not None else none
+    )
     i_phys, i_lookup, keep_i = raw_codes(hw["index_code"], index_codes) if has_idx else none
     code, code_lookup, keep_c = raw_codes(hw["code"], stock_codes)
     return WeightColumns(
