@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from matplotlib.figure import Figure
 
 from etfflow import plots
+from etfflow.plots import stats as plot_stats
+from etfflow.plots import style as plot_style
 from etfflow.backtest.engine import evaluate
 from etfflow.exceptions import EtfflowError
 
@@ -43,7 +45,7 @@ def ev():
 @pytest.fixture(autouse=True)
 def _english(monkeypatch):
     """Figures are tested with English labels unless a test asks otherwise (no CJK font in CI)."""
-    monkeypatch.setattr(plots, "_installed_fonts", lambda: frozenset({"DejaVu Sans"}))
+    monkeypatch.setattr(plot_style, "_installed_fonts", lambda: frozenset({"DejaVu Sans"}))
 
 
 def texts(fig: Figure) -> list[str]:
@@ -154,7 +156,7 @@ def test_labels_are_english_without_a_cjk_font(ev) -> None:
 
 
 def test_labels_are_bilingual_with_a_cjk_font(ev, monkeypatch) -> None:
-    monkeypatch.setattr(plots, "_installed_fonts", lambda: frozenset({"DejaVu Sans", "SimHei"}))
+    monkeypatch.setattr(plot_style, "_installed_fonts", lambda: frozenset({"DejaVu Sans", "SimHei"}))
     assert plots.cjk_font() == "SimHei"
     fig = plots.nav(ev, "signal")
     assert "多空 long-short" in [ln.get_label() for ln in fig.axes[0].get_lines()]
@@ -191,7 +193,7 @@ def stats_ref(nav: np.ndarray) -> tuple[float, float, float, float]:
 )
 def test_daily_stats_match_a_loop(rets: list[float], lead_nan: int) -> None:
     nav = np.concatenate((np.full(lead_nan, np.nan), np.cumprod(np.r_[1.0, 1 + np.array(rets)])))
-    got = plots._daily_stats(nav)
+    got = plot_stats._daily_stats(nav)
     want = stats_ref(nav)
     for g, w in zip(got[:4], want, strict=True):
         if math.isnan(w):
@@ -203,7 +205,7 @@ def test_daily_stats_match_a_loop(rets: list[float], lead_nan: int) -> None:
 
 def test_series_stats_hand_case() -> None:
     nav = np.cumprod(np.r_[1.0, np.full(242, 2 ** (1 / 242))])  # doubles over a year
-    ann, vol, sharpe, mdd, n = plots._daily_stats(nav)
+    ann, vol, sharpe, mdd, n = plot_stats._daily_stats(nav)
     assert ann == pytest.approx(1.0, rel=1e-12) and n == 242 and mdd == 0.0
     assert vol == pytest.approx(0.0, abs=1e-12)
     assert math.isnan(sharpe) or sharpe > 1e6  # zero volatility up to rounding

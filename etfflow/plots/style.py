@@ -1,0 +1,187 @@
+"""Colours, fonts and axis helpers shared by every figure of :mod:`etfflow.plots` and by the
+HTML report (:mod:`etfflow.backtest.report` takes its colours from :data:`COLORS`).
+
+Fonts: labels are bilingual (Chinese first, as in the research reports) when one of
+:data:`CJK_FONTS` is installed, English only otherwise, so a machine without a CJK font never
+draws empty boxes ("tofu") or warns once per missing glyph. ``ETFFLOW_PLOT_LANG=en`` forces
+English. The lookup reads matplotlib's font list once per process (:func:`cjk_font`).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from functools import lru_cache
+
+import matplotlib as mpl
+from matplotlib import dates as mdates
+from matplotlib import font_manager
+from matplotlib import ticker as mticker
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from etfflow.exceptions import EtfflowError
+
+#: Periods of the moving average drawn over the Rank IC bars.
+IC_MA_WINDOW = 12
+
+#: Fonts with Chinese glyphs tried in order (Linux, macOS, Windows names).
+CJK_FONTS: tuple[str, ...] = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "AR PL UMing CN",
+    "Droid Sans Fallback",
+    "PingFang SC",
+    "Hiragino Sans GB",
+    "Heiti SC",
+    "Microsoft YaHei",
+    "SimHei",
+)
+
+#: The one colour table of the figures and the HTML report (its CSS and table tints).
+#: The brief of the report, not the A-share convention: positive green, negative red.
+COLORS: dict[str, str] = {
+    "long_short": "#1f3b63",
+    "long": "#d9822b",
+    "benchmark": "#8a8f98",
+    "excess": "#2f8f5b",
+    "short": "#c98b84",
+    "drawdown": "#c0392b",
+    "bar": "#a9bfdc",
+    "bar_long": "#1f3b63",
+    "bar_short": "#c98b84",
+    "ic_pos": "#7fa2cf",
+    "ic_neg": "#e0a49c",
+    "ma": "#d9822b",
+    "grid": "#e6e9ef",
+    "zero": "#3b4252",
+    "pos": "#1e7b4a",
+    "neg": "#c0392b",
+}
+
+
+@lru_cache(maxsize=1)
+def _installed_fonts() -> frozenset[str]:
+    """Family names matplotlib can use (read once; tests replace this function)."""
+    return frozenset(f.name for f in font_manager.fontManager.ttflist)
+
+
+def cjk_font() -> str | None:
+    """The first installed font of :data:`CJK_FONTS`, or None (labels are then English only).
+
+    ``ETFFLOW_PLOT_LANG=en`` in the environment forces English labels (returns None).
+    """
+    if os.environ.get("ETFFLOW_PLOT_LANG", "").lower() == "en":
+        return None
+    have = _installed_fonts()
+    return next((f for f in CJK_FONTS if f in have), None)
+
+
+class Style:
+    """Labels and font settings for one figure (decided once, when the figure is made).
+
+    ``cjk``: None = bilingual when a CJK font is installed, True = require one (EtfflowError
+    otherwise), False = English only.
+    """
+
+    def __init__(self, cjk: bool | None) -> None:
+        font = None if cjk is False else cjk_font()
+        if cjk and font is None:
+            raise EtfflowError(
+                "plots: cjk=True but no CJK font is installed; install one of "
+                f"{', '.join(CJK_FONTS[:4])} (e.g. apt-get install fonts-noto-cjk) "
+                "or pass cjk=False"
+            )
+        self.font = font
+        self.rc: dict[str, object] = {"font.family": ["sans-serif"], "axes.unicode_minus": False}
+        if font is not None:
+            self.rc["font.sans-serif"] = [font, "DejaVu Sans"]
+
+    def label(self, zh: str, en: str) -> str:
+        """``"zh en"`` with a CJK font, ``en`` without."""
+        return f"{zh} {en}" if self.font else en
+
+
+def new_figure(style: Style, size: tuple[float, float], *, layout: str | None) -> Figure:
+    """A pyplot-free figure made under the style's rc settings."""
+    with mpl.rc_context(style.rc):  # type: ignore[arg-type]
+        return Figure(figsize=size, layout=layout)  # type: ignore[arg-type]
+
+
+def apply_font(fig: Figure, style: Style) -> None:
+    """Set the figure's text to the chosen font (rc_context only covers creation)."""
+    if style.font is None:
+        return
+    for text in fig.findobj(match=lambda a: hasattr(a, "set_fontfamily")):
+        text.set_fontfamily([style.font, "DejaVu Sans"])  # type: ignore[attr-defined]
+
+
+def to_svg(fig: Figure, *, uid: str) -> str:
+    """The figure as an inline ``<svg>`` element (no XML prolog), deterministic.
+
+    Text stays text (``svg.fonttype = none``: small, selectable, drawn by the browser's font);
+    ``uid`` salts the clip-path and marker ids and names the root element, so several figures
+    can share one HTML page without colliding ids.
+    """
+    buf = io.StringIO()
+    rc = {"svg.fonttype": "none", "svg.hashsalt": uid, "svg.id": uid}
+    with mpl.rc_context(rc):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = buf.getvalue()
+    return text[text.index("<svg") :].strip()
+
+
+# --------------------------------------------------------------------------- axes
+
+
+def empty(ax: Axes, style: Style) -> None:
+    """Mark a panel that has nothing to draw."""
+    ax.text(
+        0.5,
+        0.5,
+        style.label("无数据", "no values"),
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        color=COLORS["benchmark"],
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def pct_axis(ax: Axes, digits: int = 0) -> None:
+    ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0, decimals=digits))
+
+
+def date_axis(ax: Axes) -> None:
+    loc = mdates.AutoDateLocator(minticks=3, maxticks=8)
+    ax.xaxis.set_major_locator(loc)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+
+
+def grid(ax: Axes) -> None:
+    ax.grid(True, color=COLORS["grid"], linewidth=0.8)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def finish_time_panel(ax: Axes, title: str) -> None:
+    """Title on the left, legend top left, percent y axis, grid and date x axis."""
+    ax.set_title(title, loc="left", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    pct_axis(ax)
+    grid(ax)
+    date_axis(ax)
+
+
+def fmt_pct(x: object, digits: int = 1) -> str:
+    return f"{x * 100:.{digits}f}%" if isinstance(x, float) and math.isfinite(x) else "–"
+
+
+def fmt_num(x: object, digits: int = 2) -> str:
+    return f"{x:.{digits}f}" if isinstance(x, float) and math.isfinite(x) else "–"
