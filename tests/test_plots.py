@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from matplotlib.figure import Figure
 
 from etfflow import plots
-from etfflow.plots import stats as plot_stats
-from etfflow.plots import style as plot_style
 from etfflow.backtest.engine import evaluate
 from etfflow.exceptions import EtfflowError
+from etfflow.plots import stats as plot_stats
+from etfflow.plots import style as plot_style
 
 CJK = re.compile(r"[\u2e80-\u9fff]")
 
@@ -156,7 +156,8 @@ def test_labels_are_english_without_a_cjk_font(ev) -> None:
 
 
 def test_labels_are_bilingual_with_a_cjk_font(ev, monkeypatch) -> None:
-    monkeypatch.setattr(plot_style, "_installed_fonts", lambda: frozenset({"DejaVu Sans", "SimHei"}))
+    fonts = frozenset({"DejaVu Sans", "SimHei"})
+    monkeypatch.setattr(plot_style, "_installed_fonts", lambda: fonts)
     assert plots.cjk_font() == "SimHei"
     fig = plots.nav(ev, "signal")
     assert "多空 long-short" in [ln.get_label() for ln in fig.axes[0].get_lines()]
