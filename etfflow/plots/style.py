@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 from functools import lru_cache
 
 import matplotlib as mpl
@@ -120,19 +121,38 @@ def apply_font(fig: Figure, style: Style) -> None:
         text.set_fontfamily([style.font, "DejaVu Sans"])  # type: ignore[attr-defined]
 
 
-def to_svg(fig: Figure, *, uid: str) -> str:
-    """The figure as an inline ``<svg>`` element (no XML prolog), deterministic.
+_XML_NOISE = re.compile(
+    r'<\?xml[^>]*>|<!DOCTYPE[^>]*>|<metadata>.*?</metadata>|\s+xmlns(?::xlink)?="[^"]*"', re.S
+)
+_FONT_FAMILY = re.compile(r"font-family: [^;\"]*;?\s*")
+_PATH_DATA = re.compile(r' d="([^"]*)"')
+_GROUP_ID = re.compile(r'<g id="[^"]*">')
+_DECIMALS = re.compile(r"(\d+\.\d\d)\d+")
 
-    Text stays text (``svg.fonttype = none``: small, selectable, drawn by the browser's font);
-    ``uid`` salts the clip-path and marker ids and names the root element, so several figures
-    can share one HTML page without colliding ids.
+
+def to_svg(fig: Figure, *, uid: str) -> str:
+    """The figure as an ``<svg>`` element to inline in an HTML page; deterministic.
+
+    Text stays text (``svg.fonttype = none``) without a font family, so the page's CSS font
+    draws it (with the page's CJK fallbacks); ``uid`` salts the clip-path and marker ids and
+    names the root element, so several figures share one page without colliding ids. The XML
+    prolog, the RDF metadata and the namespace declarations (an HTML parser needs none) are
+    left out, ``xlink:href`` becomes SVG 2's ``href``, the groups' ids (the same in every
+    figure) go, the style sheet is scoped to ``#uid`` and path coordinates keep 2 decimals
+    (1/100 pt).
     """
     buf = io.StringIO()
     rc = {"svg.fonttype": "none", "svg.hashsalt": uid, "svg.id": uid}
     with mpl.rc_context(rc):
         fig.savefig(buf, format="svg", metadata={"Date": None})
-    text = buf.getvalue()
-    return text[text.index("<svg") :].strip()
+    text = _XML_NOISE.sub("", buf.getvalue())
+    text = _FONT_FAMILY.sub("", text).replace("xlink:href=", "href=")
+    text = _GROUP_ID.sub("<g>", text).replace('<style type="text/css">*{', f"<style>#{uid} *{{")
+    return _PATH_DATA.sub(_round_path, text).strip()
+
+
+def _round_path(m: re.Match[str]) -> str:
+    return ' d="' + " ".join(_DECIMALS.sub(r"\1", m.group(1)).split()) + '"'
 
 
 # --------------------------------------------------------------------------- axes
