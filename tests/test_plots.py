@@ -229,3 +229,35 @@ def test_series_stats_table(ev) -> None:
     assert empty.height == 10
     undefined = empty.select(pl.col("ann_return", "ann_volatility", "sharpe").is_null().all())
     assert undefined.row(0) == (True, True, True)
+
+
+@settings(max_examples=60)
+@given(
+    st.floats(-5, 5, allow_nan=False),
+    st.sampled_from([0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.025, 0.05, 0.1, 0.25]),
+    st.integers(2, 9),
+)
+def test_percent_ticks_are_exact_and_distinct(start: float, step: float, n: int) -> None:
+    ticks = (round(start / step) + np.arange(n)) * step  # a tick locator's values
+    labels = plot_style.PercentTicks().format_ticks(list(ticks))
+    assert len(set(labels)) == n and all(s.endswith("%") and s != "-0%" for s in labels)
+    back = np.array([float(s[:-1]) / 100 for s in labels])
+    np.testing.assert_allclose(back, ticks, rtol=0, atol=1e-9)  # every label is exact
+    decimals = {len(s[:-1].partition(".")[2]) for s in labels}
+    assert len(decimals) == 1  # one format per axis
+    if decimals != {0}:  # the fewest decimals: one fewer would merge or round a label
+        d = decimals.pop() - 1
+        fewer = [f"{x * 100:.{d}f}" for x in ticks]
+        assert not np.allclose([float(f) / 100 for f in fewer], ticks, rtol=0, atol=1e-9)
+
+
+def test_percent_axis_labels_ticks_half_a_percent_apart() -> None:
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.set_ylim(-0.021, 0.021)  # the locator puts ticks 0.5% apart
+    plot_style.pct_axis(ax)
+    render(fig)
+    ticks = zip(ax.get_yticks(), ax.get_yticklabels(), strict=True)
+    labels = [t.get_text() for v, t in ticks if -0.021 <= v <= 0.021]
+    assert labels == ["-2.0%", "-1.5%", "-1.0%", "-0.5%", "0.0%", "0.5%", "1.0%", "1.5%", "2.0%"]
+    # (PercentFormatter(decimals=0) labelled them -2%, -2%, -1%, -0%, 0%, 0%, 1%, 2%, 2%)

@@ -156,6 +156,7 @@ def group_panel(ev: Evaluation, factor: str, s: dict, style: Style, ax: Axes) ->
         ax.legend(loc="best", fontsize=8, frameon=False)
     ax.axhline(0.0, color=COLORS["zero"], lw=0.8)
     ax.set_xticks(groups)
+    ax.margins(y=0.12)  # room for the value labels above and below the bars
     ax.set_xlabel(style.label("分组 (1 = 因子值最小)", "group (1 = lowest factor)"), fontsize=8)
     ax.set_title(
         style.label("分组年化收益", "Annualised return by group")
@@ -242,7 +243,7 @@ def ic_hist_panel(ev: Evaluation, factor: str, style: Style, ax: Axes) -> None:
         loc="left",
         fontsize=10,
     )
-    ax.xaxis.set_major_formatter(mticker.PercentFormatter(1.0, decimals=0))
+    pct_axis(ax, "x")
     ax.yaxis.set_major_locator(mticker.MaxNLocator(integer=True))
     ax.set_ylabel(style.label("期数", "periods"), fontsize=8)
     grid(ax)

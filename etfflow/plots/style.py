@@ -16,6 +16,7 @@ import re
 from functools import lru_cache
 
 import matplotlib as mpl
+import numpy as np
 from matplotlib import dates as mdates
 from matplotlib import font_manager
 from matplotlib import ticker as mticker
@@ -173,8 +174,22 @@ def empty(ax: Axes, style: Style) -> None:
     ax.set_yticks([])
 
 
-def pct_axis(ax: Axes, digits: int = 0) -> None:
-    ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0, decimals=digits))
+class PercentTicks(mticker.Formatter):
+    """Decimal values as percent labels with the fewest decimals that show every tick exactly
+    (``-5%, 0%, 5%``; ``-2.5%, 0.0%, 2.5%``): never two equal labels, no needless zeros."""
+
+    def format_ticks(self, values: list[float]) -> list[str]:  # type: ignore[override]
+        v = np.asarray(values, dtype=np.float64) * 100.0
+        d = next((k for k in range(6) if np.allclose(np.round(v, k), v, rtol=0, atol=1e-9)), 6)
+        return [f"{round(x, d) + 0.0:.{d}f}%" for x in v]
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return self.format_ticks([x])[0]
+
+
+def pct_axis(ax: Axes, axis: str = "y") -> None:
+    """Percent tick labels (:class:`PercentTicks`) on the ``axis`` of ``ax``."""
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(PercentTicks())
 
 
 def date_axis(ax: Axes) -> None:
@@ -200,7 +215,10 @@ def finish_time_panel(ax: Axes, title: str) -> None:
 
 
 def fmt_pct(x: object, digits: int = 1) -> str:
-    return f"{x * 100:.{digits}f}%" if isinstance(x, float) and math.isfinite(x) else "–"
+    """``0.1234 -> "12.3%"``; ``"–"`` for None or NaN; never ``"-0.0%"``."""
+    if not (isinstance(x, float) and math.isfinite(x)):
+        return "–"
+    return f"{round(x * 100, digits) + 0.0:.{digits}f}%"
 
 
 def fmt_num(x: object, digits: int = 2) -> str:
