@@ -9,11 +9,13 @@ Usage::
     python benchmarks/bench_report.py --store etfflow.duckdb --factors 10 --runs 5
 
 Contenders, alternating, each run in a fresh subprocess: ``now`` is
-:func:`etfflow.backtest.report.write_html`, ``baseline`` the ``write_html`` of the module given
+:func:`etfflow.backtest.report.write_html` (figures drawn by one worker process per CPU),
+``now-serial`` the same with ``workers=1``, ``baseline`` the ``write_html`` of the module given
 by ``--baseline`` (the hand-drawn SVG report before issue 9). Each subprocess loads the
 backtest run from the store (not timed), then times one ``write_html`` call (imports of the
 report module and matplotlib included, as a CLI call pays them). Reported per contender:
-median seconds, CPU seconds, peak RSS, minor page faults and the page's size in bytes, and the
+median seconds, CPU seconds (workers included), peak RSS of the main process, minor page
+faults and the page's size in bytes, and the
 ratio now / baseline of the medians.
 """
 
@@ -53,10 +55,22 @@ def _child(store: str, run: str | None, contender: str, baseline: str | None, k:
                 for name, df in ev.__dict__.items()
             }
         )
-    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+
+    def cpu() -> float:  # this process and its finished children (the report's workers)
+        a, b = (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
+        return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+    ru0, cpu0 = resource.getrusage(resource.RUSAGE_SELF), cpu()
     t0 = time.perf_counter()
-    if contender == "now":
+    if contender.startswith("now"):
+        from functools import partial
+
         from etfflow.backtest.report import write_html
+
+        write_html = partial(write_html, workers=1 if contender == "now-serial" else None)
     else:
         spec = importlib.util.spec_from_file_location("report_baseline", baseline)
         mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
@@ -70,7 +84,7 @@ def _child(store: str, run: str | None, contender: str, baseline: str | None, k:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "seconds": seconds,
-        "cpu": ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime,
+        "cpu": cpu() - cpu0,
         "rss_gb": ru.ru_maxrss / 1e6,
         "minflt": ru.ru_minflt - ru0.ru_minflt,
         "bytes": size,
@@ -90,7 +104,7 @@ def main() -> None:
     if a.child:
         print(json.dumps(_child(a.store, a.run, a.child, a.baseline, a.factors)))
         return
-    contenders = ["now"] + (["baseline"] if a.baseline else [])
+    contenders = ["now", "now-serial"] + (["baseline"] if a.baseline else [])
     results: dict[str, list[dict]] = {c: [] for c in contenders}
     for _ in range(a.runs):
         for c in contenders:
@@ -112,11 +126,13 @@ def main() -> None:
             f"{int(m['bytes']):,} bytes"
         )
     if "baseline" in med:
-        b, n = med["baseline"], med["now"]
-        print(
-            f"ratio now / baseline: time {n['seconds'] / b['seconds']:.1f}, CPU "
-            f"{n['cpu'] / b['cpu']:.1f}, size {n['bytes'] / b['bytes']:.2f}"
-        )
+        b = med["baseline"]
+        for c in ("now", "now-serial"):
+            n = med[c]
+            print(
+                f"ratio {c} / baseline: time {n['seconds'] / b['seconds']:.1f}, CPU "
+                f"{n['cpu'] / b['cpu']:.1f}, size {n['bytes'] / b['bytes']:.2f}"
+            )
 
 
 if __name__ == "__main__":

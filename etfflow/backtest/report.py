@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import multiprocessing
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -42,16 +44,20 @@ from etfflow.backtest.engine import Evaluation
 from etfflow.backtest.report_style import CSS, JS
 from etfflow.exceptions import EtfflowError
 from etfflow.plots import page_figures, series_stats, tear_sheet, to_svg
-from etfflow.plots.style import IC_MA_WINDOW
+from etfflow.plots.style import IC_MA_WINDOW, cjk_font
 
 __all__ = ["IC_MA_WINDOW", "render_html", "write_html", "write_png"]
 
 PCT1, PCT2, NUM2 = T.PCT1, T.PCT2, T.NUM2
 
+#: Below this many factors the sections are drawn in this process (starting workers costs more).
+PARALLEL_MIN_FACTORS = 6
 
-def _figures_html(i: int, ev: Evaluation, name: str) -> str:
+
+def _figures_html(i: int, ev: Evaluation, name: str, *, cjk: bool = False) -> str:
     """The factor's figures as inline SVG: NAV, then two per row, then every group's NAV."""
-    svg = {k: to_svg(fig, uid=f"f{i}-{k}") for k, fig in page_figures(ev, name).items()}
+    figs = page_figures(ev, name, cjk=cjk)
+    svg = {k: to_svg(fig, uid=f"f{i}-{k}") for k, fig in figs.items()}
 
     def box(k: str) -> str:
         return f'<div class="chart" data-chart="{k}">{svg[k]}</div>'
@@ -71,6 +77,7 @@ def _factor_section(
     ev: Evaluation,
     spans: Mapping[int, tuple[int, int]],
     stats: pl.DataFrame,
+    cjk: bool = False,
 ) -> str:
     yrows = T.rows(ev.yearly.filter(pl.col("factor") == name).sort("year"))
     note = s.get("note")
@@ -98,10 +105,57 @@ def _factor_section(
         f'<details class="factor" id="f{i}"{opened}>'
         f'<summary><span class="fname">{html.escape(name)}</span>'
         f'<span class="kpi">{kpi}</span></summary>'
-        f'<div class="body">{note_html}{_figures_html(i, ev, name)}'
+        f'<div class="body">{note_html}{_figures_html(i, ev, name, cjk=cjk)}'
         f'<div class="wrap">{T.series_stats_table(own)}</div>'
         f'<div class="wrap">{T.factor_yearly_table(yrows, s, gl, spans)}</div></div></details>'
     )
+
+
+def _one_factor(ev: Evaluation, name: str) -> Evaluation:
+    """The rows of ``ev`` that ``name``'s section reads (what a worker is sent)."""
+    return Evaluation(
+        **{
+            k: df.filter(pl.col("factor") == name) if "factor" in df.columns else df
+            for k, df in ev.__dict__.items()
+        }
+    )
+
+
+def _sections(
+    ev: Evaluation,
+    srows: Sequence[Mapping],
+    spans: Mapping[int, tuple[int, int]],
+    stats: pl.DataFrame,
+    workers: int | None,
+) -> list[str]:
+    """Every factor's section, in order; drawn by ``workers`` processes when there are at
+    least :data:`PARALLEL_MIN_FACTORS` factors (each section depends only on its factor, so
+    the page is the same whatever the number of workers)."""
+    cjk = cjk_font() is not None  # decided here: every worker draws the same labels
+    names = [str(r["factor"]) for r in srows]
+    n = min(workers or os.cpu_count() or 1, len(names))
+    if n <= 1 or len(names) < PARALLEL_MIN_FACTORS:
+        return [
+            _factor_section(i, name, r, ev, spans, stats, cjk)
+            for i, (name, r) in enumerate(zip(names, srows, strict=True))
+        ]
+    # spawn, not fork: Polars and numba threads are running in this process
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(n, mp_context=ctx) as pool:
+        jobs = [
+            pool.submit(
+                _factor_section,
+                i,
+                name,
+                r,
+                _one_factor(ev, name),
+                spans,
+                stats.filter(pl.col("factor") == name),
+                cjk,
+            )
+            for i, (name, r) in enumerate(zip(names, srows, strict=True))
+        ]
+        return [j.result() for j in jobs]
 
 
 def render_html(
@@ -110,6 +164,7 @@ def render_html(
     title: str,
     meta: Mapping[str, str] | None = None,
     generated_at: dt.datetime | None = None,
+    workers: int | None = None,
 ) -> str:
     """Render an evaluation as one self-contained HTML page (inline CSS and SVG).
 
@@ -125,6 +180,9 @@ def render_html(
         are escaped; a key given here replaces the derived entry of the same name.
     generated_at
         Time stamp printed in the header (default: now, local time).
+    workers
+        Processes drawing the factors' figures (default: the CPU count; 1: this process
+        only). The page does not depend on it.
 
     Returns
     -------
@@ -196,10 +254,7 @@ def render_html(
     whole_ric = {str(r["factor"]): r.get("rank_ic") for r in srows}
     whole_exc = {str(r["factor"]): r.get("long_excess_ann") for r in srows}
     stats = series_stats(ev) if names else pl.DataFrame()
-    sections = "".join(
-        _factor_section(i, n, r, ev, spans, stats)
-        for i, (n, r) in enumerate(zip(names, srows, strict=True))
-    )
+    sections = "".join(_sections(ev, srows, spans, stats, workers))
     parts = [
         "<!DOCTYPE html>",
         '<html lang="zh-CN"><head><meta charset="utf-8">',
@@ -250,12 +305,13 @@ def write_html(
     title: str,
     meta: Mapping[str, str] | None = None,
     generated_at: dt.datetime | None = None,
+    workers: int | None = None,
 ) -> Path:
     """Write :func:`render_html` to ``path`` atomically (temporary file, then ``os.replace``).
 
     Parameters
     ----------
-    ev, title, meta, generated_at
+    ev, title, meta, generated_at, workers
         As for :func:`render_html`.
     path
         Output file; missing parent folders are created.
@@ -266,7 +322,7 @@ def write_html(
         ``path``.
     """
     out = Path(path)
-    page = render_html(ev, title=title, meta=meta, generated_at=generated_at)
+    page = render_html(ev, title=title, meta=meta, generated_at=generated_at, workers=workers)
     with atomic_path(out) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return out

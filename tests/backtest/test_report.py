@@ -403,14 +403,14 @@ def test_many_factors_stay_collapsed(monkeypatch) -> None:
     names = [f"factor_{i:02d}" for i in range(45)]
     drawn: list[str] = []
 
-    def one_svg_per_chart(i: int, ev: Evaluation, name: str) -> str:
+    def one_svg_per_chart(i: int, ev: Evaluation, name: str, *, cjk: bool = False) -> str:
         # 270 real figures take a minute: the structure is what this test is about (every
         # factor's real charts: test_every_factor_prints_with_its_charts)
         drawn.append(name)
         return "".join(f'<div class="chart" data-chart="{k}"><svg></svg></div>' for k in CHARTS)
 
     monkeypatch.setattr(report, "_figures_html", one_svg_per_chart)
-    page = render_html(toy_evaluation(names), title="t", generated_at=WHEN)
+    page = render_html(toy_evaluation(names), title="t", generated_at=WHEN, workers=1)
     assert drawn == names
     assert page.count("<details") == 45 and page.count(" open>") == 1
     assert re.search(r'<details class="factor" id="f0" open>', page)
@@ -566,6 +566,17 @@ def test_charts_are_bilingual_with_a_cjk_font(monkeypatch) -> None:
 
 
 # --------------------------------------------------------------------------- notebook
+
+
+def test_page_does_not_depend_on_the_number_of_workers() -> None:
+    names = [f"f{k}" for k in range(report.PARALLEL_MIN_FACTORS)]
+    ev = toy_evaluation(names)
+    serial = render_html(ev, title="t", generated_at=WHEN, workers=1)
+    assert render_html(ev, title="t", generated_at=WHEN, workers=2) == serial  # 2 processes
+    assert len(svgs(serial)) == len(CHARTS) * len(names)
+    one = render_html(toy_evaluation(names[:1]), title="t", generated_at=WHEN)
+    first = re.search(r'<details class="factor" id="f0".*?</details>', serial, re.S).group(0)
+    assert first in one  # a factor's section is the same alone or with others
 
 
 def test_evaluation_repr_html_is_a_light_summary() -> None:
