@@ -9,9 +9,10 @@ Usage::
     python benchmarks/bench_report.py --store etfflow.duckdb --factors 10 --runs 5
 
 Contenders, alternating, each run in a fresh subprocess: ``now`` is
-:func:`etfflow.backtest.report.write_html` (figures drawn by one worker process per CPU),
-``now-serial`` the same with ``workers=1``, ``baseline`` the ``write_html`` of the module given
-by ``--baseline`` (the hand-drawn SVG report before issue 9). Each subprocess loads the
+:func:`etfflow.backtest.report.write_html` (default: figures drawn in the calling process),
+``now-2`` the same with ``workers=2`` (two worker processes), ``baseline`` the
+``write_html`` of the module given by ``--baseline`` (the hand-drawn SVG report before
+issue 9). Each subprocess loads the
 backtest run from the store (not timed), then times one ``write_html`` call (imports of the
 report module and matplotlib included, as a CLI call pays them). Reported per contender:
 median seconds, CPU seconds (workers included), peak RSS of the main process, minor page
@@ -70,7 +71,7 @@ def _child(store: str, run: str | None, contender: str, baseline: str | None, k:
 
         from etfflow.backtest.report import write_html
 
-        write_html = partial(write_html, workers=1 if contender == "now-serial" else None)
+        write_html = partial(write_html, workers=2 if contender == "now-2" else 1)
     else:
         spec = importlib.util.spec_from_file_location("report_baseline", baseline)
         mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
@@ -104,7 +105,7 @@ def main() -> None:
     if a.child:
         print(json.dumps(_child(a.store, a.run, a.child, a.baseline, a.factors)))
         return
-    contenders = ["now", "now-serial"] + (["baseline"] if a.baseline else [])
+    contenders = ["now", "now-2"] + (["baseline"] if a.baseline else [])
     results: dict[str, list[dict]] = {c: [] for c in contenders}
     for _ in range(a.runs):
         for c in contenders:
@@ -127,7 +128,7 @@ def main() -> None:
         )
     if "baseline" in med:
         b = med["baseline"]
-        for c in ("now", "now-serial"):
+        for c in ("now", "now-2"):
             n = med[c]
             print(
                 f"ratio {c} / baseline: time {n['seconds'] / b['seconds']:.1f}, CPU "

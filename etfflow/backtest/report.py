@@ -164,7 +164,7 @@ def render_html(
     title: str,
     meta: Mapping[str, str] | None = None,
     generated_at: dt.datetime | None = None,
-    workers: int | None = None,
+    workers: int | None = 1,
 ) -> str:
     """Render an evaluation as one self-contained HTML page (inline CSS and SVG).
 
@@ -181,8 +181,10 @@ def render_html(
     generated_at
         Time stamp printed in the header (default: now, local time).
     workers
-        Processes drawing the factors' figures (default: the CPU count; 1: this process
-        only). The page does not depend on it.
+        Processes drawing the factors' figures: 1 (default) draws them in this process,
+        None one per CPU. The page does not depend on it. Workers are started with
+        ``spawn``: a script that asks for them needs the ``if __name__ == "__main__":``
+        guard.
 
     Returns
     -------
@@ -305,7 +307,7 @@ def write_html(
     title: str,
     meta: Mapping[str, str] | None = None,
     generated_at: dt.datetime | None = None,
-    workers: int | None = None,
+    workers: int | None = 1,
 ) -> Path:
     """Write :func:`render_html` to ``path`` atomically (temporary file, then ``os.replace``).
 
