@@ -17,6 +17,8 @@ from matplotlib.figure import Figure
 from etfflow import plots
 from etfflow.backtest.engine import evaluate
 from etfflow.exceptions import EtfflowError
+from etfflow.plots import stats as plot_stats
+from etfflow.plots import style as plot_style
 
 CJK = re.compile(r"[\u2e80-\u9fff]")
 
@@ -43,7 +45,7 @@ def ev():
 @pytest.fixture(autouse=True)
 def _english(monkeypatch):
     """Figures are tested with English labels unless a test asks otherwise (no CJK font in CI)."""
-    monkeypatch.setattr(plots, "_installed_fonts", lambda: frozenset({"DejaVu Sans"}))
+    monkeypatch.setattr(plot_style, "_installed_fonts", lambda: frozenset({"DejaVu Sans"}))
 
 
 def texts(fig: Figure) -> list[str]:
@@ -154,7 +156,8 @@ def test_labels_are_english_without_a_cjk_font(ev) -> None:
 
 
 def test_labels_are_bilingual_with_a_cjk_font(ev, monkeypatch) -> None:
-    monkeypatch.setattr(plots, "_installed_fonts", lambda: frozenset({"DejaVu Sans", "SimHei"}))
+    fonts = frozenset({"DejaVu Sans", "SimHei"})
+    monkeypatch.setattr(plot_style, "_installed_fonts", lambda: fonts)
     assert plots.cjk_font() == "SimHei"
     fig = plots.nav(ev, "signal")
     assert "多空 long-short" in [ln.get_label() for ln in fig.axes[0].get_lines()]
@@ -191,7 +194,7 @@ def stats_ref(nav: np.ndarray) -> tuple[float, float, float, float]:
 )
 def test_daily_stats_match_a_loop(rets: list[float], lead_nan: int) -> None:
     nav = np.concatenate((np.full(lead_nan, np.nan), np.cumprod(np.r_[1.0, 1 + np.array(rets)])))
-    got = plots._daily_stats(nav)
+    got = plot_stats._daily_stats(nav)
     want = stats_ref(nav)
     for g, w in zip(got[:4], want, strict=True):
         if math.isnan(w):
@@ -203,7 +206,7 @@ def test_daily_stats_match_a_loop(rets: list[float], lead_nan: int) -> None:
 
 def test_series_stats_hand_case() -> None:
     nav = np.cumprod(np.r_[1.0, np.full(242, 2 ** (1 / 242))])  # doubles over a year
-    ann, vol, sharpe, mdd, n = plots._daily_stats(nav)
+    ann, vol, sharpe, mdd, n = plot_stats._daily_stats(nav)
     assert ann == pytest.approx(1.0, rel=1e-12) and n == 242 and mdd == 0.0
     assert vol == pytest.approx(0.0, abs=1e-12)
     assert math.isnan(sharpe) or sharpe > 1e6  # zero volatility up to rounding
@@ -226,3 +229,35 @@ def test_series_stats_table(ev) -> None:
     assert empty.height == 10
     undefined = empty.select(pl.col("ann_return", "ann_volatility", "sharpe").is_null().all())
     assert undefined.row(0) == (True, True, True)
+
+
+@settings(max_examples=60)
+@given(
+    st.floats(-5, 5, allow_nan=False),
+    st.sampled_from([0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.025, 0.05, 0.1, 0.25]),
+    st.integers(2, 9),
+)
+def test_percent_ticks_are_exact_and_distinct(start: float, step: float, n: int) -> None:
+    ticks = (round(start / step) + np.arange(n)) * step  # a tick locator's values
+    labels = plot_style.PercentTicks().format_ticks(list(ticks))
+    assert len(set(labels)) == n and all(s.endswith("%") and s != "-0%" for s in labels)
+    back = np.array([float(s[:-1]) / 100 for s in labels])
+    np.testing.assert_allclose(back, ticks, rtol=0, atol=1e-9)  # every label is exact
+    decimals = {len(s[:-1].partition(".")[2]) for s in labels}
+    assert len(decimals) == 1  # one format per axis
+    if decimals != {0}:  # the fewest decimals: one fewer would merge or round a label
+        d = decimals.pop() - 1
+        fewer = [f"{x * 100:.{d}f}" for x in ticks]
+        assert not np.allclose([float(f) / 100 for f in fewer], ticks, rtol=0, atol=1e-9)
+
+
+def test_percent_axis_labels_ticks_half_a_percent_apart() -> None:
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.set_ylim(-0.021, 0.021)  # the locator puts ticks 0.5% apart
+    plot_style.pct_axis(ax)
+    render(fig)
+    ticks = zip(ax.get_yticks(), ax.get_yticklabels(), strict=True)
+    labels = [t.get_text() for v, t in ticks if -0.021 <= v <= 0.021]
+    assert labels == ["-2.0%", "-1.5%", "-1.0%", "-0.5%", "0.0%", "0.5%", "1.0%", "1.5%", "2.0%"]
+    # (PercentFormatter(decimals=0) labelled them -2%, -2%, -1%, -0%, 0%, 0%, 1%, 2%, 2%)

@@ -30,6 +30,7 @@ import polars as pl
 
 from etfflow._common import Progress
 from etfflow.backtest import engine_nb as nb
+from etfflow.backtest.evaluation import Evaluation
 from etfflow.backtest.metrics import (
     TRADING_DAYS_PER_YEAR,
     FactorPeriods,
@@ -77,45 +78,6 @@ Direction = int | Literal["auto"]
 NO_VALUES = "no value on any rebalance date"
 #: Minimum number of assets with a factor value and a forward return for a period to count.
 MIN_CROSS_SECTION = 1
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Result of :func:`evaluate`: Polars tables with rows in factor input order, then by
-    date (``groups``: date, group; ``nav``: series, date; ``yearly``: year). Values that do
-    not exist (a period or a factor without a cross-section, an undefined IC) are null.
-
-    Attributes
-    ----------
-    ic
-        :data:`IC_SCHEMA`: per rebalance date, Pearson ``ic`` and Spearman ``rank_ic`` of the
-        factor vs the next-period return over the universe, ``n`` assets used.
-    groups
-        :data:`GROUPS_SCHEMA`: per rebalance date and group (1 = lowest factor values), the
-        net period return ``ret`` of the group portfolio (null when it held nothing), names
-        held ``n`` and the share of names that are new (``turnover``).
-    nav
-        :data:`NAV_SCHEMA`: daily NAV (1 at the factor's first trade day) of the ``long``,
-        ``short``, ``long_short``, ``benchmark`` and ``excess`` series.
-    summary
-        :data:`SUMMARY_SCHEMA`: one row per factor, whole-period metrics
-        (docs/methodology.md#59-whole-period-metrics) and a ``note`` when periods lacked values.
-    yearly
-        :data:`YEARLY_SCHEMA`: one row per factor and calendar year of the rebalance date.
-    group_summary
-        :data:`GROUP_SUMMARY_SCHEMA`: annualised and mean per-period return of each group.
-    periods
-        :data:`PERIODS_SCHEMA`: the shared calendar — signal ``date``, trade day ``start``,
-        exit ``end`` and the benchmark's period return.
-    """
-
-    ic: pl.DataFrame
-    groups: pl.DataFrame
-    nav: pl.DataFrame
-    summary: pl.DataFrame
-    yearly: pl.DataFrame
-    group_summary: pl.DataFrame
-    periods: pl.DataFrame
 
 
 def qcut_fractions(groups: int) -> np.ndarray:
@@ -178,7 +140,7 @@ def _check_arguments(
         if v == "auto":
             return "auto"
         if v in (1, -1) and not isinstance(v, bool):
-            return int(v)  # type: ignore[call-overload]
+            return int(v)
         raise EtfflowError(f"evaluate: direction of {name!r} must be +1, -1 or 'auto', got {v!r}")
 
     if isinstance(direction, Mapping):
@@ -367,7 +329,7 @@ def _evaluate_one(
         ppy=sh.ppy,
     )
     whole = period_metrics(fp, np.arange(k_n))
-    n_days = whole["days"]
+    n_days = int(whole["days"])
 
     # group summary: active periods only (an empty group in an active period holds cash)
     g_growth = np.prod(1.0 + net[:, active], axis=1)

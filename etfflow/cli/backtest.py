@@ -229,24 +229,26 @@ def report_cmd(
     html: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
     png: Annotated[
         Path | None,
-        typer.Option(help="Also screenshot the HTML report to this PNG (needs Chromium)."),
+        typer.Option(help="Save one factor's tear sheet (matplotlib) to this PNG.", dir_okay=False),
+    ] = None,
+    factor: Annotated[
+        str | None,
+        typer.Option(help="Factor of the --png tear sheet (default: the first with values)."),
     ] = None,
     wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
 ) -> None:
-    """Print a stored backtest's tables and optionally write its HTML report (and a PNG)."""
+    """Print a stored backtest's tables; optionally write its HTML report and a PNG tear sheet."""
     set_wide(wide)
     with open_store(store, read_only=True, create=False) as st:
         ev, row = load_evaluation(st, run)
     print_backtest(ev, row["params"], run)
-    if png and not html:
-        html = png.with_suffix(".html")
     if html:
         page = write_report(ev, html, run_id=run, params=row["params"], pool=row["pool"])
         console.print(f"HTML report: {escape(str(page))}")
-        if png:
-            from etfflow.backtest.report import render_png
+    if png:
+        from etfflow.backtest.report import write_png
 
-            console.print(f"PNG: {escape(str(render_png(page, png)))}")
+        console.print(f"PNG: {escape(str(write_png(ev, png, factor=factor)))}")
 
 
 def ts_corr_table(df: pl.DataFrame, *, title: str) -> Table:

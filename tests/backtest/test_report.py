@@ -1,4 +1,5 @@
-"""HTML report of an evaluation: numbers, escaping, self-containment, edge cases, PNG."""
+"""HTML report of an evaluation: numbers, escaping, self-containment, charts, printing, fonts,
+PNG, and the notebook view of an Evaluation."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import math
 import os
 import re
 import struct
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from matplotlib import dates as mdates
 
 from etfflow.backtest import report
 from etfflow.backtest.engine import (
@@ -31,10 +34,22 @@ from etfflow.backtest.engine import (
     evaluate,
 )
 from etfflow.backtest.metrics import rolling_mean
-from etfflow.backtest.report import find_chromium, render_html, render_png, write_html
+from etfflow.backtest.report import render_html, write_html, write_png
 from etfflow.exceptions import EtfflowError
+from etfflow.plots import COLORS, PAGE_FIGURES, page_figures, series_stats
+from etfflow.plots import style as plot_style
 
 WHEN = dt.datetime(2024, 11, 1, 9, 30)
+CJK = re.compile(r"[\u2e80-\u9fff]")
+#: Charts of one factor section, in page order.
+CHARTS = ["nav", "group_returns", "rank_ic", "ic_histogram", "turnover", "group_navs"]
+
+
+@pytest.fixture(autouse=True)
+def _no_cjk_font(monkeypatch):
+    """Charts are tested with English labels unless a test asks otherwise (no CJK font in CI)."""
+    monkeypatch.setattr(plot_style, "_installed_fonts", lambda: frozenset({"DejaVu Sans"}))
+
 
 # Huaan 2024-12 table 47, row mv_passive_chg_20d (plus the columns the table does not show)
 TABLE47_ROW = {
@@ -195,8 +210,10 @@ def svgs(page: str) -> list[str]:
 
 def assert_self_contained(page: str) -> None:
     low = page.lower()
-    for bad in ("http://", "https://", "<script src", "<link", "@import", "url(", "<img"):
+    for bad in ("http://", "https://", "<script src", "<link", "@import", "<img"):
         assert bad not in low, bad
+    assert not re.search(r"url\((?!#)", low)  # only references inside the page (clip paths)
+    assert not re.search(r'href="(?!#)', low)
 
 
 def assert_well_formed(page: str) -> None:
@@ -279,20 +296,26 @@ def test_header_meta_and_derived_entries() -> None:
 # --------------------------------------------------------------------------- structure
 
 
-def test_self_contained_with_one_svg_per_chart() -> None:
+def test_self_contained_with_the_plots_figures_per_factor() -> None:
     names = ["a", "b"]
     page = render_html(toy_evaluation(names), title="t", generated_at=WHEN)
     assert_self_contained(page)
     assert_well_formed(page)
     charts = svgs(page)
-    assert len(charts) == 3 * len(names)
-    titles = [re.search(r"<title>(.*?)</title>", s).group(1) for s in charts[:3]]
-    assert [t.split(" · ")[0] for t in titles] == ["多空净值与回撤", "分组年化收益", "Rank IC 序列"]
-    assert "<polygon" in charts[0]  # drawdown shading
-    assert charts[0].count("<path") == 4  # long-short, long, benchmark, excess
-    assert charts[1].count("<rect") >= 3  # one bar per group
+    assert len(charts) == len(CHARTS) * len(names)
+    assert re.findall(r'data-chart="(\w+)"', page) == CHARTS * len(names)
+    assert list(PAGE_FIGURES) == sorted(CHARTS, key=CHARTS.index)
+    # matplotlib's text stays text: the panel titles of etfflow.plots
+    assert ">Long-short NAV" in charts[0] and "Annualised return by group" in charts[1]
+    assert "Rank IC per period" in charts[2] and "Rank IC distribution" in charts[3]
+    assert "Turnover" in charts[4] and "Cumulative return of every group" in charts[5]
+    for k in ("long", "benchmark", "excess", "long-short"):
+        assert f">{k}</text>" in charts[0]
+    assert f"fill: {COLORS['drawdown']}" in charts[0]  # drawdown shading
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids))  # figures share one page without colliding ids
     assert page.count("<details") == 2 and page.count(" open>") == 1
-    assert page.count("<script") == 1  # the inline expand/collapse helper only
+    assert page.count("<script") == 1  # the inline expand/collapse/print helper only
 
 
 def test_escaping_of_names_title_and_meta() -> None:
@@ -323,9 +346,10 @@ def test_missing_values_render_as_dashes() -> None:
     assert got == [c if i not in (2, 3, 4, 7, 12, 13) else "–" for i, c in enumerate(TABLE47_CELLS)]
     assert "nan" not in page.lower().replace("financ", "")
     charts = svgs(page)
-    assert "no valid values" in charts[2]  # no Rank IC at all
-    nav_line = re.search(r'<path d="([^"]+)"[^>]*stroke="#1f3b63"', charts[0]).group(1)
-    assert nav_line.count("M") == 2  # the January gap splits the line
+    assert ">no values</text>" in charts[2]  # no Rank IC at all
+    ls = COLORS["long_short"]
+    paths = re.findall(rf'<path d="([^"]+)"[^>]*stroke: {ls}; stroke-width: 2', charts[0])
+    assert max(d.count("M") for d in paths) == 2  # the January gap splits the line
     assert_well_formed(page)
 
 
@@ -348,10 +372,13 @@ def test_single_period(random_market) -> None:
     ev = evaluate({"one": f[:25]}, ret[:25], dates[:25], groups=5, rebalance=20)
     assert ev.periods.height == 1
     page = render_html(ev, title="t", generated_at=WHEN)
-    assert len(svgs(page)) == 3 and "one" in page
+    assert len(svgs(page)) == len(CHARTS) and "one" in page
     assert_well_formed(page)
-    # the single bar is labelled with its own signal date
-    assert f">{dates[0]}</text>" in svgs(page)[2]
+    # the single Rank IC bar stands at its own signal date
+    bars = page_figures(ev, "one")["rank_ic"].axes[0].patches
+    assert len(bars) == 1
+    centre = bars[0].get_x() + bars[0].get_width() / 2
+    assert np.datetime64(mdates.num2date(centre).date()) == dates[0]
 
 
 def test_factor_without_valid_periods(random_market) -> None:
@@ -359,83 +386,42 @@ def test_factor_without_valid_periods(random_market) -> None:
     ev = evaluate({"empty": np.full_like(f, np.nan), "ok": f}, ret, dates, groups=5, rebalance=10)
     page = render_html(ev, title="t", generated_at=WHEN)
     charts = svgs(page)
-    assert len(charts) == 3  # the empty factor shows its note instead of charts
-    assert "no valid values" not in "".join(charts)
+    assert len(charts) == len(CHARTS)  # the empty factor shows its note instead of charts
+    assert ">no values</text>" not in "".join(charts)
     empty = re.search(r'<details class="factor" id="f0".*?</details>', page, re.S).group(0)
     assert "<svg" not in empty and NO_VALUES in empty
     assert f"<li><b>empty</b>: {NO_VALUES}</li>" in page  # listed under the summary
     ok = re.search(r'<details class="factor" id="f1".*?</details>', page, re.S).group(0)
-    assert ok.count("<svg") == 3
+    assert ok.count("<svg") == len(CHARTS)
     # its summary row: periods 0, every number a dash
     row = cells(factor_rows(page, 0)[0])
     assert row[2] == "0" and set(row[3:]) == {"–"}, row
     assert_well_formed(page)
 
 
-def test_many_factors_stay_collapsed() -> None:
+def test_many_factors_stay_collapsed(monkeypatch) -> None:
     names = [f"factor_{i:02d}" for i in range(45)]
-    page = render_html(toy_evaluation(names), title="t", generated_at=WHEN)
+    drawn: list[str] = []
+
+    def one_svg_per_chart(i: int, ev: Evaluation, name: str, *, cjk: bool = False) -> str:
+        # 270 real figures take a minute: the structure is what this test is about (every
+        # factor's real charts: test_every_factor_prints_with_its_charts)
+        drawn.append(name)
+        return "".join(f'<div class="chart" data-chart="{k}"><svg></svg></div>' for k in CHARTS)
+
+    monkeypatch.setattr(report, "_figures_html", one_svg_per_chart)
+    page = render_html(toy_evaluation(names), title="t", generated_at=WHEN, workers=1)
+    assert drawn == names
     assert page.count("<details") == 45 and page.count(" open>") == 1
     assert re.search(r'<details class="factor" id="f0" open>', page)
     for i, n in enumerate(names):
         assert f'<a href="#f{i}">{n}</a>' in page and f'id="f{i}"' in page
         assert len(factor_rows(page, i)) == 3
-    assert len(svgs(page)) == 3 * 45
+    assert len(svgs(page)) == len(CHARTS) * 45
     assert_self_contained(page)
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    st.floats(-1e3, 1e3, allow_nan=False),
-    st.floats(1e-6, 1e3, allow_nan=False),
-    st.integers(3, 8),
-)
-@example(-1.192092896e-07, 301.0, 3)  # float noise below 0 snaps to the 0 tick (found in CI)
-def test_nice_ticks_cover_the_range(lo: float, span: float, n: int) -> None:
-    hi = lo + span
-    t = report._nice_ticks(lo, hi, n)
-    # ticks snap float noise (1e-9 of a step) to round values: compare at the axis' scale
-    tol = 1e-8 * max(1.0, abs(lo), abs(hi))
-    assert t[0] <= lo + tol and t[-1] >= hi - tol
-    assert 2 <= len(t) <= 2 * n + 2
-    step = (t[-1] - t[0]) / (len(t) - 1)
-    mant = step / 10 ** math.floor(math.log10(step))
-    assert min(abs(mant - m) for m in (1, 2, 2.5, 5, 10)) < 1e-6
-    labels = report._tick_labels(t, percent=True)
-    assert len(set(labels)) == len(labels) and all(s.endswith("%") for s in labels)
-
-
-def test_tick_labels() -> None:
-    t = np.array([-0.05, -0.025, 0.0, 0.025, 0.05])
-    assert report._tick_labels(t, percent=True) == ["-5.0%", "-2.5%", "0.0%", "2.5%", "5.0%"]
-    assert report._tick_labels(np.array([0.9, 1.0, 1.1]), percent=False) == ["0.9", "1.0", "1.1"]
-
-
-def test_date_ticks() -> None:
-    def day(s: str) -> int:
-        return int(np.datetime64(s, "D").astype(np.int64))
-
-    five_years = report._date_ticks(day("2020-01-02"), day("2024-12-31"), 12)
-    assert [lab for _, lab in five_years] == [
-        "2020-07", "2021-01", "2021-07", "2022-01", "2022-07", "2023-01", "2023-07", "2024-01",
-        "2024-07",
-    ]  # fmt: skip
-    assert all(re.fullmatch(r"\d{4}-\d{2}", lab) for _, lab in five_years)
-    assert five_years[0][0] == day("2020-07-01")
-    two_years = report._date_ticks(day("2023-02-07"), day("2024-12-26"), 14)
-    assert len(two_years) <= 14 and two_years[0][1] == "2023-03"
-    weeks = report._date_ticks(day("2024-01-03"), day("2024-01-23"), 10)
-    assert [lab for _, lab in weeks] == ["2024-01-03", "2024-01-23"]
-
-
-def test_path_breaks_at_nan() -> None:
-    d = report._path(np.arange(5.0), np.array([1.0, 2.0, np.nan, 3.0, 4.0]))
-    assert d == "M0.0 1.0L1.0 2.0M3.0 3.0L4.0 4.0"
-    assert report._path(np.arange(2.0), np.array([np.nan, np.nan])) == ""
-    assert report._segments(np.array([True, True, False, True])) == [(0, 2), (3, 4)]
 
 
 @settings(max_examples=60, deadline=None)
@@ -473,33 +459,145 @@ def test_write_html_is_atomic_and_matches_render(tmp_path: Path) -> None:
     assert [p.name for p in out.parent.iterdir()] == ["r.html"]
 
 
-def test_render_png_errors(tmp_path: Path) -> None:
-    with pytest.raises(EtfflowError, match="no such HTML file"):
-        render_png(tmp_path / "missing.html", tmp_path / "x.png")
-    page = write_html(toy_evaluation(["a"]), tmp_path / "r.html", title="t")
-    with pytest.raises(EtfflowError, match="apt-get install chromium"):
-        render_png(page, tmp_path / "x.png", chromium="no-such-browser-etfflow")
-    # a "browser" that exits without writing anything
-    with pytest.raises(EtfflowError, match=r"(?s)wrote no screenshot.*apt-get install chromium"):
-        render_png(page, tmp_path / "x.png", chromium="false", height=400)
+def test_write_png_saves_the_tear_sheet_atomically(tmp_path: Path, random_market) -> None:
+    ret, dates, f = random_market
+    ev = evaluate({"empty": np.full_like(f, np.nan), "ok": f}, ret, dates, groups=5, rebalance=10)
+    out = write_png(ev, tmp_path / "sub" / "r.png")  # default: the first factor with values
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width == 1200 and height == 1740  # tear_sheet: 12 in × 17.4 in at 100 dpi
+    assert [p.name for p in out.parent.iterdir()] == ["r.png"]  # no temporary file left
+    write_png(ev, out, factor="empty", dpi=50)  # replaces
+    assert struct.unpack(">II", out.read_bytes()[16:24]) == (600, 870)
+    with pytest.raises(EtfflowError, match=r"no factor 'nope'"):
+        write_png(ev, out, factor="nope")
+    with pytest.raises(EtfflowError, match="no factors"):
+        write_png(toy_evaluation([]), tmp_path / "x.png")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["r.png"]
     assert not (tmp_path / "x.png").exists()
 
 
-def _have_chromium() -> bool:
-    try:
-        find_chromium()
-    except EtfflowError:
-        return False
-    return True
+def test_render_png_and_the_browser_are_gone() -> None:
+    assert not hasattr(report, "render_png") and not hasattr(report, "find_chromium")
+    assert not hasattr(report, "_temp_name") and not hasattr(report, "_C")
+    source = Path(report.__file__).read_text("utf-8")
+    assert "subprocess" not in source and "chromium" not in source.lower()
 
 
-@pytest.mark.skipif(not _have_chromium(), reason="no Chromium browser installed")
-def test_render_png_screenshot(tmp_path: Path) -> None:
-    page = write_html(toy_evaluation(["a", "b"]), tmp_path / "r.html", title="t")
-    png = render_png(page, tmp_path / "out" / "r.png", width=1000)
-    data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
-    width, height = struct.unpack(">II", data[16:24])
-    assert width == 1000
-    assert 1200 <= height <= 6000  # the measured page: header, tables, one open section
-    assert len(data) > 30_000
+# --------------------------------------------------------------------------- printing, colours
+
+
+def test_every_factor_prints_with_its_charts() -> None:
+    names = ["a", "b", "c"]
+    page = render_html(toy_evaluation(names), title="t", generated_at=WHEN)
+    for i in range(len(names)):
+        section = re.search(rf'<details class="factor" id="f{i}".*?</details>', page, re.S)
+        charts = svgs(section.group(0))
+        assert len(charts) == len(CHARTS)
+        assert [re.search(r'id="([^"]+)"', c).group(1) for c in charts] == [
+            f"f{i}-{k}" for k in CHARTS
+        ]
+    assert page.count(" open>") == 1  # on screen only the first section is open
+    css = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    printing = css[css.index("@media print{") :]
+    assert "details.factor>.body{display:block}" in printing
+    assert "details.factor::details-content{content-visibility:visible" in printing
+    script = re.search(r"<script>(.*?)</script>", page, re.S).group(1)
+    assert "'beforeprint'" in script and "d.open=true" in script and "'afterprint'" in script
+
+
+def test_one_colour_table_for_figures_and_page() -> None:
+    page = render_html(toy_evaluation(["a"]), title="t", generated_at=WHEN)
+    root = re.search(r":root\{([^}]*)\}", page).group(1)
+    assert f"--brand:{COLORS['long_short']}" in root
+    assert f"--pos:{COLORS['pos']}" in root and f"--neg:{COLORS['neg']}" in root
+    r, g, b = (int(COLORS["neg"][k : k + 2], 16) for k in (1, 3, 5))
+    assert f"background:rgba({r},{g},{b}," in page  # tinted negative per-year cells
+
+
+def test_series_statistics_table_has_volatility_and_sharpe() -> None:
+    ev = toy_evaluation(["a"], direction=1)
+    page = render_html(ev, title="t", generated_at=WHEN)
+    table = re.search(r'<table class="t stats">.*?</table>', page, re.S).group(0)
+    for label in ("年化波动", "ann. volatility", "夏普比率", "Sharpe"):
+        assert label in table
+    rows = re.findall(r"<tr><td.*?</tr>", table)
+    want = series_stats(ev, "a")
+    assert len(rows) == want.height == 8  # 5 daily series + 3 groups
+
+    def pct(x):
+        return "–" if x is None else f"{x * 100:.1f}%"
+
+    for row, r in zip(rows, want.iter_rows(named=True), strict=True):
+        got = cells(row)
+        assert got[1:] == [
+            pct(r["ann_return"]),
+            pct(r["ann_volatility"]),
+            "–" if r["sharpe"] is None else f"{r['sharpe']:.2f}",
+            pct(r["max_drawdown"]),
+        ]
+    assert cells(rows[2])[0] == "多空long-short" and cells(rows[5])[0] == "第 1 组group 1"
+
+
+# --------------------------------------------------------------------------- fonts
+
+
+def test_charts_fall_back_to_english_without_a_cjk_font() -> None:
+    assert plot_style.cjk_font() is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a missing glyph warns: fail instead
+        page = render_html(toy_evaluation(["a"]), title="t", generated_at=WHEN)
+    charts = svgs(page)
+    assert charts and not [c for c in charts if CJK.search(c)]  # no tofu boxes
+    assert "多头年化收益率" in page and "IC胜率" in page  # the tables stay bilingual
+    assert "font-family" not in "".join(charts)  # the page's font (and CJK fallbacks) draw it
+
+
+def test_charts_are_bilingual_with_a_cjk_font(monkeypatch) -> None:
+    fonts = frozenset({"DejaVu Sans", "Noto Sans CJK SC"})
+    monkeypatch.setattr(plot_style, "_installed_fonts", lambda: fonts)
+    figs = page_figures(toy_evaluation(["a"]), "a")
+    assert figs["nav"].axes[0].get_title(loc="left").startswith("多空净值 Long-short NAV")
+    assert figs["nav"].axes[0].title.get_fontfamily()[0] == "Noto Sans CJK SC"
+    monkeypatch.setenv("ETFFLOW_PLOT_LANG", "en")
+    figs = page_figures(toy_evaluation(["a"]), "a")
+    assert figs["nav"].axes[0].get_title(loc="left").startswith("Long-short NAV")
+
+
+# --------------------------------------------------------------------------- notebook
+
+
+def test_page_does_not_depend_on_the_number_of_workers() -> None:
+    names = [f"f{k}" for k in range(report.PARALLEL_MIN_FACTORS)]
+    ev = toy_evaluation(names)
+    serial = render_html(ev, title="t", generated_at=WHEN, workers=1)
+    assert render_html(ev, title="t", generated_at=WHEN, workers=2) == serial  # 2 processes
+    assert len(svgs(serial)) == len(CHARTS) * len(names)
+    one = render_html(toy_evaluation(names[:1]), title="t", generated_at=WHEN)
+    first = re.search(r'<details class="factor" id="f0".*?</details>', serial, re.S).group(0)
+    assert first in one  # a factor's section is the same alone or with others
+
+
+def test_evaluation_repr_html_is_a_light_summary() -> None:
+    ev = toy_evaluation(["a", "b"])
+    view = ev._repr_html_()
+    assert view.startswith('<div class="etfflow-ev">') and view.endswith("</div>")
+    rows = re.findall(r'<tr><td class="name">(.*?)</tr>', view)
+    assert [cells(f"<td>{r}")[0] for r in rows] == ["a", "b"]
+    assert cells(f"<td>{rows[0]}")[1:] == TABLE47_CELLS  # the report's summary row
+    assert len(svgs(view)) == 1 and "Long-short NAV" in svgs(view)[0]  # one key figure
+    assert "<details" not in view and 'href="#' not in view.replace('href="#m', "")
+    assert "2 factors" in view and "3 periods" in view
+    assert_self_contained(view)
+    assert_well_formed(view)
+    empty = toy_evaluation([])._repr_html_()
+    assert "0 factors" in empty and svgs(empty) == []
+
+
+def test_evaluation_to_html_writes_the_full_report(tmp_path: Path) -> None:
+    ev = toy_evaluation(["a"])
+    out = ev.to_html(tmp_path / "r.html", title="nb", generated_at=WHEN)
+    assert out == tmp_path / "r.html"
+    assert out.read_text("utf-8") == render_html(ev, title="nb", generated_at=WHEN)
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]

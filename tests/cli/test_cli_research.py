@@ -91,22 +91,17 @@ def test_factors_compute_backtest_report(tiny, tmp_path):
     assert r.exit_code == 0, r.output
     assert "revs_20" in r.stdout and "Rank IC per year" in r.stdout
     assert "w_passive_inflow_20" in (tmp_path / "r.html").read_text()
-    if _have_chromium():
-        png = tmp_path / "r.png"
-        r = runner.invoke(app, ["report", "--store", str(store), "--run", bt_id, "--png", str(png)])
-        assert r.exit_code == 0, r.output
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def _have_chromium() -> bool:
-    from etfflow.backtest.report import find_chromium
-    from etfflow.exceptions import EtfflowError
-
-    try:
-        find_chromium()
-    except EtfflowError:
-        return False
-    return True
+    png = tmp_path / "r.png"
+    args = ["report", "--store", str(store), "--run", bt_id, "--png", str(png)]
+    r = runner.invoke(app, [*args, "--factor", "revs_20"])
+    assert r.exit_code == 0, r.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # matplotlib, no browser
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("r.", ".r."))) == [
+        "r.html",
+        "r.png",
+    ]  # no temporary file left
+    r = runner.invoke(app, [*args, "--factor", "nope"])
+    assert r.exit_code == 1 and "no factor 'nope'" in r.stderr
 
 
 def test_cli_errors_exit_1(tiny, tmp_path):
