@@ -32,7 +32,7 @@ import datetime as dt
 import html
 import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -165,6 +165,7 @@ def render_html(
     meta: Mapping[str, str] | None = None,
     generated_at: dt.datetime | None = None,
     workers: int | None = 1,
+    detail: Collection[str] | None = None,
 ) -> str:
     """Render an evaluation as one self-contained HTML page (inline CSS and SVG).
 
@@ -185,6 +186,10 @@ def render_html(
         None one per CPU. The page does not depend on it. Workers are started with
         ``spawn``: a script that asks for them needs the ``if __name__ == "__main__":``
         guard.
+    detail
+        Factors that get a section with figures (default: all). Drawing costs about 0.5 s
+        per factor; the summary and per-year tables always list every factor, and the page
+        says which sections were left out and how to draw them all.
 
     Returns
     -------
@@ -256,7 +261,15 @@ def render_html(
     whole_ric = {str(r["factor"]): r.get("rank_ic") for r in srows}
     whole_exc = {str(r["factor"]): r.get("long_excess_ann") for r in srows}
     stats = series_stats(ev) if names else pl.DataFrame()
-    sections = "".join(_sections(ev, srows, spans, stats, workers))
+    drawn = srows if detail is None else [r for r in srows if str(r["factor"]) in set(detail)]
+    sections = "".join(_sections(ev, drawn, spans, stats, workers))
+    if len(drawn) < len(srows):
+        run = (meta or {}).get("run", "RUN")
+        sections = (
+            f'<p class="note">单因子详情仅含 {len(drawn)} / {len(srows)} 个因子 · sections for '
+            f"{len(drawn)} of {len(srows)} factors; <code>etfflow report --run "
+            f"{html.escape(str(run))} --html FILE</code> draws every factor.</p>" + sections
+        )
     parts = [
         "<!DOCTYPE html>",
         '<html lang="zh-CN"><head><meta charset="utf-8">',
@@ -308,12 +321,13 @@ def write_html(
     meta: Mapping[str, str] | None = None,
     generated_at: dt.datetime | None = None,
     workers: int | None = 1,
+    detail: Collection[str] | None = None,
 ) -> Path:
     """Write :func:`render_html` to ``path`` atomically (temporary file, then ``os.replace``).
 
     Parameters
     ----------
-    ev, title, meta, generated_at, workers
+    ev, title, meta, generated_at, workers, detail
         As for :func:`render_html`.
     path
         Output file; missing parent folders are created.
@@ -324,7 +338,9 @@ def write_html(
         ``path``.
     """
     out = Path(path)
-    page = render_html(ev, title=title, meta=meta, generated_at=generated_at, workers=workers)
+    page = render_html(
+        ev, title=title, meta=meta, generated_at=generated_at, workers=workers, detail=detail
+    )
     with atomic_path(out) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return out

@@ -21,20 +21,7 @@ from etfflow.cli.factors import print_factor_run
 from etfflow.cli.lookthrough import print_summary
 from etfflow.data_samples import SIZES
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
-from etfflow.pipeline.demo import default_market_dir, run_demo
-
-#: Factors whose per-year tables the demo prints (all factors are in the store and reports).
-HEADLINE = (
-    "w_passive",
-    "w_passive_chg_20",
-    "w_passive_zs_20",
-    "w_passive_inflow_20",
-    "mv_passive_chg_20",
-    "passive_slope_20",
-    "passive_beta_20",
-    "revs_20",
-    "mom_12m",
-)
+from etfflow.pipeline.demo import HEADLINE, default_market_dir, run_demo
 
 
 def demo(

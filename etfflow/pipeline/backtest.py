@@ -105,6 +105,7 @@ def run_backtest(
     cost_bps: float = 0.0,
     export: str | Path | None = None,
     html: str | Path | None = None,
+    html_factors: Sequence[str] | None = None,
     market: Market | None = None,
     progress: Progress | None = None,
 ) -> BacktestRun:
@@ -136,6 +137,9 @@ def run_backtest(
         Folder for ``ic.parquet``, ``groups.parquet`` and ``summary.parquet``.
     html
         Path of a self-contained HTML report.
+    html_factors
+        Factors whose report sections are drawn (default: all; about 0.5 s each); the
+        report's tables list every factor.
 
     Notes
     -----
@@ -248,7 +252,9 @@ def run_backtest(
     out = export_evaluation(ev, export) if export else None
     page = None
     if html:
-        page = write_report(ev, html, run_id=run_id, params=params, pool=frun["pool"])
+        page = write_report(
+            ev, html, run_id=run_id, params=params, pool=frun["pool"], detail=html_factors
+        )
     return BacktestRun(ev, run_id, frun["run_id"], params, Path(store), out, page, secs)
 
 
@@ -335,7 +341,15 @@ def load_evaluation(st: Store, run_id: str) -> tuple[Evaluation, dict]:
     return Evaluation(**parts), row
 
 
-def write_report(ev: Evaluation, path: str | Path, *, run_id: str, params: dict, pool: str):
+def write_report(
+    ev: Evaluation,
+    path: str | Path,
+    *,
+    run_id: str,
+    params: dict,
+    pool: str,
+    detail: Sequence[str] | None = None,
+):
     from etfflow.backtest.report import write_html
 
     meta = {
@@ -352,7 +366,7 @@ def write_report(ev: Evaluation, path: str | Path, *, run_id: str, params: dict,
         "cost (bps per side)": str(params.get("cost_bps", "")),
     }
     title = f"etfflow backtest — {params.get('level', '')} factors, pool {pool}"
-    return write_html(ev, path, title=title, meta=meta)
+    return write_html(ev, path, title=title, meta=meta, detail=detail)
 
 
 #: The six 20-day flow metrics of Huaan 2024-12 table 10 (ETF shares, industry shares, holding

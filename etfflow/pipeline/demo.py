@@ -33,6 +33,19 @@ from etfflow.pipeline.runs import (
     run_lookthrough,
 )
 
+#: The factors the demo prints per-year tables for and draws in its reports (every factor is
+#: in the store and in the reports' tables; ``etfflow report --run ID --html F`` draws all).
+HEADLINE = (
+    "w_passive",
+    "w_passive_chg_20",
+    "w_passive_zs_20",
+    "w_passive_inflow_20",
+    "mv_passive_chg_20",
+    "passive_slope_20",
+    "passive_beta_20",
+    "revs_20",
+    "mom_12m",
+)
 #: Report files the demo writes beside its store.
 STOCK_REPORT = "etfflow_report_stock.html"
 INDUSTRY_REPORT = "etfflow_report_industry.html"
@@ -113,6 +126,7 @@ def run_demo(
         factor_run=stock.run_id,
         market=market,
         html=store.parent / STOCK_REPORT,
+        html_factors=HEADLINE,
         progress=progress,
     )
     ibt = run_backtest(
@@ -120,6 +134,7 @@ def run_demo(
         factor_run=industry.run_id,
         market=market,
         html=store.parent / INDUSTRY_REPORT,
+        html_factors=HEADLINE,
         progress=progress,
     )
     ts = flow_ts_corr(industry.factors)

@@ -100,7 +100,11 @@ class Style:
                 "or pass cjk=False"
             )
         self.font = font
-        self.rc: dict[str, object] = {"font.family": ["sans-serif"], "axes.unicode_minus": False}
+        self.rc: dict[str, object] = {
+            "font.family": ["sans-serif"],
+            "axes.unicode_minus": False,
+            "axes.titley": 1.0,
+        }
         if font is not None:
             self.rc["font.sans-serif"] = [font, "DejaVu Sans"]
 

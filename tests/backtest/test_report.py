@@ -601,3 +601,19 @@ def test_evaluation_to_html_writes_the_full_report(tmp_path: Path) -> None:
     assert out == tmp_path / "r.html"
     assert out.read_text("utf-8") == render_html(ev, title="nb", generated_at=WHEN)
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+
+def test_detail_draws_only_the_chosen_factors_and_says_how_to_draw_all() -> None:
+    names = ["a", "b", "c"]
+    ev = toy_evaluation(names)
+    page = render_html(ev, title="t", meta={"run": "bt-1"}, generated_at=WHEN, detail=["b"])
+    sections = re.findall(r'<details class="factor" id="f(\d+)".*?</details>', page, re.S)
+    assert len(sections) == 1
+    section = re.search(r'<details class="factor".*?</details>', page, re.S).group(0)
+    assert ">b<" in section and len(svgs(section)) == len(CHARTS)
+    assert "sections for 1 of 3 factors" in page
+    assert "etfflow report --run bt-1 --html FILE" in page
+    summary = page[: page.index('<div class="bar">')]
+    assert all(f">{n}<" in summary for n in names)  # the tables still list every factor
+    full = render_html(ev, title="t", meta={"run": "bt-1"}, generated_at=WHEN)
+    assert "sections for" not in full and len(svgs(full)) == 3 * len(CHARTS)
