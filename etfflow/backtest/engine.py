@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -50,8 +49,8 @@ from etfflow.backtest.schemas import (
     SUMMARY_SCHEMA,
     YEARLY_SCHEMA,
 )
+from etfflow.backtest.shared import Direction, Shared, check_arguments, shared_inputs
 from etfflow.engine.universe import TradingRules
-from etfflow.exceptions import EtfflowError
 
 __all__ = [
     "GROUPS_SCHEMA",
@@ -72,7 +71,6 @@ __all__ = [
     "qcut_fractions",
 ]
 
-Direction = int | Literal["auto"]
 
 #: ``summary.note`` of a factor without a cross-section on any rebalance date.
 NO_VALUES = "no value on any rebalance date"
@@ -88,153 +86,7 @@ def qcut_fractions(groups: int) -> np.ndarray:
     return q
 
 
-def _check_arguments(
-    factors: Mapping[str, np.ndarray],
-    returns: np.ndarray,
-    dates: np.ndarray,
-    rules: TradingRules | None,
-    groups: int,
-    direction: Direction | Mapping[str, Direction],
-    rebalance: int | str,
-    lag: int,
-    cost_bps: float,
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict[str, Direction]]:
-    """Validate and normalise the arguments of :func:`evaluate` (raises EtfflowError)."""
-    ret = np.asarray(returns, dtype=np.float64)
-    if ret.ndim != 2:
-        raise EtfflowError(f"evaluate: returns must be 2-D (days, assets), got shape {ret.shape}")
-    d = np.asarray(dates).astype("datetime64[D]")
-    if d.shape != (ret.shape[0],):
-        raise EtfflowError(
-            f"evaluate: dates has shape {d.shape}, expected ({ret.shape[0]},) like returns"
-        )
-    if len(d) > 1 and not (np.diff(d.astype(np.int64)) > 0).all():
-        raise EtfflowError("evaluate: dates must be strictly increasing trading days")
-    if not factors:
-        raise EtfflowError("evaluate: no factors given")
-    out: dict[str, np.ndarray] = {}
-    for name, f in factors.items():
-        a = np.asarray(f, dtype=np.float64)
-        if a.shape != ret.shape:
-            raise EtfflowError(
-                f"evaluate: factor {name!r} has shape {a.shape}, returns have {ret.shape}",
-            )
-        out[str(name)] = a
-    if rules is not None and rules.shape != ret.shape:
-        raise EtfflowError(f"evaluate: rules have shape {rules.shape}, returns have {ret.shape}")
-    if int(groups) != groups or not 2 <= groups <= 100:
-        raise EtfflowError(f"evaluate: groups must be an integer in 2..100, got {groups!r}")
-    if rebalance != "month" and (
-        isinstance(rebalance, bool) or not isinstance(rebalance, int | np.integer) or rebalance < 1
-    ):
-        raise EtfflowError(
-            f"evaluate: rebalance must be a positive number of trading days or 'month', "
-            f"got {rebalance!r}"
-        )
-    if isinstance(lag, bool) or not isinstance(lag, int | np.integer) or lag < 0:
-        raise EtfflowError(f"evaluate: lag must be a non-negative integer, got {lag!r}")
-    if not (math.isfinite(cost_bps) and cost_bps >= 0):
-        raise EtfflowError(f"evaluate: cost_bps must be >= 0, got {cost_bps!r}")
-
-    def one(name: str, v: object) -> Direction:
-        if v == "auto":
-            return "auto"
-        if v in (1, -1) and not isinstance(v, bool):
-            return int(v)
-        raise EtfflowError(f"evaluate: direction of {name!r} must be +1, -1 or 'auto', got {v!r}")
-
-    if isinstance(direction, Mapping):
-        unknown = sorted(set(map(str, direction)) - set(out))
-        if unknown:
-            raise EtfflowError(
-                f"evaluate: direction names unknown factors {unknown[:5]}; "
-                f"factors are {list(out)[:5]}"
-            )
-        dirs = {n: one(n, direction.get(n, "auto")) for n in out}
-    else:
-        dirs = {n: one(n, direction) for n in out}
-    return out, ret, d, dirs
-
-
-@dataclass
-class _Shared:
-    """Everything :func:`evaluate` computes once for all factors."""
-
-    dates: np.ndarray
-    date_series: pl.Series
-    periods: Periods
-    growth: np.ndarray
-    fwd: np.ndarray
-    eligible: np.ndarray
-    buyable: np.ndarray
-    sellable: np.ndarray
-    day_period: np.ndarray
-    bench_gross: np.ndarray
-    bench_val: np.ndarray
-    bench_n: np.ndarray
-    ppy: float
-    years: np.ndarray
-
-
-def _shared(
-    returns: np.ndarray,
-    dates: np.ndarray,
-    rules: TradingRules | None,
-    rebalance: int | Literal["month"],
-    lag: int,
-) -> _Shared:
-    t, m = returns.shape
-    per = make_periods(dates, 0, rebalance=rebalance, lag=lag)
-    if len(per) == 0:
-        raise EtfflowError(
-            f"evaluate: no complete holding period: {t} trading days, rebalance={rebalance!r}, "
-            f"lag={lag}",
-        )
-    growth = nb.period_growth(np.ascontiguousarray(returns), per.start, per.end)
-    has_start = np.isfinite(returns[per.start])
-    has_rebal = np.isfinite(returns[per.rebal])
-    with np.errstate(invalid="ignore"):
-        fwd = np.where(has_start, growth[per.end] - 1.0, np.nan)
-    eligible = has_rebal
-    if rules is None:
-        buyable = has_start
-        sellable = np.ones((len(per), m), dtype=np.bool_)
-        bench = eligible & has_start
-    else:
-        eligible = eligible & rules.universe[per.rebal]
-        buyable = has_start & rules.can_buy[per.start]
-        sellable = rules.can_sell[per.start] | ~has_start
-        bench = has_rebal & has_start & rules.benchmark[per.rebal]
-    bench_grp = np.where(bench, 0, -1).astype(np.int8)
-    all_true = np.ones_like(bench)
-    bg, bn, _, _, bv = nb.simulate_groups(
-        bench_grp, 1, per.start, per.end, growth, all_true, all_true, all_true[:, 0].copy()
-    )
-    day_period = np.full(t, -1, dtype=np.int64)
-    day_period[per.start[0] + 1 : per.end[-1] + 1] = np.repeat(
-        np.arange(len(per)), per.end - per.start
-    )
-    ppy = 12.0 if rebalance == "month" else TRADING_DAYS_PER_YEAR / int(rebalance)
-    years = dates[per.rebal].astype("datetime64[Y]").astype(np.int64) + 1970
-    return _Shared(
-        dates=dates,
-        date_series=pl.Series("date", dates),
-        periods=per,
-        growth=growth,
-        fwd=fwd,
-        eligible=eligible,
-        buyable=buyable,
-        sellable=sellable,
-        day_period=day_period,
-        bench_gross=bg[0],
-        bench_val=bv[0],
-        bench_n=bn[0],
-        ppy=ppy,
-        years=years,
-    )
-
-
-def _nav(path: np.ndarray, sh: _Shared, active: np.ndarray) -> np.ndarray:
+def _nav(path: np.ndarray, sh: Shared, active: np.ndarray) -> np.ndarray:
     """Daily NAV from a period-to-date value path ``path[d] = 1 + R(start_k -> d)``.
 
     ``nav[d] = prod_{j<k, active} path[end_j] * path[d]`` for ``d`` in an active period
@@ -257,7 +109,7 @@ def _frame(data: list[dict] | dict, schema: pl.Schema) -> pl.DataFrame:
     return df.with_columns(pl.col(pl.Float64).fill_nan(None))
 
 
-def _note(active: np.ndarray, sh: _Shared) -> str | None:
+def _note(active: np.ndarray, sh: Shared) -> str | None:
     k_n = len(active)
     n_act = int(active.sum())
     if n_act == 0:
@@ -271,7 +123,7 @@ def _note(active: np.ndarray, sh: _Shared) -> str | None:
 def _evaluate_one(
     name: str,
     factor: np.ndarray,
-    sh: _Shared,
+    sh: Shared,
     *,
     groups: int,
     direction: Direction,
@@ -606,10 +458,10 @@ def evaluate(
     >>> ev.summary["direction"].item(), ev.summary["win_rate_vs_benchmark"].item()
     (1, 1.0)
     """
-    fs, ret, d, dirs = _check_arguments(
+    fs, ret, d, dirs = check_arguments(
         factors, returns, dates, rules, groups, direction, rebalance, lag, cost_bps
     )
-    sh = _shared(ret, d, rules, rebalance, int(lag))
+    sh = shared_inputs(ret, d, rules, rebalance, int(lag))
     qs = qcut_fractions(int(groups))
     config = {
         "groups": int(groups),
