@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 #: ``module<TAB>qualname<TAB>argument types`` per line, in the order of first use by a demo.
 SIGNATURES = Path(__file__).with_name("kernel_signatures.txt")
-#: Environment switch: ``0`` disables the background compile.
+#: Environment switch: ``0`` disables the background compile, ``force`` starts it even when
+#: no core looks idle (benchmarks), anything else leaves the decision to :func:`idle_core`.
 ENV_SWITCH = "ETFFLOW_BACKGROUND_COMPILE"
 
 Entry = tuple[str, str, str]
@@ -132,9 +133,10 @@ def background_compile(
 ) -> Iterator[subprocess.Popen | None]:
     """Run the body while a helper process compiles the listed kernels (cold cache only)."""
     proc = None
-    if enabled and os.environ.get(ENV_SWITCH, "1") != "0":
+    switch = os.environ.get(ENV_SWITCH, "1")
+    if enabled and switch != "0":
         entries = read_signatures(signatures)
-        if cache_is_cold(entries) and idle_core():
+        if cache_is_cold(entries) and (switch == "force" or idle_core()):
             proc = subprocess.Popen(
                 [sys.executable, "-m", "etfflow.pipeline.warm", "--signatures", str(signatures)],
                 stdin=subprocess.DEVNULL,

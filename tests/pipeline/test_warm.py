@@ -111,3 +111,10 @@ def test_the_helper_is_stopped_when_the_work_ends(tmp_path, monkeypatch, idle):
     monkeypatch.setenv(ENV_SWITCH, "0")
     with background_compile(signatures=sigs) as helper:
         assert helper is None
+    monkeypatch.setattr(warm, "idle_core", lambda: False)  # a busy machine
+    monkeypatch.setenv(ENV_SWITCH, "1")
+    with background_compile(signatures=sigs) as helper:
+        assert helper is None
+    monkeypatch.setenv(ENV_SWITCH, "force")
+    with background_compile(signatures=sigs) as helper:
+        assert helper is not None
