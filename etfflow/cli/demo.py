@@ -105,6 +105,8 @@ def demo(
         "duckdb shell >= 1.0), e.g.\n"
         f'  etfflow sql --store {escape(str(run.store))} "SELECT factor, rank_ic, '
         f"long_excess_ann FROM bt_summary WHERE run_id = '{bt.run_id}' ORDER BY rank_ic\"\n"
-        f"HTML reports: {escape(str(bt.html))} and {escape(str(ibt.html))}\n"
+        f"HTML reports: {escape(str(bt.html))} and {escape(str(ibt.html))} (charts of the "
+        f"{len(HEADLINE)} headline factors, tables of all; every factor's charts: etfflow report "
+        f"--store {escape(str(run.store))} --run {bt.run_id} --html FILE)\n"
         f"done in {d.seconds:.1f} s"
     )

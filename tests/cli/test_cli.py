@@ -116,6 +116,8 @@ def test_demo_end_to_end(demo_run, tmp_path):
     assert "CITIC level-1" in demo_run.stdout and "stored" not in demo_run.stderr
     assert str(demo_run.store) in demo_run.stdout
     assert "compacted" not in demo_run.stdout  # a fresh store: nothing to reclaim
+    flat = " ".join(demo_run.stdout.split())
+    assert "charts of the 9 headline factors" in flat and "--html FILE" in flat
     store = tmp_path / "demo.duckdb"
     shutil.copy(demo_run.store, store)
     one = store.stat().st_size
