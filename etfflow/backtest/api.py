@@ -71,9 +71,15 @@ def evaluate_factors(
 
     Examples
     --------
-    >>> import etfflow as ef                                       # doctest: +SKIP
-    >>> fs = ef.compute_factors(ef.stock_inputs(market, lt.stocks), "revs_20")  # doctest: +SKIP
-    >>> ef.evaluate(fs, market, groups=10).summary                 # doctest: +SKIP
+    >>> import tempfile
+    >>> import etfflow as ef
+    >>> folder = tempfile.mkdtemp()
+    >>> ds = ef.open_dataset(ef.generate_market(folder, size="tiny", seed=1))
+    >>> lt, market = ef.look_through(ds), ef.load_market(ds)
+    >>> fs = ef.compute_factors(ef.stock_inputs(market, lt.stocks), "revs_20")
+    >>> ev = ef.evaluate(fs, market, groups=10)
+    >>> ev.summary.select("factor", "groups", "direction").row(0)
+    ('revs_20', 10, 1)
     """
     if not isinstance(factors, FactorSet):
         raise EtfflowError(
