@@ -210,6 +210,7 @@ def _evaluate_one(
                 "icir",
                 "rank_icir_annual",
                 "icir_annual",
+                "rank_ic_t_nw",
                 "rank_ic_win_rate",
                 "ic_win_rate",
             )

@@ -59,6 +59,37 @@ def ratio(a: float, b: float) -> float:
     return a / b if (math.isfinite(a) and math.isfinite(b) and b != 0) else math.nan
 
 
+def newey_west_lags(n: int) -> int:
+    """Newey and West's (1994) automatic lag count ``floor(4 · (n / 100)^(2/9))``."""
+    return math.floor(4.0 * (n / 100.0) ** (2.0 / 9.0)) if n > 0 else 0
+
+
+def newey_west_t(x: np.ndarray, lags: int | None = None) -> float:
+    """t-statistic of the mean of the finite values of ``x`` with a Newey–West (Bartlett
+    kernel) standard error: ``mean / sqrt(S / n)``, ``S = γ0 + 2 Σ_{j=1..L} (1 − j/(L+1)) γj``,
+    ``γj = (1/n) Σ_t e_t e_{t−j}`` of the demeaned series (docs/methodology.md#54-ic-and-rank-ic).
+
+    Overlapping or autocorrelated per-period ICs make the plain ``mean / (std / sqrt(n))``
+    overstate significance; this corrects for autocorrelation up to ``L`` periods (default
+    :func:`newey_west_lags`). NaN with fewer than 3 values, constant values or a non-positive
+    long-run variance.
+    """
+    v = np.asarray(x, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n < 3 or v.min() == v.max():  # constant: rounding of the mean must not give a huge t
+        return math.nan
+    L = newey_west_lags(n) if lags is None else int(lags)
+    L = max(0, min(L, n - 1))
+    e = v - v.mean()
+    s = float(e @ e) / n
+    for j in range(1, L + 1):
+        s += 2.0 * (1.0 - j / (L + 1.0)) * float(e[j:] @ e[:-j]) / n
+    if not s > 0:
+        return math.nan
+    return float(v.mean() / math.sqrt(s / n))
+
+
 def sign_win_rate(ic: np.ndarray, d: int) -> float:
     """Share of the finite values whose sign is ``d``."""
     x = ic[np.isfinite(ic)]
@@ -100,8 +131,9 @@ def period_metrics(x: FactorPeriods, ks: np.ndarray) -> dict[str, float | int]:
     """Metrics of the active periods among ``ks`` (period indices, increasing).
 
     Keys: ``n_periods`` (active periods), ``days`` (trading days held: the sum of their
-    lengths), IC means / std (ddof=1) / ICIR (``*_annual`` times ``sqrt(ppy)``) and sign
-    win rates, the compounded ``return``, ``benchmark_return``, ``long_short_return`` and
+    lengths), IC means / std (ddof=1) / ICIR (``*_annual`` times ``sqrt(ppy)``), the
+    Newey–West t-statistic of the mean Rank IC (``rank_ic_t_nw``), sign win rates, the
+    compounded ``return``, ``benchmark_return``, ``long_short_return`` and
     ``excess_compounded`` (per-period excess compounded), ``excess_arithmetic`` (``return -
     benchmark_return``), ``max_drawdown`` / ``excess_max_drawdown`` /
     ``long_short_max_drawdown`` of the daily NAVs from the first trade to the last exit of
@@ -135,6 +167,7 @@ def period_metrics(x: FactorPeriods, ks: np.ndarray) -> dict[str, float | int]:
         "rank_icir": ratio(ric_m, ric_s),
         "icir": ratio(ic_m, ic_s),
         "rank_icir_annual": ratio(ric_m, ric_s) * root,
+        "rank_ic_t_nw": newey_west_t(ric),
         "icir_annual": ratio(ic_m, ic_s) * root,
         "rank_ic_win_rate": sign_win_rate(ric, x.direction),
         "ic_win_rate": sign_win_rate(ic, x.direction),

@@ -111,6 +111,7 @@ _SUMMARY_COLS: tuple[tuple[str, str, str, Fmt, bool], ...] = (
     ("rank_ic", "Rank IC", "mean", PCT2, True),
     ("rank_icir", "RankIC IR", "per period", NUM2, True),
     ("rank_icir_annual", "年化 IR", "annualised", NUM2, True),
+    ("rank_ic_t_nw", "t 值 (NW)", "Newey–West t of mean Rank IC", NUM2, True),
     ("rank_ic_win_rate", "IC胜率", "IC win rate", PCT1, False),
     ("long_ann_return", "多头年化收益率", "long ann.", PCT1, True),
     ("long_excess_ann", "多头年化超额(复利)", "long excess ann., compounded", PCT1, True),

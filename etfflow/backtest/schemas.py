@@ -57,6 +57,7 @@ SUMMARY_SCHEMA = pl.Schema(
         "icir": pl.Float64,
         "rank_icir_annual": pl.Float64,
         "icir_annual": pl.Float64,
+        "rank_ic_t_nw": pl.Float64,
         "rank_ic_win_rate": pl.Float64,
         "ic_win_rate": pl.Float64,
         "long_ann_return": pl.Float64,

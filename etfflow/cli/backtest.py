@@ -27,6 +27,7 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("direction", "dir", False),
     ("rank_ic", "Rank IC", True),
     ("rank_icir", "Rank ICIR", False),
+    ("rank_ic_t_nw", "t (NW)", False),
     ("rank_ic_win_rate", "IC win", True),
     ("long_ann_return", "long ann.", True),
     ("long_excess_ann", "long excess ann. (compounded)", True),

@@ -46,7 +46,8 @@ from etfflow.exceptions import StoreError
 #: 2: bt_summary gains note and the two win rates, bt_yearly the two excess conventions.
 #: 3: factor_defs.spec (an internal section number) becomes factor_defs.source (the research
 #: report and table, e.g. "Huaan 2024-12 table 8").
-SCHEMA_VERSION = 3
+#: 4: bt_summary gains rank_ic_t_nw (Newey–West t-statistic of the mean Rank IC).
+SCHEMA_VERSION = 4
 DEFAULT_STORE = "etfflow.duckdb"
 #: DuckDB storage format of new stores (``storage_compatibility_version``). DuckDB 2 writes
 #: its own format by default, which DuckDB 1.x (the shell most users have) refuses to open;

@@ -63,6 +63,7 @@ TABLE47_ROW = {
     "icir": -0.6,
     "rank_icir_annual": -2.63,
     "icir_annual": -2.08,
+    "rank_ic_t_nw": -1.87,
     "rank_ic_win_rate": 0.593,
     "ic_win_rate": 0.55,
     "long_ann_return": 0.105,
@@ -85,8 +86,8 @@ TABLE47_ROW = {
 }
 #: Summary cells of TABLE47_ROW in the order of the report's columns.
 TABLE47_CELLS = [
-    "-1", "3", "-2.05%", "-0.76", "-2.63", "59.3%", "10.5%", "2.2%", "50.0%", "60.0%", "0.21%",
-    "8.0%", "-11.9%", "42.0%",
+    "-1", "3", "-2.05%", "-0.76", "-2.63", "-1.87", "59.3%", "10.5%", "2.2%", "50.0%", "60.0%",
+    "0.21%", "8.0%", "-11.9%", "42.0%",
 ]  # fmt: skip
 
 D = dt.date
@@ -343,7 +344,7 @@ def test_missing_values_render_as_dashes() -> None:
     ev = Evaluation(**{**ev.__dict__, "nav": nav, "ic": ic})
     page = render_html(ev, title="t", generated_at=WHEN)
     got = cells(factor_rows(page, 0)[0])[1:]
-    assert got == [c if i not in (2, 3, 4, 7, 12, 13) else "–" for i, c in enumerate(TABLE47_CELLS)]
+    assert got == [c if i not in (2, 3, 4, 8, 13, 14) else "–" for i, c in enumerate(TABLE47_CELLS)]
     assert "nan" not in page.lower().replace("financ", "")
     charts = svgs(page)
     assert ">no values</text>" in charts[2]  # no Rank IC at all
