@@ -11,7 +11,7 @@ import numpy as np
 from etfflow._common import Progress
 from etfflow.backtest.engine import Direction, Evaluation, evaluate
 from etfflow.engine.market import Market
-from etfflow.engine.universe import stock_rules
+from etfflow.engine.universe import UNIVERSES, universe_rules
 from etfflow.exceptions import EtfflowError
 from etfflow.factors.compute import FactorSet
 
@@ -24,7 +24,7 @@ def evaluate_factors(
     market: Market | None = None,
     *,
     groups: int | None = None,
-    universe: Literal["default", "none"] = "default",
+    universe: str = "default",
     direction: Direction | Literal["default"] | Mapping[str, Direction] = "auto",
     rebalance: int | Literal["month"] = 20,
     lag: int = 1,
@@ -45,7 +45,9 @@ def evaluate_factors(
     universe
         ``"default"``: the universe and trading rules of
         docs/methodology.md#51-universe-and-trading-rules at stock level; ``"none"``: every
-        asset with a return, no trading rules. Industries have no rules.
+        asset with a return, no trading rules; ``"industry_cap_top25"``,
+        ``"industry_cap_top50"``, ``"market_cap_top25"``: the default rules inside a float-cap
+        sub-universe (:data:`etfflow.engine.universe.CAP_UNIVERSES`). Industries have no rules.
     direction
         ``"auto"`` (sign of the whole-sample mean Rank IC), ``"default"`` (each factor's
         registered direction), ``+1``/``-1`` or a mapping ``name -> direction``.
@@ -87,11 +89,13 @@ def evaluate_factors(
             f"{type(factors).__name__}; for raw arrays use etfflow.backtest.engine.evaluate"
         )
     level = factors.level
-    if universe not in ("default", "none"):
-        raise EtfflowError(f"evaluate: unknown universe {universe!r}: choose default or none")
+    if universe not in UNIVERSES:
+        raise EtfflowError(
+            f"evaluate: unknown universe {universe!r}: choose one of {', '.join(UNIVERSES)}"
+        )
     inputs = factors.inputs
     rules = None
-    if level == "stock" and universe == "default":
+    if level == "stock" and universe != "none":
         if market is None:
             raise EtfflowError(
                 "evaluate: the stock universe and trading rules need the market "
@@ -102,7 +106,7 @@ def evaluate_factors(
                 "evaluate: the market's stocks or calendar differ from the factor set's; pass "
                 "the market the factors were computed on"
             )
-        rules = stock_rules(market)
+        rules = universe_rules(market, universe)
     dirs: Direction | Mapping[str, Direction]
     if direction == "default":
         dirs = {f.name: int(f.direction) for f in factors.instances}

@@ -183,7 +183,9 @@ def backtest_cmd(
         str,
         typer.Option(
             help="default (listing age, ST, suspension and price limits; "
-            "docs/methodology.md#51-universe-and-trading-rules) or none (every stock, no rules)."
+            "docs/methodology.md#51-universe-and-trading-rules), none (every stock, no rules), "
+            "industry_cap_top25 / industry_cap_top50 (largest quarter / half of each level-1 "
+            "industry by float cap, default rules inside) or market_cap_top25."
         ),
     ] = "default",
     cost: Annotated[float, typer.Option(help="Cost in bps per side on turnover.")] = 0.0,
@@ -213,7 +215,7 @@ def backtest_cmd(
             direction=direction if direction in ("auto", "default") else int(direction),
             rebalance="month" if rebalance == "month" else int(rebalance),
             lag=lag,
-            universe=universe,  # type: ignore[arg-type]
+            universe=universe,
             cost_bps=cost,
             export=export,
             html=html,

@@ -248,3 +248,81 @@ def _universe_masks(
         uni[:, s] = u
         bench[:, s] = b
     return uni, bench
+
+
+#: Sub-universes by float cap (Huaan 2024-12 tables 35–38): name -> (grouping, top share).
+#: ``industry_l1``: the largest stocks within each CITIC level-1 industry of the day;
+#: ``None``: the largest of the whole market.
+CAP_UNIVERSES: dict[str, tuple[str | None, float]] = {
+    "industry_cap_top25": ("industry_l1", 0.25),
+    "industry_cap_top50": ("industry_l1", 0.50),
+    "market_cap_top25": (None, 0.25),
+}
+#: Every ``universe=`` name of the stock backtests.
+UNIVERSES: tuple[str, ...] = ("default", "none", *CAP_UNIVERSES)
+
+
+def top_cap_mask(float_mcap: np.ndarray, groups: np.ndarray, top: float) -> np.ndarray:
+    """``(days, stocks)`` bool: on each day, the stocks whose float cap is among the largest
+    ``ceil(top · n)`` of their group that day (``n`` stocks of the group with a finite cap;
+    stocks tied with the last one kept are kept too). A NaN cap or a group id < 0 is False.
+
+    Point in time: day ``t``'s mask reads only day ``t``'s caps and groups.
+
+    Examples
+    --------
+    >>> cap = np.array([[1.0, 5.0, 3.0, 4.0, np.nan]])
+    >>> top_cap_mask(cap, np.array([[0, 0, 0, 1, 1]]), 0.5).tolist()
+    [[False, True, True, True, False]]
+    """
+    cap = np.asarray(float_mcap, dtype=np.float64)
+    g = np.asarray(groups, dtype=np.int64)
+    if cap.shape != g.shape or cap.ndim != 2:
+        raise EtfflowError(f"top_cap_mask: caps {cap.shape} and groups {g.shape} differ")
+    if not 0 < top <= 1:
+        raise EtfflowError(f"top_cap_mask: top must be in (0, 1], got {top!r}")
+    out = np.zeros(cap.shape, dtype=np.bool_)
+    ok = np.isfinite(cap) & (g >= 0)
+    day, stock = np.nonzero(ok)
+    if len(day) == 0:
+        return out
+    key = day * (int(g.max()) + 1) + g[day, stock]
+    v = cap[day, stock]
+    order = np.lexsort((-v, key))  # by (day, group), largest cap first
+    key, v, day, stock = key[order], v[order], day[order], stock[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    sizes = np.diff(np.r_[starts, len(key)])
+    keep_n = np.ceil(top * sizes - 1e-12).astype(np.int64)  # 0.25 * 8 is 2, not 3
+    cutoff = v[starts + np.maximum(keep_n, 1) - 1]
+    seg = np.repeat(np.arange(len(starts)), sizes)
+    out[day, stock] = v >= cutoff[seg]
+    return out
+
+
+def universe_rules(market: Market, universe: str) -> TradingRules | None:
+    """The trading rules of a named stock universe (``None`` for ``"none"``).
+
+    ``default``: :func:`stock_rules`. A :data:`CAP_UNIVERSES` name: the default rules with
+    the universe and the equal-weight benchmark both restricted to the cap sub-universe of
+    the signal day (docs/methodology.md#51-universe-and-trading-rules), so excess returns are
+    measured against the sub-universe itself.
+    """
+    if universe not in UNIVERSES:
+        raise EtfflowError(f"unknown universe {universe!r}: choose one of {', '.join(UNIVERSES)}")
+    if universe == "none":
+        return None
+    rules = stock_rules(market)
+    if universe == "default":
+        return rules
+    level, top = CAP_UNIVERSES[universe]
+    if level is None:
+        groups = np.where(np.isfinite(market.float_mcap), 0, -1)
+    else:
+        groups = market.group_ids(level)[0]
+    sub = top_cap_mask(market.float_mcap, groups, top)
+    return TradingRules(
+        universe=rules.universe & sub,
+        can_buy=rules.can_buy,
+        can_sell=rules.can_sell,
+        benchmark=rules.benchmark & sub,
+    )

@@ -30,10 +30,12 @@ from etfflow.engine.loading import open_dataset
 from etfflow.engine.market import Market, load_market
 from etfflow.engine.panel import index_of
 from etfflow.engine.store import DEFAULT_STORE, Store, open_store
+from etfflow.engine.universe import UNIVERSES, universe_rules
 from etfflow.exceptions import EtfflowError, StoreError
 from etfflow.factors.inputs import LEVELS, industry_returns
 
-UniverseName = Literal["default", "none"]
+#: ``default``, ``none`` or a cap sub-universe (``etfflow.engine.universe.UNIVERSES``).
+UniverseName = str
 
 #: store table -> Evaluation attribute
 TABLES: dict[str, str] = {
@@ -132,7 +134,10 @@ def run_backtest(
     universe
         ``"default"``: the rules of docs/methodology.md#51-universe-and-trading-rules at
         stock level; ``"none"``: every stock with a return,
-        no trading rules (the alphalens-comparable setting with ``lag=0``).
+        no trading rules (the alphalens-comparable setting with ``lag=0``);
+        ``"industry_cap_top25"``, ``"industry_cap_top50"``, ``"market_cap_top25"``: the
+        default rules inside the largest quarter / half of each level-1 industry, or the
+        largest quarter of the market, by float cap on each signal day (benchmark too).
     export
         Folder for ``ic.parquet``, ``groups.parquet`` and ``summary.parquet``.
     html
@@ -150,8 +155,8 @@ def run_backtest(
     """
     if level not in LEVELS:
         raise EtfflowError(f"unknown level {level!r}: choose one of {', '.join(LEVELS)}")
-    if universe not in ("default", "none"):
-        raise EtfflowError(f"unknown universe {universe!r}: choose default or none")
+    if universe not in UNIVERSES:
+        raise EtfflowError(f"unknown universe {universe!r}: choose one of {', '.join(UNIVERSES)}")
     groups = groups or DEFAULT_GROUPS[level]
     secs: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -194,10 +199,8 @@ def run_backtest(
         a[day, col] = values[n].cast(pl.Float64).fill_null(np.nan).to_numpy()
         panels[n] = a
     rules = None
-    if level == "stock" and universe == "default":
-        from etfflow.engine.universe import stock_rules
-
-        rules = stock_rules(market)
+    if level == "stock":
+        rules = universe_rules(market, universe)
     if direction == "default":
         dmap = dict(zip(defs["factor"].to_list(), defs["direction"].to_list(), strict=True))
         dirs: str | int | dict = {n: int(dmap[n]) for n in names}

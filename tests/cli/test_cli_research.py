@@ -153,3 +153,24 @@ def test_backtest_rows_of_a_factor_do_not_depend_on_the_others(tiny, tmp_path):
     row = empty.row(0, named=True)
     assert row["n_periods"] == 0 and row["rank_ic"] is None and row["long_excess_ann"] is None
     assert row["win_rate_vs_benchmark"] is None and row["note"].startswith("no value on any")
+
+
+def test_backtest_in_a_float_cap_sub_universe(tiny, tmp_path):
+    store = tmp_path / "s.duckdb"
+    r = runner.invoke(
+        app, ["factors", "compute", str(tiny), "--factors", "revs_20", "--store", str(store)]
+    )
+    assert r.exit_code == 0, r.output
+    held = {}
+    for universe in ("default", "industry_cap_top50", "market_cap_top25"):
+        r = runner.invoke(app, ["backtest", "--store", str(store), "--universe", universe])
+        assert r.exit_code == 0, r.output
+        with open_store(store, read_only=True) as st:
+            run = st.runs().filter(pl.col("kind") == "backtest")["run_id"].to_list()[-1]
+            assert st.run(run)["params"]["universe"] == universe
+            g = st.table("bt_groups", run)
+        held[universe] = g["n"].sum()  # stocks held over all groups and periods
+    assert held["market_cap_top25"] < held["industry_cap_top50"] < held["default"]
+    r = runner.invoke(app, ["backtest", "--store", str(store), "--universe", "top10"])
+    assert r.exit_code == 1
+    assert "unknown universe 'top10'" in r.stderr and "industry_cap_top25" in r.stderr

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from etfflow.backtest.engine import evaluate
 from etfflow.engine.market import NO_DATE, Market
 from etfflow.engine.panel import Calendar
-from etfflow.engine.universe import TradingRules, no_rules, stock_rules
+from etfflow.engine.universe import (
+    CAP_UNIVERSES,
+    TradingRules,
+    no_rules,
+    stock_rules,
+    top_cap_mask,
+    universe_rules,
+)
 from etfflow.exceptions import EtfflowError
+from tests.helpers import examples
 
 START = np.datetime64("2024-01-01")
 
@@ -228,3 +239,92 @@ def test_rules_on_the_synthetic_tiny_market(tiny: Market) -> None:
     assert (n_rules <= n_none).all() and (n_rules < n_none).any()
     s = with_rules.summary.row(0, named=True)
     assert np.isfinite(s["rank_ic"]) and np.isfinite(s["long_ann_return"])
+
+
+# --------------------------------------------------------------------------- cap sub-universes
+
+
+def top_cap_mask_reference(cap: np.ndarray, groups: np.ndarray, top: float) -> np.ndarray:
+    """Plain loops: per day and group, sort the finite caps, keep those >= the k-th largest."""
+    out = np.zeros(cap.shape, dtype=bool)
+    for t in range(cap.shape[0]):
+        for g in set(groups[t].tolist()) - {-1}:
+            members = [
+                s for s in range(cap.shape[1]) if groups[t, s] == g and math.isfinite(cap[t, s])
+            ]
+            if not members:
+                continue
+            ranked = sorted((cap[t, s] for s in members), reverse=True)
+            k = math.ceil(round(top * len(members), 9))
+            for s in members:
+                out[t, s] = cap[t, s] >= ranked[k - 1]
+    return out
+
+
+def test_top_cap_mask_by_hand() -> None:
+    cap = np.array([[1.0, 2, 3, 4, 5, 6, 7, 8], [8.0, 7, 7, 7, 1, 2, np.nan, 3]])
+    g = np.zeros((2, 8), dtype=np.int16)
+    assert top_cap_mask(cap, g, 0.25).tolist() == [
+        [False] * 6 + [True, True],  # 2 of 8
+        [True, True, True, True, False, False, False, False],  # 2 of 7, the 7s tie
+    ]
+    g[1, 0] = -1  # no industry that day: out, and the day's group has 6 stocks
+    assert top_cap_mask(cap, g, 0.5)[1].tolist() == [False, True, True, True] + [False] * 4
+    with pytest.raises(EtfflowError, match="top must be in"):
+        top_cap_mask(cap, g, 0.0)
+
+
+@settings(max_examples=examples(80), deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda t: st.integers(1, 12).flatmap(
+            lambda n: st.tuples(
+                st.lists(
+                    st.one_of(
+                        st.sampled_from([1.0, 2.0, 5.0]), st.floats(0.1, 100), st.just(np.nan)
+                    ),
+                    min_size=t * n,
+                    max_size=t * n,
+                ),
+                st.lists(st.integers(-1, 3), min_size=t * n, max_size=t * n),
+                st.just((t, n)),
+            )
+        )
+    ),
+    st.sampled_from([0.25, 0.5, 1.0, 0.3]),
+)
+def test_top_cap_mask_matches_the_reference(data, top) -> None:
+    caps, groups, shape = data
+    cap = np.array(caps, dtype=np.float64).reshape(shape)
+    g = np.array(groups, dtype=np.int64).reshape(shape)
+    np.testing.assert_array_equal(top_cap_mask(cap, g, top), top_cap_mask_reference(cap, g, top))
+
+
+def test_cap_universes_are_point_in_time_subsets_of_the_default(tmp_path: Path) -> None:
+    from etfflow.data_samples import generate_market
+    from etfflow.engine.loading import open_dataset
+    from etfflow.engine.market import load_market
+
+    market = load_market(open_dataset(generate_market(tmp_path / "m", size="tiny", seed=2)))
+    base = stock_rules(market)
+    for name, (_, top) in CAP_UNIVERSES.items():
+        r = universe_rules(market, name)
+        assert r is not None
+        assert not (r.universe & ~base.universe).any() and not (r.benchmark & ~base.benchmark).any()
+        share = r.universe.sum() / max(base.universe.sum(), 1)
+        assert 0.5 * top < share < 1.0, name  # roughly the top share of the default universe
+        np.testing.assert_array_equal(r.can_buy, base.can_buy)
+    # point in time: changing caps after day t leaves the masks up to t unchanged
+    t = market.shape[0] // 2
+    cap = market.float_mcap.copy()
+    g = market.group_ids("industry_l1")[0]
+    before = top_cap_mask(cap, g, 0.25)
+    cap[t + 1 :] = cap[t + 1 :][:, ::-1] * 3.0
+    g2 = g.copy()
+    g2[t + 1 :] = (g2[t + 1 :] + 1) % 5
+    after = top_cap_mask(cap, g2, 0.25)
+    np.testing.assert_array_equal(before[: t + 1], after[: t + 1])
+    assert not np.array_equal(before[t + 1 :], after[t + 1 :])
+    assert universe_rules(market, "none") is None
+    with pytest.raises(EtfflowError, match="unknown universe 'top10'"):
+        universe_rules(market, "top10")
