@@ -27,6 +27,7 @@ import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -438,7 +439,7 @@ def suffix_codes(code: pl.Expr, prefixes: Mapping[str, str]) -> pl.Expr:
     """
     c = code.str.strip_chars().str.to_uppercase()
     six = c.str.contains(r"^\d{6}$")
-    out: pl.Expr = pl.when(c.str.contains(r"^\d{6}\.(SH|SZ|BJ)$")).then(c)
+    out: Any = pl.when(c.str.contains(r"^\d{6}\.(SH|SZ|BJ)$")).then(c)
     for p in sorted(prefixes, key=len, reverse=True):
         out = out.when(six & c.str.starts_with(p)).then(c + f".{prefixes[p]}")
     return out.otherwise(None)
@@ -475,7 +476,7 @@ def _convert_column(
 ) -> pl.Series:
     want = spec.columns[col]
     s = df[src]
-    kw = {"path": path, "table": tmap.table, "column": col, "source": src}
+    fail = partial(_fail, df, path=path, table=tmap.table, column=col, source=src)
     if want == pl.Date:
         if s.dtype == pl.Date:
             return s.alias(col)
@@ -484,12 +485,10 @@ def _convert_column(
         fmt = tmap.dates.get(col, "%Y%m%d" if s.dtype.is_integer() else DEFAULT_DATE_FORMAT)
         text = s.cast(pl.String).str.strip_chars()
         out = text.str.strptime(pl.Date, fmt, strict=False)
-        _fail(
-            df,
+        fail(
             out.is_null() & text.is_not_null(),
             what=f"date not in format {fmt!r}",
             hint=f'set [dates] {col} = "..." to the file\'s format',
-            **kw,
         )
         return out.alias(col)
     if want == pl.Float64:
@@ -498,12 +497,10 @@ def _convert_column(
         else:
             text = s.cast(pl.String).str.strip_chars()
             out = text.cast(pl.Float64, strict=False)
-            _fail(
-                df,
+            fail(
                 out.is_null() & text.is_not_null(),
                 what="value that is not a number",
                 hint="clean the column, or add the spelling to [read] null_values",
-                **kw,
             )
         return (out * tmap.units.get(col, 1.0)).alias(col)
     if want == pl.Boolean:
@@ -519,12 +516,10 @@ def _convert_column(
             .then(False)
             .otherwise(None)
         ).to_series()
-        _fail(
-            df,
+        fail(
             out.is_null() & text.is_not_null(),
             what=f"value that is neither true ({', '.join(true)}) nor false ({', '.join(false)})",
             hint=f"declare [booleans] {col} = {{ true = [...], false = [...] }}",
-            **kw,
         )
         return out.alias(col)
     text = s.cast(pl.String)
@@ -532,12 +527,10 @@ def _convert_column(
         if s.dtype.is_integer():  # Excel and Parquet drop the leading zeros of 000001
             text = text.str.zfill(6)
         out = text.to_frame("c").select(suffix_codes(pl.col("c"), tmap.prefixes)).to_series()
-        _fail(
-            df,
+        fail(
             out.is_null() & text.is_not_null(),
             what="code that maps to no exchange (6 digits or 600519.SH form)",
             hint='add its prefix to [codes.prefixes], e.g. "920" = "BJ"',
-            **kw,
         )
         return out.alias(col)
     return text.alias(col)
