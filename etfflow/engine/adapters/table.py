@@ -524,8 +524,10 @@ def _convert_column(
         return out.alias(col)
     text = s.cast(pl.String)
     if col in _code_columns(tmap, spec):
+        if s.dtype.is_float() and bool((s.drop_nulls() % 1 == 0).all()):
+            s = s.cast(pl.Int64)  # an Excel number cell read as a float: 600519.0
         if s.dtype.is_integer():  # Excel and Parquet drop the leading zeros of 000001
-            text = text.str.zfill(6)
+            text = s.cast(pl.String).str.zfill(6)
         out = text.to_frame("c").select(suffix_codes(pl.col("c"), tmap.prefixes)).to_series()
         fail(
             out.is_null() & text.is_not_null(),
@@ -712,11 +714,24 @@ def import_table(
     Any failure before the move leaves ``out`` exactly as it was.
     """
     file, map_file, out = Path(file), Path(map_file), Path(out)
+    if out.exists() and not out.is_dir():
+        raise SourceFileError(
+            f"--out {out} is a file, not a dataset folder", file=out, table=table, rule="map"
+        )
     tmap = load_map(map_file, table=table)
     new = convert(read_source(file, tmap), tmap, path=file)
     existing = table_path(out, table) if out.is_dir() else None
     old = scan_table(existing).collect() if existing is not None else None
-    merged, replaced = merge(old, new, table)
+    try:
+        merged, replaced = merge(old, new, table)
+    except pl.exceptions.PolarsError as exc:  # the table already in ``out`` breaks the contract
+        raise SourceFileError(
+            f"cannot be merged with the table already there ({exc})".splitlines()[0],
+            file=existing,
+            table=table,
+            rule="wrong_type",
+            hint=f"run `etfflow validate {out}` and fix the table first",
+        ) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.import-", dir=out.parent))
     try:
@@ -724,7 +739,8 @@ def import_table(
         merged.write_parquet(staged, compression="zstd")
         paths = {t: p for t in TABLES if out.is_dir() and (p := table_path(out, t)) is not None}
         paths[table] = staged
-        report = validate(Dataset(root=stage, paths=paths), tables=[table])
+        root = out if out.is_dir() else stage
+        report = validate(Dataset(root=root, paths=paths), tables=[table])
         report.raise_for_errors()
         manifest = _manifest(out, table, file, map_file, new.height)
         if not out.exists():

@@ -479,3 +479,45 @@ def test_unknown_file_type(tmp_path: Path) -> None:
     src.write_text("{}")
     with pytest.raises(SourceFileError, match=r"unknown file type '\.json'"):
         tb.import_table(src, table="stocks", map_file=write_map(tmp_path, ""), out=tmp_path / "d")
+
+
+def test_float_code_cells_and_duplicate_rows(tmp_path: Path) -> None:
+    src = tmp_path / "pcf.parquet"
+    pl.DataFrame(
+        {
+            "date": ["2024-01-02"] * 2,
+            "etf_code": [510300.0] * 2,
+            "code": [1.0, 600000.0],
+            "quantity": [1.0, 2.0],
+        }
+    ).write_parquet(src)
+    res = tb.import_table(
+        src, table="etf_pcf", map_file=write_map(tmp_path, ""), out=tmp_path / "a"
+    )
+    assert pl.read_parquet(res.path)["code"].to_list() == ["000001.SZ", "600000.SH"]
+    dup = tmp_path / "dup.parquet"
+    pl.read_parquet(src).with_columns(code=pl.lit(1.0)).write_parquet(dup)
+    with pytest.raises(ValidationError, match="duplicate key"):
+        tb.import_table(dup, table="etf_pcf", map_file=write_map(tmp_path, ""), out=tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
+
+def test_out_must_be_a_folder_and_the_earlier_table_must_merge(tmp_path: Path) -> None:
+    src = tmp_path / "idx.parquet"
+    pl.DataFrame(
+        {"date": ["2024-01-02"], "index_code": ["000300.SH"], "close": [1.0]}
+    ).write_parquet(src)
+    m = write_map(tmp_path, "")
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    with pytest.raises(SourceFileError, match="is a file, not a dataset folder"):
+        tb.import_table(src, table="index_daily", map_file=m, out=a_file)
+    out = tmp_path / "d"
+    out.mkdir()
+    pl.DataFrame({"date": ["x"], "index_code": ["000300.SH"], "close": [1.0]}).write_parquet(
+        out / "index_daily.parquet"
+    )  # a text date: not the contract's Date
+    before = snapshot(out)
+    with pytest.raises(SourceFileError, match="cannot be merged with the table already there"):
+        tb.import_table(src, table="index_daily", map_file=m, out=out)
+    assert snapshot(out) == before
