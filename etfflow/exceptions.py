@@ -115,3 +115,13 @@ class PoolError(EtfflowError):
 
 class StoreError(EtfflowError):
     """The DuckDB result store cannot be opened or written."""
+
+
+class SourceFileError(DataContractError):
+    """A file brought in by an adapter (an export, a map file) cannot be turned into a contract
+    table; ``file`` is its path. The message names the file, the table, the column or map field
+    and up to five example rows."""
+
+    def __init__(self, message: str, *, file: object, table: str, **kw: Any) -> None:
+        self.file = str(file)
+        super().__init__(f"{message} (file {self.file})", table=table, **kw)

@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from etfflow.cli import backtest, data, demo, factors, lookthrough, store
+from etfflow.cli import backtest, data, demo, factors, importing, lookthrough, store
 from etfflow.cli._ui import EtfflowGroup
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 app.command("generate")(data.generate)
 app.command("validate")(data.validate_cmd)
+app.add_typer(importing.app, name="import")
 app.command("penetrate")(lookthrough.penetrate_cmd)
 app.command("demo")(demo.demo)
 app.add_typer(factors.app, name="factors")

@@ -1,0 +1,1 @@
+"""Data adapters: turn external sources (files, exports) into the data contract's tables."""
