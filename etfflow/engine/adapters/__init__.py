@@ -1,0 +1,1 @@
+"""Data adapters: each turns one outside source into data-contract tables."""
