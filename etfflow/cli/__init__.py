@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from etfflow.cli import backtest, data, demo, factors, lookthrough, store
+from etfflow.cli import backtest, data, demo, factors, importing, lookthrough, store
 from etfflow.cli._ui import EtfflowGroup
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.command("backtest")(backtest.backtest_cmd)
 app.command("report")(backtest.report_cmd)
 app.command("sql")(store.sql_cmd)
 app.add_typer(store.app, name="store")
+app.add_typer(importing.app, name="import")
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ What lands where (all under the dataset folder, merged by ETF-day):
     1, 3, 5 ``allowed``; 2, 4, 6 ``required``). Only Shanghai/Shenzhen components with a
     positive quantity: the A-share basket.
 ``pcf_components/year=YYYY/data.parquet`` (not a contract table; ignored by the engine)
-    Every component row of every file, A-share or not, with its market (``SH``, ``SZ``,
+    Every component row of every file, A-share or not, with its name, market (``SH``, ``SZ``,
     ``HK``, ``BJ``, ``OTHER``), ``kind`` (``a_share``, ``hk``, ``bj``, ``cash``, ``other``),
     the raw substitution flag, premium ratio and cash amounts (CNY): nothing is dropped.
 ``pcf_header.parquet`` (not a contract table)
@@ -117,6 +117,7 @@ class _Format:
     record_count: str
     components: str
     code: str
+    name: str
     market: str
     quantity: str
     flag: str
@@ -134,6 +135,7 @@ SSE: Final = _Format(
     "RecordNumber",
     "ComponentList",
     "InstrumentID",
+    "InstrumentName",
     "UnderlyingSecurityID",
     "Quantity",
     "SubstitutionFlag",
@@ -150,6 +152,7 @@ SZSE: Final = _Format(
     "RecordNum",
     "Components",
     "UnderlyingSecurityID",
+    "UnderlyingSymbol",
     "UnderlyingSecurityIDSource",
     "ComponentShare",
     "SubstituteFlag",
@@ -179,6 +182,7 @@ COMPONENT_SCHEMA: Final = pl.Schema(
         "date": pl.Date,
         "etf_code": pl.String,
         "code": pl.String,
+        "name": pl.String,
         "market": pl.String,
         "kind": pl.String,
         "quantity": pl.Float64,
@@ -201,11 +205,12 @@ class PcfFileError(DataContractError):
     ) -> None:
         self.path = str(path)
         self.element = element
+        doc = element == "(document)"
         super().__init__(
-            f"file {path}: element <{element}> {problem}",
+            f"file {path} {problem}" if doc else f"file {path}: element <{element}> {problem}",
             table="etf_pcf",
-            column=element,
-            rule="unreadable_file" if element == "(document)" else "invalid_value",
+            column=None if doc else element,
+            rule="unreadable_file" if doc else "invalid_value",
             examples=pl.DataFrame([example]) if example else None,
             hint="the Shanghai (SSEPortfolioCompositionFile) and Shenzhen (PCFFile) formats "
             "are described in docs/data_sources.md; fix or remove the file, nothing was written",
@@ -451,6 +456,7 @@ def parse_pcf_file(path: str | Path, into: _Columns | None = None) -> _Columns:
         c["date"].append(day)
         c["etf_code"].append(etf)
         c["code"].append(code)
+        c["name"].append(_text(comp, ns + fmt.name))
         c["market"].append(market)
         c["kind"].append(kind)
         c["quantity"].append(qty)
@@ -506,11 +512,11 @@ def parse_pcf_files(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``(header, components)`` frames of the files; an ETF-day given twice is an error."""
     cols = _Columns()
-    task = progress.add_task("reading PCF files", total=len(files)) if progress else None
+    n = len(files)
     for i, f in enumerate(files):
         parse_pcf_file(f, cols)
-        if progress is not None and task is not None and (i % 200 == 199 or i == len(files) - 1):
-            progress.update(task, completed=i + 1)
+        if progress is not None and (i % 200 == 199 or i == n - 1):
+            progress("PCF files", i + 1, n)
     header = pl.DataFrame(cols.header, schema=HEADER_SCHEMA)
     dup = header.filter(pl.struct("date", "etf_code").is_duplicated())
     if dup.height:
@@ -574,17 +580,19 @@ def _swap_in(staging: Path, out: Path, names: Sequence[str]) -> None:
     """
     aside = staging / ".old"
     aside.mkdir()
-    done: list[tuple[str, bool]] = []
+    done: list[tuple[str, bool, bool]] = []  # (name, had an old one, new one in place)
     try:
         for n in names:
             had = (out / n).exists()
             if had:
                 os.replace(out / n, aside / n)
+            done.append((n, had, False))
             os.replace(staging / n, out / n)
-            done.append((n, had))
+            done[-1] = (n, had, True)
     except BaseException:
-        for n, had in reversed(done):
-            shutil.rmtree(out / n) if (out / n).is_dir() else (out / n).unlink()
+        for n, had, placed in reversed(done):
+            if placed:
+                shutil.rmtree(out / n) if (out / n).is_dir() else (out / n).unlink()
             if had:
                 os.replace(aside / n, out / n)
         raise
