@@ -193,6 +193,8 @@ COMPONENT_SCHEMA: Final = pl.Schema(
         "redemption_cash_amount": pl.Float64,
     }
 )
+#: The columns of a component row tuple, in order (after date and etf_code).
+_ROW_COLUMNS: Final = tuple(COMPONENT_SCHEMA)[2:]
 HEADER_TABLE: Final = "pcf_header"
 COMPONENT_TABLE: Final = "pcf_components"
 
@@ -247,6 +249,8 @@ class _Columns:
 
 
 _DECL = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9_.:-]+)["']""")
+#: (code text, market text) -> exchange suffix, for the pairs already resolved.
+_MARKET_CACHE: dict[tuple[str, str | None], str] = {}
 _GB = ("gb18030", "gbk", "gb2312", "cp936", "gb-2312")
 
 
@@ -279,6 +283,14 @@ def decode_xml(data: bytes, path: str | Path) -> bytes:
     body = text.lstrip()
     end = body.index("?>") + 2
     return ('<?xml version="1.0" encoding="UTF-8"?>' + body[end:]).encode("utf-8")
+
+
+def _is_number(text: str | None) -> bool:
+    try:
+        float(text) if text is not None else None
+    except ValueError:
+        return False
+    return True
 
 
 def _number(text: str | None, path: str | Path, element: str, where: dict[str, Any]) -> float:
@@ -423,48 +435,84 @@ def parse_pcf_file(path: str | Path, into: _Columns | None = None) -> _Columns:
     c = cols.comp
     n_rows = 0
     seen: set[str] = set()
+    t_code, t_name, t_market = ns + fmt.code, ns + fmt.name, ns + fmt.market
+    t_qty, t_flag, t_premium = ns + fmt.quantity, ns + fmt.flag, ns + fmt.premium
+    t_cash = ns + fmt.cash_amount
+    t_red = ns + fmt.redemption_cash if fmt.redemption_cash else None
+    f: dict[str, str | None] = {}
+    rows: list[tuple[Any, ...]] = []
+
+    def w(**more: Any) -> dict[str, Any]:
+        """The example row of an error (built only when there is one)."""
+        return {**where, "component": n_rows, fmt.code: f.get(t_code), **more}
+
     for comp in listing.iter(ns + "Component"):
         n_rows += 1
-        w = {**where, "component": n_rows}
-        raw_code = need(comp, fmt.code, w)
-        w[fmt.code] = raw_code
-        market = _market(raw_code, _text(comp, ns + fmt.market), path, fmt.code, w)
+        # one pass over the component's children
+        f = {ch.tag: (ch.text.strip() or None) if ch.text else None for ch in comp}
+        raw_code = f.get(t_code)
+        if raw_code is None:
+            raise PcfFileError(path, fmt.code, "is missing or empty", w())
+        mkey = (raw_code, f.get(t_market))
+        market = _MARKET_CACHE.get(mkey) or _market(raw_code, mkey[1], path, fmt.code, w())
+        _MARKET_CACHE[mkey] = market
         bare = raw_code.split(".", 1)[0]
         code = f"{bare}.{market}" if market != "OTHER" else raw_code
         if code in seen:
-            raise PcfFileError(path, fmt.code, f"lists {code} twice", w)
+            raise PcfFileError(path, fmt.code, f"lists {code} twice", w())
         seen.add(code)
-        qty = _number(need(comp, fmt.quantity, w), path, fmt.quantity, w)
-        if qty < 0 or qty != qty:
-            raise PcfFileError(path, fmt.quantity, f"is {qty}: must be >= 0", w)
-        flag_text = need(comp, fmt.flag, w)
+        qty_text = f.get(t_qty)
+        if qty_text is None:
+            raise PcfFileError(path, fmt.quantity, "is missing or empty", w())
         try:
-            flag = int(flag_text)
+            qty = float(qty_text)
+        except ValueError:
+            raise PcfFileError(
+                path, fmt.quantity, f"is not a number: {qty_text!r}", w(**{fmt.quantity: qty_text})
+            ) from None
+        if qty < 0 or qty != qty:
+            raise PcfFileError(path, fmt.quantity, f"is {qty}: must be >= 0", w())
+        flag_text = f.get(t_flag)
+        try:
+            flag = int(flag_text)  # type: ignore[arg-type]
             cash_sub = FLAGS[flag]
-        except (ValueError, KeyError):
+        except (TypeError, ValueError, KeyError):
             raise PcfFileError(
                 path,
                 fmt.flag,
-                f"is {flag_text!r}: known flags are {', '.join(map(str, FLAGS))}",
-                {**w, fmt.flag: flag_text},
+                "is missing or empty"
+                if flag_text is None
+                else f"is {flag_text!r}: known flags are {', '.join(map(str, FLAGS))}",
+                w(**{fmt.flag: flag_text}),
             ) from None
         if market in ("SH", "SZ"):
             kind = "cash" if bare in CASH_CODES or qty == 0 else "a_share"
         else:
             kind = {"HK": "hk", "BJ": "bj"}.get(market, "other")
         counts[kind] += 1
-        c["date"].append(day)
-        c["etf_code"].append(etf)
-        c["code"].append(code)
-        c["name"].append(_text(comp, ns + fmt.name))
-        c["market"].append(market)
-        c["kind"].append(kind)
-        c["quantity"].append(qty)
-        c["substitute_flag"].append(flag)
-        c["cash_substitute"].append(cash_sub)
-        c["premium_ratio"].append(opt(comp, fmt.premium, w))
-        c["cash_amount"].append(opt(comp, fmt.cash_amount, w))
-        c["redemption_cash_amount"].append(opt(comp, fmt.redemption_cash, w))
+        try:
+            v1, v2, v3 = f.get(t_premium), f.get(t_cash), f.get(t_red) if t_red else None
+            amounts = (
+                None if v1 is None else float(v1),
+                None if v2 is None else float(v2),
+                None if v3 is None else float(v3),
+            )
+        except ValueError:
+            bad = next(
+                (el, f.get(ns + el))
+                for el in (fmt.premium, fmt.cash_amount, fmt.redemption_cash or "")
+                if not _is_number(f.get(ns + el))
+            )
+            raise PcfFileError(
+                path, bad[0], f"is not a number: {bad[1]!r}", w(**{bad[0]: bad[1]})
+            ) from None
+        rows.append((code, f.get(t_name), market, kind, qty, flag, cash_sub, *amounts))
+    n = len(rows)
+    c["date"].extend([day] * n)
+    c["etf_code"].extend([etf] * n)
+    if rows:
+        for name_, values in zip(_ROW_COLUMNS, zip(*rows, strict=True), strict=True):
+            c[name_].extend(values)
     declared = _text(root, ns + fmt.record_count)
     if declared is not None and declared.isdigit() and int(declared) != n_rows:
         raise PcfFileError(
