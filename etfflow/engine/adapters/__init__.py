@@ -1,1 +1,2 @@
-"""Data adapters: turn external sources (files, exports) into the data contract's tables."""
+"""Data adapters: each turns one outside source (exchange files, exports) into data-contract
+tables."""
