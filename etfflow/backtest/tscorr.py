@@ -69,7 +69,8 @@ def ts_rank_corr_by_group(
     min_obs: int = 3,
 ) -> pl.DataFrame:
     """Per year and group, the Spearman correlation of ``metric`` vs the next-``horizon``-day
-    return over the month ends of the year (:data:`TSCORR_GROUP_SCHEMA`).
+    return over the month ends of the year (:data:`TSCORR_GROUP_SCHEMA`), then per group over
+    every month end of the data (the whole-period rows, ``year`` null, last).
 
     Parameters are those of :func:`ts_rank_corr`; ``labels`` names the groups (default
     ``"0", "1", ...``). ``corr`` is NaN (null) with fewer than ``min_obs`` pairs or a constant
@@ -86,8 +87,10 @@ def ts_rank_corr_by_group(
     x = m[rows]
     years = d[rows].astype("datetime64[Y]").astype(np.int64) + 1970
     out: dict[str, list] = {"year": [], "group": [], "corr": [], "n": []}
-    for y in np.unique(years):
-        sel = years == y
+    spans: list[tuple[int | None, np.ndarray]] = [(int(y), years == y) for y in np.unique(years)]
+    if len(years):
+        spans.append((None, np.ones(len(years), dtype=np.bool_)))  # the whole period
+    for y, sel in spans:
         for g in range(g_n):
             a, b = x[sel, g], fwd[sel, g]
             ok = np.isfinite(a) & np.isfinite(b)
@@ -96,7 +99,7 @@ def ts_rank_corr_by_group(
                 ra, _ = nb._average_ranks(np.ascontiguousarray(a[ok]))
                 rb, _ = nb._average_ranks(np.ascontiguousarray(b[ok]))
                 c = float(nb._pearson(ra, rb))
-            out["year"].append(int(y))
+            out["year"].append(y)
             out["group"].append(names[g])
             out["corr"].append(c)
             out["n"].append(int(ok.sum()))
@@ -134,7 +137,9 @@ def ts_rank_corr(
     pl.DataFrame
         :data:`TSCORR_SCHEMA`: ``year``, ``mean_corr`` (mean over groups with a
         correlation), ``share_positive`` (share of those with correlation > 0), ``n_groups``
-        (groups with a correlation) and ``n_dates`` (month ends used that year).
+        (groups with a correlation) and ``n_dates`` (month ends used that year); a last row
+        with ``year`` null is the whole period (each group's correlation over every month
+        end, the reports' "全部" row).
 
     Notes
     -----
@@ -155,16 +160,20 @@ def ts_rank_corr(
     >>> for t in range(len(dates) - 20):
     ...     fwd[t] = np.prod(1 + ret[t + 1 : t + 21], axis=0) - 1
     >>> ts_rank_corr(fwd, ret, dates, horizon=20)["mean_corr"].to_list()
-    [1.0, 1.0]
+    [1.0, 1.0, 1.0]
     """
     m, r, d = _check(metric, returns, dates, horizon)
     by_group = ts_rank_corr_by_group(m, r, d, horizon=horizon, min_obs=min_obs)
     rows = month_ends(d)
     rows = rows[rows + horizon <= len(d) - 1]
-    n_dates = (
-        pl.DataFrame({"year": (d[rows].astype("datetime64[Y]").astype(np.int64) + 1970)})
-        .group_by("year")
-        .len("n_dates")
+    years = pl.Series("year", d[rows].astype("datetime64[Y]").astype(np.int64) + 1970)
+    whole = [len(rows)] if len(rows) else []  # the whole-period row (year null)
+    n_dates = pl.concat(
+        [
+            pl.DataFrame({"year": years}).group_by("year").len("n_dates"),
+            pl.DataFrame({"year": [None] * len(whole), "n_dates": whole}),
+        ],
+        how="vertical_relaxed",
     )
     return (
         by_group.group_by("year")
@@ -173,8 +182,13 @@ def ts_rank_corr(
             (pl.col("corr") > 0).mean().alias("share_positive"),
             pl.col("corr").count().alias("n_groups"),
         )
-        .join(n_dates.with_columns(pl.col("year").cast(pl.Int32)), on="year", how="left")
+        .join(
+            n_dates.with_columns(pl.col("year").cast(pl.Int32)),
+            on="year",
+            how="left",
+            nulls_equal=True,
+        )
         .select(TSCORR_SCHEMA.names())
         .cast(TSCORR_SCHEMA)
-        .sort("year")
+        .sort("year", nulls_last=True)
     )

@@ -259,9 +259,11 @@ def ts_corr_table(df: pl.DataFrame, *, title: str) -> Table:
     (docs/methodology.md#512-time-series-rank-correlation-of-industry-flows)."""
     table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("metric", no_wrap=True)
-    years = sorted(df["year"].unique().to_list())
+    years: list[int | None] = sorted(y for y in df["year"].unique().to_list() if y is not None)
+    if df["year"].null_count():
+        years.append(None)  # the whole period
     for y in years:
-        table.add_column(str(y), justify="right")
+        table.add_column("whole" if y is None else str(y), justify="right")
     for metric in df["metric"].unique(maintain_order=True).to_list():
         rows = {r["year"]: r for r in df.filter(pl.col("metric") == metric).iter_rows(named=True)}
         cells = []

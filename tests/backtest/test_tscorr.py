@@ -38,15 +38,15 @@ def test_perfect_and_inverse_metrics() -> None:
     ret = rng.normal(0, 0.01, (len(DATES), 6))
     up = ts_rank_corr(fwd(ret, 20), ret, DATES, horizon=20)
     assert up.schema == TSCORR_SCHEMA
-    assert up["year"].to_list() == [2022, 2023, 2024]
+    assert up["year"].to_list() == [2022, 2023, 2024, None]  # None: the whole period
     np.testing.assert_allclose(up["mean_corr"].to_numpy(), 1.0)
-    assert up["share_positive"].to_list() == [1.0, 1.0, 1.0]
-    assert up["n_groups"].to_list() == [6, 6, 6]
-    # month ends per year: 12, 12, and 2024 without December (incomplete) -> 11
-    assert up["n_dates"].to_list() == [12, 12, 11]
+    assert up["share_positive"].to_list() == [1.0, 1.0, 1.0, 1.0]
+    assert up["n_groups"].to_list() == [6, 6, 6, 6]
+    # month ends per year: 12, 12, and 2024 without December (incomplete) -> 11; all: 35
+    assert up["n_dates"].to_list() == [12, 12, 11, 35]
     down = ts_rank_corr(-fwd(ret, 20), ret, DATES, horizon=20)
     np.testing.assert_allclose(down["mean_corr"].to_numpy(), -1.0)
-    assert down["share_positive"].to_list() == [0.0, 0.0, 0.0]
+    assert down["share_positive"].to_list() == [0.0, 0.0, 0.0, 0.0]
 
 
 def test_matches_scipy_spearman_per_group_and_year() -> None:
@@ -65,15 +65,16 @@ def test_matches_scipy_spearman_per_group_and_year() -> None:
     years = DATES[rows].astype("datetime64[Y]").astype(int) + 1970
     f = fwd(ret, h)[rows]
     expected = []
-    for y in (2022, 2023, 2024):
+    for y in (2022, 2023, 2024, None):  # None: every month end (the whole-period row)
         for j in range(g):
-            a, b = metric[rows][years == y, j], f[years == y, j]
+            sel = np.ones(len(years), dtype=bool) if y is None else years == y
+            a, b = metric[rows][sel, j], f[sel, j]
             ok = np.isfinite(a) & np.isfinite(b)
             expected.append(stats.spearmanr(a[ok], b[ok]).statistic)
-    got = by.sort("year", "group")["corr"].to_numpy()
+    got = by.sort("year", "group", nulls_last=True)["corr"].to_numpy()
     np.testing.assert_allclose(got, expected, atol=1e-12)
     per_year = ts_rank_corr(metric, ret, DATES, horizon=h)
-    e = np.array(expected).reshape(3, g)
+    e = np.array(expected).reshape(4, g)
     np.testing.assert_allclose(per_year["mean_corr"].to_numpy(), e.mean(axis=1), atol=1e-12)
     np.testing.assert_allclose(per_year["share_positive"].to_numpy(), (e > 0).mean(axis=1))
 
@@ -92,7 +93,7 @@ def test_hand_case_and_missing_windows() -> None:
         metric[t, 1] = 7.0  # constant metric: no correlation
     out = ts_rank_corr_by_group(metric, ret, dates, horizon=5)
     # the May month end has no full 5-day window after it: 4 dates
-    r = out.sort("group")
+    r = out.filter(pl.col("year").is_not_null()).sort("group")
     assert r["n"].to_list() == [4, 4]
     assert r["corr"][0] == pytest.approx(0.8)
     assert r["corr"][1] is None
@@ -100,11 +101,11 @@ def test_hand_case_and_missing_windows() -> None:
     assert agg.row(0) == (2024, pytest.approx(0.8), 1.0, 1, 4)
     # a missing daily return inside the window removes that date
     ret[rows[0] + 2, 0] = np.nan
-    out = ts_rank_corr_by_group(metric, ret, dates, horizon=5).sort("group")
-    assert out["n"].to_list() == [3, 4]
+    out = ts_rank_corr_by_group(metric, ret, dates, horizon=5)
+    assert out.filter(pl.col("year").is_not_null()).sort("group")["n"].to_list() == [3, 4]
     # fewer pairs than min_obs: no correlation
-    few = ts_rank_corr_by_group(metric, ret, dates, horizon=5, min_obs=4).sort("group")
-    assert few["corr"].to_list() == [None, None]
+    few = ts_rank_corr_by_group(metric, ret, dates, horizon=5, min_obs=4)
+    assert few["corr"].to_list() == [None, None, None, None]
 
 
 def test_forward_returns_window() -> None:

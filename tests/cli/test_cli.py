@@ -118,6 +118,8 @@ def test_demo_end_to_end(demo_run, tmp_path):
     assert "compacted" not in demo_run.stdout  # a fresh store: nothing to reclaim
     flat = " ".join(demo_run.stdout.split())
     assert "charts of the 9 headline factors" in flat and "--html FILE" in flat
+    ts = flat[flat.index("Industry flows vs the next 20-day return") :]
+    assert "2023 2024 whole" in ts  # per-year columns, then the whole period
     store = tmp_path / "demo.duckdb"
     shutil.copy(demo_run.store, store)
     one = store.stat().st_size
