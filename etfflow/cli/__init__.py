@@ -25,6 +25,7 @@ app.command("demo")(demo.demo)
 app.add_typer(factors.app, name="factors")
 app.command("backtest")(backtest.backtest_cmd)
 app.command("report")(backtest.report_cmd)
+app.command("tscorr")(backtest.tscorr_cmd)
 app.command("sql")(store.sql_cmd)
 app.add_typer(store.app, name="store")
 

@@ -18,7 +18,13 @@ from rich.table import Table
 from etfflow.cli._ui import WIDE_HELP, compute_session, console, print_table, set_wide
 from etfflow.engine.store import DEFAULT_STORE, check_store_path, open_store
 from etfflow.factors.inputs import LEVELS
-from etfflow.pipeline.backtest import BacktestRun, load_evaluation, run_backtest, write_report
+from etfflow.pipeline.backtest import (
+    BacktestRun,
+    load_evaluation,
+    run_backtest,
+    run_ts_corr,
+    write_report,
+)
 
 #: (summary column, header, percent?) — the columns of Huaan 2024-12 table 47
 #: (docs/methodology.md#59-whole-period-metrics); its 多头胜率 is the win rate against the
@@ -275,3 +281,36 @@ def ts_corr_table(df: pl.DataFrame, *, title: str) -> Table:
                 cells.append(f"{_cell(r['mean_corr'], True, 1)} ({100 * r['share_positive']:.0f}%)")
         table.add_row(escape(metric), *cells)
     return table
+
+
+def tscorr_cmd(
+    store: Annotated[Path, typer.Option(help="DuckDB store.", dir_okay=False)] = (
+        Path(DEFAULT_STORE)
+    ),
+    run: Annotated[
+        str | None, typer.Option(help="Industry factor run id (default: the latest at --level).")
+    ] = None,
+    level: Annotated[str, typer.Option(help="industry_l1 or industry_l2.")] = "industry_l1",
+    horizon: Annotated[int, typer.Option(help="Trading days of the forward return.")] = 20,
+    metrics: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated flow metrics (default: Huaan table 10's six)."),
+    ] = None,
+    export: Annotated[
+        Path | None, typer.Option(help="Also write the table to this Parquet file.", dir_okay=False)
+    ] = None,
+) -> None:
+    """Industry flows vs the next HORIZON-day industry return: per metric, year and the whole
+    period, the mean time-series Rank IC across industries and the share positive
+    (docs/methodology.md#512-time-series-rank-correlation-of-industry-flows)."""
+    from etfflow.pipeline.runs import write_parquet_atomic
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    df, row = run_ts_corr(store, factor_run=run, level=level, horizon=horizon, metrics=names)
+    title = (
+        f"Industry flows vs the next {horizon}-day return (factor run {row['run_id']}, pool "
+        f"{row['pool']}): mean time-series Rank IC across industries (share positive)"
+    )
+    print_table(ts_corr_table(df, title=title))
+    if export is not None:
+        console.print(f"exported {escape(str(write_parquet_atomic(df, export)))}")

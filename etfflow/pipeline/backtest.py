@@ -93,6 +93,75 @@ def _dense(df: pl.DataFrame, market: Market, names: list[str]):
     return day, col
 
 
+@dataclass
+class StoredFactors:
+    """A stored factor run as dense ``(days, assets)`` panels on its dataset's calendar."""
+
+    run: dict
+    requested_level: str
+    level: str
+    names: list[str]
+    defs: pl.DataFrame
+    market: Market
+    assets: list[str]
+    returns: np.ndarray  # daily returns of the assets (stocks, or float-cap weighted industries)
+    panels: dict[str, np.ndarray]
+    seconds: dict[str, float]
+
+
+def load_stored_factors(
+    store: str | Path,
+    *,
+    level: str = "stock",
+    factor_run: str | None = None,
+    factors: str | Sequence[str] = "all",
+    market: Market | None = None,
+) -> StoredFactors:
+    """Read a factor run (``factor_run``, or the latest at ``level``) back as dense panels.
+
+    An explicit run at another level decides the level. Raises :class:`EtfflowError` when the
+    dataset changed since the run (its fingerprint differs) or the level does not match.
+    """
+    requested = level
+    t0 = time.perf_counter()
+    with open_store(store, read_only=True, create=False) as st:  # reading: never create one
+        frun = find_factor_run(st, level=level, run_id=factor_run)
+        flevel = frun["params"].get("level")
+        if flevel != level:
+            if factor_run is not None and level == "stock":
+                level = flevel  # an explicit run decides the level
+            else:
+                raise EtfflowError(
+                    f"factor run {frun['run_id']} is at level {flevel!r}, not {level!r}"
+                )
+        defs = st.table("factor_defs", frun["run_id"])
+        names = _pick(factors, defs["factor"].to_list(), frun["run_id"])
+        values = st.table("factor_values", frun["run_id"], columns=["date", "code", *names])
+    secs = {"read": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    ds = open_dataset(frun["dataset_path"])
+    if ds.fingerprint() != frun["dataset_fingerprint"]:
+        raise EtfflowError(
+            f"dataset {frun['dataset_path']} changed since factor run {frun['run_id']} was "
+            "computed: recompute the factors (`etfflow factors compute`)"
+        )
+    market = market or load_market(ds)
+    if level == "stock":
+        assets = list(market.codes)
+        returns = market.ret
+    else:
+        returns, assets = industry_returns(market, level)
+    day, col = _dense(values, market, assets)
+    shape = (len(market.calendar), len(assets))
+    panels = {}
+    for n in names:
+        a = np.full(shape, np.nan)
+        a[day, col] = values[n].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        panels[n] = a
+    secs["prepare"] = time.perf_counter() - t0
+    return StoredFactors(frun, requested, level, names, defs, market, assets, returns, panels, secs)
+
+
 def run_backtest(
     store: str | Path = DEFAULT_STORE,
     *,
@@ -160,44 +229,15 @@ def run_backtest(
     groups = groups or DEFAULT_GROUPS[level]
     secs: dict[str, float] = {}
     t0 = time.perf_counter()
-    with open_store(store, create=False) as st:  # reading first: never create one
-        frun = find_factor_run(st, level=level, run_id=factor_run)
-        fparams = frun["params"]
-        flevel = fparams.get("level")
-        if flevel != level:
-            if factor_run is not None and level == "stock":
-                level = flevel  # an explicit run decides the level
-                groups = groups if groups != DEFAULT_GROUPS["stock"] else DEFAULT_GROUPS[level]
-            else:
-                raise EtfflowError(
-                    f"factor run {frun['run_id']} is at level {flevel!r}, not {level!r}"
-                )
-        defs = st.table("factor_defs", frun["run_id"])
-        available = defs["factor"].to_list()
-        names = _pick(factors, available, frun["run_id"])
-        values = st.table("factor_values", frun["run_id"], columns=["date", "code", *names])
-    secs["read"] = time.perf_counter() - t0
-
+    sf = load_stored_factors(
+        store, level=level, factor_run=factor_run, factors=factors, market=market
+    )
+    frun, fparams, level, names, defs = sf.run, sf.run["params"], sf.level, sf.names, sf.defs
+    market, returns, panels = sf.market, sf.returns, sf.panels
+    if level != sf.requested_level:
+        groups = groups if groups != DEFAULT_GROUPS["stock"] else DEFAULT_GROUPS[level]
+    secs.update(sf.seconds)
     t0 = time.perf_counter()
-    ds = open_dataset(frun["dataset_path"])
-    if ds.fingerprint() != frun["dataset_fingerprint"]:
-        raise EtfflowError(
-            f"dataset {frun['dataset_path']} changed since factor run {frun['run_id']} was "
-            "computed: recompute the factors (`etfflow factors compute`)"
-        )
-    market = market or load_market(ds)
-    if level == "stock":
-        assets = list(market.codes)
-        returns = market.ret
-    else:
-        returns, assets = industry_returns(market, level)
-    day, col = _dense(values, market, assets)
-    shape = (len(market.calendar), len(assets))
-    panels = {}
-    for n in names:
-        a = np.full(shape, np.nan)
-        a[day, col] = values[n].cast(pl.Float64).fill_null(np.nan).to_numpy()
-        panels[n] = a
     rules = None
     if level == "stock":
         rules = universe_rules(market, universe)
@@ -386,21 +426,69 @@ TS_CORR_METRICS: tuple[str, ...] = (
 )
 
 
-def flow_ts_corr(fs, *, horizon: int = 20, metrics: Sequence[str] = TS_CORR_METRICS):
-    """Time-series rank correlation for industry-level factors: per metric and year, the mean
-    time-series Spearman correlation across industries with the next ``horizon``-day industry
-    return, and the share of industries where it is positive
-    (docs/methodology.md#512-time-series-rank-correlation-of-industry-flows). Metrics missing
-    from ``fs`` are skipped."""
+def _ts_corr(
+    values: dict[str, np.ndarray],
+    returns: np.ndarray,
+    dates: np.ndarray,
+    horizon: int,
+    metrics: Sequence[str],
+) -> pl.DataFrame:
     from etfflow.backtest.tscorr import ts_rank_corr
 
-    dates = fs.inputs.calendar.dates.to_numpy()
-    ret = fs.inputs["ret"]
-    parts = []
-    for m in metrics:
-        if m in fs.values:
-            t = ts_rank_corr(fs.values[m], ret, dates, horizon=horizon)
-            parts.append(t.select(pl.lit(m).alias("metric"), pl.all()))
+    parts = [
+        ts_rank_corr(values[m], returns, dates, horizon=horizon).select(
+            pl.lit(m).alias("metric"), pl.all()
+        )
+        for m in metrics
+        if m in values
+    ]
     if not parts:
-        raise EtfflowError(f"none of the metrics {', '.join(metrics)} was computed")
+        raise EtfflowError(
+            f"none of the metrics {', '.join(metrics)} was computed; the factor run has "
+            f"{', '.join(sorted(values)[:8])}{', ...' if len(values) > 8 else ''}"
+        )
     return pl.concat(parts)
+
+
+def flow_ts_corr(fs, *, horizon: int = 20, metrics: Sequence[str] = TS_CORR_METRICS):
+    """Time-series rank correlation for industry-level factors: per metric and year (and the
+    whole period, ``year`` null), the mean time-series Spearman correlation across
+    industries with the next ``horizon``-day industry return, and the share of industries
+    where it is positive (docs/methodology.md#512-time-series-rank-correlation-of-industry-flows).
+    Metrics missing from ``fs`` are skipped."""
+    dates = fs.inputs.calendar.dates.to_numpy()
+    return _ts_corr(fs.values, fs.inputs["ret"], dates, horizon, metrics)
+
+
+def run_ts_corr(
+    store: str | Path = DEFAULT_STORE,
+    *,
+    factor_run: str | None = None,
+    level: str = "industry_l1",
+    horizon: int = 20,
+    metrics: Sequence[str] | None = None,
+) -> tuple[pl.DataFrame, dict]:
+    """:func:`flow_ts_corr` on a stored industry factor run (``factor_run``, or the latest at
+    ``level``): returns the table and the run's row (run id, pool, parameters).
+
+    ``metrics`` default to :data:`TS_CORR_METRICS` (those the run has); a named metric the run
+    lacks is an error naming the run's factors.
+    """
+    if level not in LEVELS or level == "stock":
+        raise EtfflowError(
+            f"time-series correlation is computed per industry: level must be one of "
+            f"{', '.join(lv for lv in LEVELS if lv != 'stock')}, got {level!r}"
+        )
+    sf = load_stored_factors(store, level=level, factor_run=factor_run)
+    if sf.level == "stock":
+        raise EtfflowError(f"factor run {sf.run['run_id']} is at stock level, not an industry")
+    if metrics is not None:
+        unknown = [m for m in metrics if m not in sf.panels]
+        if unknown:
+            raise EtfflowError(
+                f"factor run {sf.run['run_id']} has no {', '.join(unknown)}: it has "
+                f"{', '.join(sf.names[:8])}{', ...' if len(sf.names) > 8 else ''}"
+            )
+    chosen = list(metrics) if metrics is not None else list(TS_CORR_METRICS)
+    dates = sf.market.calendar.dates.to_numpy()
+    return _ts_corr(sf.panels, sf.returns, dates, horizon, chosen), sf.run

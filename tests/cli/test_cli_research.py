@@ -174,3 +174,25 @@ def test_backtest_in_a_float_cap_sub_universe(tiny, tmp_path):
     r = runner.invoke(app, ["backtest", "--store", str(store), "--universe", "top10"])
     assert r.exit_code == 1
     assert "unknown universe 'top10'" in r.stderr and "industry_cap_top25" in r.stderr
+
+
+def test_tscorr_command_on_a_stored_industry_run(demo_run, tmp_path):
+    from etfflow.backtest.tscorr import TSCORR_SCHEMA
+
+    out = tmp_path / "ts.parquet"
+    args = ["tscorr", "--store", str(demo_run.store), "--export", str(out)]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    flat = " ".join(r.stdout.split())
+    assert "whole" in flat and "w_passive_inflow_20" in flat
+    df = pl.read_parquet(out)
+    assert df.columns == ["metric", *TSCORR_SCHEMA.names()]
+    assert df["year"].null_count() == df["metric"].n_unique() == 6  # one whole row per metric
+    one = runner.invoke(app, [*args[:3], "--metrics", "mv_passive_chg_20", "--horizon", "5"])
+    assert one.exit_code == 0, one.output
+    assert "next 5-day return" in " ".join(one.stdout.split())
+    assert "share_passive_diff_20" not in one.stdout
+    bad = runner.invoke(app, [*args[:3], "--metrics", "no_such_metric"])
+    assert bad.exit_code == 1 and "has no no_such_metric" in bad.stderr
+    stock = runner.invoke(app, [*args[:3], "--level", "stock"])
+    assert stock.exit_code == 1 and "per industry" in stock.stderr
