@@ -81,6 +81,13 @@ RULES: dict[str, Rule] = _catalogue(
     # raised after the look-through, by the factor inputs
     Rule("unknown_key", E, "date or code not in the dataset the factors are computed on",
          "compute the look-through and the factors on the same dataset"),
+    # raised by the adapters (etfflow import), before a table is written
+    Rule("map_file", E, "map file cannot be applied to the table",
+         "see the map format in docs/data_sources.md"),
+    Rule("unmapped_column", E, "column of the imported file mapped to no contract column",
+         "rename it in [rename] or list it in drop = [...]"),
+    Rule("unparsable_value", E, "value of the imported file does not parse (number, date, "
+         "boolean, code)", "fix the value or declare its format in the map file"),
     # warnings
     Rule("zero_shares", W, "ETF-day with zero shares", "the ETF holds nothing that day"),
     Rule("zero_quantity", W, "basket component with zero quantity", "ignored by the look-through"),

@@ -114,7 +114,7 @@ class TableMap:
 
 def _map_error(path: object, table: str, key: str, message: str, hint: str) -> SourceFileError:
     return SourceFileError(
-        f"map field [{key}]: {message}", file=path, table=table, rule="map", hint=hint
+        f"map field [{key}]: {message}", file=path, table=table, rule="map_file", hint=hint
     )
 
 
@@ -146,7 +146,7 @@ def parse_map(raw: Mapping[str, Any], *, table: str, path: object = "<map>") -> 
             f"unknown contract table {table!r}",
             file=path,
             table=table,
-            rule="map",
+            rule="map_file",
             hint=f"choose one of {', '.join(TABLES)}",
         )
     spec = TABLES[table].columns
@@ -344,10 +344,12 @@ def load_map(path: str | Path, *, table: str) -> TableMap:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SourceFileError("map file not found", file=path, table=table, rule="map") from None
+        raise SourceFileError(
+            "map file not found", file=path, table=table, rule="map_file"
+        ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SourceFileError(
-            f"map file is not valid TOML ({exc})", file=path, table=table, rule="map"
+            f"map file is not valid TOML ({exc})", file=path, table=table, rule="map_file"
         ) from None
     return parse_map(raw, table=table, path=path)
 
@@ -587,7 +589,7 @@ def convert(df: pl.DataFrame, tmap: TableMap, *, path: object = "<frame>") -> pl
                 file=path,
                 table=table,
                 column=c,
-                rule="map",
+                rule="map_file",
                 hint="keep one of the two",
             )
     missing = [
@@ -611,7 +613,7 @@ def convert(df: pl.DataFrame, tmap: TableMap, *, path: object = "<frame>") -> pl
                 file=path,
                 table=table,
                 column=c,
-                rule="map",
+                rule="map_file",
                 hint="rename a file column to it",
             )
     cols: dict[str, pl.Series] = {}
@@ -716,7 +718,7 @@ def import_table(
     file, map_file, out = Path(file), Path(map_file), Path(out)
     if out.exists() and not out.is_dir():
         raise SourceFileError(
-            f"--out {out} is a file, not a dataset folder", file=out, table=table, rule="map"
+            f"--out {out} is a file, not a dataset folder", file=out, table=table, rule="map_file"
         )
     tmap = load_map(map_file, table=table)
     new = convert(read_source(file, tmap), tmap, path=file)
