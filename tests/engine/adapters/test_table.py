@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from etfflow.engine.adapters import table as tb
+from etfflow.engine.adapters import table_map as tm
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.validation import validate
 from etfflow.exceptions import SourceFileError, ValidationError
@@ -113,7 +114,7 @@ def etf_frame() -> pl.DataFrame:
 
 
 def test_rename_units_dates_and_suffix(tmp_path: Path) -> None:
-    tmap = tb.parse_map(
+    tmap = tm.parse_map(
         __import__("tomllib").loads(ETF_DAILY_MAP), table="etf_daily", path="m.toml"
     )
     out = tb.convert(etf_frame().with_row_index(tb.LINE, offset=2), tmap)
@@ -133,7 +134,7 @@ def test_units(unit: object, factor: float) -> None:
         f'[rename]\nd = "date"\ne = "etf_code"\nc = "code"\nq = "quantity"\n'
         f"[units]\nquantity = {unit_toml}\n"
     )
-    tmap = tb.parse_map(raw, table="etf_pcf")
+    tmap = tm.parse_map(raw, table="etf_pcf")
     src = pl.DataFrame({"d": ["2024-01-02"], "e": ["510300"], "c": ["600000"], "q": ["3"]})
     out = tb.convert(src.with_row_index(tb.LINE), tmap)
     assert out["quantity"].to_list() == [pytest.approx(3 * factor, rel=1e-15)]
@@ -141,7 +142,7 @@ def test_units(unit: object, factor: float) -> None:
 
 def test_constants_and_contract_named_columns_pass_through() -> None:
     raw = {"constants": {"is_enhanced": False, "creation_unit": 1_000_000, "category": "broad"}}
-    tmap = tb.parse_map(raw, table="etfs")
+    tmap = tm.parse_map(raw, table="etfs")
     src = pl.DataFrame(
         {
             "etf_code": ["510300.SH"],
@@ -190,11 +191,11 @@ codes = st.one_of(
 @given(
     st.lists(codes, max_size=30),
     st.dictionaries(
-        st.text("0123456789", min_size=1, max_size=3), st.sampled_from(tb.EXCHANGES), max_size=4
+        st.text("0123456789", min_size=1, max_size=3), st.sampled_from(tm.EXCHANGES), max_size=4
     ),
 )
 def test_suffix_rule_matches_reference(values: list[str], extra: dict[str, str]) -> None:
-    prefixes = {**tb.DEFAULT_PREFIXES, **extra}
+    prefixes = {**tm.DEFAULT_PREFIXES, **extra}
     got = pl.DataFrame({"c": values}, schema={"c": pl.String}).select(
         tb.suffix_codes(pl.col("c"), prefixes)
     )["c"]
@@ -222,7 +223,7 @@ def test_map_errors_name_the_file_and_field(
 ) -> None:
     m = write_map(tmp_path, text)
     with pytest.raises(SourceFileError) as err:
-        tb.load_map(m, table=table)
+        tm.load_map(m, table=table)
     assert needle in str(err.value)
     assert str(m) in str(err.value)
 
@@ -230,7 +231,7 @@ def test_map_errors_name_the_file_and_field(
 def test_map_not_toml(tmp_path: Path) -> None:
     m = write_map(tmp_path, "[rename\n")
     with pytest.raises(SourceFileError, match="not valid TOML"):
-        tb.load_map(m, table="stocks")
+        tm.load_map(m, table="stocks")
 
 
 def csv_file(tmp_path: Path, df: pl.DataFrame, name: str = "x.csv") -> Path:
