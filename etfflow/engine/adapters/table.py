@@ -128,6 +128,7 @@ def suffix_codes(code: pl.Expr, prefixes: Mapping[str, str]) -> pl.Expr:
     Examples
     --------
     >>> s = pl.Series(["600519", "000001", "830799", "600519.sh", "12345", None])
+    >>> from etfflow.engine.adapters.table_map import DEFAULT_PREFIXES
     >>> s.to_frame("c").select(suffix_codes(pl.col("c"), DEFAULT_PREFIXES))["c"].to_list()
     ['600519.SH', '000001.SZ', '830799.BJ', '600519.SH', None, None]
     """
