@@ -270,7 +270,7 @@ def _write_all(
         out, "holding_weights", tb.holding_weights(res, month_end_positions(res.days))
     )
     report("write", 7, steps)
-    rows["index_daily"] = write_table(out, "index_daily", index_daily(res))
+    rows["index_daily"] = write_table(out, "index_daily", index_daily(cfg, res))
     funds, hold, nav = active_funds(cfg, res, rngs["funds"])
     rows["active_funds"] = write_table(out, "active_funds", funds)
     rows["active_holdings"] = write_table(out, "active_holdings", hold)

@@ -1,5 +1,5 @@
 """The tables of the Huafu 2026-02 industry rotation (docs/methodology.md#11-input-tables):
-index closes, active equity funds, their disclosed holdings, daily NAVs and monthly new
+index closes (with the CNI Growth / Value pair), active equity funds, their disclosed holdings, daily NAVs and monthly new
 issuance.
 
 Active funds hold a concentrated stock portfolio chosen at each quarter end from an industry
@@ -51,9 +51,50 @@ ACTIVE_ISSUANCE = {
 _FULL_FCAP = 6.0e13
 
 
-def index_daily(res: SimResult) -> pl.DataFrame:
+#: CNI Growth / CNI Value (国证成长 / 国证价值), the style pair of Huafu 2026-02: the third of
+#: the top-1000 stocks by float cap with the lowest (growth) or highest (value) value loading,
+#: float-cap weighted, reselected at each month end. No ETF tracks them.
+CNI_STYLE: tuple[tuple[str, int], ...] = (("399370.SZ", -1), ("399371.SZ", 1))
+
+
+def cni_style_levels(cfg: MarketConfig, res: SimResult) -> np.ndarray:
+    """``(T, 2)`` closes of :data:`CNI_STYLE` (base ``cfg.index_base`` the day before day 0).
+
+    Members are chosen with the float caps of the last day of the previous month (day 0: the
+    initial prices); the daily return is the float-cap-weighted return of the members with a
+    close the day before (a missing return counts as 0).
+    """
+    u, T = res.uni, res.close.shape[0]
+    n = max(cfg.index_min_members, round(1000 * cfg.index_scale)) // 3
+    starts = [0, *[int(d) + 1 for d in month_end_positions(res.days) if d + 1 < T]]
+    fcap_prev = np.vstack(
+        [np.where(u.listed[0], u.float_shares * u.p0, np.nan), res.close[:-1] * u.float_shares]
+    )
+    ret = np.where(np.isfinite(res.ret), res.ret, 0.0)
+    out = np.empty((T, len(CNI_STYLE)))
+    for k, (_code, side) in enumerate(CNI_STYLE):
+        level = cfg.index_base
+        for j, a in enumerate(starts):
+            b = starts[j + 1] if j + 1 < len(starts) else T
+            f = np.where(np.isfinite(fcap_prev[a]) & ~u.st[max(a - 1, 0)], fcap_prev[a], 0.0)
+            pool = np.argsort(-f, kind="stable")[: max(3 * n, 3)]
+            pool = pool[f[pool] > 0]
+            order = np.argsort(side * -u.value_load[pool], kind="stable")
+            m = np.sort(pool[order[:n]])
+            w = np.where(np.isfinite(fcap_prev[a:b, m]), fcap_prev[a:b, m], 0.0)
+            w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+            growth = np.cumprod(1.0 + (w * ret[a:b, m]).sum(axis=1))
+            out[a:b, k] = level * growth
+            level = out[b - 1, k]
+    return out
+
+
+def index_daily(cfg: MarketConfig, res: SimResult) -> pl.DataFrame:
+    """Closes of every index of the market and of :data:`CNI_STYLE`, sorted by (date, code)."""
     T, K = res.lev.shape
-    codes = [d.code for d in res.defs]
+    codes = [d.code for d in res.defs] + [c for c, _ in CNI_STYLE]
+    lev = np.hstack([res.lev, cni_style_levels(cfg, res)])
+    K = lev.shape[1]
     order = np.argsort(np.array(codes), kind="stable")
     t = np.repeat(np.arange(T), K)
     k = np.tile(order, T)
@@ -61,7 +102,7 @@ def index_daily(res: SimResult) -> pl.DataFrame:
         [
             dates("date", res.days[t]),
             categorical("index_code", k, codes),
-            pl.Series("close", res.lev[t, k]),
+            pl.Series("close", lev[t, k]),
         ]
     )
 
