@@ -20,7 +20,7 @@ from etfflow.backtest.rotation import active, metrics, portfolio, regimes
 from etfflow.backtest.rotation import signals as sg
 from etfflow.backtest.rotation.holdings import WeeklyHoldings, weekly_holdings
 from etfflow.backtest.rotation.params import RotationParams
-from etfflow.backtest.rotation.result import SCHEMAS, SIGNALS, RotationResult
+from etfflow.backtest.rotation.result import SCHEMAS, SIGNALS, RotationResult, canonical
 from etfflow.backtest.rotation.sectors import sector_of
 from etfflow.engine.loading import Dataset
 from etfflow.engine.market import Market, load_market
@@ -214,11 +214,12 @@ def rotate(
         "sector_mix": mix,
         "industry_hits": hits,
     }
-    tables = {k: v.select(list(SCHEMAS[k])).cast(dict(SCHEMAS[k])) for k, v in tables.items()}
+    tables = {k: canonical(k, v) for k, v in tables.items()}
     meta = {
         "industries": industries,
         "first_signal_day": str(days[min(ready, T - 1)]),
         "rebalance_days": len(rb),
+        "strategies": list(navs),
         **{f"lookthrough_{k}": v for k, v in wh.diagnostics.items()},
         **{f"active_{k}": v for k, v in act["diagnostics"].items()},
     }
