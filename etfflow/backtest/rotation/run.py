@@ -9,6 +9,7 @@ result follows :data:`etfflow.backtest.rotation.result.SCHEMAS`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 
@@ -56,6 +57,7 @@ def rotate(
     *,
     market: Market | None = None,
     progress: Progress | None = None,
+    **options: object,
 ) -> RotationResult:
     """Run the industry rotation on a dataset.
 
@@ -70,13 +72,15 @@ def rotate(
         The dataset's :func:`~etfflow.engine.market.load_market` when the caller has it.
     progress
         Called as ``progress(stage, done, total)`` over :data:`STAGES`.
+    **options
+        Fields of :class:`RotationParams` overriding ``params`` (``top=5``, ``hp_lambda=100``).
 
     Returns
     -------
     RotationResult
         Every table of :data:`~etfflow.backtest.rotation.result.SCHEMAS`.
     """
-    p = (params or RotationParams()).check()
+    p = _with_options(params or RotationParams(), options).check()
     missing = [t for t in INPUT_TABLES if not ds.has(t)]
     if missing:
         raise EtfflowError(
@@ -227,6 +231,16 @@ def rotate(
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _with_options(params: RotationParams, options: dict[str, object]) -> RotationParams:
+    names = {f.name for f in dataclasses.fields(RotationParams)}
+    bad = sorted(set(options) - names)
+    if bad:
+        raise EtfflowError(
+            f"unknown rotation option(s) {', '.join(bad)}: choose from {', '.join(sorted(names))}"
+        )
+    return dataclasses.replace(params, **options)  # type: ignore[arg-type]
 
 
 def _day(d: dt.date) -> int:
