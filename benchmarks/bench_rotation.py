@@ -46,7 +46,8 @@ else:
     rows = r.stocks.height
 dt = time.perf_counter() - t0
 ru = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"seconds": dt, "rss_mb": ru.ru_maxrss / 1024, "minflt": ru.ru_minflt, "rows": rows}))
+res = {"seconds": dt, "rss_mb": ru.ru_maxrss / 1024, "minflt": ru.ru_minflt, "rows": rows}
+print(json.dumps(res))
 """
 
 
@@ -76,14 +77,13 @@ def main() -> None:
         for c, runs in res.items()
     }
     print(f"dataset {a.data}, pool {a.pool}, {a.runs} runs each (medians)")
-    print(
-        f"{'contender':<12} {'seconds':>8} {'min':>7} {'max':>7} {'peak RSS MB':>12} {'minor faults':>13}"
-    )
+    head = ("seconds", "min", "max", "peak RSS MB", "minor faults")
+    print(f"{'contender':<12} " + " ".join(f"{h:>{max(8, len(h))}}" for h in head))
     for c, runs in res.items():
         s = [r["seconds"] for r in runs]
         print(
-            f"{c:<12} {med[c]['seconds']:8.2f} {min(s):7.2f} {max(s):7.2f} "
-            f"{med[c]['rss_mb']:12.0f} {med[c]['minflt']:13,.0f}"
+            f"{c:<12} {med[c]['seconds']:8.2f} {min(s):8.2f} {max(s):8.2f} "
+            f"{med[c]['rss_mb']:11.0f} {med[c]['minflt']:12,.0f}"
         )
     ratio = med["rotation"]["seconds"] / med["lookthrough"]["seconds"]
     print(f"ratio rotation / look-through (median seconds): {ratio:.2f} (goal <= 2)")
