@@ -120,7 +120,13 @@ def rotate(
     me_week = _month_end_weeks(wh.weeks)
     level_m = wh.share[me_week]
     change_m = np.vstack([np.full((1, len(industries)), np.nan), np.diff(level_m, axis=0)])
-    monthly = _monthly_table(wh.weeks.gather(me_week), industries, level_m, change_m, p.quantiles)
+    me_dates = wh.weeks.gather(me_week)
+    monthly = _keep(
+        _monthly_table(me_dates, industries, level_m, change_m, p.quantiles),
+        me_dates,
+        industries,
+        wh.present[me_week],
+    )
 
     month_pos = market.calendar.index_of(wh.months)
     act = _active_side(ds, p, market, wh, ret, month_pos)
@@ -170,7 +176,12 @@ def rotate(
         ).astype(np.int8),
     }
     rb_dates = days.gather(rb)
-    signals_tbl = sg.flags_frame(rb_dates, industries, scores, composite, selected, flags)
+    signals_tbl = _keep(
+        sg.flags_frame(rb_dates, industries, scores, composite, selected, flags),
+        rb_dates,
+        industries,
+        _rows_or_false(wh.month_present, im),
+    )
     step(4)
 
     # --- strategies ---
@@ -258,6 +269,26 @@ def _industry_returns(market: Market, level: str, industries: list[str]) -> np.n
     for j, name in enumerate(industries):
         if name in pos:
             out[:, j] = r[:, pos[name]]
+    return out
+
+
+def _keep(
+    df: pl.DataFrame, dates: pl.Series, industries: list[str], mask: np.ndarray
+) -> pl.DataFrame:
+    """The rows of ``df`` whose (date, industry) is marked in ``mask`` (dates × industries):
+    industries that do not exist yet on a date get no row there (point in time)."""
+    r, c = np.nonzero(mask)
+    keep = pl.DataFrame(
+        {"date": dates.cast(pl.Date).gather(r), "industry": [industries[j] for j in c]},
+        schema={"date": pl.Date, "industry": pl.String},
+    )
+    return df.join(keep, on=["date", "industry"], how="semi")
+
+
+def _rows_or_false(mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    out = np.zeros((len(idx), mask.shape[1]), dtype=bool)
+    ok = idx >= 0
+    out[ok] = mask[idx[ok]]
     return out
 
 

@@ -59,15 +59,31 @@ def perturb_after(src: Path, dst: Path, cut: dt.date, seed: int = 1) -> Path:
     _rewrite(dst, "holding_weights", weights)
 
     def industries(d: pl.DataFrame) -> pl.DataFrame:
-        labels = d["industry_l1"].cast(pl.String).unique().sort().to_list()
+        d = d.with_columns(
+            pl.col(c).cast(pl.String) for c in ("code", "industry_l1", "industry_l2")
+        )
+        labels = d["industry_l1"].unique().sort().to_list()
         shifted = {a: labels[(i + 1) % len(labels)] for i, a in enumerate(labels)}
-        return d.with_columns(
+        d = d.with_columns(
             pl.when(pl.col("start_date") > cut)
-            .then(pl.col("industry_l1").cast(pl.String).replace_strict(shifted))
-            .otherwise(pl.col("industry_l1").cast(pl.String))
-            .cast(d["industry_l1"].dtype)
+            .then(pl.col("industry_l1").replace_strict(shifted))
+            .otherwise(pl.col("industry_l1"))
             .alias("industry_l1")
         )
+        # an industry that only exists after the cut: one stock moves into it
+        mover = d.filter(pl.col("end_date").is_null() & (pl.col("start_date") <= cut)).row(
+            0, named=True
+        )
+        switch = cut + dt.timedelta(days=7)
+        d = d.with_columns(
+            pl.when((pl.col("code") == mover["code"]) & pl.col("end_date").is_null())
+            .then(pl.lit(switch - dt.timedelta(days=1)))
+            .otherwise(pl.col("end_date"))
+            .alias("end_date")
+        )
+        new = {**mover, "start_date": switch, "end_date": None}
+        new["industry_l1"], new["industry_l2"] = "新行业", "新行业Ⅱ"
+        return pl.concat([d, pl.DataFrame([new], schema=d.schema)])
 
     _rewrite(dst, "stock_industry", industries)
     return dst
