@@ -359,6 +359,7 @@ def _active_side(
         .to_numpy()
         .reshape(len(wh.months), len(wh.industries))
     )
+    table = _keep(table, wh.months, wh.industries, wh.month_present)
     return {"table": table, "divergence": div, "diagnostics": diag}
 
 
