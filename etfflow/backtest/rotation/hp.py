@@ -12,6 +12,7 @@ densely; tests compare the two.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -27,7 +28,7 @@ def _check_hp_arguments(y: np.ndarray, lam: float) -> np.ndarray:
         raise EtfflowError(f"one_sided_hp needs a 1-D series, got an array of shape {arr.shape}")
     if arr.dtype.kind not in "biuf":
         raise EtfflowError(f"one_sided_hp needs a real series, got dtype {arr.dtype}")
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not (0 < lam < math.inf):
+    if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not 0 < lam < math.inf:
         raise EtfflowError(f"one_sided_hp: lam must be a finite number > 0, got {lam!r}")
     return arr.astype(np.float64, copy=False)
 

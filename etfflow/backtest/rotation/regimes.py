@@ -248,7 +248,6 @@ def weekly_index_closes(
             f"codes present: {', '.join(present) or '(none)'}",
             table=_INDEX_DAILY,
             column="index_code",
-            rule="missing_index",
             hint="add the index closes to index_daily, or choose codes present with the "
             "rotation options size_indices / style_indices",
         )

@@ -153,8 +153,16 @@ def test_point_in_time() -> None:
         (np.ones(3), -1.0, "lam"),
         (np.ones(3), float("nan"), "lam"),
         (np.ones(3), float("inf"), "lam"),
+        (np.ones(3), True, "lam"),
+        (np.ones(3), "300", "lam"),
     ],
 )
 def test_bad_arguments(y: np.ndarray, lam: float, match: str) -> None:
     with pytest.raises(EtfflowError, match=match):
         one_sided_hp(y, lam)
+
+
+def test_numpy_scalar_lambda() -> None:
+    y = np.array([1.0, 2.0, 4.0])
+    np.testing.assert_array_equal(one_sided_hp(y, np.float32(1.0)), one_sided_hp(y, 1.0))
+    np.testing.assert_array_equal(one_sided_hp(y, np.int64(1)), one_sided_hp(y, 1.0))
