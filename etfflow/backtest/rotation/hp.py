@@ -57,9 +57,9 @@ def one_sided_hp(y: np.ndarray, lam: float) -> np.ndarray:
 
     Notes
     -----
-    SPEC §6.2. Let ``y_1..y_n`` be the finite values of ``y[0..t]`` in order, treated as
-    consecutive observations (missing weeks are skipped, not interpolated). The two-sided HP
-    trend of that window solves
+    Huafu 2026-02 (docs/methodology.md#8-industry-rotation). Let ``y_1..y_n`` be the finite
+    values of ``y[0..t]`` in order, treated as consecutive observations (missing weeks are
+    skipped, not interpolated). The two-sided HP trend of that window solves
 
     .. math:: \\min_\\tau \\sum_{i=1}^{n} (y_i - \\tau_i)^2
               + \\lambda \\sum_{i=3}^{n} (\\tau_i - 2\\tau_{i-1} + \\tau_{i-2})^2,

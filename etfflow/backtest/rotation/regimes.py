@@ -1,4 +1,4 @@
-"""Weekly style regimes of Huafu 2026-02 (docs/methodology.md#8-industry-rotation, SPEC §6.2).
+"""Weekly style regimes of Huafu 2026-02 (docs/methodology.md#8-industry-rotation).
 
 Two ratios of index closes — size (CSI 300 / CSI 1000) and style (CNI Growth / CNI Value) —
 are taken at each week-end, smoothed with the one-sided HP filter
@@ -42,7 +42,7 @@ def factor_momentum(tau: np.ndarray) -> np.ndarray:
 
     Notes
     -----
-    SPEC §6.2, the report's "因子动量定义为当期因子值与过去两期均值之差":
+    The report's "因子动量定义为当期因子值与过去两期均值之差":
 
     .. math:: \\mathrm{signal}_t = \\tau_t - (\\tau_{t-1} + \\tau_{t-2}) / 2
 
@@ -130,8 +130,9 @@ def regime_table(
 
     Notes
     -----
-    SPEC §6.2. ``ratio = a / b`` (null where a close is unknown); ``trend`` = one-sided HP
-    filter of the ratio (:func:`~etfflow.backtest.rotation.hp.one_sided_hp`: at week t
+    Huafu 2026-02, style regimes. ``ratio = a / b`` (null where a close is unknown);
+    ``trend`` = one-sided HP filter of the ratio
+    (:func:`~etfflow.backtest.rotation.hp.one_sided_hp`: at week t
     "在t时点仅采用t时点以前的数据…取求解序列中最后一个数据"); ``signal`` =
     ``trend[t] - (trend[t-1] + trend[t-2]) / 2`` (:func:`factor_momentum`); ``regime`` = 1 if
     ``signal > 0`` (large-cap for size, growth for style), 0 if ``signal <= 0``, null if
@@ -210,7 +211,7 @@ def weekly_index_closes(
 
     Notes
     -----
-    SPEC §6.2: ``close[w] = close(d*)`` with ``d* = max{d : d <= week_date[w]}`` among the
+    As-of close: ``close[w] = close(d*)`` with ``d* = max{d : d <= week_date[w]}`` among the
     code's rows — point in time, never a later close. An index that stops publishing keeps
     its last close (as-of); one that starts late is NaN until its first row.
 

@@ -1,4 +1,4 @@
-"""One-sided HP filter (SPEC §6.2): Kalman form vs the dense twin, known answers, stability.
+"""One-sided HP filter (Huafu 2026-02): Kalman form vs the dense twin, known answers, stability.
 
 Tolerance. The filter and the twin agree to ~2e-16 at λ = 1, ~2e-13 at λ = 1e3 and ~2e-11
 at λ = 1e5 on ratios around 1 (300 points); the difference is the dense solve's (condition

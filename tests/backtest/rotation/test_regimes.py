@@ -1,4 +1,4 @@
-"""Style regimes (SPEC §6.2): factor momentum and regimes by hand, the output schema, as-of
+"""Style regimes (Huafu 2026-02): factor momentum and regimes by hand, the output schema, as-of
 index closes and their errors, point in time."""
 
 from __future__ import annotations
