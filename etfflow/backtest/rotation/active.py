@@ -302,8 +302,9 @@ def disclosed_shares(
     disclosure_months`` calendar months. A quarterly report (top-10 holdings ~15 trading days
     after the quarter end) is therefore used alone until the semi-annual full holdings of the
     same report date are published, which then join it. Each stock's industry is the one on
-    the report date (point in time). A month with a disclosure in force but no classified
-    value gets a NaN row.
+    the report date (point in time); rows without one still date the report and its
+    publication but are left out of the shares (counted). A month with a disclosure in
+    force but no classified value gets a NaN row.
 
     Examples
     --------
@@ -368,8 +369,7 @@ def disclosed_shares(
             level,
             lost.head(3).select("report_date", "fund_code", "code").to_dicts(),
         )
-    hold = hold.filter(pl.col("industry").is_not_null())
-    unknown = hold.filter(~pl.col("industry").is_in(labels))
+    unknown = hold.filter(pl.col("industry").is_not_null() & ~pl.col("industry").is_in(labels))
     if unknown.height:
         raise DataContractError(
             f"a held stock's {level} is not among the industries of the run",
@@ -383,6 +383,11 @@ def disclosed_shares(
     if hold.height == 0 or n_m == 0:
         return result
 
+    # one row per (report, publication day, [fund,] industry): months x reports stays small
+    per_fund = ["fund_code"] if weighting == "fund" else []
+    hold = hold.group_by("report_date", "disclose_date", *per_fund, "industry").agg(
+        pl.col("mv").sum()
+    )
     # the report in force at each month-end and its publication
     first = hold.group_by("report_date").agg(pl.col("disclose_date").min().alias("first"))
     latest = (
@@ -397,7 +402,8 @@ def disclosed_shares(
         .agg(pl.col("disclose_date").max().alias("pub"))
         .filter(pl.col("m") <= pl.col("pub").dt.offset_by(f"{disclosure_months}mo"))
     )
-    rows = keyed.join(active.select("mi"), on="mi", how="semi")
+    # the report and its publication come from all its rows; the shares from classified ones
+    rows = keyed.join(active.select("mi"), on="mi", how="semi").drop_nulls("industry")
     by = ["mi", "fund_code"] if weighting == "fund" else ["mi"]
     agg = (
         rows.group_by(*by, "industry")

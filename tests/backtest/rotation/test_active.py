@@ -485,3 +485,173 @@ def test_point_in_time(tiny, cut) -> None:
     # and the perturbation is felt after the cut (the test can fail)
     assert not np.array_equal(base["simulated"][~mon], pert["simulated"][~mon], equal_nan=True)
     assert not base["issuance"].equals(pert["issuance"])
+
+
+# ---------------------------------------------------------------------------------------------
+# plain-Python references (tests only), compared by hypothesis
+
+
+def _add_months(d: D, k: int) -> D:
+    """``d`` plus ``k`` calendar months, the day clamped to the month's end (Polars ``mo``)."""
+    import calendar
+
+    y, m = divmod(d.month - 1 + k, 12)
+    y, m = d.year + y, m + 1
+    return D(y, m, min(d.day, calendar.monthrange(y, m)[1]))
+
+
+def _industry_ref(si: list[dict], code: str, day: D) -> str | None:
+    hits = [
+        r["industry_l1"]
+        for r in si
+        if r["code"] == code
+        and r["start_date"] <= day
+        and (r["end_date"] is None or r["end_date"] >= day)
+    ]
+    return hits[0] if hits else None
+
+
+def _disclosed_ref(rows, si, months, labels, k, weighting) -> tuple[list, list]:
+    shares, reports = [], []
+    for m in months:
+        pub = [r for r in rows if r["disclose_date"] <= m]
+        row = [float("nan")] * len(labels)
+        rep = None
+        if pub:
+            rd = max(r["report_date"] for r in pub)
+            rs = [r for r in pub if r["report_date"] == rd]
+            if m <= _add_months(max(r["disclose_date"] for r in rs), k):
+                rep = rd
+                funds: dict[str, dict[str, float]] = {}
+                for r in rs:
+                    ind = _industry_ref(si, r["code"], rd)
+                    if ind is not None:
+                        key = r["fund_code"] if weighting == "fund" else "all"
+                        f = funds.setdefault(key, dict.fromkeys(labels, 0.0))
+                        f[ind] += r["mv"]
+                mixes = [
+                    [f[x] / sum(f.values()) for x in labels]
+                    for f in funds.values()
+                    if sum(f.values()) > 0
+                ]
+                if mixes:
+                    row = [sum(c) / len(mixes) for c in zip(*mixes, strict=True)]
+        shares.append(row)
+        reports.append(rep)
+    return shares, reports
+
+
+_REPORTS = [D(2023, 12, 31), D(2024, 3, 31), D(2024, 6, 30), D(2024, 9, 30)]
+_MONTH_ENDS = [_add_months(D(2024, 1, 31), i) for i in range(12)]
+_SI = [
+    {"code": "a", "start_date": D(2000, 1, 1), "end_date": None, "industry_l1": "X"},
+    {"code": "b", "start_date": D(2000, 1, 1), "end_date": D(2024, 3, 31), "industry_l1": "Y"},
+    {"code": "b", "start_date": D(2024, 4, 1), "end_date": None, "industry_l1": "Z"},
+    {"code": "c", "start_date": D(2024, 6, 1), "end_date": None, "industry_l1": "Y"},
+    {"code": "d", "start_date": D(2000, 1, 1), "end_date": None, "industry_l1": "Z"},
+]  # c has no industry before 2024-06-01; e never has one
+
+
+@settings(max_examples=examples(150))
+@given(
+    raw=st.lists(
+        st.tuples(
+            st.integers(0, 3),  # report
+            st.sampled_from(["f1", "f2", "f3"]),
+            st.sampled_from(["a", "b", "c", "d", "e"]),
+            st.integers(0, 100),  # publication lag, calendar days
+            st.sampled_from([0.0, 1.0, 2.5, 10.0, 123.0]),
+        ),
+        max_size=25,
+    ),
+    k=st.integers(0, 3),
+    weighting=st.sampled_from(["mv", "fund"]),
+)
+def test_disclosed_shares_match_the_plain_reference(raw, k, weighting) -> None:
+    rows = [
+        {
+            "report_date": _REPORTS[r],
+            "fund_code": f,
+            "code": c,
+            "disclose_date": _REPORTS[r] + dt.timedelta(days=lag),
+            "mv": mv,
+        }
+        for r, f, c, lag, mv in raw
+    ]
+    schema = {
+        "report_date": pl.Date,
+        "fund_code": pl.String,
+        "code": pl.String,
+        "disclose_date": pl.Date,
+        "mv": pl.Float64,
+    }
+    si = pl.DataFrame(_SI, schema_overrides={"end_date": pl.Date})
+    labels = ["X", "Y", "Z"]
+    out = disclosed_shares(
+        pl.DataFrame(rows, schema=schema),
+        si,
+        pl.Series(_MONTH_ENDS),
+        labels,
+        disclosure_months=k,
+        weighting=weighting,
+    )
+    want, reports = _disclosed_ref(rows, _SI, _MONTH_ENDS, labels, k, weighting)
+    np.testing.assert_allclose(
+        out.shares, np.array(want).reshape(-1, 3), rtol=1e-12, equal_nan=True
+    )
+    got = [None if np.isnat(x) else x.astype(dt.date) for x in out.report_date]
+    assert got == reports
+    lost = [r for r in rows if _industry_ref(_SI, r["code"], r["report_date"]) is None]
+    assert out.n_unclassified == len(lost)
+
+
+def _terciles_ref(div, fwd, g) -> dict[tuple[str, int], list[tuple[float, float]]]:
+    pd = pytest.importorskip("pandas", reason="pandas is the qcut oracle")
+    out: dict[tuple[str, int], list[tuple[float, float]]] = {
+        (s, q): [] for s in ("positive", "negative") for q in range(1, g + 1)
+    }
+    for m in range(div.shape[0]):
+        ok = [i for i in range(div.shape[1]) if np.isfinite(fwd[m, i])]
+        if not ok:
+            continue
+        bench = sum(fwd[m, i] for i in ok) / len(ok)
+        for side, sign in (("positive", 1), ("negative", -1)):
+            cols = [i for i in ok if np.isfinite(div[m, i]) and sign * div[m, i] > 0]
+            if len(cols) < g or not cols:
+                continue
+            labs = pd.qcut(
+                pd.Series([div[m, i] for i in cols]).rank(method="average"), g, labels=False
+            )
+            for q in range(g):
+                member = [fwd[m, c] for c, lab in zip(cols, labs, strict=True) if lab == q]
+                out[(side, q + 1)].append((sum(member) / len(member), bench))
+    return out
+
+
+@settings(max_examples=examples(100))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    m=st.integers(1, 8),
+    n=st.integers(1, 12),
+    g=st.integers(1, 4),
+)
+def test_divergence_terciles_match_the_plain_reference(seed, m, n, g) -> None:
+    rng = np.random.default_rng(seed)
+    div = rng.normal(0.0, 0.05, (m, n))
+    div[rng.random((m, n)) < 0.1] = np.nan
+    div[rng.random((m, n)) < 0.05] = 0.0
+    fwd = rng.normal(0.0, 0.05, (m, n))
+    fwd[rng.random((m, n)) < 0.1] = np.nan
+    t = divergence_terciles(div, fwd, terciles=g)
+    ref = _terciles_ref(div, fwd, g)
+    for row in t.iter_rows(named=True):
+        pairs = np.array(ref[(row["side"], row["tercile"])]).reshape(-1, 2)
+        assert row["n_months"] == len(pairs)
+        if len(pairs):
+            np.testing.assert_allclose(row["mean_return"], pairs[:, 0].mean(), rtol=1e-12)
+            np.testing.assert_allclose(
+                row["excess_return"], (pairs[:, 0] - pairs[:, 1]).mean(), rtol=1e-9, atol=1e-15
+            )
+            assert row["win_rate"] == (pairs[:, 0] > pairs[:, 1]).mean()
+        else:
+            assert row["mean_return"] is None
