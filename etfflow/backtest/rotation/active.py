@@ -1,6 +1,6 @@
 """Active equity funds vs ETFs: industry shares, their divergence and the issuance heat.
 
-The Huafu 2026-02 report (SPEC §6.4) compares the industry mix of ETF holdings with that of
+The Huafu 2026-02 report compares the industry mix of ETF holdings with that of
 active equity funds. Active funds' mix comes from their disclosures while one is recent
 (:func:`disclosed_shares`) and otherwise from a regression of the active-fund index return on
 industry returns with weights on the simplex (:func:`simulated_shares`,
@@ -467,7 +467,8 @@ def simulated_shares(
     active return are dropped; an industry with a NaN return on any remaining day gets weight
     0 (it is left out of the regression); then ``w = argmin ||R w - r_active||²`` s.t.
     ``w >= 0, Σw = 1`` (:func:`~etfflow.backtest.rotation.lsq.simplex_lstsq`). Fewer than
-    ``min_days`` days or no usable industry gives NaN. SPEC §6.4.
+    ``min_days`` days or no usable industry gives NaN (Huafu 2026-02's simulated
+    active-fund positions).
 
     Examples
     --------
@@ -542,7 +543,7 @@ def active_share_table(
     -----
     ``active_share`` is the disclosed share when a disclosure is in force at the month-end
     (``source = "disclosed"``), else the simulated one (``"simulated"``; ``source`` null when
-    neither exists). ``divergence = etf_share - active_share`` (SPEC §6.4: positive = ETFs
+    neither exists). ``divergence = etf_share - active_share`` (Huafu 2026-02: positive = ETFs
     heavier in the industry).
 
     Examples
@@ -613,7 +614,7 @@ def issuance_heat(fund_issuance: pl.DataFrame, month_dates: pl.Series) -> pl.Dat
     -----
     ``change_M = x_M / x_{M-1} - 1`` with ``M-1`` the previous calendar month (null when that
     month has no row or ``x_{M-1} = 0``: a missing row is unknown, not zero);
-    ``heat = etf_change - active_change``; ``hot = heat > 0`` (SPEC §6.4: hot ETF issuance
+    ``heat = etf_change - active_change``; ``hot = heat > 0`` (Huafu 2026-02: hot ETF issuance
     favours the industries ETFs overweight). Month ``M``'s row uses months ``M`` and ``M-1``
     only, so it is known at ``M``'s last trading day.
 

@@ -102,7 +102,7 @@ def simplex_lstsq(X: np.ndarray, y: np.ndarray) -> np.ndarray:
 
     Notes
     -----
-    Solves ``min_w ||X w - y||²`` s.t. ``w_j >= 0``, ``Σ_j w_j = 1`` (SPEC §6.4: "non-negative
+    Solves ``min_w ||X w - y||²`` s.t. ``w_j >= 0``, ``Σ_j w_j = 1`` (Huafu 2026-02: "non-negative
     weights summing to 1"), not non-negative least squares followed by renormalisation,
     which is a different (biased) estimator.
 
