@@ -38,7 +38,7 @@ def _as_days(dates: pl.Series | np.ndarray | Sequence[dt.date]) -> np.ndarray:
             raise EtfflowError(f"dates hold {dates.null_count()} null(s)")
         return dates.to_numpy().astype("datetime64[D]")
     d = np.asarray(dates)
-    if d.dtype == object:
+    if d.dtype == object or d.size == 0:
         d = np.array(list(d), dtype="datetime64[D]")
     if not np.issubdtype(d.dtype, np.datetime64):
         raise EtfflowError(f"dates must be dates (datetime64 or datetime.date), got {d.dtype}")

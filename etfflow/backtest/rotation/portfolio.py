@@ -76,7 +76,7 @@ def check_schedule(
     if len(pos) and not np.issubdtype(pos.dtype, np.integer):
         raise EtfflowError(
             f"rebalance_pos must hold integer day positions, got dtype {pos.dtype} "
-            f"(first value {pos[0]!r})"
+            f"(first value {pos[0]})"
         )
     pos = pos.astype(np.int64)
     bad = np.flatnonzero((pos < 0) | (pos >= n_days))
@@ -107,7 +107,7 @@ def _check_returns(ret: np.ndarray) -> np.ndarray:
         t, i = (int(v) for v in inf[0])
         raise EtfflowError(
             f"ret holds {len(inf)} infinite return(s), e.g. day {t}, industry column {i}: "
-            f"{r[t, i]!r}; returns must be finite decimals (NaN where missing)"
+            f"{float(r[t, i])}; returns must be finite decimals (NaN where missing)"
         )
     return r
 
@@ -124,7 +124,7 @@ def _check_weights(weights: np.ndarray, n_rebalances: int, n_industries: int) ->
         k, i = (int(v) for v in bad[0])
         raise EtfflowError(
             f"weights hold {len(bad)} non-finite value(s), e.g. rebalance {k}, industry "
-            f"column {i}: {w[k, i]!r}; use 0 for an industry not held"
+            f"column {i}: {float(w[k, i])}; use 0 for an industry not held"
         )
     return w
 

@@ -78,7 +78,7 @@ def period_returns_ref(ret, rebalance_pos, weights, trade_lag: int = 1):
     n_ind = np.shape(ret)[1]
     targets = _targets(n_days, rebalance_pos, weights, trade_lag)
     starts = sorted(targets)
-    ends = [*starts[1:], n_days - 1]
+    ends = [*starts[1:], n_days - 1] if starts else []
     ind, port = [], []
     for s, e in zip(starts, ends, strict=True):
         if e == s:
