@@ -134,6 +134,34 @@ def _growth(r: np.ndarray) -> np.ndarray:
     return 1.0 + np.where(np.isnan(r), 0.0, r)
 
 
+def _cumprod_days(x: np.ndarray) -> np.ndarray:
+    """Cumulative product of ``(n, L, I)`` along its days axis, in place, one ``(n, I)`` slab
+    at a time (``np.cumprod`` along a middle axis is several times slower)."""
+    for j in range(1, x.shape[1]):
+        np.multiply(x[:, j], x[:, j - 1], out=x[:, j])
+    return x
+
+
+def _blocks(eff: np.ndarray, ends: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Holding periods grouped by their number of days ``L = end - start`` (``L > 0``):
+    ``(ks, days)`` with ``ks`` the ``(n,)`` periods of that length and ``days`` their ``(n, L)``
+    day positions ``start + 1 .. end``.
+
+    Each group is compounded at once over ``growth[days]`` (``(n, L, I)``, ``L`` slab
+    products): the groups together hold every day once (``T I`` values, whatever the
+    schedule) and a regular schedule has few distinct lengths (every ``h`` days: one or two;
+    week-ends: up to five), so the work is a few dozen NumPy calls instead of a few per period
+    (a cumulative product over all days divided at each start would fail on a -100% return
+    or overflow).
+    """
+    lengths = ends - eff
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    for n_days in np.unique(lengths[lengths > 0]):
+        ks = np.flatnonzero(lengths == n_days)
+        out.append((ks, eff[ks, None] + np.arange(1, n_days + 1)))
+    return out
+
+
 def simulate_nav(
     ret: np.ndarray,
     rebalance_pos: np.ndarray | list[int],
@@ -176,8 +204,9 @@ def simulate_nav(
     each industry's holding grows with its own returns and is not traded back to target
     until the next effective day (buy and hold; weights drift), cash earns nothing. On an
     effective day the portfolio is traded at the close, so that day's return still belongs to
-    the previous holdings. Computed per holding period with one ``cumprod`` (``O(T I)``);
-    the reference twin is
+    the previous holdings. Periods of equal length are compounded together (``O(T I)``
+    work, a few dozen NumPy calls for a regular schedule) and chained by the product of the
+    periods' growth; the reference twin is
     :func:`etfflow.backtest.rotation.portfolio_ref.simulate_nav_ref`, a per-day loop over
     holding values.
 
@@ -207,15 +236,19 @@ def simulate_nav(
         return nav
     growth = _growth(r)
     ends = np.append(eff[1:], n_days - 1)
-    value = 1.0
-    nav[eff[0]] = value
-    for k in range(len(eff)):
-        s, e = int(eff[k]), int(ends[k])
-        if e > s:
-            wk = w[k]
-            path = np.cumprod(growth[s + 1 : e + 1], axis=0) @ wk + (1.0 - wk.sum())
-            nav[s + 1 : e + 1] = value * path
-            value = float(nav[e])
+    w = w[: len(eff)]
+    cash = 1.0 - w.sum(axis=1)
+    ratio = np.ones(len(eff))  # nav[end] / nav[start] of each period
+    paths = []
+    for ks, days in _blocks(eff, ends):
+        g = _cumprod_days(growth[days])  # (n, L, I) growth since each period's start
+        path = (g @ w[ks][:, :, None])[:, :, 0] + cash[ks, None]  # (n, L) nav / nav[start]
+        ratio[ks] = path[:, -1]
+        paths.append((ks, days, path))
+    start_value = np.cumprod(np.r_[1.0, ratio[:-1]])  # nav on each effective day
+    nav[eff[0]] = 1.0
+    for ks, days, path in paths:
+        nav[days] = start_value[ks, None] * path
     return nav
 
 
@@ -322,14 +355,10 @@ def period_returns(
     pos, eff = check_schedule(n_days, rebalance_pos, trade_lag)
     w = _check_weights(weights, len(pos), n_ind)[: len(eff)]
     ends = np.append(eff[1:], n_days - 1) if len(eff) else eff.copy()
-    # compounded growth to each day; a period's growth is a ratio of two cumulative products
-    # only when no factor is 0, so compound per period instead (P cumprods over short blocks)
     ind = np.full((len(eff), n_ind), np.nan)
     growth = _growth(r)
-    for k in range(len(eff)):
-        s, e = int(eff[k]), int(ends[k])
-        if e > s:
-            ind[k] = np.prod(growth[s + 1 : e + 1], axis=0) - 1.0
+    for ks, days in _blocks(eff, ends):
+        ind[ks] = _cumprod_days(growth[days])[:, -1] - 1.0
     port = np.einsum("pi,pi->p", w, ind)
     return HoldingPeriods(
         decision=pos[: len(eff)], start=eff, end=ends, industry=ind, portfolio=port

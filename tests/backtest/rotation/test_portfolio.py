@@ -321,3 +321,21 @@ def test_nav_to_t_ignores_returns_after_t_and_decisions_after_t_minus_lag(seed, 
         w3[early[0]] = w3[early[0]] + 1.0
         nav3 = simulate_nav(ret, pos, w3, lag)
         assert not np.array_equal(nav3[: cut + 1], nav[: cut + 1])
+
+
+@pytest.mark.parametrize("lag", [0, 1, 2])
+def test_long_irregular_schedule_matches_reference(lag):
+    # many distinct period lengths (the fast path compounds periods of equal length together)
+    rng = np.random.default_rng(5 + lag)
+    ret = rng.normal(0.0, 0.02, (400, 7))
+    ret[rng.random(ret.shape) < 0.05] = nan
+    pos = np.sort(rng.choice(400, 60, replace=False))
+    w = rng.random((60, 7)) / 5
+    assert len(np.unique(np.diff(pos))) > 10
+    np.testing.assert_allclose(
+        simulate_nav(ret, pos, w, lag), simulate_nav_ref(ret, pos, w, lag), rtol=1e-12
+    )
+    hp = period_returns(ret, pos, w, lag)
+    _, _, ind, port = period_returns_ref(ret, pos, w, lag)
+    np.testing.assert_allclose(hp.industry, ind, rtol=1e-12)
+    np.testing.assert_allclose(hp.portfolio, port, rtol=1e-11, atol=1e-15)
