@@ -339,3 +339,18 @@ def test_long_irregular_schedule_matches_reference(lag):
     _, _, ind, port = period_returns_ref(ret, pos, w, lag)
     np.testing.assert_allclose(hp.industry, ind, rtol=1e-12)
     np.testing.assert_allclose(hp.portfolio, port, rtol=1e-11, atol=1e-15)
+
+
+def test_a_holding_periods_returns_ignore_returns_after_its_end():
+    rng = np.random.default_rng(9)
+    ret = rng.normal(0.0, 0.02, (60, 5))
+    pos = np.arange(2, 60, 7)
+    w = rng.random((len(pos), 5)) / 5
+    hp = period_returns(ret, pos, w, trade_lag=1)
+    k = 3
+    ret2 = ret.copy()
+    ret2[hp.end[k] + 1 :] = rng.normal(0.0, 0.3, ret2[hp.end[k] + 1 :].shape)
+    hp2 = period_returns(ret2, pos, w, trade_lag=1)
+    np.testing.assert_array_equal(hp2.industry[: k + 1], hp.industry[: k + 1])
+    np.testing.assert_array_equal(hp2.portfolio[: k + 1], hp.portfolio[: k + 1])
+    assert not np.array_equal(hp2.industry[k + 1], hp.industry[k + 1])
