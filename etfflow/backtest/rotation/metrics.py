@@ -222,7 +222,8 @@ def strategy_metrics(
     over the standard deviation of per-period excess times ``sqrt(periods per year)``, years
     are keyed by the signal day and drawdowns are negative; here all risk figures come from
     daily NAV returns, excess is the difference of annual returns, drawdowns are positive and
-    the relative drawdown and the monthly figures follow the Huafu report (SPEC §6).
+    the relative drawdown and the monthly figures follow Huafu 2026-02 (the report's strategy
+    table: Sharpe without a risk-free rate, monthly excess win rate and gain/loss ratio).
 
     Examples
     --------
