@@ -339,7 +339,7 @@ def _active_side(
 ) -> dict:
     """Active funds' industry shares (disclosed or simulated) and the divergence, monthly."""
     fund_ret = active.active_fund_returns(ds.frame("fund_nav").collect(), market.calendar.dates)
-    disclosed, diag = active.disclosed_shares(
+    disc = active.disclosed_shares(
         ds.frame("active_holdings").collect(),
         ds.frame("stock_industry").collect(),
         wh.months,
@@ -347,6 +347,12 @@ def _active_side(
         level=p.level,
         disclosure_months=p.disclosure_months,
     )
+    disclosed = disc.shares
+    diag = {
+        "disclosed_months": int(np.isfinite(disclosed).any(axis=1).sum()),
+        "unclassified_rows": disc.n_unclassified,
+        "unclassified_mv": disc.unclassified_mv,
+    }
     simulated = active.simulated_shares(
         ret, fund_ret, month_pos, window=p.regression_window, min_days=p.min_regression_days
     )
