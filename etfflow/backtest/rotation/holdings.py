@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from etfflow.backtest.rotation import holdings_nb
 from etfflow.backtest.rotation.result import SCHEMAS
 from etfflow.engine.loading import Dataset
 from etfflow.engine.panel import epoch_days, index_of
@@ -191,22 +192,19 @@ def snapshot_industry_weights(
     np.cumsum(uses, out=ptr[1:])
     weight = hw["weight"].cast(pl.Float64).fill_null(0.0).to_numpy()[valid]
     c_idx = index_of(hw["code"], codes)[valid].astype(np.int64)
-    if uses.max(initial=0) <= 1:  # each snapshot serves at most one month-end: no expansion
-        keep = np.flatnonzero(uses[sid] == 1)
-        pair, rw, rc = ptr[sid[keep]], weight[keep], c_idx[keep]
-    else:
-        cnt = uses[sid]
-        rep = np.repeat(np.arange(len(sid)), cnt)
-        within = np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        pair, rw, rc = ptr[sid[rep]] + within, weight[rep], c_idx[rep]
-    ind = np.where(rc >= 0, table[pair_month[pair], np.maximum(rc, 0)], -1)
-    ok = ind >= 0
-    flat = np.bincount(
-        pair[ok] * n_ind + ind[ok], weights=rw[ok], minlength=len(pair_key) * n_ind
-    ).reshape(len(pair_key), n_ind)
+    flat = np.zeros((len(pair_key), n_ind))
+    n_out, w_out = holdings_nb.snapshot_sums(
+        sid.astype(np.int64),
+        c_idx,
+        weight,
+        ptr,
+        pair_month.astype(np.int64),
+        table,
+        flat,
+    )
     w = np.zeros((n_m, n_e, n_ind))
     w[have] = flat[pair_of_have]
-    return IndustryWeights(w, int((~ok).sum()), float(rw[~ok].sum()), int((~have).sum()))
+    return IndustryWeights(w, int(n_out), float(w_out), int((~have).sum()))
 
 
 def basket_industry_weights(
