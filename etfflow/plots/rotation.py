@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import matplotlib as mpl
 import numpy as np
 import polars as pl
 from matplotlib import colormaps
@@ -331,15 +332,35 @@ def hits_panel(result: RotationResult, style: Style, ax: Axes) -> None:
 # --------------------------------------------------------------------------- figures
 
 
+#: Figure margins in inches (left, right, top, bottom); fixed margins instead of a
+#: constrained layout, which costs more than the drawing on these small figures.
+_MARGINS = (0.7, 0.25, 0.35, 0.45)
+
+
 def _figure(
     size: tuple[float, float],
     cjk: bool | None,
     draw: Callable[[Figure, Style], None],
+    *,
+    margins: tuple[float, float, float, float] = _MARGINS,
+    wspace: float = 0.2,
+    hspace: float = 0.2,
 ) -> Figure:
     style = Style(cjk)
-    fig = new_figure(style, size, layout="constrained")
-    draw(fig, style)
-    for ax in fig.axes:
+    fig = new_figure(style, size, layout=None)
+    w, h = size
+    left, right, top, bottom = margins
+    fig.subplots_adjust(
+        left=left / w,
+        right=1 - right / w,
+        top=1 - top / h,
+        bottom=bottom / h,
+        wspace=wspace,
+        hspace=hspace,
+    )
+    with mpl.rc_context(style.rc):  # type: ignore[arg-type]
+        draw(fig, style)
+    for ax in fig.axes:  # ticks are made at draw time: fix their size now
         ax.tick_params(labelsize=8)
     apply_font(fig, style)
     return fig
@@ -379,7 +400,7 @@ def nav(
         ax, dd = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1.2])
         nav_panel(result, strategy, style, ax, dd)
 
-    return _figure(size, cjk, draw)
+    return _figure(size, cjk, draw, hspace=0.08)
 
 
 def flow_groups(
@@ -407,7 +428,7 @@ def regimes(
         regime_panel(result, "size", style, a)
         regime_panel(result, "style", style, b)
 
-    return _figure(size, cjk, draw)
+    return _figure(size, cjk, draw, hspace=0.5)
 
 
 def divergence(
@@ -424,7 +445,7 @@ def divergence(
         divergence_panel(result, style, a)
         heat_panel(result, style, b)
 
-    return _figure(size, cjk, draw)
+    return _figure(size, cjk, draw, margins=(1.25, 0.25, 0.35, 0.45), wspace=0.22)
 
 
 def holdings_mix(
@@ -442,7 +463,7 @@ def holdings_mix(
         mix_panel(result, style, a)
         hits_panel(result, style, b)
 
-    return _figure(size, cjk, draw)
+    return _figure(size, cjk, draw, margins=(0.7, 0.25, 0.35, 1.15), wspace=0.15)
 
 
 def report_figures(result: RotationResult, *, cjk: bool | None = None) -> dict[str, Figure]:
