@@ -413,7 +413,7 @@ def _holdings_table(result: RotationResult) -> str:
         [
             ("短期资金明显流入", "flow in"),
             ("风格调整后持仓优势", "style-adjusted holding"),
-            ("分歧度方向", "divergence"),
+            ("分歧度与新发热度同向", "divergence agrees with heat"),
             ("绝对收益", "return"),
             ("超额收益", "excess"),
         ],
@@ -458,7 +458,7 @@ def _figures(result: RotationResult, cjk: bool | None) -> dict[str, str]:
 
 def _params(result: RotationResult) -> dict[str, str]:
     p = result.params
-    return {
+    out = {
         "pool": p.pool,
         "level": p.level,
         "top": str(p.top),
@@ -470,6 +470,12 @@ def _params(result: RotationResult) -> dict[str, str]:
         "quantiles": str(p.quantiles),
         "start": str(p.start) if p.start else "first signal day",
     }
+    first = result.meta.get("first_signal_day")
+    if first and not p.start:
+        out["start"] = f"{first} (first signal day)"
+    if "rebalance_days" in result.meta:
+        out["rebalances"] = str(result.meta["rebalance_days"])
+    return out
 
 
 def _covered(result: RotationResult) -> str:

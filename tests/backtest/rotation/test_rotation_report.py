@@ -491,6 +491,21 @@ def test_regime_shading_covers_regime_one_weeks(result: RotationResult) -> None:
     )
     shade = [c for c in fig.axes[0].collections if "regime" in str(c.get_label())]
     assert len(shade) == 1
+    reg = size["regime"].fill_null(0).to_numpy()
+    runs = int(reg[0] == 1) + int(((reg[1:] == 1) & (reg[:-1] != 1)).sum())
+    assert runs > 0 and len(shade[0].get_paths()) == runs  # one shaded span per regime-1 run
+
+
+def test_header_reads_the_run_meta(result: RotationResult) -> None:
+    meta = {"first_signal_day": "2023-11-15", "rebalance_days": 5}
+    page = R.render_html(RotationResult(result.params, result.tables, meta), generated_at=WHEN)
+    assert "<dt>start</dt><dd>2023-11-15 (first signal day)</dd>" in page
+    assert "<dt>rebalances</dt><dd>5</dd>" in page
+    page = R.render_html(
+        RotationResult(RotationParams(start=dt.date(2023, 12, 1)), result.tables, meta),
+        generated_at=WHEN,
+    )
+    assert "<dt>start</dt><dd>2023-12-01</dd>" in page
 
 
 def test_latest_divergence_picks_the_last_month_with_values(result: RotationResult) -> None:
