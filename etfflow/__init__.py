@@ -18,12 +18,13 @@ The short public API, loaded lazily (``import etfflow`` imports nothing heavy)::
     fs = ef.process(fs, "winsor,fill,zscore,neutralize", market=market)
     ev = ef.evaluate(fs, market, groups=10)        # ev.summary, ev.yearly, ...
     ef.plots.tear_sheet(ev, "w_passive_inflow_20")
+    rot = ef.rotation(ds, top=6, rebalance=10)     # Huafu industry rotation: rot["summary"], ...
 
 Names: :func:`open_dataset`, :func:`validate`, :class:`Pool`, :func:`look_through` (alias
 :func:`penetrate`), :func:`load_market`, :func:`factor`, :func:`compute_factors`,
 :func:`stock_inputs`, :func:`industry_inputs`, :func:`process`, :func:`evaluate`,
-:func:`generate_market`, :class:`Store`, :func:`open_store`, :mod:`plots`,
-:class:`EtfflowError`.
+:func:`rotation` (with :class:`RotationParams`), :func:`generate_market`, :class:`Store`,
+:func:`open_store`, :mod:`plots`, :class:`EtfflowError`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "stock_inputs": ("etfflow.factors.inputs", "stock_inputs"),
     "industry_inputs": ("etfflow.factors.inputs", "industry_inputs"),
     "evaluate": ("etfflow.backtest.api", "evaluate_factors"),
+    "rotation": ("etfflow.backtest.rotation.run", "rotate"),
+    "RotationParams": ("etfflow.backtest.rotation.params", "RotationParams"),
     "generate_market": ("etfflow.data_samples", "generate_market"),
     "plots": ("etfflow.plots", None),
     "EtfflowError": ("etfflow.exceptions", "EtfflowError"),
@@ -57,6 +60,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 __all__ = [
     "EtfflowError",
     "Pool",
+    "RotationParams",
     "Store",
     "__version__",
     "compute_factors",
@@ -71,6 +75,7 @@ __all__ = [
     "penetrate",
     "plots",
     "process",
+    "rotation",
     "stock_inputs",
     "validate",
 ]

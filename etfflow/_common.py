@@ -42,3 +42,30 @@ def atomic_path(path: str | os.PathLike[str], *, create: bool = True) -> Iterato
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary folder beside ``path`` that replaces ``path`` (as a whole) on success.
+
+    The caller writes every file into the yielded folder; on leaving the block an existing
+    ``path`` is moved aside, the new folder renamed to ``path`` and the old one deleted, so
+    ``path`` is either the complete old set or the complete new set, never a mix. On any
+    exception ``path`` is left as it was and the temporary folder is removed.
+    """
+    import shutil
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tag = f"{os.getpid()}.{uuid.uuid4().hex[:12]}"
+    tmp = out.with_name(f".{out.name}.{tag}.tmp")
+    old = out.with_name(f".{out.name}.{tag}.old")
+    tmp.mkdir()
+    try:
+        yield tmp
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)

@@ -19,6 +19,7 @@ from etfflow.cli._ui import (
 from etfflow.cli.backtest import print_backtest, ts_corr_table
 from etfflow.cli.factors import print_factor_run
 from etfflow.cli.lookthrough import print_summary
+from etfflow.cli.rotation import print_rotation
 from etfflow.data_samples import SIZES
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
 from etfflow.pipeline.demo import HEADLINE, default_market_dir, run_demo
@@ -90,6 +91,11 @@ def demo(
             "industries (share positive), per year (cf. Huaan 2024-12, table 10)",
         )
     )
+    console.print(
+        "\n[bold]Industry rotation from ETF flows[/] (Huafu 2026-02; "
+        "docs/methodology.md#8-industry-rotation)"
+    )
+    print_rotation(d.rotation.result)
     if d.compacted is not None:
         before, after = d.compacted
         console.print(
@@ -100,13 +106,15 @@ def demo(
         f"\nresults in {escape(str(run.store))}: look-through run [bold]{run.run_id}[/] "
         f"(tables stock_flow, group_flow, coverage), factor runs [bold]{frun.run_id}[/] "
         f"(stock) and [bold]{irun.run_id}[/] (industry; tables factor_values, factor_defs), "
-        f"backtest runs [bold]{bt.run_id}[/] and [bold]{ibt.run_id}[/] (tables bt_*); "
+        f"backtest runs [bold]{bt.run_id}[/] and [bold]{ibt.run_id}[/] (tables bt_*), rotation "
+        f"run [bold]{d.rotation.run_id}[/] (tables rot_*); "
         "every run is listed in table runs. Query them with SQL (`etfflow sql`, or the "
         "duckdb shell >= 1.0), e.g.\n"
         f'  etfflow sql --store {escape(str(run.store))} "SELECT factor, rank_ic, '
         f"long_excess_ann FROM bt_summary WHERE run_id = '{bt.run_id}' ORDER BY rank_ic\"\n"
         f"HTML reports: {escape(str(bt.html))} and {escape(str(ibt.html))} (charts of the "
         f"{len(HEADLINE)} headline factors, tables of all; every factor's charts: etfflow report "
-        f"--store {escape(str(run.store))} --run {bt.run_id} --html FILE)\n"
+        f"--store {escape(str(run.store))} --run {bt.run_id} --html FILE); rotation report: "
+        f"{escape(str(d.rotation.html))}\n"
         f"done in {d.seconds:.1f} s"
     )

@@ -78,11 +78,16 @@ from etfflow.data_samples.stocks import factor_returns, make_universe
 from etfflow.data_samples.writer import prepare, write_manifest, write_pcf_year, write_table
 from etfflow.exceptions import EtfflowError
 
-__all__ = ["SIZES", "MarketConfig", "generate_market", "planted_effects"]
+__all__ = ["MARKET_FORMAT", "SIZES", "MarketConfig", "generate_market", "planted_effects"]
 
 
 #: Independent random streams, in this order, spawned from ``SeedSequence(seed)``.
 _STREAMS = ("universe", "returns", "etfs", "stock_daily", "etf_daily", "funds", "issuance")
+
+
+#: Version of the generated tables; a demo regenerates a market of an older format.
+#: 2: ``index_daily`` gains CNI Growth / CNI Value (399370.SZ / 399371.SZ).
+MARKET_FORMAT = 2
 
 
 def _check(size: str, config: MarketConfig | None, seed: int) -> MarketConfig:
@@ -213,6 +218,7 @@ def generate_market(
         "size": cfg.name if config is not None else size,
         "seed": int(seed),
         "etfflow_version": _version(),
+        "format": MARKET_FORMAT,
         "start": str(days[0]),
         "end": str(days[-1]),
         "n_trading_days": len(days),

@@ -1,6 +1,6 @@
 """The tables of the Huafu 2026-02 industry rotation (docs/methodology.md#11-input-tables):
-index closes (with the CNI Growth / Value pair), active equity funds, their disclosed holdings, daily NAVs and monthly new
-issuance.
+index closes (with the CNI Growth / Value pair), active equity funds, their disclosed
+holdings, daily NAVs and monthly new issuance.
 
 Active funds hold a concentrated stock portfolio chosen at each quarter end from an industry
 preference, a size tilt and a value tilt; between quarter ends they buy and hold (no trading),

@@ -3,7 +3,8 @@
 generate (or reuse) a market → validate and look through every ETF → stock factors with the
 standard processing → CITIC level-1 industry factors (raw) → decile backtests of the stock factors
 and quintile backtests of the industry factors, each with its HTML report → the industries' flow
-time-series correlations → compact the store when a re-run replaced rows.
+time-series correlations → the industry rotation of Huafu 2026-02 with its HTML report → compact
+the store when a re-run replaced rows.
 
 ``run_demo(size="tiny", out="m", store="r.duckdb").stock_backtest.evaluation.summary`` is the
 decile summary the CLI prints (``tests/pipeline/test_demo.py`` runs it).
@@ -18,13 +19,15 @@ from pathlib import Path
 import polars as pl
 
 from etfflow._common import Progress
-from etfflow.data_samples import SIZES, generate_market
+from etfflow.backtest.rotation.params import RotationParams
+from etfflow.data_samples import MARKET_FORMAT, SIZES, generate_market
 from etfflow.engine.loading import MANIFEST, open_dataset
 from etfflow.engine.market import Market, load_market
 from etfflow.engine.pools import Pool
 from etfflow.engine.store import DEFAULT_STORE, check_store_path, compact_store
 from etfflow.exceptions import EtfflowError
 from etfflow.pipeline.backtest import BacktestRun, flow_ts_corr, run_backtest
+from etfflow.pipeline.rotation import RotationRun, run_rotation
 from etfflow.pipeline.runs import (
     STANDARD_PROCESSING,
     FactorRun,
@@ -49,6 +52,7 @@ HEADLINE = (
 #: Report files the demo writes beside its store.
 STOCK_REPORT = "etfflow_report_stock.html"
 INDUSTRY_REPORT = "etfflow_report_industry.html"
+ROTATION_REPORT = "etfflow_report_rotation.html"
 
 
 @dataclass
@@ -64,6 +68,7 @@ class DemoRun:
     stock_backtest: BacktestRun
     industry_backtest: BacktestRun
     flow_ts_corr: pl.DataFrame
+    rotation: RotationRun
     compacted: tuple[int, int] | None  # store bytes before/after compaction, when it ran
     seconds: float
 
@@ -74,11 +79,13 @@ def default_market_dir(size: str, seed: int) -> Path:
 
 
 def has_market(out: Path, size: str, seed: int) -> bool:
-    """A finished market (manifest written last) of this size and seed is at ``out``."""
+    """A finished market (manifest written last) of this size, seed and the current
+    :data:`~etfflow.data_samples.MARKET_FORMAT` is at ``out``."""
     if not (out / MANIFEST).is_file():
         return False
     m = open_dataset(out, require_holdings=False).manifest
-    return m.get("size") == size and m.get("seed") == seed
+    fmt = m.get("format", 1)
+    return m.get("size") == size and m.get("seed") == seed and fmt == MARKET_FORMAT
 
 
 def run_demo(
@@ -138,6 +145,14 @@ def run_demo(
         progress=progress,
     )
     ts = flow_ts_corr(industry.factors)
+    rot = run_rotation(
+        out,
+        RotationParams(),
+        store=store,
+        html=store.parent / ROTATION_REPORT,
+        market=market,
+        progress=progress,
+    )
     compacted = None
     if rerun:
         if progress is not None:
@@ -155,6 +170,7 @@ def run_demo(
         stock_backtest=bt,
         industry_backtest=ibt,
         flow_ts_corr=ts,
+        rotation=rot,
         compacted=compacted,
         seconds=time.perf_counter() - t0,
     )

@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from etfflow.backtest.rotation.result import SCHEMAS
 from etfflow.engine.loading import Dataset
 from etfflow.engine.pools import Pool
 from etfflow.exceptions import DataContractError, EtfflowError
@@ -42,7 +43,10 @@ class WeeklyHoldings:
     ``weekly`` follows ``SCHEMAS["industry_weekly"]``; ``industries`` are the sorted labels;
     ``share`` is the ``(weeks, industries)`` holding level ``L`` and ``month_share`` the same
     on the month-end trading days ``months`` (NaN before any weights); ``weeks`` are the
-    week-end trading days; ``diagnostics`` counts what could not be looked
+    week-end trading days. ``present`` / ``month_present`` mark the industries that exist
+    (some stock is classified in them on the weights' month-end): ``weekly`` has rows only for
+    those, so an industry created later never appears earlier (point in time); weeks before
+    the first month-end have no weights and no rows. ``diagnostics`` counts what could not be looked
     through (never dropped silently).
     """
 
@@ -52,6 +56,8 @@ class WeeklyHoldings:
     months: pl.Series
     share: np.ndarray
     month_share: np.ndarray
+    present: np.ndarray
+    month_present: np.ndarray
     diagnostics: dict[str, int | float] = field(default_factory=dict)
 
 
@@ -280,7 +286,12 @@ def weekly_holdings(
         .agg((pl.col("scale") * pl.col("weight")).sum().alias("holding"))
     )
     labels_lf = ds.frame("stock_industry").select(pl.col(level).cast(pl.String).unique().sort())
-    held_df, uncl, labels_df = pl.collect_all([held, unclassified, labels_lf])
+    present_lf = week_month.join(ind.select("month", "industry").unique(), on="month").select(
+        "date", "industry", pl.lit(True).alias("present")
+    )
+    held_df, uncl, labels_df, present_df = pl.collect_all(
+        [held, unclassified, labels_lf, present_lf]
+    )
     industries = [x for x in labels_df[level].to_list() if x is not None]
     unknown = held_df.filter(~pl.col("industry").is_in(industries))
     if unknown.height:  # pragma: no cover - labels come from the same table
@@ -291,12 +302,15 @@ def weekly_holdings(
             examples=unknown.head(5),
             n_rows=unknown.height,
         )
-    weekly = _weekly_table(held_df.filter(pl.col("date").is_in(weeks.to_list())), weeks, industries)
-    share = weekly["holding_share"].to_numpy().reshape(len(weeks), len(industries))
-    monthly = _weekly_table(
-        held_df.filter(pl.col("date").is_in(months.to_list())), months, industries
-    )
-    month_share = monthly["holding_share"].to_numpy().reshape(len(months), len(industries))
+    full = _grid(held_df, present_df, weeks, industries)
+    shape = (len(weeks), len(industries))
+    share = full["holding_share"].fill_null(np.nan).to_numpy().reshape(shape)
+    present = full["present"].to_numpy().reshape(shape)
+    weekly = full.filter("present").select(list(SCHEMAS["industry_weekly"]))
+    mfull = _grid(held_df, present_df, months, industries)
+    mshape = (len(months), len(industries))
+    month_share = mfull["holding_share"].fill_null(np.nan).to_numpy().reshape(mshape)
+    month_present = mfull["present"].to_numpy().reshape(mshape)
     diagnostics = {
         "etfs": etfs.height,
         "weeks": len(weeks),
@@ -312,23 +326,31 @@ def weekly_holdings(
             level,
             diagnostics["unclassified_weight"],
         )
-    return WeeklyHoldings(weekly, industries, weeks, months, share, month_share, diagnostics)
+    return WeeklyHoldings(
+        weekly, industries, weeks, months, share, month_share, present, month_present, diagnostics
+    )
 
 
-def _weekly_table(held: pl.DataFrame, weeks: pl.Series, industries: list[str]) -> pl.DataFrame:
-    """Complete (week × industry) grid: holding 0 where no ETF holds the industry."""
-    grid = pl.DataFrame({"date": weeks}).join(pl.DataFrame({"industry": industries}), how="cross")
+def _grid(
+    held: pl.DataFrame, present: pl.DataFrame, dates: pl.Series, industries: list[str]
+) -> pl.DataFrame:
+    """The (date × industry) grid: holding 0 where no ETF holds an industry, share and flow
+    null where the industry does not exist (``present`` false), rows in (date, industry) order.
+    """
+    grid = pl.DataFrame({"date": dates}).join(pl.DataFrame({"industry": industries}), how="cross")
     total = pl.col("holding").sum().over("date")
+    share = pl.col("holding_share")
     return (
         grid.join(held, on=["date", "industry"], how="left")
-        .with_columns(pl.col("holding").fill_null(0.0))
-        .with_columns(pl.when(total > 0).then(pl.col("holding") / total).alias("holding_share"))
-        .sort("industry", "date")
+        .join(present, on=["date", "industry"], how="left")
+        .with_columns(pl.col("holding").fill_null(0.0), pl.col("present").fill_null(False))
         .with_columns(
-            (pl.col("holding_share") - pl.col("holding_share").shift(1).over("industry")).alias(
-                "flow"
-            )
+            pl.when(pl.col("present") & (total > 0))
+            .then(pl.col("holding") / total)
+            .alias("holding_share")
         )
+        .sort("industry", "date")
+        .with_columns((share - share.shift(1).over("industry")).alias("flow"))
         .sort("date", "industry")
-        .select("date", "industry", "holding", "holding_share", "flow")
+        .select("date", "industry", "holding", "holding_share", "flow", "present")
     )

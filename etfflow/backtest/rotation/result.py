@@ -129,6 +129,24 @@ SCHEMAS: dict[str, pl.Schema] = {
     ),
 }
 
+#: Row order of each table (its key): results are sorted by it, so a run read back from the
+#: store equals the computed one.
+KEYS: dict[str, tuple[str, ...]] = {
+    "industry_weekly": ("date", "industry"),
+    "industry_monthly": ("date", "industry"),
+    "regimes": ("date", "pair"),
+    "active_shares": ("date", "industry"),
+    "issuance": ("month",),
+    "signals": ("date", "industry"),
+    "holdings": ("date", "industry"),
+    "nav": ("strategy", "date"),
+    "summary": ("strategy", "period"),
+    "correlation": ("signal",),
+    "divergence_groups": ("side", "tercile"),
+    "sector_mix": ("sector",),
+    "industry_hits": ("industry",),
+}
+
 #: Tables ``--export DIR`` must write (the issue's list; the others are written as well).
 EXPORT_TABLES: tuple[str, ...] = tuple(SCHEMAS)
 
@@ -155,6 +173,11 @@ class RotationResult:
                     f"rotation table {name} has schema {dict(got)}, expected {dict(schema)}"
                 )
         return self
+
+
+def canonical(name: str, df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with exactly the columns and dtypes of table ``name``, sorted by its key."""
+    return df.select(list(SCHEMAS[name])).cast(dict(SCHEMAS[name])).sort(list(KEYS[name]))
 
 
 def empty(name: str) -> pl.DataFrame:

@@ -9,6 +9,7 @@ result follows :data:`etfflow.backtest.rotation.result.SCHEMAS`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 
@@ -20,7 +21,7 @@ from etfflow.backtest.rotation import active, metrics, portfolio, regimes
 from etfflow.backtest.rotation import signals as sg
 from etfflow.backtest.rotation.holdings import WeeklyHoldings, weekly_holdings
 from etfflow.backtest.rotation.params import RotationParams
-from etfflow.backtest.rotation.result import SCHEMAS, SIGNALS, RotationResult
+from etfflow.backtest.rotation.result import SCHEMAS, SIGNALS, RotationResult, canonical
 from etfflow.backtest.rotation.sectors import sector_of
 from etfflow.engine.loading import Dataset
 from etfflow.engine.market import Market, load_market
@@ -56,6 +57,7 @@ def rotate(
     *,
     market: Market | None = None,
     progress: Progress | None = None,
+    **options: object,
 ) -> RotationResult:
     """Run the industry rotation on a dataset.
 
@@ -70,13 +72,15 @@ def rotate(
         The dataset's :func:`~etfflow.engine.market.load_market` when the caller has it.
     progress
         Called as ``progress(stage, done, total)`` over :data:`STAGES`.
+    **options
+        Fields of :class:`RotationParams` overriding ``params`` (``top=5``, ``hp_lambda=100``).
 
     Returns
     -------
     RotationResult
         Every table of :data:`~etfflow.backtest.rotation.result.SCHEMAS`.
     """
-    p = (params or RotationParams()).check()
+    p = _with_options(params or RotationParams(), options).check()
     missing = [t for t in INPUT_TABLES if not ds.has(t)]
     if missing:
         raise EtfflowError(
@@ -116,7 +120,13 @@ def rotate(
     me_week = _month_end_weeks(wh.weeks)
     level_m = wh.share[me_week]
     change_m = np.vstack([np.full((1, len(industries)), np.nan), np.diff(level_m, axis=0)])
-    monthly = _monthly_table(wh.weeks.gather(me_week), industries, level_m, change_m, p.quantiles)
+    me_dates = wh.weeks.gather(me_week)
+    monthly = _keep(
+        _monthly_table(me_dates, industries, level_m, change_m, p.quantiles),
+        me_dates,
+        industries,
+        wh.present[me_week],
+    )
 
     month_pos = market.calendar.index_of(wh.months)
     act = _active_side(ds, p, market, wh, ret, month_pos)
@@ -166,7 +176,12 @@ def rotate(
         ).astype(np.int8),
     }
     rb_dates = days.gather(rb)
-    signals_tbl = sg.flags_frame(rb_dates, industries, scores, composite, selected, flags)
+    signals_tbl = _keep(
+        sg.flags_frame(rb_dates, industries, scores, composite, selected, flags),
+        rb_dates,
+        industries,
+        _rows_or_false(wh.month_present, im),
+    )
     step(4)
 
     # --- strategies ---
@@ -214,11 +229,12 @@ def rotate(
         "sector_mix": mix,
         "industry_hits": hits,
     }
-    tables = {k: v.select(list(SCHEMAS[k])).cast(dict(SCHEMAS[k])) for k, v in tables.items()}
+    tables = {k: canonical(k, v) for k, v in tables.items()}
     meta = {
         "industries": industries,
         "first_signal_day": str(days[min(ready, T - 1)]),
         "rebalance_days": len(rb),
+        "strategies": list(navs),
         **{f"lookthrough_{k}": v for k, v in wh.diagnostics.items()},
         **{f"active_{k}": v for k, v in act["diagnostics"].items()},
     }
@@ -226,6 +242,16 @@ def rotate(
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _with_options(params: RotationParams, options: dict[str, object]) -> RotationParams:
+    names = {f.name for f in dataclasses.fields(RotationParams)}
+    bad = sorted(set(options) - names)
+    if bad:
+        raise EtfflowError(
+            f"unknown rotation option(s) {', '.join(bad)}: choose from {', '.join(sorted(names))}"
+        )
+    return dataclasses.replace(params, **options)  # type: ignore[arg-type]
 
 
 def _day(d: dt.date) -> int:
@@ -243,6 +269,26 @@ def _industry_returns(market: Market, level: str, industries: list[str]) -> np.n
     for j, name in enumerate(industries):
         if name in pos:
             out[:, j] = r[:, pos[name]]
+    return out
+
+
+def _keep(
+    df: pl.DataFrame, dates: pl.Series, industries: list[str], mask: np.ndarray
+) -> pl.DataFrame:
+    """The rows of ``df`` whose (date, industry) is marked in ``mask`` (dates × industries):
+    industries that do not exist yet on a date get no row there (point in time)."""
+    r, c = np.nonzero(mask)
+    keep = pl.DataFrame(
+        {"date": dates.cast(pl.Date).gather(r), "industry": [industries[j] for j in c]},
+        schema={"date": pl.Date, "industry": pl.String},
+    )
+    return df.join(keep, on=["date", "industry"], how="semi")
+
+
+def _rows_or_false(mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    out = np.zeros((len(idx), mask.shape[1]), dtype=bool)
+    ok = idx >= 0
+    out[ok] = mask[idx[ok]]
     return out
 
 
