@@ -126,7 +126,11 @@ def latest_divergence(result: RotationResult) -> tuple[object, pl.DataFrame]:
 
 
 def relative_drawdown(rel: np.ndarray) -> np.ndarray:
-    """``rel / cummax(rel) - 1`` over the finite values (NaN elsewhere)."""
+    """``rel / cummax(rel) - 1`` over the finite values (NaN elsewhere).
+
+    >>> relative_drawdown(np.array([1.0, 1.2, np.nan, 0.9]))
+    array([ 0.  ,  0.  ,   nan, -0.25])
+    """
     ok = np.isfinite(rel)
     peak = np.fmax.accumulate(np.where(ok, rel, -np.inf))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -480,6 +484,15 @@ def report_figures(result: RotationResult, *, cjk: bool | None = None) -> dict[s
     -------
     dict[str, matplotlib.figure.Figure]
         ``nav`` (the composite), ``flow``, ``regimes``, ``divergence``, ``mix``.
+
+    Examples
+    --------
+    >>> from etfflow.backtest.rotation.params import RotationParams
+    >>> from etfflow.backtest.rotation.result import SCHEMAS, RotationResult, empty
+    >>> r = RotationResult(RotationParams(), {k: empty(k) for k in SCHEMAS})
+    >>> figs = report_figures(r, cjk=False)
+    >>> list(figs) == list(REPORT_FIGURES), figs["nav"].axes[0].texts[0].get_text()
+    (True, 'no values')
     """
     return {
         "nav": nav(result, cjk=cjk),
