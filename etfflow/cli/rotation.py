@@ -60,7 +60,12 @@ def print_rotation(result: RotationResult, *, holdings: int = 2) -> None:
     """The terminal summary in the report's layout: strategies, the composite per year, flow
     quintiles, the latest regimes and the latest holdings with their flags."""
     s = result["summary"]
-    order = result.meta.get("strategies") or s["strategy"].unique(maintain_order=True).to_list()
+    stored = result.meta.get("strategies")
+    order: list[str] = (
+        [str(x) for x in stored]
+        if isinstance(stored, list)
+        else s["strategy"].unique(maintain_order=True).to_list()
+    )
     rank = {name: i for i, name in enumerate(order)}
     whole = s.filter(pl.col("period") == "all").sort(
         pl.col("strategy").replace_strict(rank, default=len(rank), return_dtype=pl.Int32)

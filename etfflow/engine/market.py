@@ -79,12 +79,28 @@ class Market:
     def group_ids(self, level: str) -> tuple[np.ndarray, list[str]]:
         """``(ids, labels)``: the (days, stocks) int16 id of each stock's group at ``level``
         (``industry_l1``, ``industry_l2``, ``board`` or ``cap_quintile``; -1 = none)."""
-        from etfflow.engine.schemas import GROUP_LEVELS
+        return group_ids(self.panel, level)
 
-        k = GROUP_LEVELS.index(level)
-        g = self.panel.gbit[:, :, k]
-        ids = np.where(g >= 0, g - self.panel.group_offsets[k], -1).astype(np.int16)
-        return ids, self.panel.group_labels[k]
+
+def group_ids(panel: StockPanel, level: str) -> tuple[np.ndarray, list[str]]:
+    """``(ids, labels)`` of :meth:`Market.group_ids` from the stock panel alone."""
+    from etfflow.engine.schemas import GROUP_LEVELS
+
+    k = GROUP_LEVELS.index(level)
+    g = panel.gbit[:, :, k]
+    ids = np.where(g >= 0, g - panel.group_offsets[k], -1).astype(np.int16)
+    return ids, panel.group_labels[k]
+
+
+def load_returns(ds: Dataset, panel: StockPanel) -> np.ndarray:
+    """The dense ``(days, stocks)`` daily return of ``stock_daily`` (NaN when not listed),
+    aligned with ``panel``: what :func:`load_market` reads for ``Market.ret``, alone."""
+    daily = ds.frame("stock_daily").select("date", "code", "ret").collect()
+    out = np.full(panel.shape, np.nan)
+    out[panel.calendar.index_of(daily["date"]), index_of(daily["code"], panel.codes)] = (
+        daily["ret"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    )
+    return out
 
 
 def load_market(ds: Dataset, panel: StockPanel | None = None) -> Market:

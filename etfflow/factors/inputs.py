@@ -21,8 +21,8 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import polars as pl
 
-from etfflow.engine.market import Market
-from etfflow.engine.panel import Calendar, index_of
+from etfflow.engine.market import Market, group_ids
+from etfflow.engine.panel import Calendar, StockPanel, index_of
 from etfflow.exceptions import DataContractError, EtfflowError
 
 Level = Literal["stock", "industry_l1", "industry_l2"]
@@ -124,15 +124,22 @@ def industry_returns(market: Market, level: str) -> tuple[np.ndarray, list[str]]
     that have a return on ``t`` and a float cap on ``t-1`` (a stock's first day is left out);
     NaN when no stock qualifies.
     """
-    ids, labels = market.group_ids(level)
-    t, _n = market.shape
+    return panel_group_returns(market.panel, market.ret, level)
+
+
+def panel_group_returns(
+    panel: StockPanel, ret: np.ndarray, level: str
+) -> tuple[np.ndarray, list[str]]:
+    """:func:`industry_returns` from a stock panel and the dense daily returns alone."""
+    ids, labels = group_ids(panel, level)
+    t, _n = panel.shape
     g = len(labels)
-    prev_f = np.vstack([np.full((1, market.shape[1]), np.nan), market.float_mcap[:-1]])
-    ok = (ids >= 0) & np.isfinite(market.ret) & np.isfinite(prev_f) & (prev_f > 0)
+    prev_f = np.vstack([np.full((1, panel.shape[1]), np.nan), panel.float_mcap[:-1]])
+    ok = (ids >= 0) & np.isfinite(ret) & np.isfinite(prev_f) & (prev_f > 0)
     d, s = np.nonzero(ok)
     key = d.astype(np.int64) * g + ids[d, s]
     wsum = np.bincount(key, weights=prev_f[d, s], minlength=t * g).reshape(t, g)
-    rsum = np.bincount(key, weights=prev_f[d, s] * market.ret[d, s], minlength=t * g)
+    rsum = np.bincount(key, weights=prev_f[d, s] * ret[d, s], minlength=t * g)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(wsum > 0, rsum.reshape(t, g) / wsum, np.nan)
     return r, list(labels)

@@ -17,7 +17,7 @@ import polars as pl
 
 from etfflow._common import Progress, atomic_dir
 from etfflow.backtest.rotation.params import RotationParams
-from etfflow.backtest.rotation.result import SCHEMAS, RotationResult
+from etfflow.backtest.rotation.result import SCHEMAS, RotationResult, canonical
 from etfflow.backtest.rotation.run import INPUT_TABLES, rotate
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.market import Market
@@ -113,10 +113,7 @@ def load_rotation(store: str | Path, run_id: str | None = None) -> RotationResul
             )
         row = runs.row(-1, named=True)
         tables = {
-            name: st.table(STORE_TABLES[name], row["run_id"])
-            .drop("run_id")
-            .cast(dict(SCHEMAS[name]))
-            for name in SCHEMAS
+            name: canonical(name, st.table(STORE_TABLES[name], row["run_id"])) for name in SCHEMAS
         }
     import json
 

@@ -10,7 +10,9 @@ short-term flow ``F[i,t] = L[i,t] − L[i,t−1 week]``.
 Weights of month-end ``m``: in weights mode the ETF's own ``holding_weights`` snapshot in force
 on ``m`` (dated ``≤ m``), else its tracked index's; in PCF mode the ETF's latest basket dated
 within :data:`PCF_STALE_DAYS` calendar days up to ``m``, priced at that day's closes
-(``w = q·close / Σ q·close``). Everything is a lazy Polars plan, collected once.
+(``w = q·close / Σ q·close``). The weights are summed once per month-end into
+``W[m, e, i]`` (a month-end × ETF × industry array); a week's holdings are then the product of
+its scale vector with ``W`` of its month-end.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from etfflow.backtest.rotation import holdings_nb
 from etfflow.backtest.rotation.result import SCHEMAS
 from etfflow.engine.loading import Dataset
+from etfflow.engine.panel import epoch_days, index_of
 from etfflow.engine.pools import Pool
-from etfflow.exceptions import DataContractError, EtfflowError
+from etfflow.exceptions import EtfflowError
 
 log = logging.getLogger(__name__)
 
@@ -89,62 +93,151 @@ def _period_ends(days: pl.Series, every: str) -> pl.Series:
     return out.sort("date")["date"]
 
 
-def month_end_weights(
-    ds: Dataset, etfs: pl.DataFrame, months: pl.Series, mode: Mode
-) -> pl.LazyFrame:
-    """``(month, etf_code, code, weight)``: each pool ETF's weights at each month-end.
+def industry_table(
+    ds: Dataset, months: pl.Series, level: str
+) -> tuple[list[str], list[str], np.ndarray]:
+    """``(codes, industries, table)``: each stock's industry id on each month-end.
 
-    ``etfs`` holds the pool's ``etf_code`` and ``index_code`` (strings).
+    ``codes`` and ``industries`` are sorted; ``table[m, s]`` is the position in ``industries``
+    of stock ``codes[s]``'s industry on ``months[m]`` (-1: not classified that day).
     """
+    si = ds.frame("stock_industry").collect()
+    if "end_date" not in si.columns:
+        si = si.with_columns(pl.lit(None, dtype=pl.Date).alias("end_date"))
+    label = si[level].cast(pl.String)
+    codes = sorted(si["code"].cast(pl.String).unique().drop_nulls().to_list())
+    industries = sorted(label.unique().drop_nulls().to_list())
+    pos = {x: i for i, x in enumerate(industries)}
+    lab = np.array([pos.get(x, -1) if x is not None else -1 for x in label.to_list()])
+    stock = index_of(si["code"], codes)
+    start = epoch_days(si["start_date"]).astype(np.int64)
+    end = si["end_date"].to_physical().fill_null(np.iinfo(np.int32).max).to_numpy()
+    m_ep = epoch_days(months.cast(pl.Date)).astype(np.int64)
+    table = np.full((len(months), len(codes)), -1, dtype=np.int16)
+    ok = (stock >= 0) & (lab >= 0)
+    inside = (start[ok, None] <= m_ep[None, :]) & (m_ep[None, :] <= end[ok, None])
+    r, m = np.nonzero(inside)
+    table[m, stock[ok][r]] = lab[ok][r]
+    return codes, industries, table
+
+
+@dataclass
+class IndustryWeights:
+    """``weights[m, e, i]``: the share of ETF ``e``'s weights in industry ``i`` at month-end
+    ``m`` (0 where the ETF has no weights yet); counts of what could not be classified."""
+
+    weights: np.ndarray
+    unclassified_rows: int
+    unclassified_weight: float
+    missing: int  # (month-end, ETF) pairs without any weights in force
+
+
+def snapshot_industry_weights(
+    ds: Dataset,
+    etfs: pl.DataFrame,
+    months: pl.Series,
+    codes: list[str],
+    table: np.ndarray,
+    n_ind: int,
+) -> IndustryWeights:
+    """Weights mode: the ``holding_weights`` snapshot in force on each month-end (the ETF's
+    own, else its tracked index's), summed by the stocks' industries on that month-end.
+
+    Arrays throughout: each snapshot's rows are summed once per month-end that uses it.
+    """
+    hw = ds.frame("holding_weights").collect()
+    n = hw.height
+    pool = etfs["etf_code"].to_list()
+    n_m, n_e = len(months), len(pool)
+    index_codes = sorted(set(etfs["index_code"].to_list()))
+    etf_index = index_of(etfs["index_code"], index_codes).astype(np.int64)
+    none = np.full(n, -1, dtype=np.int32)
+    e_idx = index_of(hw["etf_code"], pool) if "etf_code" in hw.columns else none
+    x_idx = index_of(hw["index_code"], index_codes) if "index_code" in hw.columns else none
+    own = hw["etf_code"].is_not_null().to_numpy() if "etf_code" in hw.columns else none >= 0
+    # one owner id per row: pool ETF e (own snapshot) or n_e + tracked index x; -1: not used
+    owner = np.where(own, e_idx, np.where(x_idx >= 0, n_e + x_idx, -1)).astype(np.int64)
+    valid = np.flatnonzero(owner >= 0)
+    span = np.int64(1 << 21)  # > owners
+    key = epoch_days(hw["date"]).astype(np.int64)[valid] * span + owner[valid]
+    if len(key) and bool((key[1:] >= key[:-1]).all()):  # rows sorted by date, owner: O(n)
+        new = np.r_[True, key[1:] != key[:-1]]
+        snaps, sid = key[new], np.cumsum(new) - 1
+    else:
+        snaps, sid = np.unique(key, return_inverse=True)
+    snap_day, snap_owner = snaps // span, snaps % span
+    # the snapshot of each (month-end, ETF): own in force, else the tracked index's
+    by_owner = np.lexsort((snap_day, snap_owner))
+    okey = snap_owner[by_owner] * span + snap_day[by_owner]
+    m_ep = epoch_days(months.cast(pl.Date)).astype(np.int64)
+
+    def latest(own_id: np.ndarray) -> np.ndarray:
+        """Snapshot id of each owner in force on each month-end, ``(M, E)`` (-1: none)."""
+        if not len(okey):
+            return np.full((n_m, len(own_id)), -1, dtype=np.int64)
+        k = np.searchsorted(okey, own_id[None, :] * span + m_ep[:, None], side="right") - 1
+        hit = (k >= 0) & (snap_owner[by_owner][np.maximum(k, 0)] == own_id[None, :])
+        return np.where(hit & (own_id[None, :] >= 0), by_owner[np.maximum(k, 0)], -1)
+
+    snap = latest(np.arange(n_e, dtype=np.int64))
+    via_index = latest(np.where(etf_index >= 0, n_e + etf_index, -1))
+    snap = np.where(snap >= 0, snap, via_index)
+    # distinct (snapshot, month-end) pairs: a stale snapshot serves several month-ends
+    have = snap >= 0
+    mm = np.broadcast_to(np.arange(n_m)[:, None], snap.shape)[have]
+    pair_key, pair_of_have = np.unique(snap[have] * n_m + mm, return_inverse=True)
+    pair_snap, pair_month = pair_key // n_m, pair_key % n_m
+    uses = np.bincount(pair_snap, minlength=len(snaps))
+    ptr = np.zeros(len(snaps) + 1, dtype=np.int64)
+    np.cumsum(uses, out=ptr[1:])
+    weight = hw["weight"].cast(pl.Float64).fill_null(0.0).to_numpy()[valid]
+    c_idx = index_of(hw["code"], codes)[valid].astype(np.int64)
+    flat = np.zeros((len(pair_key), n_ind))
+    n_out, w_out = holdings_nb.snapshot_sums(
+        sid.astype(np.int64),
+        c_idx,
+        weight,
+        ptr,
+        pair_month.astype(np.int64),
+        table,
+        flat,
+    )
+    w = np.zeros((n_m, n_e, n_ind))
+    w[have] = flat[pair_of_have]
+    return IndustryWeights(w, int(n_out), float(w_out), int((~have).sum()))
+
+
+def basket_industry_weights(
+    ds: Dataset,
+    etfs: pl.DataFrame,
+    months: pl.Series,
+    codes: list[str],
+    table: np.ndarray,
+    n_ind: int,
+) -> IndustryWeights:
+    """PCF mode: the basket of the latest day up to each month-end (at most
+    :data:`PCF_STALE_DAYS` old), priced at that day's closes, summed by industry."""
     keys = (
         pl.DataFrame({"month": months.cast(pl.Date)})
-        .join(etfs.select("etf_code", "index_code"), how="cross")
+        .join(etfs.select("etf_code"), how="cross")
         .sort("month")
         .lazy()
     )
-    if mode == "weights":
-        return _snapshot_weights(ds, keys)
-    return _basket_weights(ds, keys, months)
-
-
-def _snapshot_weights(ds: Dataset, keys: pl.LazyFrame) -> pl.LazyFrame:
-    hw = ds.frame("holding_weights")
-    names = hw.collect_schema().names()
-    cast = [pl.col(c).cast(pl.String) for c in ("code", "etf_code", "index_code") if c in names]
-    hw = hw.with_columns(cast)
-    if "etf_code" not in names:
-        hw = hw.with_columns(pl.lit(None, dtype=pl.String).alias("etf_code"))
-    if "index_code" not in names:
-        hw = hw.with_columns(pl.lit(None, dtype=pl.String).alias("index_code"))
-    own = hw.filter(pl.col("etf_code").is_not_null())
-    idx = hw.filter(pl.col("etf_code").is_null())
-    own_snaps = own.select("etf_code", pl.col("date").alias("snap")).unique().sort("snap")
-    idx_snaps = idx.select("index_code", pl.col("date").alias("isnap")).unique().sort("isnap")
-    pick = keys.join_asof(
-        own_snaps,
-        left_on="month",
-        right_on="snap",
-        by="etf_code",
-        strategy="backward",
-        check_sortedness=False,
-    ).join_asof(
-        idx_snaps,
-        left_on="month",
-        right_on="isnap",
-        by="index_code",
-        strategy="backward",
-        check_sortedness=False,
-    )
-    from_own = pick.filter(pl.col("snap").is_not_null()).join(
-        own.select("etf_code", pl.col("date").alias("snap"), "code", "weight"),
-        on=["etf_code", "snap"],
-    )
-    from_idx = pick.filter(pl.col("snap").is_null() & pl.col("isnap").is_not_null()).join(
-        idx.select("index_code", pl.col("date").alias("isnap"), "code", "weight"),
-        on=["index_code", "isnap"],
-    )
-    cols = ["month", "etf_code", "code", "weight"]
-    return pl.concat([from_own.select(cols), from_idx.select(cols)])
+    rows = _basket_weights(ds, keys, months).collect()
+    pool = etfs["etf_code"].to_list()
+    m = pl.Series(rows["month"]).cast(pl.Date)
+    m_idx = np.searchsorted(epoch_days(months.cast(pl.Date)), epoch_days(m))
+    e_idx = index_of(rows["etf_code"], pool).astype(np.int64)
+    c_idx = index_of(rows["code"], codes).astype(np.int64)
+    weight = rows["weight"].to_numpy()
+    ind = np.where(c_idx >= 0, table[m_idx, np.maximum(c_idx, 0)], -1).astype(np.int64)
+    ok = ind >= 0
+    n_m, n_e = len(months), len(pool)
+    key = (m_idx[ok] * n_e + e_idx[ok]) * n_ind + ind[ok]
+    w = np.bincount(key, weights=weight[ok], minlength=n_m * n_e * n_ind).reshape(n_m, n_e, n_ind)
+    have = np.zeros((n_m, n_e), dtype=bool)
+    have[m_idx, e_idx] = True
+    return IndustryWeights(w, int((~ok).sum()), float(weight[~ok].sum()), int((~have).sum()))
 
 
 def _basket_weights(ds: Dataset, keys: pl.LazyFrame, months: pl.Series) -> pl.LazyFrame:
@@ -185,29 +278,21 @@ def _basket_weights(ds: Dataset, keys: pl.LazyFrame, months: pl.Series) -> pl.La
     )
 
 
-def industry_at(ds: Dataset, dates: pl.Series, level: str) -> pl.LazyFrame:
-    """``(month, code, industry)``: each stock's industry at each of ``dates`` (point in time)."""
-    ind = ds.frame("stock_industry").select(
-        pl.col("code").cast(pl.String),
-        "start_date",
-        *(
-            ["end_date"]
-            if "end_date" in ds.frame("stock_industry").collect_schema().names()
-            else []
-        ),
-        pl.col(level).cast(pl.String).alias("industry"),
+def etf_scale(ds: Dataset, pool: list[str], dates: pl.Series) -> np.ndarray:
+    """``(dates, ETFs)`` scale ``S·N`` (CNY) on each date; 0 where the ETF has no row."""
+    d = (
+        ds.frame("etf_daily")
+        .select("date", "etf_code", (pl.col("shares") * pl.col("nav")).alias("scale"))
+        .filter(pl.col("date").is_in(dates.to_list()))
+        .collect()
     )
-    if "end_date" not in ind.collect_schema().names():
-        ind = ind.with_columns(pl.lit(None, dtype=pl.Date).alias("end_date"))
-    d = pl.DataFrame({"month": dates.cast(pl.Date)}).lazy()
-    return (
-        d.join(ind, how="cross")
-        .filter(
-            (pl.col("start_date") <= pl.col("month"))
-            & (pl.col("end_date").is_null() | (pl.col("end_date") >= pl.col("month")))
-        )
-        .select("month", "code", "industry")
-    )
+    e = index_of(d["etf_code"], pool)
+    t = np.searchsorted(epoch_days(dates.cast(pl.Date)), epoch_days(d["date"]))
+    v = d["scale"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    ok = (e >= 0) & np.isfinite(v)
+    out = np.zeros((len(dates), len(pool)))
+    out[t[ok], e[ok]] = v[ok]
+    return out
 
 
 def weekly_holdings(
@@ -237,8 +322,8 @@ def weekly_holdings(
     Returns
     -------
     WeeklyHoldings
-        ``weekly`` has one row per week-end and industry (``holding`` CNY, ``holding_share``
-        decimal, ``flow`` decimal, null on the first week).
+        ``weekly`` has one row per week-end and existing industry (``holding`` CNY,
+        ``holding_share`` decimal, ``flow`` decimal, null on the first week).
     """
     if mode is None:
         mode = "weights" if ds.has("holding_weights") else "pcf"
@@ -246,111 +331,81 @@ def weekly_holdings(
     if not ds.has(need):
         raise EtfflowError(f"the rotation's {mode} look-through needs table '{need}' in {ds.root}")
     etfs = Pool.of(pool).select(ds.frame("etfs").collect())
+    pool_codes = etfs["etf_code"].to_list()
     weeks = week_ends(days)
     months = month_ends(days)
-    w = month_end_weights(ds, etfs, months, mode)
-    ind = industry_at(ds, months, level)
-    wi = w.join(ind, on=["month", "code"], how="left")
-    by_ind = (
-        wi.filter(pl.col("industry").is_not_null())
-        .group_by("month", "etf_code", "industry")
-        .agg(pl.col("weight").sum())
-    )
-    unclassified = wi.filter(pl.col("industry").is_null()).select(
-        pl.len().alias("rows"), pl.col("weight").sum().alias("weight")
-    )
-    at = pl.concat([weeks, months]).unique().sort()
-    week_month = (
-        pl.DataFrame({"date": at})
-        .sort("date")
-        .join_asof(pl.DataFrame({"month": months}).sort("month"), left_on="date", right_on="month")
-        .lazy()
-    )
-    scale = (
-        ds.frame("etf_daily")
-        .select(
-            "date",
-            pl.col("etf_code").cast(pl.String),
-            (pl.col("shares") * pl.col("nav")).alias("scale"),
+    codes, industries, table = industry_table(ds, months, level)
+    n_ind = len(industries)
+    make = snapshot_industry_weights if mode == "weights" else basket_industry_weights
+    iw = make(ds, etfs, months, codes, table, n_ind)
+    month_present = np.zeros((len(months), n_ind), dtype=bool)
+    r, c = np.nonzero(table >= 0)
+    month_present[r, table[r, c]] = True
+
+    def at(dates: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Holdings ``(dates, industries)`` and the existing industries on ``dates``."""
+        scale = etf_scale(ds, pool_codes, dates)
+        mi = (
+            np.searchsorted(
+                epoch_days(months.cast(pl.Date)), epoch_days(dates.cast(pl.Date)), side="right"
+            )
+            - 1
         )
-        .filter(
-            pl.col("etf_code").is_in(etfs["etf_code"].to_list())
-            & pl.col("date").is_in(weeks.to_list())
-        )
-        .filter(pl.col("scale").is_not_null() & pl.col("scale").is_finite())
-    )
-    held = (
-        scale.join(week_month, on="date")
-        .join(by_ind, on=["month", "etf_code"])
-        .group_by("date", "industry")
-        .agg((pl.col("scale") * pl.col("weight")).sum().alias("holding"))
-    )
-    labels_lf = ds.frame("stock_industry").select(pl.col(level).cast(pl.String).unique().sort())
-    present_lf = week_month.join(ind.select("month", "industry").unique(), on="month").select(
-        "date", "industry", pl.lit(True).alias("present")
-    )
-    held_df, uncl, labels_df, present_df = pl.collect_all(
-        [held, unclassified, labels_lf, present_lf]
-    )
-    industries = [x for x in labels_df[level].to_list() if x is not None]
-    unknown = held_df.filter(~pl.col("industry").is_in(industries))
-    if unknown.height:  # pragma: no cover - labels come from the same table
-        raise DataContractError(
-            "has industries the classification does not list",
-            table="stock_industry",
-            column=level,
-            examples=unknown.head(5),
-            n_rows=unknown.height,
-        )
-    full = _grid(held_df, present_df, weeks, industries)
-    shape = (len(weeks), len(industries))
+        held = np.zeros((len(dates), n_ind))
+        present = np.zeros((len(dates), n_ind), dtype=bool)
+        for m in np.unique(mi[mi >= 0]):
+            rows = np.flatnonzero(mi == m)
+            held[rows] = scale[rows] @ iw.weights[m]
+            present[rows] = month_present[m]
+        return held, present
+
+    w_held, w_present = at(weeks)
+    m_held, m_present = at(months)
+    full = _grid(w_held, w_present, weeks, industries)
+    shape = (len(weeks), n_ind)
     share = full["holding_share"].fill_null(np.nan).to_numpy().reshape(shape)
-    present = full["present"].to_numpy().reshape(shape)
     weekly = full.filter("present").select(list(SCHEMAS["industry_weekly"]))
-    mfull = _grid(held_df, present_df, months, industries)
-    mshape = (len(months), len(industries))
-    month_share = mfull["holding_share"].fill_null(np.nan).to_numpy().reshape(mshape)
-    month_present = mfull["present"].to_numpy().reshape(mshape)
-    diagnostics = {
+    mfull = _grid(m_held, m_present, months, industries)
+    month_share = mfull["holding_share"].fill_null(np.nan).to_numpy().reshape(len(months), n_ind)
+    diagnostics: dict[str, int | float] = {
         "etfs": etfs.height,
         "weeks": len(weeks),
         "months": len(months),
-        "unclassified_rows": int(uncl["rows"][0]),
-        "unclassified_weight": float(uncl["weight"][0] or 0.0),
+        "etf_months_without_weights": iw.missing,
+        "unclassified_rows": iw.unclassified_rows,
+        "unclassified_weight": iw.unclassified_weight,
     }
-    if diagnostics["unclassified_rows"]:
+    if iw.unclassified_rows:
         log.warning(
             "rotation look-through: %d weight rows of stocks without a %s at the month-end "
             "(total weight %.4f) left out of the industry sums",
-            diagnostics["unclassified_rows"],
+            iw.unclassified_rows,
             level,
-            diagnostics["unclassified_weight"],
+            iw.unclassified_weight,
         )
     return WeeklyHoldings(
-        weekly, industries, weeks, months, share, month_share, present, month_present, diagnostics
+        weekly, industries, weeks, months, share, month_share, w_present, m_present, diagnostics
     )
 
 
 def _grid(
-    held: pl.DataFrame, present: pl.DataFrame, dates: pl.Series, industries: list[str]
+    held: np.ndarray, present: np.ndarray, dates: pl.Series, industries: list[str]
 ) -> pl.DataFrame:
-    """The (date × industry) grid: holding 0 where no ETF holds an industry, share and flow
-    null where the industry does not exist (``present`` false), rows in (date, industry) order.
-    """
-    grid = pl.DataFrame({"date": dates}).join(pl.DataFrame({"industry": industries}), how="cross")
-    total = pl.col("holding").sum().over("date")
-    share = pl.col("holding_share")
-    return (
-        grid.join(held, on=["date", "industry"], how="left")
-        .join(present, on=["date", "industry"], how="left")
-        .with_columns(pl.col("holding").fill_null(0.0), pl.col("present").fill_null(False))
-        .with_columns(
-            pl.when(pl.col("present") & (total > 0))
-            .then(pl.col("holding") / total)
-            .alias("holding_share")
-        )
-        .sort("industry", "date")
-        .with_columns((share - share.shift(1).over("industry")).alias("flow"))
-        .sort("date", "industry")
-        .select("date", "industry", "holding", "holding_share", "flow", "present")
+    """The (date × industry) table: share and flow null where the industry does not exist
+    (``present`` false) or nothing is held yet, rows in (date, industry) order."""
+    d, n = held.shape
+    total = held.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(present & (total > 0), held / np.where(total > 0, total, 1.0), np.nan)
+    flow = np.full_like(share, np.nan)
+    flow[1:] = share[1:] - share[:-1]
+    return pl.DataFrame(
+        {
+            "date": dates.cast(pl.Date).gather(np.repeat(np.arange(d), n)),
+            "industry": pl.Series(industries * d, dtype=pl.String),
+            "holding": held.ravel(),
+            "holding_share": pl.Series(share.ravel()).fill_nan(None),
+            "flow": pl.Series(flow.ravel()).fill_nan(None),
+            "present": present.ravel(),
+        }
     )

@@ -177,7 +177,7 @@ class RotationResult:
 
 def canonical(name: str, df: pl.DataFrame) -> pl.DataFrame:
     """``df`` with exactly the columns and dtypes of table ``name``, sorted by its key."""
-    return df.select(list(SCHEMAS[name])).cast(dict(SCHEMAS[name])).sort(list(KEYS[name]))
+    return df.select(list(SCHEMAS[name])).cast(SCHEMAS[name]).sort(list(KEYS[name]))
 
 
 def empty(name: str) -> pl.DataFrame:

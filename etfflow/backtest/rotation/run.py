@@ -24,9 +24,10 @@ from etfflow.backtest.rotation.params import RotationParams
 from etfflow.backtest.rotation.result import SCHEMAS, SIGNALS, RotationResult, canonical
 from etfflow.backtest.rotation.sectors import sector_of
 from etfflow.engine.loading import Dataset
-from etfflow.engine.market import Market, load_market
+from etfflow.engine.market import Market, load_returns
+from etfflow.engine.panel import StockPanel, load_stock_panel
 from etfflow.exceptions import EtfflowError
-from etfflow.factors.inputs import industry_returns
+from etfflow.factors.inputs import panel_group_returns
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +94,16 @@ def rotate(
             progress("rotation", i, len(STAGES))
 
     step(0)
-    market = market if market is not None else load_market(ds)
-    days = market.calendar.dates
+    if market is not None:
+        panel, stock_ret = market.panel, market.ret
+    else:  # the rotation needs only the panel and the returns, not the whole market
+        panel = load_stock_panel(ds)
+        stock_ret = load_returns(ds, panel)
+    calendar = panel.calendar
+    days = calendar.dates
     wh = weekly_holdings(ds, days, pool=p.pool, level=p.level)
     industries = wh.industries
-    ret = _industry_returns(market, p.level, industries)
+    ret = _industry_returns(panel, stock_ret, p.level, industries)
     step(1)
 
     # --- style regimes (weekly) ---
@@ -128,8 +134,8 @@ def rotate(
         wh.present[me_week],
     )
 
-    month_pos = market.calendar.index_of(wh.months)
-    act = _active_side(ds, p, market, wh, ret, month_pos)
+    month_pos = calendar.index_of(wh.months)
+    act = _active_side(ds, p, days, wh, ret, month_pos)
     divergence = act["divergence"]
     issuance = active.issuance_heat(ds.frame("fund_issuance").collect(), wh.months)
     hot = _hot_by_month(issuance, wh.months)
@@ -139,7 +145,7 @@ def rotate(
 
     # --- signals on the rebalance days ---
     T = len(days)
-    epoch = market.calendar.epoch.astype(np.int64)
+    epoch = calendar.epoch.astype(np.int64)
     week_ep = _epoch(wh.weeks)
     month_ep = _epoch(wh.months)
     me_week_ep = week_ep[me_week]
@@ -190,7 +196,7 @@ def rotate(
         STYLE: (rb, _equal(sg.top_k(sg.mean_scores(level_s, change_s), p.top))),
         DIVERGENCE: (rb, _equal(sg.top_k(div_s, p.top))),
     }
-    wk_pos = market.calendar.index_of(wh.weeks)
+    wk_pos = calendar.index_of(wh.weeks)
     wk_rb = wk_pos[(wk_pos >= start_pos) & (wk_pos < T - p.trade_lag)]
     groups = sg.quantile_groups(flow_w[sg.latest_index(week_ep, epoch[wk_rb])], p.quantiles)
     for g in range(1, p.quantiles + 1):
@@ -262,8 +268,10 @@ def _epoch(s: pl.Series) -> np.ndarray:
     return s.cast(pl.Date).to_physical().to_numpy().astype(np.int64)
 
 
-def _industry_returns(market: Market, level: str, industries: list[str]) -> np.ndarray:
-    r, labels = industry_returns(market, level)
+def _industry_returns(
+    panel: StockPanel, stock_ret: np.ndarray, level: str, industries: list[str]
+) -> np.ndarray:
+    r, labels = panel_group_returns(panel, stock_ret, level)
     pos = {x: i for i, x in enumerate(labels)}
     out = np.full((r.shape[0], len(industries)), np.nan)
     for j, name in enumerate(industries):
@@ -332,14 +340,14 @@ def _monthly_table(
 def _active_side(
     ds: Dataset,
     p: RotationParams,
-    market: Market,
+    days: pl.Series,
     wh: WeeklyHoldings,
     ret: np.ndarray,
     month_pos: np.ndarray,
 ) -> dict:
     """Active funds' industry shares (disclosed or simulated) and the divergence, monthly."""
-    fund_ret = active.active_fund_returns(ds.frame("fund_nav").collect(), market.calendar.dates)
-    disclosed, diag = active.disclosed_shares(
+    fund_ret = active.active_fund_returns(ds.frame("fund_nav").collect(), days)
+    disc = active.disclosed_shares(
         ds.frame("active_holdings").collect(),
         ds.frame("stock_industry").collect(),
         wh.months,
@@ -347,6 +355,12 @@ def _active_side(
         level=p.level,
         disclosure_months=p.disclosure_months,
     )
+    disclosed = disc.shares
+    diag = {
+        "disclosed_months": int(np.isfinite(disclosed).any(axis=1).sum()),
+        "unclassified_rows": disc.n_unclassified,
+        "unclassified_mv": disc.unclassified_mv,
+    }
     simulated = active.simulated_shares(
         ret, fund_ret, month_pos, window=p.regression_window, min_days=p.min_regression_days
     )
@@ -359,6 +373,7 @@ def _active_side(
         .to_numpy()
         .reshape(len(wh.months), len(wh.industries))
     )
+    table = _keep(table, wh.months, wh.industries, wh.month_present)
     return {"table": table, "divergence": div, "diagnostics": diag}
 
 
@@ -519,25 +534,31 @@ def _holdings_tables(
 
 
 def _correlation(scores: dict[str, np.ndarray]) -> pl.DataFrame:
-    """Mean over rebalance days of the cross-sectional rank correlation of the four scores."""
-    k = len(SIGNALS)
-    acc = np.zeros((k, k))
-    cnt = np.zeros((k, k))
+    """Mean over rebalance days of the cross-sectional rank correlation of the four scores
+    (Pearson of the percentile ranks on the industries both have; days with fewer than 3
+    such industries or a constant score are left out)."""
     ranks = {s: sg.pct_rank(scores[s]) for s in SIGNALS}
-    rows = next(iter(scores.values())).shape[0]
-    for r in range(rows):
-        for a in range(k):
-            for b in range(k):
-                x, y = ranks[SIGNALS[a]][r], ranks[SIGNALS[b]][r]
-                ok = np.isfinite(x) & np.isfinite(y)
-                if ok.sum() > 2 and x[ok].std() > 0 and y[ok].std() > 0:
-                    acc[a, b] += np.corrcoef(x[ok], y[ok])[0, 1]
-                    cnt[a, b] += 1
-    with np.errstate(invalid="ignore"):
-        c = np.where(cnt > 0, acc / np.maximum(cnt, 1), np.nan)
+    c = np.full((len(SIGNALS), len(SIGNALS)), np.nan)
+    for a, sa in enumerate(SIGNALS):
+        for b, sb in enumerate(SIGNALS):
+            c[a, b] = _mean_row_corr(ranks[sa], ranks[sb])
     return pl.DataFrame(
         {
             "signal": list(SIGNALS),
             **{s: pl.Series(c[:, j]).fill_nan(None) for j, s in enumerate(SIGNALS)},
         }
     )
+
+
+def _mean_row_corr(x: np.ndarray, y: np.ndarray) -> float:
+    ok = np.isfinite(x) & np.isfinite(y)
+    n = ok.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx = np.where(ok, x, 0.0).sum(axis=1) / n
+        my = np.where(ok, y, 0.0).sum(axis=1) / n
+        dx = np.where(ok, x - mx[:, None], 0.0)
+        dy = np.where(ok, y - my[:, None], 0.0)
+        vx, vy = (dx * dx).sum(axis=1), (dy * dy).sum(axis=1)
+        r = (dx * dy).sum(axis=1) / np.sqrt(vx * vy)
+    use = (n > 2) & (vx > 1e-15) & (vy > 1e-15)
+    return float(r[use].mean()) if use.any() else float("nan")

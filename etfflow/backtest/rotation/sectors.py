@@ -37,3 +37,55 @@ def sector_of(industry: str) -> str:
     ('科技', '金融', '其他')
     """
     return _OF.get(industry.removesuffix("(中信)"), OTHER)
+
+
+#: English names of the CITIC level-1 industries and of the sectors, for charts drawn without a
+#: CJK font (the HTML tables keep the Chinese names, which the browser draws).
+ENGLISH: dict[str, str] = {
+    "石油石化": "Petrochemicals",
+    "煤炭": "Coal",
+    "有色金属": "Non-ferrous metals",
+    "电力及公用事业": "Utilities",
+    "公用事业": "Utilities",
+    "钢铁": "Steel",
+    "基础化工": "Chemicals",
+    "建筑": "Construction",
+    "建材": "Building materials",
+    "轻工制造": "Light manufacturing",
+    "机械": "Machinery",
+    "电力设备及新能源": "Power equipment",
+    "国防军工": "Defence",
+    "汽车": "Autos",
+    "商贸零售": "Retail",
+    "消费者服务": "Consumer services",
+    "家电": "Home appliances",
+    "纺织服装": "Textiles",
+    "医药": "Healthcare",
+    "食品饮料": "Food & beverage",
+    "农林牧渔": "Agriculture",
+    "银行": "Banks",
+    "非银行金融": "Non-bank financials",
+    "房地产": "Real estate",
+    "交通运输": "Transportation",
+    "电子": "Electronics",
+    "通信": "Telecom",
+    "计算机": "Computers",
+    "传媒": "Media",
+    "综合": "Conglomerates",
+    "综合金融": "Diversified financials",
+    "周期": "Cyclicals",
+    "金融": "Financials",
+    "制造": "Manufacturing",
+    "消费": "Consumer",
+    "科技": "Technology",
+    OTHER: "Other",
+}
+
+
+def english(name: str) -> str:
+    """The English name of an industry or sector (``name`` itself when unknown).
+
+    >>> english("银行"), english("电子(中信)"), english("X")
+    ('Banks', 'Electronics', 'X')
+    """
+    return ENGLISH.get(name.removesuffix("(中信)"), name)
