@@ -14,9 +14,8 @@ as matplotlib ``Figure`` objects built without ``pyplot`` (docs/reports.md).
 
 Every panel reads only the frames of the result (their columns are declared in
 :data:`~etfflow.backtest.rotation.result.SCHEMAS`) and draws "no values" when its table is
-empty or all-null. Labels are bilingual when a CJK font is installed (:class:`Style`); the
-industry and sector names are data and stay as given (the HTML page draws SVG text with the
-browser's fonts).
+empty or all-null. Labels are bilingual when a CJK font is installed (:class:`Style`), English
+otherwise; industry and sector names are then drawn in English too (:func:`names`).
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from etfflow.backtest.rotation.result import RotationResult
+from etfflow.backtest.rotation.sectors import english
 from etfflow.plots.style import (
     COLORS,
     Style,
@@ -123,6 +123,12 @@ def latest_divergence(result: RotationResult) -> tuple[object, pl.DataFrame]:
     return last, a.filter(pl.col("date") == last).sort(
         "divergence", "industry", descending=[True, False]
     )
+
+
+def names(style: Style, values: list[str]) -> list[str]:
+    """Industry / sector names as drawn: as given with a CJK font, English without one
+    (:func:`~etfflow.backtest.rotation.sectors.english`; an unknown name stays as given)."""
+    return values if style.font else [english(v) for v in values]
 
 
 def relative_drawdown(rel: np.ndarray) -> np.ndarray:
@@ -249,10 +255,10 @@ def divergence_panel(result: RotationResult, style: Style, ax: Axes) -> None:
         ax.set_title(style.label("持仓分歧度", "Divergence"), loc="left", fontsize=10)
         return
     x = _floats(df["divergence"])
-    names = df["industry"].to_list()
+    labels = names(style, df["industry"].to_list())
     y = np.arange(len(x))[::-1]
     ax.barh(y, x, color=[COLORS["pos"] if v > 0 else COLORS["neg"] for v in x], height=0.7)
-    ax.set_yticks(y, names, fontsize=max(5.0, min(8.0, 240.0 / max(len(x), 1))))
+    ax.set_yticks(y, labels, fontsize=max(5.0, min(8.0, 240.0 / max(len(x), 1))))
     ax.axvline(0.0, color=COLORS["zero"], lw=0.8)
     src = sorted({str(s) for s in df["source"].drop_nulls().to_list()})
     ax.set_title(
@@ -298,7 +304,7 @@ def mix_panel(result: RotationResult, style: Style, ax: Axes) -> None:
     x = np.arange(df.height)
     v = _floats(df["share"])
     ax.bar(x, v, color=COLORS["bar_long"], width=0.62)
-    ax.set_xticks(x, df["sector"].to_list(), fontsize=8)
+    ax.set_xticks(x, names(style, df["sector"].to_list()), fontsize=7, rotation=30, ha="right")
     for i, s in zip(x, v, strict=True):
         ax.annotate(fmt_pct(float(s)), (i, s), xytext=(0, 3), textcoords="offset points",
                     ha="center", fontsize=7)  # fmt: skip
@@ -321,7 +327,7 @@ def hits_panel(result: RotationResult, style: Style, ax: Axes) -> None:
     v = _floats(df["hit_rate"])
     ax.bar(x, v, color=[COLORS["pos"] if h > 0.5 else COLORS["bar"] for h in v], width=0.7)
     size = max(5.0, min(8.0, 240.0 / max(df.height, 1)))
-    ax.set_xticks(x, df["industry"].to_list(), rotation=90, fontsize=size)
+    ax.set_xticks(x, names(style, df["industry"].to_list()), rotation=90, fontsize=size)
     ax.axhline(0.5, color=COLORS["zero"], lw=0.8, ls="--")
     ax.set_ylim(0, 1)
     ax.set_title(
@@ -449,7 +455,7 @@ def divergence(
         divergence_panel(result, style, a)
         heat_panel(result, style, b)
 
-    return _figure(size, cjk, draw, margins=(1.25, 0.25, 0.35, 0.45), wspace=0.22)
+    return _figure(size, cjk, draw, margins=(1.5, 0.25, 0.35, 0.45), wspace=0.22)
 
 
 def holdings_mix(
@@ -467,7 +473,7 @@ def holdings_mix(
         mix_panel(result, style, a)
         hits_panel(result, style, b)
 
-    return _figure(size, cjk, draw, margins=(0.7, 0.25, 0.35, 1.15), wspace=0.15)
+    return _figure(size, cjk, draw, margins=(0.7, 0.25, 0.35, 1.35), wspace=0.15)
 
 
 def report_figures(result: RotationResult, *, cjk: bool | None = None) -> dict[str, Figure]:
@@ -507,9 +513,9 @@ def report_figures(result: RotationResult, *, cjk: bool | None = None) -> dict[s
 def quiet_glyphs() -> Iterator[None]:
     """Silence matplotlib's "Glyph … missing from font" warnings inside the block.
 
-    Industry and sector names are Chinese; without a CJK font matplotlib warns once per glyph
-    when it lays the text out, although the SVG keeps the text as text and the browser draws
-    it with the page's fonts.
+    An industry name without an English name (another classification) is drawn as given;
+    without a CJK font matplotlib warns once per glyph when it lays the text out, although the
+    SVG keeps the text as text and the browser draws it with the page's fonts.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from")

@@ -529,3 +529,24 @@ def test_figures_of_an_empty_result_say_no_values() -> None:
     for fig in RP.report_figures(r, cjk=False).values():
         texts = [t.get_text() for ax in fig.axes for t in ax.texts]
         assert texts and all(t == "no values" for t in texts)
+
+
+def test_industry_names_are_english_without_a_cjk_font(result: RotationResult) -> None:
+    fig = RP.divergence(result, cjk=False)
+    labels = {t.get_text() for t in fig.axes[0].get_yticklabels()}
+    assert labels == {
+        "Healthcare",
+        "Non-ferrous metals",
+        "Coal",
+        "Electronics",
+        "Computers",
+        "Banks",
+    }
+    mix = RP.holdings_mix(result, cjk=False)
+    assert [t.get_text() for t in mix.axes[0].get_xticklabels()] == [
+        "Technology",
+        "Consumer",
+        "Cyclicals",
+        "Financials",
+    ]
+    assert "Electronics" in {t.get_text() for t in mix.axes[1].get_xticklabels()}
