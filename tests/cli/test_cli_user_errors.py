@@ -392,7 +392,7 @@ def test_sql_command(demo_run, tmp_path):
     r = runner.invoke(app, ["sql", "--store", store, "SELEC nothing"], env=WIDE_ENV)
     assert r.exit_code == 1 and "query failed" in r.stderr and "Traceback" not in r.output
     with open_store(demo_run.store, read_only=True) as st:
-        assert st.runs().height == 5
+        assert st.runs().height == 6  # look-through, 2 factor runs, 2 backtests, rotation
 
 
 def test_store_compact_command(demo_run, tmp_path):
@@ -416,4 +416,4 @@ def test_store_compact_command(demo_run, tmp_path):
     assert f"compacted {store}" in r.stdout
     assert store.stat().st_size <= grown
     with open_store(store, read_only=True) as st:
-        assert st.runs().height == 6
+        assert st.runs().height == 7
