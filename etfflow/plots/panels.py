@@ -78,6 +78,16 @@ def drawdown(x: np.ndarray) -> np.ndarray:
         return np.where(ok, x / peak - 1.0, np.nan)
 
 
+def drawdown_axis(ax: Axes, dates: np.ndarray, d: np.ndarray, label: str) -> None:
+    """A drawdown series ``d`` (decimal, ≤ 0) shaded down from 0 on a date axis."""
+    ax.fill_between(dates, d, 0.0, color=COLORS["drawdown"], alpha=0.25, lw=0)
+    ax.plot(dates, d, color=COLORS["drawdown"], lw=0.8)
+    ax.set_ylabel(label, fontsize=8)
+    pct_axis(ax)
+    grid(ax)
+    date_axis(ax)
+
+
 # --------------------------------------------------------------------------- panels
 
 
@@ -107,13 +117,7 @@ def nav_panel(ev: Evaluation, factor: str, s: dict, style: Style, ax: Axes, dd: 
     )
     ax.legend(loc="upper left", fontsize=8, frameon=False, ncols=4)
     grid(ax)
-    d = drawdown(ls)
-    dd.fill_between(dates, d, 0.0, color=COLORS["drawdown"], alpha=0.25, lw=0)
-    dd.plot(dates, d, color=COLORS["drawdown"], lw=0.8)
-    dd.set_ylabel(style.label("回撤", "drawdown"), fontsize=8)
-    pct_axis(dd)
-    grid(dd)
-    date_axis(dd)
+    drawdown_axis(dd, dates, drawdown(ls), style.label("回撤", "drawdown"))
 
 
 def group_panel(ev: Evaluation, factor: str, s: dict, style: Style, ax: Axes) -> None:

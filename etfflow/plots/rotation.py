@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 
 from etfflow.backtest.rotation.result import RotationResult
 from etfflow.backtest.rotation.sectors import english
+from etfflow.plots.panels import drawdown, drawdown_axis
 from etfflow.plots.style import (
     COLORS,
     Style,
@@ -131,16 +132,9 @@ def names(style: Style, values: list[str]) -> list[str]:
     return values if style.font else [english(v) for v in values]
 
 
-def relative_drawdown(rel: np.ndarray) -> np.ndarray:
-    """``rel / cummax(rel) - 1`` over the finite values (NaN elsewhere).
-
-    >>> relative_drawdown(np.array([1.0, 1.2, np.nan, 0.9]))
-    array([ 0.  ,  0.  ,   nan, -0.25])
-    """
-    ok = np.isfinite(rel)
-    peak = np.fmax.accumulate(np.where(ok, rel, -np.inf))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(ok, rel / peak - 1.0, np.nan)
+#: ``rel / cummax(rel) - 1`` over the finite values (NaN elsewhere): the drawdown of a relative
+#: NAV, the same function as the factor report's.
+relative_drawdown = drawdown
 
 
 # --------------------------------------------------------------------------- panels
@@ -178,13 +172,7 @@ def nav_panel(result: RotationResult, strategy: str, style: Style, ax: Axes, dd:
     )
     ax.legend(loc="upper left", fontsize=8, frameon=False, ncols=3)
     grid(ax)
-    r = relative_drawdown(rel)
-    dd.fill_between(d, r, 0.0, color=COLORS["drawdown"], alpha=0.25, lw=0)
-    dd.plot(d, r, color=COLORS["drawdown"], lw=0.8)
-    dd.set_ylabel(style.label("相对回撤", "rel. DD"), fontsize=8)
-    pct_axis(dd)
-    grid(dd)
-    date_axis(dd)
+    drawdown_axis(dd, d, relative_drawdown(rel), style.label("相对回撤", "rel. DD"))
 
 
 def flow_panel(result: RotationResult, style: Style, ax: Axes) -> None:
