@@ -63,7 +63,7 @@ REPORT_FIGURES: dict[str, tuple[float, float]] = {
     "nav": (11.0, 4.6),
     "flow": (11.0, 3.6),
     "regimes": (11.0, 4.4),
-    "divergence": (11.0, 4.2),
+    "divergence": (11.0, 8.4),
     "mix": (11.0, 3.8),
 }
 
@@ -260,6 +260,32 @@ def divergence_panel(result: RotationResult, style: Style, ax: Axes) -> None:
     grid(ax)
 
 
+def divergence_history_panel(result: RotationResult, style: Style, ax: Axes) -> None:
+    """Industries × month-ends: ETF share − active share, coloured around 0."""
+    df = result["active_shares"].filter(pl.col("divergence").is_not_null())
+    title = style.label("持仓分歧度 · 按月", "Divergence by month")
+    if df.height == 0:
+        empty(ax, style)
+        ax.set_title(title, loc="left", fontsize=10)
+        return
+    wide = df.pivot(on="date", index="industry", values="divergence", sort_columns=True).sort(
+        "industry"
+    )
+    months = wide.columns[1:]
+    z = wide.drop("industry").to_numpy().astype(np.float64)
+    lim = float(np.nanmax(np.abs(z))) or 1.0
+    img = ax.imshow(z, aspect="auto", cmap="RdYlGn", vmin=-lim, vmax=lim, interpolation="none")
+    labels = names(style, wide["industry"].to_list())
+    ax.set_yticks(np.arange(len(labels)), labels, fontsize=max(4.5, min(7.0, 200.0 / len(labels))))
+    step = max(1, math.ceil(len(months) / 10))
+    ticks = np.arange(0, len(months), step)
+    ax.set_xticks(ticks, [str(months[i])[:7] for i in ticks], fontsize=7)
+    bar = ax.figure.colorbar(img, ax=ax, fraction=0.03, pad=0.01, shrink=0.9)
+    bar.ax.yaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0, decimals=0))
+    bar.ax.tick_params(labelsize=7)
+    ax.set_title(title, loc="left", fontsize=10)
+
+
 def heat_panel(result: RotationResult, style: Style, ax: Axes) -> None:
     df = result["issuance"].filter(pl.col("heat").is_not_null() & pl.col("heat").is_finite())
     df = df.sort("month")
@@ -435,15 +461,17 @@ def divergence(
     size: tuple[float, float] = REPORT_FIGURES["divergence"],
     cjk: bool | None = None,
 ) -> Figure:
-    """Left: the latest month's divergence (ETF share − active share) by industry; right: the
-    monthly issuance heat, hot months coloured (parameters as for :func:`nav`)."""
+    """Top left: the latest month's divergence (ETF share − active share) by industry; top
+    right: the monthly issuance heat, hot months coloured; below: the divergence of every
+    industry by month (green: ETFs heavier). Parameters as for :func:`nav`."""
 
     def draw(fig: Figure, style: Style) -> None:
-        a, b = fig.subplots(1, 2, width_ratios=[1, 1.3])
-        divergence_panel(result, style, a)
-        heat_panel(result, style, b)
+        grid_spec = fig.add_gridspec(2, 2, width_ratios=[1, 1.3], hspace=0.35)
+        divergence_panel(result, style, fig.add_subplot(grid_spec[0, 0]))
+        heat_panel(result, style, fig.add_subplot(grid_spec[0, 1]))
+        divergence_history_panel(result, style, fig.add_subplot(grid_spec[1, :]))
 
-    return _figure(size, cjk, draw, margins=(1.5, 0.25, 0.35, 0.45), wspace=0.22)
+    return _figure(size, cjk, draw, margins=(1.5, 0.55, 0.35, 0.45), wspace=0.22)
 
 
 def holdings_mix(

@@ -286,7 +286,8 @@ def test_figures_are_inline_svg_and_nothing_is_fetched(page: str) -> None:
         assert f'id="rot-{key}"' in page
     assert "<script" not in page
     assert "http://" not in page and "https://" not in page
-    assert not re.search(r"\b(?:src|href)=\"(?!#)", page)  # only in-page anchors
+    # only in-page anchors and inline data (the divergence heat map is an embedded PNG)
+    assert not re.search(r"\b(?:src|href)=\"(?!#|data:)", page)
 
 
 def test_level_tables_show_the_recent_months_as_coloured_groups(
@@ -453,7 +454,8 @@ def test_report_figures_are_figures_with_the_expected_axes(result: RotationResul
     figs = RP.report_figures(result, cjk=False)
     assert list(figs) == list(RP.REPORT_FIGURES)
     assert all(isinstance(f, Figure) for f in figs.values())
-    assert [len(f.axes) for f in figs.values()] == [2, 1, 2, 2, 2]
+    # divergence: latest month, issuance heat, the month x industry map and its colour bar
+    assert [len(f.axes) for f in figs.values()] == [2, 1, 2, 4, 2]
     nav_ax = figs["nav"].axes[0]
     labels = [t.get_text() for t in nav_ax.get_legend().get_texts()]
     assert labels == ["equal weight", "relative", "strategy"]
@@ -550,3 +552,18 @@ def test_industry_names_are_english_without_a_cjk_font(result: RotationResult) -
         "Financials",
     ]
     assert "Electronics" in {t.get_text() for t in mix.axes[1].get_xticklabels()}
+
+
+def test_divergence_map_is_the_industry_by_month_table(result: RotationResult) -> None:
+    fig = RP.divergence(result, cjk=False)
+    img = fig.axes[2].images[0].get_array()
+    df = result["active_shares"].filter(pl.col("divergence").is_not_null())
+    want = (
+        df.pivot(on="date", index="industry", values="divergence", sort_columns=True)
+        .sort("industry")
+        .drop("industry")
+        .to_numpy()
+    )
+    assert np.allclose(np.ma.filled(img, np.nan), want, equal_nan=True)
+    lo, hi = fig.axes[2].images[0].get_clim()
+    assert lo == -hi > -1  # centred on 0: green ETFs heavier, red active funds heavier
