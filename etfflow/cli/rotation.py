@@ -160,6 +160,9 @@ def rotation_cmd(
     style_indices: Annotated[str, typer.Option(help="Growth,value index codes.")] = (
         "399370.SZ,399371.SZ"
     ),
+    mode: Annotated[
+        str, typer.Option(help="Holdings: auto, weights (snapshots) or pcf (month-end baskets).")
+    ] = "auto",
     store: Annotated[Path, typer.Option(help="DuckDB result store.", dir_okay=False)] = Path(
         DEFAULT_STORE
     ),
@@ -191,6 +194,7 @@ def rotation_cmd(
         hp_lambda=hp_lambda,
         size_indices=_pair(size_indices, "--size-indices"),
         style_indices=_pair(style_indices, "--style-indices"),
+        mode=mode,
     ).check()
     check_store_path(store, create=True)
     with compute_session() as progress:

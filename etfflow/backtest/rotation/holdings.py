@@ -301,7 +301,7 @@ def weekly_holdings(
     *,
     pool: Pool | str = "all",
     level: str = "industry_l1",
-    mode: Mode | None = None,
+    mode: str | None = None,
 ) -> WeeklyHoldings:
     """Weekly industry holdings ``H``, levels ``L`` and flows ``F`` of a pool's ETFs.
 
@@ -327,6 +327,8 @@ def weekly_holdings(
     """
     if mode is None:
         mode = "weights" if ds.has("holding_weights") else "pcf"
+    if mode not in ("weights", "pcf"):
+        raise EtfflowError(f"unknown look-through mode {mode!r}: choose weights or pcf")
     need = "holding_weights" if mode == "weights" else "etf_pcf"
     if not ds.has(need):
         raise EtfflowError(f"the rotation's {mode} look-through needs table '{need}' in {ds.root}")

@@ -48,6 +48,9 @@ class RotationParams:
         Groups of the flow / level / change sorts and of the divergence sort within each side.
     level
         Industry classification (``industry_l1``: CITIC level 1, as in the report).
+    mode
+        Holdings of the look-through: ``weights`` (``holding_weights`` snapshots), ``pcf``
+        (the month-end baskets of ``etf_pcf``) or ``auto`` (weights when the dataset has them).
     """
 
     pool: str = "all"
@@ -64,6 +67,7 @@ class RotationParams:
     quantiles: int = 5
     terciles: int = 3
     level: str = "industry_l1"
+    mode: str = "auto"
 
     def check(self) -> RotationParams:
         """Raise :class:`EtfflowError` naming the first bad option; return ``self``."""
@@ -97,6 +101,10 @@ class RotationParams:
                 raise EtfflowError(
                     f"rotation option {name} needs two different index codes, got {list(pair)!r}"
                 )
+        if self.mode not in ("auto", "weights", "pcf"):
+            raise EtfflowError(
+                f"rotation option mode must be auto, weights or pcf, got {self.mode!r}"
+            )
         if self.level not in ("industry_l1", "industry_l2"):
             raise EtfflowError(
                 f"rotation option level must be industry_l1 or industry_l2, got {self.level!r}"

@@ -101,7 +101,9 @@ def rotate(
         stock_ret = load_returns(ds, panel)
     calendar = panel.calendar
     days = calendar.dates
-    wh = weekly_holdings(ds, days, pool=p.pool, level=p.level)
+    wh = weekly_holdings(
+        ds, days, pool=p.pool, level=p.level, mode=None if p.mode == "auto" else p.mode
+    )
     industries = wh.industries
     ret = _industry_returns(panel, stock_ret, p.level, industries)
     step(1)

@@ -113,3 +113,14 @@ def test_missing_rotation_table_is_named(tiny_market: Path, tmp_path: Path) -> N
     (root / "fund_nav.parquet").unlink()
     with pytest.raises(EtfflowError, match="fund_nav"):
         ef.rotation(ef.open_dataset(root))
+
+
+def test_pcf_mode_gives_the_weights_mode_rotation(tiny_market: Path, run: pr.RotationRun) -> None:
+    # the synthetic month-end snapshots are that day's basket weights: same tables, up to
+    # float rounding in the weights
+    ds = ef.open_dataset(tiny_market)
+    pcf = ef.rotation(ds, PARAMS, mode="pcf")
+    for name in ("industry_weekly", "signals", "nav", "summary"):
+        assert_frame_equal(pcf[name], run.result[name], check_exact=False, rel_tol=1e-8)
+    with pytest.raises(EtfflowError, match="mode must be auto, weights or pcf"):
+        ef.rotation(ds, mode="basket")
