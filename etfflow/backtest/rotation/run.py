@@ -49,6 +49,9 @@ def flow_group_name(g: int) -> str:
     return f"flow_q{g}"
 
 
+#: The holdings table's 0/1 flags (``<name>_flag``).
+FLAGS = ("flow", "style", "divergence")
+
 STAGES = ("lookthrough", "regimes", "active", "signals", "nav")
 
 
@@ -216,9 +219,7 @@ def rotate(
     navs["flow_ls"] = (_long_short(hi, lo), navs[flow_group_name(1)][1])
     nav_tbl, summary = _nav_and_summary(days, navs)
 
-    holdings, hits, mix = _holdings_tables(
-        days, rb, p.trade_lag, ret, industries, selected, flags, navs[COMPOSITE][1]
-    )
+    holdings, hits, mix = _holdings_tables(days, rb, p.trade_lag, ret, industries, selected, flags)
     correlation = _correlation(scores)
     step(5)
 
@@ -473,45 +474,27 @@ def _holdings_tables(
     industries: list[str],
     selected: np.ndarray,
     flags: dict[str, np.ndarray],
-    bench_nav: np.ndarray,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Each rebalance's holdings with flags and holding-period returns; hit rates; sector mix."""
-    T, n = ret.shape
-    growth = np.vstack([np.ones((1, n)), np.cumprod(1.0 + np.nan_to_num(ret), axis=0)])
-    start = rb + lag
-    end = np.r_[start[1:], T - 1]
-    rows = []
-    for r in range(len(rb)):
-        a, b = int(start[r]), int(end[r])
-        bench = bench_nav[b] / bench_nav[a] - 1.0
-        for j in np.flatnonzero(selected[r]):
-            pr = growth[b + 1, j] / growth[a + 1, j] - 1.0
-            rows.append(
-                (
-                    r,
-                    a,
-                    b,
-                    industries[j],
-                    int(flags["flow"][r, j]),
-                    int(flags["style"][r, j]),
-                    int(flags["divergence"][r, j]),
-                    pr,
-                    pr - bench,
-                )
-            )
-    cols = list(SCHEMAS["holdings"])
-    if rows:
-        arr = list(zip(*rows, strict=True))
-        h = pl.DataFrame(
-            {
-                "date": days.gather(rb[np.array(arr[0])]),
-                "start": days.gather(np.array(arr[1])),
-                "end": days.gather(np.array(arr[2])),
-                **{c: list(arr[k]) for k, c in enumerate(cols[3:], start=3)},
-            }
-        )
-    else:
-        h = pl.DataFrame(schema=SCHEMAS["holdings"])
+    """Each rebalance's holdings with flags and holding-period returns (the industry's, and
+    its excess over the equal-weight benchmark's); hit rates; sector mix."""
+    held = portfolio.period_returns(ret, rb, _equal(selected), lag)
+    bench = portfolio.period_returns(ret, rb, portfolio.equal_weight_targets(ret, rb, lag), lag)
+    r, j = np.nonzero(selected[: len(held.decision)])
+    period = held.industry[r, j]
+    h = pl.DataFrame(
+        {
+            "date": days.gather(held.decision[r]),
+            "start": days.gather(held.start[r]),
+            "end": days.gather(held.end[r]),
+            "industry": pl.Series([industries[k] for k in j], dtype=pl.String),
+            **{f"{f}_flag": pl.Series(flags[f][r, j], dtype=pl.Int8) for f in FLAGS},
+            "period_return": pl.Series(period, dtype=pl.Float64).fill_nan(None),
+            "excess_return": pl.Series(period - bench.portfolio[r], dtype=pl.Float64).fill_nan(
+                None
+            ),
+        },
+        schema=SCHEMAS["holdings"],
+    )
     names = sorted(set(h["industry"].to_list()))
     h = h.with_columns(
         pl.col("industry")

@@ -124,3 +124,25 @@ def test_pcf_mode_gives_the_weights_mode_rotation(tiny_market: Path, run: pr.Rot
         assert_frame_equal(pcf[name], run.result[name], check_exact=False, rel_tol=1e-8)
     with pytest.raises(EtfflowError, match="mode must be auto, weights or pcf"):
         ef.rotation(ds, mode="basket")
+
+
+def test_holdings_returns_add_up_to_the_composite_nav(run: pr.RotationRun) -> None:
+    # equal weights bought at the start of a period: the portfolio's period return is the
+    # mean of its industries' period returns, and equals the NAV's ratio over the period
+    r = run.result
+    nav = r["nav"].filter(pl.col("strategy") == "composite").select("date", "nav", "benchmark_nav")
+    at = dict(
+        zip(nav["date"].to_list(), zip(nav["nav"], nav["benchmark_nav"], strict=True), strict=True)
+    )
+    periods = (
+        r["holdings"]
+        .drop_nulls("period_return")
+        .group_by("date", "start", "end")
+        .agg(pl.col("period_return").mean(), pl.col("excess_return").mean(), pl.len())
+    )
+    assert periods.height > 5
+    for row in periods.iter_rows(named=True):
+        (n0, b0), (n1, b1) = at[row["start"]], at[row["end"]]
+        assert row["len"] == PARAMS.top
+        assert row["period_return"] == pytest.approx(n1 / n0 - 1, abs=1e-12)
+        assert row["excess_return"] == pytest.approx((n1 / n0) - (b1 / b0), abs=1e-12)
