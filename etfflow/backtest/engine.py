@@ -86,6 +86,28 @@ def qcut_fractions(groups: int) -> np.ndarray:
     return q
 
 
+def qcut_groups(x: np.ndarray, groups: int) -> np.ndarray:
+    """1-based groups of the finite values of ``x`` by the stock backtests' rule
+    (docs/methodology.md#55-groups): ``pd.qcut(x, groups, labels=False) + 1`` with pandas'
+    exact edges, average-rank groups when edges coincide; 0 where ``x`` is NaN.
+
+    >>> qcut_groups(np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, np.nan]), 5).tolist()
+    [1, 1, 2, 3, 4, 5, 5, 0]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    out = np.zeros(len(x), dtype=np.int64)
+    ok = np.flatnonzero(np.isfinite(x))
+    if not len(ok):
+        return out
+    order = np.argsort(x[ok], kind="stable")
+    xs = np.ascontiguousarray(x[ok][order])
+    ranks, _ = nb._average_ranks(xs)
+    lab = np.empty(len(xs), dtype=np.int64)
+    nb.qcut_labels(xs, ranks, qcut_fractions(groups), lab)
+    out[ok[order]] = lab + 1
+    return out
+
+
 def _nav(path: np.ndarray, sh: Shared, active: np.ndarray) -> np.ndarray:
     """Daily NAV from a period-to-date value path ``path[d] = 1 + R(start_k -> d)``.
 

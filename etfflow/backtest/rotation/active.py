@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from etfflow.backtest.engine import qcut_groups
 from etfflow.backtest.rotation.lsq import simplex_lstsq
 from etfflow.backtest.rotation.result import SCHEMAS
 from etfflow.exceptions import DataContractError, EtfflowError
@@ -675,21 +676,9 @@ def issuance_heat(fund_issuance: pl.DataFrame, month_dates: pl.Series) -> pl.Dat
     return out.select(SCHEMAS["issuance"].names()).cast(SCHEMAS["issuance"])
 
 
-def _avg_ranks(x: np.ndarray) -> np.ndarray:
-    """1-based average ranks (ties share the mean of their positions)."""
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
-    ends = np.r_[starts[1:], len(xs)]
-    mean_rank = (starts + ends + 1) / 2.0
-    ranks = np.empty(len(x))
-    ranks[order] = np.repeat(mean_rank, ends - starts)
-    return ranks
-
-
 def tercile_labels(x: np.ndarray, groups: int) -> np.ndarray:
-    """1-based quantile groups of ``x`` as ``pd.qcut(x, groups, labels=False) + 1`` on
-    distinct values: ``max(ceil((rank - 1) * G / (n - 1)), 1)`` with average ranks.
+    """1-based quantile groups of ``x`` (1 = lowest): the stock backtests' rule
+    (:func:`etfflow.backtest.engine.qcut_groups`: pandas ``qcut`` on the values).
 
     Examples
     --------
@@ -697,11 +686,7 @@ def tercile_labels(x: np.ndarray, groups: int) -> np.ndarray:
     >>> tercile_labels(np.array([0.5, -1.0, 2.0, 0.1, 3.0]), 3).tolist()
     [2, 1, 3, 1, 3]
     """
-    n = len(x)
-    if n == 1:
-        return np.ones(1, dtype=np.int64)
-    r = _avg_ranks(np.asarray(x, dtype=np.float64))
-    return np.maximum(np.ceil((r - 1.0) * groups / (n - 1) - 1e-12), 1).astype(np.int64)
+    return qcut_groups(np.asarray(x, dtype=np.float64), groups)
 
 
 def divergence_terciles(
@@ -729,8 +714,8 @@ def divergence_terciles(
     -----
     Each month the industries with a finite divergence and next-month return split into
     ``positive`` (divergence > 0: ETFs heavier) and ``negative`` (< 0; exactly 0 is in
-    neither). Inside a side of ``n`` industries, tercile = ``max(ceil((rank-1)·G/(n-1)), 1)``
-    (average ranks; ``pd.qcut(x, G) + 1`` on distinct values); a side with ``n < G`` that month
+    neither). Inside a side of ``n`` industries, the terciles of :func:`tercile_labels`
+    (``pd.qcut(x, G) + 1``, the stock backtests' rule); a side with ``n < G`` that month
     is skipped (counted in the log) rather than given partial groups. Group return ``g_m`` =
     equal-weight mean next-month return; benchmark ``b_m`` = equal-weight mean over every
     industry with a next-month return. Over the months a group exists: ``mean_return =

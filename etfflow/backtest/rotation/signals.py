@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from etfflow.backtest.engine import qcut_groups
+
 
 def pct_rank(x: np.ndarray) -> np.ndarray:
     """Row-wise percentile rank ``rank / n`` of the finite values (average ranks), NaN elsewhere.
@@ -51,16 +53,14 @@ def pct_rank(x: np.ndarray) -> np.ndarray:
 
 
 def quantile_groups(x: np.ndarray, q: int) -> np.ndarray:
-    """Row-wise quantile groups ``1..q`` (``q`` = highest) from percentile ranks, 0 where NaN.
-
-    ``group = ceil(pct_rank · q)``.
+    """Row-wise quantile groups ``1..q`` (``q`` = highest), 0 where NaN: the stock backtests'
+    rule (:func:`etfflow.backtest.engine.qcut_groups`, pandas ``qcut``).
 
     >>> quantile_groups(np.array([[5.0, 1.0, 3.0, 2.0, 4.0]]), 5).tolist()
     [[5, 1, 3, 2, 4]]
     """
-    p = pct_rank(x)
-    g = np.where(np.isfinite(p), np.ceil(np.round(p * q, 12)), 0)
-    return np.clip(g, 0, q).astype(np.int8)
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    return np.stack([qcut_groups(row, q) for row in x]).astype(np.int8).reshape(x.shape)
 
 
 def latest_index(events: np.ndarray, days: np.ndarray) -> np.ndarray:
