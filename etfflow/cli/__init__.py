@@ -7,7 +7,17 @@ import logging
 
 import typer
 
-from etfflow.cli import backtest, data, demo, factors, importing, lookthrough, rotation, store
+from etfflow.cli import (
+    backtest,
+    data,
+    demo,
+    factors,
+    importing,
+    lookthrough,
+    market,
+    rotation,
+    store,
+)
 from etfflow.cli._ui import EtfflowGroup
 
 app = typer.Typer(
@@ -27,6 +37,7 @@ app.command("backtest")(backtest.backtest_cmd)
 app.command("report")(backtest.report_cmd)
 app.command("tscorr")(backtest.tscorr_cmd)
 app.command("rotation")(rotation.rotation_cmd)
+app.command("market")(market.market_cmd)
 app.command("sql")(store.sql_cmd)
 app.add_typer(store.app, name="store")
 
