@@ -96,6 +96,12 @@ def _strings(lf: pl.LazyFrame, *cols: str) -> pl.LazyFrame:
     return lf.with_columns(pl.col(c).cast(pl.String) for c in cols)
 
 
+def _sum(x: pl.Expr, by: str) -> pl.Expr:
+    """``x`` summed in the order of ``by``: the same bits on every run, whatever the threads
+    (a plain ``sum`` adds per-thread partial sums in varying order)."""
+    return x.sort_by(by).cum_sum().last()
+
+
 def _year_ends(stock_daily: pl.LazyFrame) -> pl.LazyFrame:
     """(year, date): the last trading day of each calendar year."""
     return (
@@ -120,11 +126,11 @@ def _by_year_lazy(etfs: Frame, etf_daily: Frame, stock_daily: Frame) -> pl.LazyF
     at_end = d.join(ends, on="date").join(e, on="etf_code", how="left")
     per_cat = at_end.group_by("year", "category").agg(
         pl.len().cast(pl.Int64).alias("n_etf"),
-        (pl.col("shares") * pl.col("nav")).sum().alias("aum"),
+        _sum((pl.col("shares") * pl.col("nav")), "etf_code").alias("aum"),
     )
     total = at_end.group_by("year").agg(
         pl.len().cast(pl.Int64).alias("n_etf"),
-        (pl.col("shares") * pl.col("nav")).sum().alias("aum"),
+        _sum((pl.col("shares") * pl.col("nav")), "etf_code").alias("aum"),
         pl.lit("all").alias("category"),
     )
     grid = ends.join(pl.LazyFrame({"category": list(CATEGORIES)}), how="cross")
@@ -180,8 +186,11 @@ def _market_daily(stock_daily: pl.LazyFrame) -> pl.LazyFrame:
         pairs.filter(pl.col("ret").is_not_null() & pl.col("cap_prev").is_not_null())
         .group_by("date")
         .agg(
-            ((pl.col("cap_prev") * pl.col("ret")).sum() / pl.col("cap_prev").sum()).alias("r"),
-            pl.col("cap_prev").sum().alias("w"),
+            (
+                _sum((pl.col("cap_prev") * pl.col("ret")), "code")
+                / _sum(pl.col("cap_prev"), "code")
+            ).alias("r"),
+            _sum(pl.col("cap_prev"), "code").alias("w"),
         )
     )
     # days without any pair (the first date) get no return
@@ -199,11 +208,11 @@ def vs_market(etfs: Frame, etf_daily: Frame, stock_daily: Frame) -> pl.DataFrame
         .group_by(pl.col("date").dt.year().cast(pl.Int32).alias("year"))
         .agg(
             pl.when(pl.col("r").is_not_null().any())
-            .then((1.0 + pl.col("r").fill_null(0.0)).product() - 1.0)
+            .then((1.0 + pl.col("r").fill_null(0.0)).sort_by("date").cum_prod().last() - 1.0)
             .alias("market_return")
         )
     )
-    caps = sd.group_by("date").agg(pl.col("float_mcap").sum())
+    caps = _strings(sd, "code").group_by("date").agg(_sum(pl.col("float_mcap"), "code"))
     return (
         totals.join(market, on="year", how="left")
         .join(caps, on="date", how="left")
@@ -240,7 +249,9 @@ def inflow_by_index(etfs: Frame, etf_daily: Frame, *, start: dt.date | None = No
         .join(e, on="etf_code", how="left")
     )
     per_index = flows.group_by("date", "index_code").agg(
-        pl.when(pl.col("inflow").is_not_null().any()).then(pl.col("inflow").sum()).alias("inflow")
+        pl.when(pl.col("inflow").is_not_null().any())
+        .then(_sum(pl.col("inflow"), "etf_code"))
+        .alias("inflow")
     )
     dates = d.select("date").unique()
     begin = flows.group_by("index_code").agg(first.alias("begin"))
