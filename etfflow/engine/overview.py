@@ -44,6 +44,8 @@ __all__ = [
     "VS_MARKET",
     "by_year",
     "inflow_by_index",
+    "ranking",
+    "tables",
     "vs_market",
 ]
 
@@ -199,8 +201,7 @@ def _market_daily(stock_daily: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def vs_market(etfs: Frame, etf_daily: Frame, stock_daily: Frame) -> pl.DataFrame:
-    """Total ETF AUM growth, market return and AUM / float cap per year (:data:`VS_MARKET`)."""
+def _vs_market_lazy(etfs: Frame, etf_daily: Frame, stock_daily: Frame) -> pl.LazyFrame:
     sd = _lazy(stock_daily)
     totals = _by_year_lazy(etfs, etf_daily, stock_daily).filter(pl.col("category") == "all")
     market = (
@@ -224,15 +225,15 @@ def vs_market(etfs: Frame, etf_daily: Frame, stock_daily: Frame) -> pl.DataFrame
         .sort("year")
         .select(VS_MARKET.names())
         .cast(VS_MARKET)
-        .collect()
     )
 
 
-def inflow_by_index(etfs: Frame, etf_daily: Frame, *, start: dt.date | None = None) -> pl.DataFrame:
-    """Daily and cumulative net inflow by tracked index from ``start`` (:data:`INFLOW_BY_INDEX`).
+def vs_market(etfs: Frame, etf_daily: Frame, stock_daily: Frame) -> pl.DataFrame:
+    """Total ETF AUM growth, market return and AUM / float cap per year (:data:`VS_MARKET`)."""
+    return _vs_market_lazy(etfs, etf_daily, stock_daily).collect()
 
-    Raises :class:`~etfflow.exceptions.EtfflowError` when ``start`` is after the last date.
-    """
+
+def _inflow_lazy(etfs: Frame, etf_daily: Frame, start: dt.date | None) -> pl.LazyFrame:
     e = _strings(_lazy(etfs).select("etf_code", "index_code"), "etf_code", "index_code")
     d = _strings(_lazy(etf_daily).select("date", "etf_code", "shares", "nav"), "etf_code")
     first = pl.col("date").min()
@@ -262,7 +263,7 @@ def inflow_by_index(etfs: Frame, etf_daily: Frame, *, start: dt.date | None = No
         .filter(pl.col("date") >= pl.col("begin"))
         .join(d.select(first.alias("d0")), how="cross")
     )
-    lf = (
+    return (
         grid.join(per_index, on=["date", "index_code"], how="left")
         .with_columns(
             pl.when(pl.col("date") == pl.col("d0"))
@@ -278,14 +279,48 @@ def inflow_by_index(etfs: Frame, etf_daily: Frame, *, start: dt.date | None = No
         .cast(INFLOW_BY_INDEX)
         .sort("date", "index_code")
     )
-    if start is not None:
-        last = d.select(pl.col("date").max()).collect().item()
-        if last is None or start > last:
-            raise EtfflowError(
-                f"--start {start} is after the last date of etf_daily ({last}): "
-                "choose a date within the data"
-            )
-    return lf.collect()
+
+
+def _last_date(etf_daily: Frame) -> pl.LazyFrame:
+    return _lazy(etf_daily).select(pl.col("date").max().alias("last"))
+
+
+def _check_start(start: dt.date | None, last: pl.DataFrame) -> None:
+    day = last.item()
+    if start is not None and (day is None or start > day):
+        raise EtfflowError(
+            f"--start {start} is after the last date of etf_daily ({day}): "
+            "choose a date within the data"
+        )
+
+
+def inflow_by_index(etfs: Frame, etf_daily: Frame, *, start: dt.date | None = None) -> pl.DataFrame:
+    """Daily and cumulative net inflow by tracked index from ``start`` (:data:`INFLOW_BY_INDEX`).
+
+    Raises :class:`~etfflow.exceptions.EtfflowError` when ``start`` is after the last date.
+    """
+    flows, last = pl.collect_all([_inflow_lazy(etfs, etf_daily, start), _last_date(etf_daily)])
+    _check_start(start, last)
+    return flows
+
+
+def tables(
+    etfs: Frame, etf_daily: Frame, stock_daily: Frame, *, start: dt.date | None = None
+) -> dict[str, pl.DataFrame]:
+    """The three tables (``by_year``, ``vs_market``, ``inflow_by_index``) in one collect.
+
+    Raises :class:`~etfflow.exceptions.EtfflowError` when ``start`` is after the last date.
+    """
+    frames = pl.collect_all(
+        [
+            _by_year_lazy(etfs, etf_daily, stock_daily),
+            _vs_market_lazy(etfs, etf_daily, stock_daily),
+            _inflow_lazy(etfs, etf_daily, start),
+            _last_date(etf_daily),
+        ]
+    )
+    _check_start(start, frames[3])
+    return dict(zip(("by_year", "vs_market", "inflow_by_index"), frames[:3], strict=False))
 
 
 def ranking(inflow: pl.DataFrame) -> pl.DataFrame:

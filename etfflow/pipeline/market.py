@@ -85,13 +85,8 @@ def market_overview(
     start: dt.date | None = None,
 ) -> MarketOverview:
     """The three overview tables of :mod:`etfflow.engine.overview`."""
-    inflow = overview.inflow_by_index(etfs, etf_daily, start=start)
-    return MarketOverview(
-        overview.by_year(etfs, etf_daily, stock_daily),
-        overview.vs_market(etfs, etf_daily, stock_daily),
-        inflow,
-        start,
-    )
+    t = overview.tables(etfs, etf_daily, stock_daily, start=start)
+    return MarketOverview(t["by_year"], t["vs_market"], t["inflow_by_index"], start)
 
 
 def run_market(
@@ -117,10 +112,10 @@ def run_market(
     if check:
         report = validate(ds, tables=list(INPUT_TABLES), progress=progress)
         report.raise_for_errors()
-    # one read of each table, shared by the three pipelines
-    etfs = ds.frame("etfs").select("etf_code", "category", "index_code").collect()
-    etf_daily = ds.frame("etf_daily").select("date", "etf_code", "shares", "nav").collect()
-    stock_daily = ds.frame("stock_daily").select("date", "code", "ret", "float_mcap").collect()
+    # lazy scans: the three tables are collected together (shared scans, one collect)
+    etfs = ds.frame("etfs").select("etf_code", "category", "index_code")
+    etf_daily = ds.frame("etf_daily").select("date", "etf_code", "shares", "nav")
+    stock_daily = ds.frame("stock_daily").select("date", "code", "ret", "float_mcap")
     result = market_overview(etfs, etf_daily, stock_daily, start=day)
     out = export_tables(result, export) if export else None
     page = write_html(result, html, meta={"dataset": str(Path(data_dir))}) if html else None
