@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from etfflow.engine import overview as ov
 from etfflow.exceptions import EtfflowError
@@ -156,3 +159,126 @@ def test_point_in_time(cut: dt.date) -> None:
     b = ov.inflow_by_index(ETFS, ed2).filter(pl.col("date") <= cut)
     assert a.height and a.equals(b)
     assert not ov.inflow_by_index(ETFS, ed).equals(ov.inflow_by_index(ETFS, ed2))
+
+
+# --------------------------------------------------------------------------- reference twin
+
+
+DAYS = [
+    D(2021, 12, 30), D(2021, 12, 31), D(2022, 3, 1), D(2022, 12, 30),
+    D(2023, 1, 3), D(2023, 5, 5), D(2023, 12, 29), D(2024, 1, 2),
+]  # fmt: skip
+
+
+def ref_tables(
+    etfs: pl.DataFrame, ed: pl.DataFrame, sd: pl.DataFrame, start: dt.date | None = None
+) -> tuple[dict, dict, dict]:
+    """Plain-Python twin of :func:`ov.by_year`, :func:`ov.vs_market`, :func:`ov.inflow_by_index`."""
+    meta = {r["etf_code"]: r for r in etfs.iter_rows(named=True)}
+    rows = sorted(ed.iter_rows(named=True), key=lambda r: (r["date"], r["etf_code"]))
+    cal = sorted(set(sd["date"].to_list()))
+    ends = {}
+    for d in cal:
+        ends[d.year] = max(ends.get(d.year, d), d)
+    by_year = {}
+    for y, end in ends.items():
+        for c in (*ov.ETF_CATEGORIES, "all"):
+            sel = [
+                r
+                for r in rows
+                if r["date"] == end and c in ("all", meta[r["etf_code"]]["category"])
+            ]
+            by_year[y, c] = (len(sel), sum(r["shares"] * r["nav"] for r in sel))
+    caps = {(r["date"], r["code"]): r["float_mcap"] for r in sd.iter_rows(named=True)}
+    daily = {}
+    for i, d in enumerate(cal[1:], 1):
+        num = den = 0.0
+        for r in sd.filter(pl.col("date") == d).iter_rows(named=True):
+            w = caps.get((cal[i - 1], r["code"]))
+            if w is not None:
+                num, den = num + w * r["ret"], den + w
+        daily[d] = num / den if den > 0 else None
+    market = {}
+    for y in ends:
+        rs = [daily[d] for d in cal if d.year == y and daily.get(d) is not None]
+        market[y] = None if not rs else math.prod(1 + r for r in rs) - 1
+    first = min(r["date"] for r in rows)
+    prev: dict[str, float] = {}
+    flow: dict[tuple, float | None] = {}
+    for r in rows:
+        k = (r["date"], meta[r["etf_code"]]["index_code"])
+        x = None if r["date"] == first else (r["shares"] - prev.get(r["etf_code"], 0.0)) * r["nav"]
+        flow[k] = x if k not in flow else (None if x is None else flow[k] + x)
+        prev[r["etf_code"]] = r["shares"]
+    dates = sorted({r["date"] for r in rows})
+    inflow = {}
+    for idx in {k[1] for k in flow}:
+        begin = min(d for d, i in flow if i == idx)
+        begin = max(begin, start) if start else begin
+        cum = 0.0
+        for d in dates:
+            if d >= begin:
+                x = None if d == first else flow.get((d, idx), 0.0)
+                cum += x or 0.0
+                inflow[d, idx] = (x, cum)
+    return by_year, market, inflow
+
+
+@st.composite
+def panels(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    cal = sorted(draw(st.sets(st.sampled_from(DAYS), min_size=2)))
+    money = st.floats(0.0, 100.0, allow_nan=False).map(lambda x: round(x, 2))
+    n = draw(st.integers(1, 4))
+    etfs = pl.DataFrame(
+        {
+            "etf_code": [f"E{i}" for i in range(n)],
+            "category": [draw(st.sampled_from(ov.ETF_CATEGORIES)) for _ in range(n)],
+            "index_code": [draw(st.sampled_from(["I1", "I2", "I3"])) for _ in range(n)],
+        }
+    )
+    ed = []
+    for i in range(n):
+        a = draw(st.integers(0, len(cal) - 1))
+        b = draw(st.integers(a, len(cal) - 1))
+        ed += [(cal[j], f"E{i}", draw(money), draw(money) + 0.5) for j in range(a, b + 1)]
+    sd = []
+    for k in range(draw(st.integers(1, 4))):
+        for d in cal:
+            if draw(st.booleans()) or d == cal[0]:
+                ret = draw(st.floats(-0.1, 0.1, allow_nan=False))
+                sd.append((d, f"S{k}", ret, draw(money)))
+    return (
+        etfs,
+        pl.DataFrame(ed, schema=["date", "etf_code", "shares", "nav"], orient="row"),
+        pl.DataFrame(sd, schema=["date", "code", "ret", "float_mcap"], orient="row"),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(panels(), st.sampled_from([None, *DAYS]))
+def test_matches_reference(panel: tuple, start: dt.date | None) -> None:
+    etfs, ed, sd = panel
+    last = ed["date"].max()
+    if start is not None and start > last:
+        with pytest.raises(EtfflowError):
+            ov.tables(etfs, ed, sd, start=start)
+        return
+    got = ov.tables(etfs, ed, sd, start=start)
+    by_year, market, inflow = ref_tables(etfs, ed, sd, start)
+    t = got["by_year"]
+    assert t.height == len(by_year)
+    for r in t.iter_rows(named=True):
+        n_etf, aum = by_year[r["year"], r["category"]]
+        assert r["n_etf"] == n_etf and r["aum"] == pytest.approx(aum, abs=1e-9)
+    for r in got["vs_market"].iter_rows(named=True):
+        exp = market[r["year"]]
+        assert (r["market_return"] is None) == (exp is None)
+        if exp is not None:
+            assert r["market_return"] == pytest.approx(exp, abs=1e-12)
+    f = got["inflow_by_index"]
+    assert f.height == len(inflow)
+    for r in f.iter_rows(named=True):
+        x, cum = inflow[r["date"], r["index_code"]]
+        assert (r["inflow"] is None) == (x is None)
+        assert r["inflow"] == pytest.approx(x, abs=1e-9) if x is not None else True
+        assert r["cumulative"] == pytest.approx(cum, abs=1e-9)
