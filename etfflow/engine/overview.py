@@ -1,6 +1,6 @@
 """Market overview: ETF count and size by year and category, ETF size against the market,
 cumulative net inflow by tracked index (Huaan 2024-12 tables 5, 7, 29; Kaiyuan 2024-09
-figures 2, 3, 5; docs/methodology.md §6).
+figures 2, 3, 5; docs/methodology.md#6-report-tables-and-the-etfflow-output-that-produces-them).
 
 Pure functions of the dataset's frames (``etfs``, ``etf_daily``, ``stock_daily``, as
 DataFrames or LazyFrames); each builds one lazy Polars pipeline and collects it once.

@@ -4,7 +4,9 @@ tables and write a self-contained HTML page.
 
 ``export`` writes ``by_year.parquet``, ``vs_market.parquet`` and ``inflow_by_index.parquet``
 into a folder replaced as a whole (never half-written); ``html`` writes one page (inline CSS
-and SVG, no script, no network) atomically. Definitions: docs/methodology.md §6.
+and SVG, no script, no network) atomically.
+
+Definitions: docs/methodology.md#6-report-tables-and-the-etfflow-output-that-produces-them.
 """
 
 from __future__ import annotations
@@ -249,7 +251,7 @@ def render_html(
                 svg["flow"] + _ranking_html(result.inflow_by_index)),
         "<footer>规模 = Σ 份额 × 净值, 年末 = 当年最后一个交易日. 市场收益: 前一交易日流通市值加权"
         "的日收益按年复利. 净流入 = Σ (S[t] − S[t−1]) · N[t]. "
-        "Definitions: docs/methodology.md §6.</footer>",
+        "Definitions: docs/methodology.md (section 6).</footer>",
         "</div></body></html>",
     ]  # fmt: skip
     return "\n".join(parts)
