@@ -101,3 +101,27 @@ def test_parse_start_accepts_dates() -> None:
     assert parse_start(" 2024-01-02 ") == dt.date(2024, 1, 2)
     assert parse_start(dt.date(2024, 1, 2)) == dt.date(2024, 1, 2)
     assert parse_start(None) is None
+
+
+def test_market_bad_data_exit_1_names_table(tiny: Path, tmp_path: Path) -> None:
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny, bad)
+    ed = pl.read_parquet(bad / "etf_daily.parquet")
+    ed.with_columns(
+        pl.when(pl.int_range(pl.len()) == 5).then(-1.0).otherwise("shares").alias("shares")
+    ).write_parquet(bad / "etf_daily.parquet")
+    out = tmp_path / "export"
+    r = runner.invoke(app, ["market", str(bad), "--export", str(out)])
+    assert r.exit_code == 1
+    assert "etf_daily" in r.stderr and "shares" in r.stderr
+    assert not out.exists()
+
+
+def test_html_of_empty_tables_says_no_values() -> None:
+    from etfflow.pipeline.market import MarketOverview, render_html
+
+    empty = MarketOverview(*(pl.DataFrame(schema=s) for s in SCHEMAS.values()))
+    page = render_html(empty, cjk=False)
+    assert page.count("<svg") == 3 and page.count("no values") == 3
