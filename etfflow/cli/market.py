@@ -36,9 +36,10 @@ def market_cmd(
         bool, typer.Option("--check/--no-check", help="Validate the input tables first.")
     ] = True,
 ) -> None:
-    """ETF market overview: count and AUM by year and category, AUM against the market,
-    cumulative net inflow by tracked index (Huaan 2024-12 tables 5, 7, 29; Kaiyuan 2024-09
-    figures 2, 3, 5).
+    """ETF market overview: count, AUM and net inflows by year, category and index.
+
+    Count and AUM by year and category, AUM against the market, cumulative net inflow by
+    tracked index (Huaan 2024-12 tables 5, 7, 29; Kaiyuan 2024-09 figures 2, 3, 5).
 
     Definitions: docs/methodology.md#6-report-tables-and-the-etfflow-output-that-produces-them.
     """
