@@ -22,9 +22,10 @@ Definitions (``S`` shares, ``N`` NAV, ``F`` float cap):
   The data's first date has no return (no previous day); the first year starts from its close.
 - :func:`inflow_by_index`: daily inflow ``Σ_e (S[e,t] − S[e,t−1])·N[e,t]`` over the ETFs of an
   ``index_code``; ``S[e,t−1]`` is the ETF's previous ``etf_daily`` row; an ETF whose first row
-  comes after the data's first date counts its first-day shares (previous shares 0), after its
-  last row it contributes nothing (convention C6); on the data's first date ``inflow`` is null.
-  One row per index and ``etf_daily`` date from ``max(start, the index's first row)`` to the
+  comes after the data's first date (the first ``stock_daily`` date, as in the look-through)
+  counts its first-day shares (previous shares 0), after its last row it contributes nothing
+  (convention C6); on the data's first date ``inflow`` is null.
+  One row per index and trading day from ``max(start, the index's first row)`` to the
   last date (0 on days without a row of the index); ``cumulative`` sums ``inflow`` over the
   dates ``start ≤ u ≤ t`` (null counted as 0).
 """
@@ -233,16 +234,23 @@ def vs_market(etfs: Frame, etf_daily: Frame, stock_daily: Frame) -> pl.DataFrame
     return _vs_market_lazy(etfs, etf_daily, stock_daily).collect()
 
 
-def _inflow_lazy(etfs: Frame, etf_daily: Frame, start: dt.date | None) -> pl.LazyFrame:
+def _calendar(stock_daily: Frame) -> pl.LazyFrame:
+    """The trading calendar: the distinct ``stock_daily`` dates."""
+    return _lazy(stock_daily).select("date").unique()
+
+
+def _inflow_lazy(
+    etfs: Frame, etf_daily: Frame, stock_daily: Frame, start: dt.date | None
+) -> pl.LazyFrame:
     e = _strings(_lazy(etfs).select("etf_code", "index_code"), "etf_code", "index_code")
     d = _strings(_lazy(etf_daily).select("date", "etf_code", "shares", "nav"), "etf_code")
-    first = pl.col("date").min()
+    cal = _calendar(stock_daily)
+    d0 = cal.select(pl.col("date").min().alias("d0"))  # the first date of the data (C6)
     flows = (
-        d.with_columns(
-            pl.col("shares").shift(1).over("etf_code", order_by="date").alias("prev"),
-        )
+        d.with_columns(pl.col("shares").shift(1).over("etf_code", order_by="date").alias("prev"))
+        .join(d0, how="cross")
         .with_columns(
-            pl.when(pl.col("date") == first)
+            pl.when(pl.col("date") == pl.col("d0"))
             .then(None)
             .otherwise((pl.col("shares") - pl.col("prev").fill_null(0.0)) * pl.col("nav"))
             .alias("inflow")
@@ -254,14 +262,11 @@ def _inflow_lazy(etfs: Frame, etf_daily: Frame, start: dt.date | None) -> pl.Laz
         .then(_sum(pl.col("inflow"), "etf_code"))
         .alias("inflow")
     )
-    dates = d.select("date").unique()
-    begin = flows.group_by("index_code").agg(first.alias("begin"))
+    begin = flows.group_by("index_code").agg(pl.col("date").min().alias("begin"))
     if start is not None:
         begin = begin.with_columns(pl.max_horizontal("begin", pl.lit(start)).alias("begin"))
     grid = (
-        begin.join(dates, how="cross")
-        .filter(pl.col("date") >= pl.col("begin"))
-        .join(d.select(first.alias("d0")), how="cross")
+        begin.join(cal, how="cross").filter(pl.col("date") >= pl.col("begin")).join(d0, how="cross")
     )
     return (
         grid.join(per_index, on=["date", "index_code"], how="left")
@@ -281,25 +286,30 @@ def _inflow_lazy(etfs: Frame, etf_daily: Frame, start: dt.date | None) -> pl.Laz
     )
 
 
-def _last_date(etf_daily: Frame) -> pl.LazyFrame:
-    return _lazy(etf_daily).select(pl.col("date").max().alias("last"))
+def _last_date(stock_daily: Frame) -> pl.LazyFrame:
+    return _calendar(stock_daily).select(pl.col("date").max().alias("last"))
 
 
 def _check_start(start: dt.date | None, last: pl.DataFrame) -> None:
     day = last.item()
     if start is not None and (day is None or start > day):
         raise EtfflowError(
-            f"--start {start} is after the last date of etf_daily ({day}): "
+            f"--start {start} is after the last date of the data ({day}, stock_daily): "
             "choose a date within the data"
         )
 
 
-def inflow_by_index(etfs: Frame, etf_daily: Frame, *, start: dt.date | None = None) -> pl.DataFrame:
+def inflow_by_index(
+    etfs: Frame, etf_daily: Frame, stock_daily: Frame, *, start: dt.date | None = None
+) -> pl.DataFrame:
     """Daily and cumulative net inflow by tracked index from ``start`` (:data:`INFLOW_BY_INDEX`).
 
+    ``stock_daily`` gives the trading calendar (its first date is the data's first date).
     Raises :class:`~etfflow.exceptions.EtfflowError` when ``start`` is after the last date.
     """
-    flows, last = pl.collect_all([_inflow_lazy(etfs, etf_daily, start), _last_date(etf_daily)])
+    flows, last = pl.collect_all(
+        [_inflow_lazy(etfs, etf_daily, stock_daily, start), _last_date(stock_daily)]
+    )
     _check_start(start, last)
     return flows
 
@@ -315,8 +325,8 @@ def tables(
         [
             _by_year_lazy(etfs, etf_daily, stock_daily),
             _vs_market_lazy(etfs, etf_daily, stock_daily),
-            _inflow_lazy(etfs, etf_daily, start),
-            _last_date(etf_daily),
+            _inflow_lazy(etfs, etf_daily, stock_daily, start),
+            _last_date(stock_daily),
         ]
     )
     _check_start(start, frames[3])

@@ -45,7 +45,7 @@ def test_market_command_export_and_html(tiny: Path, tmp_path: Path) -> None:
     expected = {
         "by_year": ov.by_year(etfs, ed, sd),
         "vs_market": ov.vs_market(etfs, ed, sd),
-        "inflow_by_index": ov.inflow_by_index(etfs, ed),
+        "inflow_by_index": ov.inflow_by_index(etfs, ed, sd),
     }
     for name, schema in SCHEMAS.items():
         got = pl.read_parquet(out / f"{name}.parquet")

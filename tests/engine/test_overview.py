@@ -101,7 +101,7 @@ def test_vs_market_first_year_with_one_day_has_no_return() -> None:
 
 
 def test_inflow_by_index_new_listing_and_delisting() -> None:
-    t = ov.inflow_by_index(ETFS, etf_daily())
+    t = ov.inflow_by_index(ETFS, etf_daily(), stock_daily())
     assert t.schema == ov.INFLOW_BY_INDEX
     i1 = t.filter(pl.col("index_code") == "I1")
     i2 = t.filter(pl.col("index_code") == "I2")
@@ -118,21 +118,32 @@ def test_inflow_by_index_new_listing_and_delisting() -> None:
     assert top["index_code"].to_list() == ["I1", "I2"]
 
 
+def test_inflow_first_date_is_the_calendar_s() -> None:
+    """C6: the data's first date is the first stock_daily date; an ETF whose first row comes
+    later (here: every ETF, etf_daily starting a day after the calendar) counts its shares."""
+    ed = etf_daily().filter(pl.col("date") > CAL[0])
+    i1 = ov.inflow_by_index(ETFS, ed, stock_daily()).filter(pl.col("index_code") == "I1")
+    assert i1["date"].to_list() == CAL[1:]
+    assert i1["inflow"].to_list() == [12.0, 0.0, 14.0, -3.0]  # A's 12 shares · NAV 1
+
+
 def test_inflow_from_start() -> None:
-    t = ov.inflow_by_index(ETFS, etf_daily(), start=D(2023, 1, 1))
+    t = ov.inflow_by_index(ETFS, etf_daily(), stock_daily(), start=D(2023, 1, 1))
     i1 = t.filter(pl.col("index_code") == "I1")
     assert i1["date"].to_list() == CAL[2:]
     assert i1["inflow"].to_list() == [0.0, 14.0, -3.0]  # flows use the rows before start
     assert i1["cumulative"].to_list() == [0.0, 14.0, 11.0]
     with pytest.raises(EtfflowError, match="after the last date"):
-        ov.inflow_by_index(ETFS, etf_daily(), start=D(2025, 1, 1))
+        ov.inflow_by_index(ETFS, etf_daily(), stock_daily(), start=D(2025, 1, 1))
 
 
 def test_categorical_codes_read_as_strings() -> None:
     cat = ETFS.with_columns(pl.col("etf_code", "index_code", "category").cast(pl.Categorical))
     ed = etf_daily().with_columns(pl.col("etf_code").cast(pl.Categorical))
     assert ov.by_year(cat, ed, stock_daily()).equals(ov.by_year(ETFS, etf_daily(), stock_daily()))
-    assert ov.inflow_by_index(cat, ed).equals(ov.inflow_by_index(ETFS, etf_daily()))
+    assert ov.inflow_by_index(cat, ed, stock_daily()).equals(
+        ov.inflow_by_index(ETFS, etf_daily(), stock_daily())
+    )
 
 
 @pytest.mark.parametrize("cut", CAL[:-1])
@@ -155,10 +166,10 @@ def test_point_in_time(cut: dt.date) -> None:
             1 + (cut >= CAL[3])
         ), f.__name__
         assert a.equals(b), f.__name__
-    a = ov.inflow_by_index(ETFS, ed).filter(pl.col("date") <= cut)
-    b = ov.inflow_by_index(ETFS, ed2).filter(pl.col("date") <= cut)
+    a = ov.inflow_by_index(ETFS, ed, sd).filter(pl.col("date") <= cut)
+    b = ov.inflow_by_index(ETFS, ed2, sd2).filter(pl.col("date") <= cut)
     assert a.height and a.equals(b)
-    assert not ov.inflow_by_index(ETFS, ed).equals(ov.inflow_by_index(ETFS, ed2))
+    assert not ov.inflow_by_index(ETFS, ed, sd).equals(ov.inflow_by_index(ETFS, ed2, sd2))
 
 
 # --------------------------------------------------------------------------- reference twin
@@ -202,7 +213,7 @@ def ref_tables(
     for y in ends:
         rs = [daily[d] for d in cal if d.year == y and daily.get(d) is not None]
         market[y] = None if not rs else math.prod(1 + r for r in rs) - 1
-    first = min(r["date"] for r in rows)
+    first = cal[0]  # the data's first date: the first stock_daily date
     prev: dict[str, float] = {}
     flow: dict[tuple, float | None] = {}
     for r in rows:
@@ -210,7 +221,7 @@ def ref_tables(
         x = None if r["date"] == first else (r["shares"] - prev.get(r["etf_code"], 0.0)) * r["nav"]
         flow[k] = x if k not in flow else (None if x is None else flow[k] + x)
         prev[r["etf_code"]] = r["shares"]
-    dates = sorted({r["date"] for r in rows})
+    dates = cal
     inflow = {}
     for idx in {k[1] for k in flow}:
         begin = min(d for d, i in flow if i == idx)
@@ -244,7 +255,7 @@ def panels(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     sd = []
     for k in range(draw(st.integers(1, 4))):
         for d in cal:
-            if draw(st.booleans()) or d == cal[0]:
+            if k == 0 or draw(st.booleans()):  # S0 trades every day: the calendar
                 ret = draw(st.floats(-0.1, 0.1, allow_nan=False))
                 sd.append((d, f"S{k}", ret, draw(money)))
     return (
@@ -258,7 +269,7 @@ def panels(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
 @given(panels(), st.sampled_from([None, *DAYS]))
 def test_matches_reference(panel: tuple, start: dt.date | None) -> None:
     etfs, ed, sd = panel
-    last = ed["date"].max()
+    last = sd["date"].max()
     if start is not None and start > last:
         with pytest.raises(EtfflowError):
             ov.tables(etfs, ed, sd, start=start)
