@@ -3,7 +3,11 @@ cumulative net inflow by tracked index (Huaan 2024-12 tables 5, 7, 29; Kaiyuan 2
 figures 2, 3, 5; docs/methodology.md#6-report-tables-and-the-etfflow-output-that-produces-them).
 
 Pure functions of the dataset's frames (``etfs``, ``etf_daily``, ``stock_daily``, as
-DataFrames or LazyFrames); each builds one lazy Polars pipeline and collects it once.
+DataFrames or LazyFrames); each builds lazy Polars pipelines and collects once
+(:func:`tables` collects all three with one ``collect_all``). Sums run in a fixed order
+(``etf_code`` / ``code`` / ``date``), so a result has the same bits whatever the thread count.
+Every table has a ``date`` column (the year end, or the day), for the point-in-time rule: a
+row dated ``t`` reads no row dated after ``t``.
 
 Definitions (``S`` shares, ``N`` NAV, ``F`` float cap):
 
