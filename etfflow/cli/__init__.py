@@ -7,7 +7,18 @@ import logging
 
 import typer
 
-from etfflow.cli import backtest, data, demo, factors, importing, lookthrough, rotation, store, top
+from etfflow.cli import (
+    backtest,
+    data,
+    demo,
+    factors,
+    importing,
+    lookthrough,
+    market,
+    rotation,
+    store,
+    top,
+)
 from etfflow.cli._ui import EtfflowGroup
 
 app = typer.Typer(
@@ -28,6 +39,7 @@ app.command("report")(backtest.report_cmd)
 app.command("tscorr")(backtest.tscorr_cmd)
 app.command("top")(top.top_cmd)
 app.command("rotation")(rotation.rotation_cmd)
+app.command("market")(market.market_cmd)
 app.command("sql")(store.sql_cmd)
 app.add_typer(store.app, name="store")
 
