@@ -41,7 +41,7 @@ import polars as pl
 from etfflow._common import atomic_path
 from etfflow.backtest import report_tables as T
 from etfflow.backtest.engine import Evaluation
-from etfflow.backtest.report_style import CSS, JS
+from etfflow.backtest.report_style import JS, page_start
 from etfflow.exceptions import EtfflowError
 from etfflow.plots import page_figures, series_stats, tear_sheet, to_svg
 from etfflow.plots.style import IC_MA_WINDOW, cjk_font
@@ -271,14 +271,7 @@ def render_html(
             f"{html.escape(str(run))} --html FILE</code> draws every factor.</p>" + sections
         )
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="zh-CN"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="generator" content="etfflow">',
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
-        '<div class="page"><header>',
-        f"<h1>{html.escape(title)}</h1><dl class='meta'>{meta_html}</dl>",
-        f'<div class="gen">生成时间 generated {html.escape(when)} · etfflow</div></header>',
+        page_start(title, meta_html, when),
         '<section class="card"><h2>因子绩效汇总<small>factor performance, whole period</small>'
         "</h2>",
         f'<div class="wrap">{T.summary_table(srows)}</div>',

@@ -9,6 +9,8 @@ of a closed ``<details>`` out of the print.
 
 from __future__ import annotations
 
+import html
+
 from etfflow.plots.style import COLORS
 
 _ROOT = (
@@ -99,3 +101,25 @@ window.addEventListener('beforeprint',function(){document.querySelectorAll(
 window.addEventListener('afterprint',function(){printOpened.forEach(function(d){d.open=false;});
 printOpened=[];});
 """
+
+
+def page_start(
+    title: str, meta_html: str, when: str, *, css: str = "", header_extra: str = ""
+) -> str:
+    """The opening of an etfflow HTML page, through its header: doctype, head (the style
+    sheet :data:`CSS` plus ``css``), title, the run metadata ``meta_html`` (``<dt>/<dd>``
+    pairs) and the generation time; ``header_extra`` (e.g. a table of contents) ends the header.
+    """
+    t = html.escape(title)
+    gen = f'<div class="gen">生成时间 generated {html.escape(when)} · etfflow</div>'
+    lines = [
+        "<!DOCTYPE html>",
+        '<html lang="zh-CN"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="generator" content="etfflow">',
+        f"<title>{t}</title><style>{CSS}{css}</style></head><body>",
+        '<div class="page"><header>',
+        f"<h1>{t}</h1><dl class='meta'>{meta_html}</dl>",
+    ]
+    lines += [gen, f"{header_extra}</header>"] if header_extra else [f"{gen}</header>"]
+    return "\n".join(lines)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 import polars as pl
 
-from etfflow.backtest.report_style import CSS
+from etfflow.backtest.report_style import page_start
 from etfflow.backtest.report_tables import _td, _th, finite
 from etfflow.backtest.topk import ABSOLUTE_METRICS, YI
 
@@ -111,14 +111,7 @@ def render_top_html(
             f'<p class="note">{html.escape(note)}</p></section>'
         )
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="zh-CN"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="generator" content="etfflow">',
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
-        '<div class="page"><header>',
-        f"<h1>{html.escape(title)}</h1><dl class='meta'>{meta_html}</dl>",
-        f'<div class="gen">生成时间 generated {html.escape(when)} · etfflow</div></header>',
+        page_start(title, meta_html, when),
         "".join(cards) or '<p class="note">没有指标 · no metrics</p>',
         "<footer>按数值降序; 数值相同按代码升序 (descending by value, ties by code ascending). "
         "行业为当日中信一级行业; 流通市值单位亿元 (1e8 CNY). "

@@ -22,7 +22,7 @@ import polars as pl
 
 from etfflow._common import Progress, atomic_dir, atomic_path
 from etfflow.backtest import report_tables as T
-from etfflow.backtest.report_style import CSS
+from etfflow.backtest.report_style import page_start
 from etfflow.engine import overview
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.validation import ValidationReport, validate
@@ -235,14 +235,7 @@ def render_html(
         )
 
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="zh-CN"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="generator" content="etfflow">',
-        f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>",
-        '<div class="page"><header>',
-        f"<h1>{_esc(title)}</h1><dl class='meta'>{meta_html}</dl>",
-        f'<div class="gen">生成时间 generated {_esc(when)} · etfflow</div></header>',
+        page_start(title, meta_html, when),
         section("by_year", "ETF数量与规模", "count and AUM by year and category",
                 svg["aum"] + _by_year_html(result.by_year)),
         section("vs_market", "ETF规模与市场", "ETF AUM against the market",

@@ -39,7 +39,7 @@ import polars as pl
 
 from etfflow._common import atomic_path
 from etfflow.backtest import report_tables as T
-from etfflow.backtest.report_style import CSS
+from etfflow.backtest.report_style import page_start
 from etfflow.backtest.rotation.result import SIGNALS, RotationResult
 from etfflow.exceptions import EtfflowError
 from etfflow.plots import rotation as RP
@@ -603,15 +603,9 @@ def render_html(
         ),
     ]
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="zh-CN"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="generator" content="etfflow">',
-        f"<title>{_esc(title)}</title><style>{CSS}{_EXTRA_CSS}</style></head><body>",
-        '<div class="page"><header>',
-        f"<h1>{_esc(title)}</h1><dl class='meta'>{meta_html}</dl>",
-        f'<div class="gen">生成时间 generated {_esc(when)} · etfflow</div>',
-        f'<nav class="toc">{toc}</nav></header>',
+        page_start(
+            title, meta_html, when, css=_EXTRA_CSS, header_extra=f'<nav class="toc">{toc}</nav>'
+        ),
         *sections,
         "<footer>相对净值 = 策略净值 / 行业等权净值, 阴影为其相对历史最高点的回撤. "
         "风格阶段: 单边HP滤波趋势的因子动量 > 0 为 1 (大盘 / 成长). "
