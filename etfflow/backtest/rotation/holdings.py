@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -36,8 +35,6 @@ log = logging.getLogger(__name__)
 
 #: A PCF basket older than this many calendar days at a month-end is not used for it.
 PCF_STALE_DAYS = 10
-
-Mode = Literal["weights", "pcf"]
 
 
 @dataclass

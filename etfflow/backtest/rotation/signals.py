@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from etfflow.backtest.engine import qcut_groups
+from etfflow.backtest.engine_nb import _average_ranks as average_ranks
 
 
 def pct_rank(x: np.ndarray) -> np.ndarray:
@@ -37,18 +38,8 @@ def pct_rank(x: np.ndarray) -> np.ndarray:
         ok = np.flatnonzero(np.isfinite(x[r]))
         if not len(ok):
             continue
-        v = x[r, ok]
-        order = np.argsort(v, kind="stable")
-        ranks = np.empty(len(v))
-        sv = v[order]
-        i = 0
-        while i < len(sv):  # average ranks over ties
-            j = i
-            while j + 1 < len(sv) and sv[j + 1] == sv[i]:
-                j += 1
-            ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
-            i = j + 1
-        out[r, ok] = ranks / len(v)
+        ranks, _ = average_ranks(np.ascontiguousarray(x[r, ok]))
+        out[r, ok] = ranks / len(ok)
     return out
 
 
