@@ -125,3 +125,15 @@ class SourceFileError(DataContractError):
     def __init__(self, message: str, *, file: object, table: str, **kw: Any) -> None:
         self.file = str(file)
         super().__init__(f"{message} (file {self.file})", table=table, **kw)
+
+
+class StudyTaskError(EtfflowError):
+    """A task (a study cell) failed; ``key`` names it, the message carries its error."""
+
+    def __init__(self, key: str, error: BaseException | str) -> None:
+        self.key = key
+        self.error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        super().__init__(f"{key} failed: {self.error}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # picklable across processes
+        return (type(self), (self.key, self.error))
