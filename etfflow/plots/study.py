@@ -83,8 +83,7 @@ def heatmap(
     else:
         scale = float(np.max(np.abs(v[finite]))) or 1.0
         norm = TwoSlopeNorm(vcenter=0.0, vmin=-scale, vmax=scale)
-        cmap = diverging_cmap(reverse=reverse)
-        cmap.set_bad(MISSING)
+        cmap = diverging_cmap(reverse=reverse).with_extremes(bad=MISSING)
         ax.imshow(np.ma.masked_invalid(v), cmap=cmap, norm=norm, aspect="auto")
         size = 8 if n_c <= 10 else 6.5
         for i in range(n_r):

@@ -385,3 +385,35 @@ def year_stability(
         .sort("cell")
         .select("cell", *keys, "whole", "n_years", "same_sign", *[str(yy) for yy in years])
     )
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    """The three tables of a study report, as :func:`study_report` built them."""
+
+    results: StudyResults
+    metric: str
+    index: list[str]  # row-key columns of ``pivot``
+    cols: str | None  # the key whose values are the pivot's other columns (None: the metric)
+    pivot: pl.DataFrame
+    best: pl.DataFrame
+    stability: pl.DataFrame  # of the yearly Rank IC
+
+
+def study_report(
+    source: StudySource = DEFAULT_STORE,
+    *,
+    study_id: str | None = None,
+    metric: str = DEFAULT_METRIC,
+    rows: str | None = None,
+    cols: str | None = None,
+    top: int = 10,
+) -> StudyReport:
+    """:func:`metric_pivot`, :func:`best_cells` (``top``) and the yearly Rank IC's
+    :func:`year_stability` of one study, read once."""
+    res = _results(source, study_id)
+    pivot = metric_pivot(res, metric=metric, rows=rows, cols=cols)
+    r, c = pivot_keys(res, rows, cols)
+    best = best_cells(res, metric=metric, top=top)
+    stab = year_stability(res, metric="rank_ic")
+    return StudyReport(res, metric, pivot_index(res, r, c), c, pivot, best, stab)

@@ -43,13 +43,8 @@ from etfflow.pipeline.study.report import (
     DEFAULT_METRIC,
     LOWER_IS_BETTER,
     SIGNED_STRENGTH,
-    StudyResults,
-    best_cells,
-    load_study,
-    metric_pivot,
-    pivot_index,
-    pivot_keys,
-    year_stability,
+    StudyReport,
+    study_report,
 )
 from etfflow.plots.study import heatmap
 from etfflow.plots.style import Style, to_svg
@@ -149,29 +144,16 @@ def _section(key: str, zh: str, en: str, body: str) -> str:
 
 
 def render_study_html(
-    res: StudyResults,
+    rep: StudyReport,
     *,
-    metric: str = DEFAULT_METRIC,
-    rows: str | None = None,
-    cols: str | None = None,
-    top: int = 10,
     generated_at: dt.datetime | None = None,
     cjk: bool | None = None,
 ) -> str:
-    """The study page (see the module docstring); ``metric``, ``rows``, ``cols`` and
-    ``top`` as for :func:`~etfflow.pipeline.study.report.metric_pivot` and
-    :func:`~etfflow.pipeline.study.report.best_cells`.
-
-    Raises
-    ------
-    EtfflowError
-        An unknown metric or key (before anything is drawn).
-    """
-    pivot = metric_pivot(res, metric=metric, rows=rows, cols=cols)
-    r, c = pivot_keys(res, rows, cols)
-    index = pivot_index(res, r, c)
-    best = best_cells(res, metric=metric, top=top)
-    stab = year_stability(res, metric="rank_ic")
+    """The study page (see the module docstring) of :func:`~etfflow.pipeline.study.report.
+    study_report`'s tables; ``cjk`` as for the figures (None: bilingual labels when a CJK font
+    is installed)."""
+    res, metric, pivot, index, c = rep.results, rep.metric, rep.pivot, rep.index, rep.cols
+    best, stab = rep.best, rep.stability
     style = Style(cjk)
     fmt = metric_format(metric)
     label = metric_label(metric)
@@ -277,13 +259,16 @@ def write_study_html(
     rows: str | None = None,
     cols: str | None = None,
     top: int = 10,
-    results: StudyResults | None = None,
+    report: StudyReport | None = None,
     cjk: bool | None = None,
 ) -> Path:
-    """Write :func:`render_study_html` of a stored study (``study_id``, default the latest;
-    or ``results`` already loaded) to ``path`` atomically: a failure leaves no file."""
-    res = results or load_study(store, study_id=study_id)
-    page = render_study_html(res, metric=metric, rows=rows, cols=cols, top=top, cjk=cjk)
+    """Write the page of a stored study (``study_id``, default the latest; or ``report``
+    already built) to ``path`` atomically: a failure leaves no file. Options as for
+    :func:`~etfflow.pipeline.study.report.study_report`."""
+    rep = report or study_report(
+        store, study_id=study_id, metric=metric, rows=rows, cols=cols, top=top
+    )
+    page = render_study_html(rep, cjk=cjk)
     out = Path(path)
     with atomic_path(out) as tmp:
         tmp.write_text(page, encoding="utf-8")

@@ -1,0 +1,372 @@
+"""``etfflow study report``: the comparison tables of a stored study, its HTML page, its command.
+
+The store holds real studies on the tiny market: every cell is a real ``run_backtest`` of one
+factor, rewritten as the study layout stores it (issue 13: the cell's ``bt_*`` rows and its
+``study_cells`` row in one transaction, ``runs.params`` with ``study`` and ``cell``), and one
+``kind = 'study'`` row per study. Expected values are read back with plain SQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+import typer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from etfflow.cli._ui import EtfflowGroup
+from etfflow.cli.study_report import report_cmd
+from etfflow.data_samples import generate_market
+from etfflow.engine.loading import open_dataset
+from etfflow.engine.pools import Pool
+from etfflow.engine.store import open_store, run_id_for
+from etfflow.exceptions import EtfflowError
+from etfflow.pipeline.backtest import TABLES, run_backtest
+from etfflow.pipeline.runs import run_factors
+from etfflow.pipeline.study.cells import STUDY_CELLS_SCHEMA
+from etfflow.pipeline.study.report import (
+    StudyResults,
+    best_cells,
+    list_studies,
+    load_study,
+    metric_pivot,
+    year_stability,
+)
+from etfflow.pipeline.study.report_html import write_study_html
+
+FACTORS = ("w_passive_inflow_20", "revs_20")
+NAME = "[tiny] pools × factors"
+
+
+def _write_study(store, data, fruns, *, name, grid, order):
+    """Run every cell of ``grid`` (crossed in ``order``) as a real backtest and store it in
+    the study layout; returns the study id."""
+    fp = open_dataset(data).fingerprint()
+    spec = {"data": str(data), "name": name, "grid": grid}
+    grid_keys = [k for k in order if len(grid[k]) > 1]
+    combos = list(itertools.product(*(grid[k] for k in order)))
+    params = {
+        "name": name,
+        "description": "real backtests of the tiny market",
+        "preset": None,
+        "grid_keys": grid_keys,
+        "n_cells": len(combos),
+        "spec": spec,
+    }
+    sid = run_id_for("study", fp, "study", params)
+    for i, values in enumerate(combos):
+        cell = dict(zip(order, values, strict=True))
+        bt = run_backtest(
+            store,
+            factor_run=fruns[cell["pool"]],
+            factors=[cell["factors"]],
+            rebalance=cell["rebalance"],
+        )
+        p = bt.params
+        row = {
+            "study_id": sid,
+            "cell": i,
+            "factor": cell["factors"],
+            "pool": cell["pool"],
+            "mode": "pcf",
+            "level": p["level"],
+            "process": p["processing"] or "none",
+            "groups": p["groups"],
+            "rebalance": str(p["rebalance"]),
+            "direction": str(p["direction"]),
+            "lag": p["lag"],
+            "universe": p["universe"],
+            "cost_bps": p["cost_bps"],
+        }
+        schema = {k: t for k, t in STUDY_CELLS_SCHEMA.items() if k != "run_id"}
+        tables = {t: getattr(bt.evaluation, a) for t, a in TABLES.items()}
+        tables["study_cells"] = pl.DataFrame([row], schema=schema)
+        with open_store(store) as s:
+            s.write_run(
+                "backtest",
+                tables,
+                dataset_path=str(data),
+                fingerprint=fp,
+                pool=cell["pool"],
+                params={**p, "study": sid, "cell": i},
+            )
+    with open_store(store) as s:
+        got = s.write_run("study", {}, dataset_path=str(data), fingerprint=fp, pool="study",
+                          params=params)  # fmt: skip
+    assert got == sid
+    return sid
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study_report")
+    data = generate_market(root / "m", size="tiny", seed=1)
+    store = root / "s.duckdb"
+    fruns = {
+        p: run_factors(data, pool=Pool.category(p), factors=",".join(FACTORS), store=store).run_id
+        for p in ("all", "broad")
+    }
+    small = _write_study(
+        store,
+        data,
+        fruns,
+        name="one pool",
+        grid={"pool": ["all"], "factors": list(FACTORS), "rebalance": [20]},
+        order=("pool", "factors", "rebalance"),
+    )
+    sid = _write_study(
+        store,
+        data,
+        fruns,
+        name=NAME,
+        grid={"pool": ["all", "broad"], "factors": list(FACTORS), "rebalance": [20, "month"]},
+        order=("pool", "factors", "rebalance"),
+    )
+    return store, sid, small
+
+
+def _sql(store: Path, query: str, *args) -> pl.DataFrame:
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        return con.sql(query, params=list(args)).pl()
+    finally:
+        con.close()
+
+
+def _stored(store: Path, sid: str) -> pl.DataFrame:
+    """Each cell's grid values and bt_summary row, by plain SQL."""
+    return _sql(
+        store,
+        "SELECT c.cell, c.pool, c.factor, c.rebalance, s.* EXCLUDE (run_id, factor) "
+        "FROM study_cells c JOIN bt_summary s ON s.run_id = c.run_id AND s.factor = c.factor "
+        "WHERE c.study_id = ? ORDER BY c.cell",
+        sid,
+    )
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def test_latest_study_and_varying_keys(study):
+    store, sid, small = study
+    res = load_study(store)
+    assert res.study_id == sid and res.name == NAME
+    assert res.varying == ("pool", "factor", "rebalance")
+    assert res.cells["cell"].to_list() == list(range(8))
+    assert load_study(store, study_id=small).varying == ("factor",)
+    studies = list_studies(store)
+    assert studies["study_id"].to_list() == [small, sid]
+    assert studies["n_cells"].to_list() == [2, 8]
+
+
+def test_pivot_cells_equal_stored_summary(study):
+    store, sid, _ = study
+    want = _stored(store, sid)
+    for metric in ("rank_icir", "long_short_ann_return", "long_excess_ann"):
+        pv = metric_pivot(store, metric=metric)
+        assert pv.columns == ["pool", "rebalance", *FACTORS]
+        assert pv.select("pool", "rebalance").rows() == [
+            ("all", "20"),
+            ("all", "month"),
+            ("broad", "20"),
+            ("broad", "month"),
+        ]
+        n = 0
+        for r in want.iter_rows(named=True):
+            row = pv.filter((pl.col("pool") == r["pool"]) & (pl.col("rebalance") == r["rebalance"]))
+            got, exp = row[r["factor"]].item(), r[metric]
+            assert (got is None and exp is None) or got == exp  # the stored value, unchanged
+            n += 1
+        assert n == 8
+    assert want["rank_icir"].is_not_null().all()
+
+
+def test_pivot_keys_chosen_and_refused(study):
+    store, sid, small = study
+    want = _stored(store, sid)
+    pv = metric_pivot(store, study_id=sid, metric="rank_ic", rows="rebalance", cols="pool")
+    assert pv.columns == ["rebalance", "factor", "all", "broad"]
+    r = want.row(5, named=True)
+    got = pv.filter((pl.col("rebalance") == r["rebalance"]) & (pl.col("factor") == r["factor"]))
+    assert got[r["pool"]].item() == r["rank_ic"]
+    one = metric_pivot(store, study_id=small)  # only the factor varies: one row per factor
+    assert one.columns == ["factor", "rank_icir"] and one["factor"].to_list() == list(FACTORS)
+    with pytest.raises(EtfflowError, match=r"unknown metric 'sharpe'.*rank_icir.*long_excess_ann"):
+        metric_pivot(store, metric="sharpe")
+    with pytest.raises(EtfflowError, match=r"--rows 'groups' is not a key that varies.*pool, "):
+        metric_pivot(store, rows="groups")
+    with pytest.raises(EtfflowError, match="both 'pool'"):
+        metric_pivot(store, rows="pool", cols="pool")
+    assert metric_pivot(store, rows="factors").columns[:2] == ["factor", "rebalance"]
+
+
+def test_best_cells_order(study):
+    store, sid, _ = study
+    want = _stored(store, sid)
+    best = best_cells(store, metric="rank_icir", top=5)
+    strength = [abs(x) for x in want["rank_icir"].to_list()]
+    order = sorted(range(8), key=lambda i: (-strength[i], i))[:5]
+    assert best["cell"].to_list() == order
+    assert best["rank"].to_list() == [1, 2, 3, 4, 5]
+    assert best["rank_icir"].to_list() == [want["rank_icir"][i] for i in order]
+    assert {"pool", "factor", "rebalance", "run_id", "long_short_ann_return"} <= set(best.columns)
+    dd = best_cells(store, metric="long_max_drawdown", top=8)["long_max_drawdown"].to_list()
+    assert dd == sorted(dd)  # less is better
+    ret = best_cells(store, metric="long_excess_ann", top=3)["long_excess_ann"].to_list()
+    assert ret == sorted(want["long_excess_ann"].to_list(), reverse=True)[:3]
+    with pytest.raises(EtfflowError, match="at least 1"):
+        best_cells(store, top=0)
+
+
+def test_year_stability_by_hand(study):
+    store, sid, _ = study
+    cell = 6
+    y = _sql(
+        store,
+        "SELECT y.year, y.rank_ic FROM study_cells c JOIN bt_yearly y ON y.run_id = c.run_id "
+        "AND y.factor = c.factor WHERE c.study_id = ? AND c.cell = ? ORDER BY y.year",
+        sid,
+        cell,
+    )
+    whole = _stored(store, sid)["rank_ic"][cell]
+    vals = [v for v in y["rank_ic"].to_list() if v is not None and not math.isnan(v)]
+    same = sum(1 for v in vals if (v > 0) == (whole > 0) and v != 0)
+    stab = year_stability(store)
+    row = stab.filter(pl.col("cell") == cell).row(0, named=True)
+    assert row["whole"] == whole and row["n_years"] == len(vals) >= 2
+    assert row["same_sign"] == pytest.approx(same / len(vals))
+    for year, v in y.iter_rows():
+        assert row[str(year)] == (None if v is None or math.isnan(v) else v)
+    ls = year_stability(store, metric="long_short_return")
+    assert ls["whole"].to_list() == _stored(store, sid)["long_short_ann_return"].to_list()
+    with pytest.raises(EtfflowError, match=r"unknown metric 'rank_icir'.*long_short_return"):
+        year_stability(store, metric="rank_icir")
+
+
+def test_unknown_study_and_missing_store(study, tmp_path):
+    store, sid, small = study
+    with pytest.raises(EtfflowError, match=rf"no study 'nope'.*{small} \(one pool, 2.*{sid} \(\[tiny\].*8 cells"):
+        load_study(store, study_id="nope")
+    with pytest.raises(EtfflowError, match="no store at"):
+        load_study(tmp_path / "missing.duckdb")
+    assert not (tmp_path / "missing.duckdb").exists()
+
+
+# --------------------------------------------------------------------------- reference twin
+
+
+def _stability_ref(whole: list, yearly: list[list]) -> list:
+    """Share of a cell's years with the sign of its whole-period value, loop by loop."""
+    out = []
+    for w, ys in zip(whole, yearly, strict=True):
+        vals = [v for v in ys if v is not None and not math.isnan(v)]
+        if w is None or math.isnan(w) or w == 0 or not vals:
+            out.append(None)
+        else:
+            out.append(sum(1 for v in vals if math.copysign(1, w) == np.sign(v)) / len(vals))
+    return out
+
+
+_val = st.one_of(st.none(), st.just(math.nan), st.just(0.0), st.floats(-1, 1, width=32))
+
+
+@settings(max_examples=40)
+@given(
+    whole=st.lists(_val, min_size=1, max_size=5),
+    n_years=st.integers(0, 4),
+    data=st.data(),
+)
+def test_year_stability_matches_reference(whole, n_years, data):
+    n = len(whole)
+    yearly = [data.draw(st.lists(_val, min_size=n_years, max_size=n_years)) for _ in range(n)]
+    cells = pl.DataFrame(
+        {"cell": list(range(n)), "factor": ["f"] * n, "rank_ic": whole},
+        schema={"cell": pl.Int32, "factor": pl.String, "rank_ic": pl.Float64},
+    )
+    rows = [(i, 2020 + j, v) for i in range(n) for j, v in enumerate(yearly[i])]
+    yr = pl.DataFrame(rows, schema={"cell": pl.Int32, "year": pl.Int32, "rank_ic": pl.Float64},
+                      orient="row")  # fmt: skip
+    res = StudyResults("st-x", {"params": {}}, cells, yr, ())
+    got = year_stability(res)["same_sign"].to_list()
+    for g, w in zip(got, _stability_ref(whole, yearly), strict=True):
+        assert (g is None and w is None) or g == pytest.approx(w)
+
+
+# --------------------------------------------------------------------------- HTML and CLI
+
+
+def test_html_page(study, tmp_path):
+    store, sid, _ = study
+    out = write_study_html(tmp_path / "r" / "study.html", store, cjk=False)
+    page = out.read_text(encoding="utf-8")
+    assert "<script" not in page and "http://" not in page.replace("http://www.w3.org", "")
+    assert page.count('<table class="t">') == 3 and page.count("<svg") == 2
+    assert html_escaped(NAME) in page and sid in page
+    for card in ("pivot", "best", "stability"):
+        assert f'id="{card}"' in page
+    v = _stored(store, sid)["rank_icir"][0]
+    assert f"{v:.2f}" in page  # the pivot's first value, as the table writes it
+    assert not list(out.parent.glob(".*.tmp"))
+    with pytest.raises(EtfflowError, match="unknown metric"):
+        write_study_html(tmp_path / "bad.html", store, metric="nope", cjk=False)
+    assert not (tmp_path / "bad.html").exists()
+
+
+def html_escaped(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer(cls=EtfflowGroup, add_completion=False)
+
+    @app.callback()
+    def _root() -> None:
+        """study commands (the lead registers report_cmd as `etfflow study report`)"""
+
+    app.command("report")(report_cmd)
+    return app
+
+
+def test_cli_report(study, tmp_path):
+    store, _sid, small = study
+    runner = CliRunner()
+    res = runner.invoke(_app(), ["report", "--store", str(store), "--top", "3", "--html",
+                                 str(tmp_path / "s.html")], env={"COLUMNS": "200"})  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert NAME in out  # brackets printed, not eaten as markup
+    assert re.search(r"RankIC IR \(rank_icir\) by pool · rebalance × factor", out)
+    assert "best 3 of 8 cells" in out and "Rank IC by year" in out
+    assert (tmp_path / "s.html").exists() and "wrote" in out
+    res = runner.invoke(_app(), ["report", "--store", str(store), "--study", small])
+    assert res.exit_code == 0 and "one pool" in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--metric", "sharpe"], "unknown metric 'sharpe': choose one of"),
+        (["--rows", "lag"], "--rows 'lag' is not a key that varies"),
+        (["--study", "st-nope"], "no study 'st-nope'"),
+    ],
+)
+def test_cli_errors(study, args, message):
+    store, _, _ = study
+    res = CliRunner().invoke(_app(), ["report", "--store", str(store), *args])
+    assert res.exit_code == 1
+    assert message in " ".join(res.output.split())
+
+
+def test_cli_missing_store(tmp_path):
+    res = CliRunner().invoke(_app(), ["report", "--store", str(tmp_path / "typo.duckdb")])
+    assert res.exit_code == 1 and "no store at" in res.output
