@@ -253,7 +253,8 @@ def test_year_stability_by_hand(study):
 
 def test_unknown_study_and_missing_store(study, tmp_path):
     store, sid, small = study
-    with pytest.raises(EtfflowError, match=rf"no study 'nope'.*{small} \(one pool, 2.*{sid} \(\[tiny\].*8 cells"):
+    listed = rf"no study 'nope'.*{small} \(one pool, 2.*{sid} \(\[tiny\].*8 cells"
+    with pytest.raises(EtfflowError, match=listed):
         load_study(store, study_id="nope")
     with pytest.raises(EtfflowError, match="no store at"):
         load_study(tmp_path / "missing.duckdb")
