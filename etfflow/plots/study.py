@@ -60,7 +60,7 @@ def heatmap(
     fmt
         Text of a value (e.g. ``0.0123 -> "1.23%"``).
     reverse
-        Colour high values red and low values green (drawdowns, turnover).
+        Colour high values red and low values green (turnover).
 
     Raises
     ------
@@ -88,9 +88,9 @@ def heatmap(
         size = 8 if n_c <= 10 else 6.5
         for i in range(n_r):
             for j in range(n_c):
-                x = v[i, j]
-                ax.text(j, i, fmt(x if finite[i, j] else None), ha="center", va="center",
-                        fontsize=size, color=COLORS["zero"])  # fmt: skip
+                x = v[i, j] if finite[i, j] else None
+                ink = "#ffffff" if x is not None and abs(x) > 0.6 * scale else COLORS["zero"]
+                ax.text(j, i, fmt(x), ha="center", va="center", fontsize=size, color=ink)
         ax.set_xticks(np.arange(n_c), [str(s) for s in col_labels], fontsize=8)
         ax.set_yticks(np.arange(n_r), [str(s) for s in row_labels], fontsize=8)
         ax.tick_params(length=0)
@@ -101,6 +101,6 @@ def heatmap(
                 t.set_horizontalalignment("left")
         for side in ax.spines.values():
             side.set_visible(False)
-    ax.set_title(title, loc="left", fontsize=10)
+    ax.set_title(title, loc="left", fontsize=10, pad=22 if n_c <= 6 else 52)
     apply_font(fig, style)
     return fig

@@ -194,6 +194,12 @@ def test_pivot_keys_chosen_and_refused(study):
     want = _stored(store, sid)
     pv = metric_pivot(store, study_id=sid, metric="rank_ic", rows="rebalance", cols="pool")
     assert pv.columns == ["rebalance", "factor", "all", "broad"]
+    assert pv.select("rebalance", "factor").rows() == [
+        ("20", FACTORS[0]),
+        ("20", FACTORS[1]),
+        ("month", FACTORS[0]),
+        ("month", FACTORS[1]),
+    ]
     r = want.row(5, named=True)
     got = pv.filter((pl.col("rebalance") == r["rebalance"]) & (pl.col("factor") == r["factor"]))
     assert got[r["pool"]].item() == r["rank_ic"]
@@ -219,7 +225,7 @@ def test_best_cells_order(study):
     assert best["rank_icir"].to_list() == [want["rank_icir"][i] for i in order]
     assert {"pool", "factor", "rebalance", "run_id", "long_short_ann_return"} <= set(best.columns)
     dd = best_cells(store, metric="long_max_drawdown", top=8)["long_max_drawdown"].to_list()
-    assert dd == sorted(dd)  # less is better
+    assert dd == sorted(dd, reverse=True) and dd[0] <= 0  # drawdowns are negative
     ret = best_cells(store, metric="long_excess_ann", top=3)["long_excess_ann"].to_list()
     assert ret == sorted(want["long_excess_ann"].to_list(), reverse=True)[:3]
     with pytest.raises(EtfflowError, match="at least 1"):

@@ -58,10 +58,9 @@ METRICS: tuple[str, ...] = (
 SIGNED_STRENGTH: frozenset[str] = frozenset(
     {"rank_ic", "ic", "rank_icir", "icir", "rank_icir_annual", "icir_annual", "rank_ic_t_nw"}
 )
-#: Metrics where less is better (drawdowns are positive numbers; turnover costs).
-LOWER_IS_BETTER: frozenset[str] = frozenset(
-    {"long_max_drawdown", "excess_max_drawdown", "long_short_max_drawdown", "turnover"}
-)
+#: Metrics where less is better (turnover costs). Drawdowns are stored as negative numbers
+#: (``-0.12`` for a 12% fall): the largest, nearest 0, is the best as for other metrics.
+LOWER_IS_BETTER: frozenset[str] = frozenset({"turnover"})
 #: ``bt_yearly`` metric -> the ``bt_summary`` whole-period value its yearly signs are compared to.
 YEARLY_METRICS: dict[str, str] = {
     "rank_ic": "rank_ic",
@@ -292,7 +291,15 @@ def metric_pivot(
         return labelled.select(*index, metric)
     if index == ["metric"]:  # only the columns vary: one row named after the metric
         labelled = labelled.with_columns(pl.lit(metric).alias("metric"))
-    return labelled.drop("cell").pivot(on=c, index=index, values=metric, sort_columns=False)
+    wide = labelled.drop("cell").pivot(on=c, index=index, values=metric, sort_columns=False)
+    # rows grouped by the row keys, each key's values in the order the cells first have them
+    order = [
+        pl.col(k).replace_strict(
+            {v: i for i, v in enumerate(labelled[k].unique(maintain_order=True))}
+        )
+        for k in index
+    ]
+    return wide.sort(order, maintain_order=True)
 
 
 def _best_order(metric: str, values: pl.Expr) -> tuple[pl.Expr, bool]:
@@ -316,8 +323,9 @@ def best_cells(
     headline metrics (:data:`HEADLINE`) and ``run_id``.
 
     Best is the largest value, except IC statistics (:data:`SIGNED_STRENGTH`: the largest
-    absolute value, the factor's direction being its sign) and drawdowns and turnover
-    (:data:`LOWER_IS_BETTER`: the smallest). Cells without a value come last; equal values
+    absolute value, the factor's direction being its sign) and turnover
+    (:data:`LOWER_IS_BETTER`: the smallest); drawdowns are negative, so the largest (nearest
+    0) is the best. Cells without a value come last; equal values
     keep the cells' order.
     """
     res = _results(source, study_id)
