@@ -41,6 +41,8 @@ from etfflow.pipeline.study.report import (
     year_stability,
 )
 from etfflow.pipeline.study.report_html import write_study_html
+from etfflow.plots.study import heatmap
+from etfflow.plots.style import Style
 
 FACTORS = ("w_passive_inflow_20", "revs_20")
 NAME = "[tiny] pools × factors"
@@ -265,6 +267,32 @@ def test_unknown_study_and_missing_store(study, tmp_path):
     with pytest.raises(EtfflowError, match="no store at"):
         load_study(tmp_path / "missing.duckdb")
     assert not (tmp_path / "missing.duckdb").exists()
+
+
+def test_pivot_edge_layouts():
+    """One cell (nothing varies), only the column key varies, two cells with equal values."""
+    one = pl.DataFrame({"cell": [0], "factor": ["a"], "pool": ["all"], "rank_icir": [0.5]})
+    res = StudyResults("st-1", {"params": {}}, one, pl.DataFrame(), ())
+    assert metric_pivot(res).rows() == [(0, 0.5)]
+    with pytest.raises(EtfflowError, match=r"none \(the study has one cell\)"):
+        metric_pivot(res, rows="pool")
+    two = pl.DataFrame({"cell": [0, 1], "factor": ["a", "b"], "rank_icir": [0.5, None]})
+    res = StudyResults("st-2", {"params": {}}, two, pl.DataFrame(), ("factor",))
+    assert metric_pivot(res, cols="factor").rows(named=True) == [
+        {"metric": "rank_icir", "a": 0.5, "b": None}
+    ]
+    dup = pl.DataFrame({"cell": [0, 1, 2], "factor": ["a", "a", "b"], "rank_icir": [1.0, 2, 3]})
+    res = StudyResults("st-3", {"params": {}}, dup, pl.DataFrame(), ("factor",))
+    with pytest.raises(EtfflowError, match="cells 0, 1 of study st-3 have the same grid values"):
+        metric_pivot(res)
+
+
+def test_heatmap_checks_labels_and_draws_empty():
+    style = Style(False)
+    with pytest.raises(EtfflowError, match=r"shape \(2, 2\).*3 row"):
+        heatmap(np.zeros((2, 2)), ["a", "b", "c"], ["x", "y"], style, title="t", fmt=str)
+    fig = heatmap(np.full((1, 2), np.nan), ["a"], ["x", "y"], style, title="t", fmt=str)
+    assert "no values" in [t.get_text() for t in fig.axes[0].texts]
 
 
 # --------------------------------------------------------------------------- reference twin

@@ -269,6 +269,16 @@ def metric_pivot(
     EtfflowError
         An unknown metric or a key that does not vary (the message lists the choices), the
         same key for rows and columns, or two cells with the same grid values.
+
+    Examples
+    --------
+    >>> cells = pl.DataFrame({"cell": [0, 1, 2, 3], "pool": ["all", "all", "broad", "broad"],
+    ...                       "factor": ["a", "b", "a", "b"], "rank_icir": [0.1, 0.2, 0.3, 0.4]})
+    >>> res = StudyResults("st-1", {"params": {}}, cells, pl.DataFrame(), ("pool", "factor"))
+    >>> metric_pivot(res).rows()
+    [('all', 0.1, 0.2), ('broad', 0.3, 0.4)]
+    >>> metric_pivot(res, rows="factor").columns
+    ['factor', 'all', 'broad']
     """
     res = _results(source, study_id)
     check_metric(metric)
