@@ -59,14 +59,14 @@ def print_report(rep: StudyReport) -> None:
     formats = {c: _coloured(metric_format(c)) for c in best.columns if c not in text}
     title = f"best {best.height} of {res.cells.height} cells by {metric}"
     print_table(render(best, title=title, formats=formats), keys=3)
-    stab = rep.stability
-    years = [c for c in stab.columns if c.isdigit()]
-    pct = _coloured(metric_format("rank_ic"))
-    formats = {"whole": pct, "same_sign": _coloured(metric_format("win_rate_absolute"))}
-    formats.update(dict.fromkeys(years, pct))
-    title = "Rank IC by year (whole: whole-period mean; same_sign: share of years with its sign)"
-    print_table(render(stab, title=title, formats=formats), keys=1)
-
+    for m, stab in rep.stability.items():
+        years = [c for c in stab.columns if c.isdigit()]
+        fmt = _coloured(metric_format("rank_ic" if m == "rank_ic" else "long_ann_return"))
+        formats = {"whole": fmt, "same_sign": _coloured(metric_format("win_rate_absolute"))}
+        formats.update(dict.fromkeys(years, fmt))
+        what = "Rank IC" if m == "rank_ic" else "long-short return"
+        title = f"{what} by year (whole: whole period; same_sign: share of years with its sign)"
+        print_table(render(stab, title=title, formats=formats), keys=1)
 
 def report_cmd(
     store: Annotated[Path, typer.Option(help="DuckDB store.", dir_okay=False)] = (
@@ -93,8 +93,8 @@ def report_cmd(
     ] = None,
     wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
 ) -> None:
-    """Compare a study's cells: a metric by grid value, the best cells and the Rank IC by year
-    (docs/studies.md, "Reading a study")."""
+    """Compare a study's cells: a metric by grid value, the best cells, and the Rank IC and
+    long-short return by year (docs/studies.md, "Reading a study")."""
     set_wide(wide)
     rep = study_report(store, study_id=study, metric=metric, rows=rows, cols=cols, top=top)
     print_report(rep)

@@ -343,7 +343,7 @@ def test_html_page(study, tmp_path):
     out = write_study_html(tmp_path / "r" / "study.html", store, cjk=False)
     page = out.read_text(encoding="utf-8")
     assert "<script" not in page and "http://" not in page.replace("http://www.w3.org", "")
-    assert page.count('<table class="t">') == 3 and page.count("<svg") == 2
+    assert page.count('<table class="t">') == 4 and page.count("<svg") == 3
     assert html_escaped(NAME) in page and sid in page
     for card in ("pivot", "best", "stability"):
         assert f'id="{card}"' in page
@@ -382,6 +382,7 @@ def test_cli_report(study, tmp_path):
     assert NAME in out  # brackets printed, not eaten as markup
     assert re.search(r"RankIC IR \(rank_icir\) by pool · rebalance × factor", out)
     assert "best 3 of 8 cells" in out and "Rank IC by year" in out
+    assert "long-short return by year" in out
     assert (tmp_path / "s.html").exists() and "wrote" in out
     res = runner.invoke(_app(), ["report", "--store", str(store), "--study", small])
     assert res.exit_code == 0 and "one pool" in res.output

@@ -70,6 +70,8 @@ YEARLY_METRICS: dict[str, str] = {
     "return": "long_ann_return",
 }
 DEFAULT_METRIC = "rank_icir"
+#: The yearly metrics of a report's stability tables (Rank IC, long-short return).
+STABILITY_METRICS: tuple[str, ...] = ("rank_ic", "long_short_return")
 
 
 @dataclass(frozen=True)
@@ -415,7 +417,7 @@ class StudyReport:
     cols: str | None  # the key whose values are the pivot's other columns (None: the metric)
     pivot: pl.DataFrame
     best: pl.DataFrame
-    stability: pl.DataFrame  # of the yearly Rank IC
+    stability: dict[str, pl.DataFrame]  # yearly metric -> year_stability, STABILITY_METRICS
 
 
 def study_report(
@@ -427,11 +429,11 @@ def study_report(
     cols: str | None = None,
     top: int = 10,
 ) -> StudyReport:
-    """:func:`metric_pivot`, :func:`best_cells` (``top``) and the yearly Rank IC's
-    :func:`year_stability` of one study, read once."""
+    """:func:`metric_pivot`, :func:`best_cells` (``top``) and :func:`year_stability` of the
+    yearly Rank IC and long-short return (:data:`STABILITY_METRICS`) of one study, read once."""
     res = _results(source, study_id)
     pivot = metric_pivot(res, metric=metric, rows=rows, cols=cols)
     r, c = pivot_keys(res, rows, cols)
     best = best_cells(res, metric=metric, top=top)
-    stab = year_stability(res, metric="rank_ic")
+    stab = {m: year_stability(res, metric=m) for m in STABILITY_METRICS}
     return StudyReport(res, metric, pivot_index(res, r, c), c, pivot, best, stab)

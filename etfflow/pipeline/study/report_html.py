@@ -8,9 +8,9 @@ The page has the header and style sheet of every etfflow report
   map with the values written in the cells (Kaiyuan 2024-09 table 7 for RankICIR by pool ×
   factor);
 - ``best``: the best cells by that metric, with their grid values and run ids;
-- ``stability``: each cell's Rank IC per calendar year with its whole-period mean and the
-  share of years of the same sign, as a table and a heat map (at most
-  :data:`MAX_HEAT_ROWS` cells; the page says when cells are left out of the map).
+- ``stability``: each cell's Rank IC and long-short return per calendar year with the
+  whole-period value and the share of years of the same sign, each as a table and a heat map
+  (at most :data:`MAX_HEAT_ROWS` cells; the page says when cells are left out of the map).
 
 Figures are inline SVG (:func:`etfflow.plots.style.to_svg`); no script, no network.
 """
@@ -136,6 +136,45 @@ def _svg(style: Style, uid: str, **kw) -> str:
     return f'<div class="chart" data-chart="{uid}">{to_svg(fig, uid=f"study-{uid}")}</div>'
 
 
+#: yearly metric -> (Chinese, English) label of its stability table and heat map.
+_YEARLY_LABELS = {
+    "rank_ic": ("分年 Rank IC", "Rank IC by year (whole: the whole-period mean)"),
+    "long_short_return": (
+        "分年多空收益",
+        "long-short return by year (whole: the whole-period annualised return)",
+    ),
+}
+
+
+def _stability(style: Style, metric: str, stab: pl.DataFrame) -> str:
+    """A yearly metric's stability table and heat map (at most :data:`MAX_HEAT_ROWS` rows)."""
+    zh, en = _YEARLY_LABELS.get(metric, (metric, metric))
+    fmt = PCT2 if metric == "rank_ic" else PCT1
+    years = [k for k in stab.columns if k.isdigit()]
+    keys = [k for k in stab.columns if k not in (*years, "whole", "n_years", "same_sign")]
+    fm = {"whole": fmt, "n_years": fmt_int, "same_sign": PCT1, **dict.fromkeys(years, fmt)}
+    table = _table(stab, keys, fm, tint=dict.fromkeys(years, _scale(stab, years)))
+    heat = stab.head(MAX_HEAT_ROWS)
+    svg = _svg(
+        style,
+        f"yearly-{metric}",
+        values=heat.select(years).to_numpy().astype(np.float64)
+        if years
+        else np.empty((heat.height, 0)),
+        row_labels=_row_labels(heat, keys),
+        col_labels=years,
+        title=style.label(zh, en.split(" (")[0]),
+        fmt=fmt,
+    )
+    note = (
+        f'<p class="note">The heat map shows the first {MAX_HEAT_ROWS} of {stab.height} cells; '
+        "the table lists every cell.</p>"
+        if stab.height > MAX_HEAT_ROWS
+        else ""
+    )
+    return f"<h3>{_esc(zh)} <small>{_esc(en)}</small></h3>{table}{svg}{note}"
+
+
 def _section(key: str, zh: str, en: str, body: str) -> str:
     return (
         f'<section class="card" id="{key}"><h2>{_esc(zh)}<small>{_esc(en)}</small></h2>'
@@ -177,28 +216,7 @@ def render_study_html(
     best_html = _table(best, text_b, {k: metric_format(k) for k in best.columns})
     order = "largest absolute value" if metric in SIGNED_STRENGTH else ""
     order = order or ("smallest" if metric in LOWER_IS_BETTER else "largest")
-    # stability: table + heat map of yearly Rank IC
-    years = [k for k in stab.columns if k.isdigit()]
-    keys_s = [k for k in stab.columns if k not in (*years, "whole", "n_years", "same_sign")]
-    fm = {"whole": PCT2, "n_years": fmt_int, "same_sign": PCT1, **dict.fromkeys(years, PCT2)}
-    stab_html = _table(stab, keys_s, fm, tint=dict.fromkeys(years, _scale(stab, years)))
-    heat = stab.head(MAX_HEAT_ROWS)
-    stab_svg = _svg(
-        style,
-        "yearly",
-        values=heat.select(years).to_numpy().astype(np.float64)
-        if years
-        else np.empty((heat.height, 0)),
-        row_labels=_row_labels(heat, keys_s),
-        col_labels=years,
-        title=style.label("分年 Rank IC", "Rank IC by year"),
-        fmt=PCT2,
-    )
-    left_out = (
-        f" The heat map shows the first {MAX_HEAT_ROWS} of {stab.height} cells."
-        if stab.height > MAX_HEAT_ROWS
-        else ""
-    )
+    stab_html = "".join(_stability(style, m, t) for m, t in stab.items())
     info = {
         "study": res.study_id,
         "name": str(p.get("name") or ""),
@@ -230,11 +248,9 @@ def render_study_html(
         _section(
             "stability",
             "分年稳定性",
-            "Rank IC by calendar year; same sign = share of years whose mean Rank IC has the "
-            "sign of the whole-period mean",
-            stab_html + stab_svg + f'<p class="note">{_esc(left_out.strip())}</p>'
-            if left_out
-            else stab_html + stab_svg,
+            "by calendar year; same_sign = share of years whose value has the sign of the "
+            "whole-period value",
+            stab_html,
         ),
     ]
     return "\n".join(
