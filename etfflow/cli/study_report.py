@@ -68,6 +68,7 @@ def print_report(rep: StudyReport) -> None:
         title = f"{what} by year (whole: whole period; same_sign: share of years with its sign)"
         print_table(render(stab, title=title, formats=formats), keys=1)
 
+
 def report_cmd(
     store: Annotated[Path, typer.Option(help="DuckDB store.", dir_okay=False)] = (
         Path(DEFAULT_STORE)
