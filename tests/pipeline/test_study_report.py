@@ -36,7 +36,7 @@ from etfflow.pipeline.study.report import (
     StudyResults,
     best_cells,
     list_studies,
-    load_study,
+    read_study,
     metric_pivot,
     year_stability,
 )
@@ -159,11 +159,11 @@ def _stored(store: Path, sid: str) -> pl.DataFrame:
 
 def test_latest_study_and_varying_keys(study):
     store, sid, small = study
-    res = load_study(store)
+    res = read_study(store)
     assert res.study_id == sid and res.name == NAME
     assert res.varying == ("pool", "factor", "rebalance")
     assert res.cells["cell"].to_list() == list(range(8))
-    assert load_study(store, study_id=small).varying == ("factor",)
+    assert read_study(store, study_id=small).varying == ("factor",)
     studies = list_studies(store)
     assert studies["study_id"].to_list() == [small, sid]
     assert studies["n_cells"].to_list() == [2, 8]
@@ -263,9 +263,9 @@ def test_unknown_study_and_missing_store(study, tmp_path):
     store, sid, small = study
     listed = rf"no study 'nope'.*{small} \(one pool, 2.*{sid} \(\[tiny\].*8 cells"
     with pytest.raises(EtfflowError, match=listed):
-        load_study(store, study_id="nope")
+        read_study(store, study_id="nope")
     with pytest.raises(EtfflowError, match="no store at"):
-        load_study(tmp_path / "missing.duckdb")
+        read_study(tmp_path / "missing.duckdb")
     assert not (tmp_path / "missing.duckdb").exists()
 
 

@@ -2,7 +2,7 @@
 
 A study is one ``kind = 'study'`` row of ``runs`` and one ``study_cells`` row per cell, each
 cell an ordinary ``kind = 'backtest'`` run of ONE factor (:mod:`etfflow.pipeline.study.cells`).
-:func:`load_study` reads the cells joined with their ``bt_summary`` row (by ``run_id`` and
+:func:`read_study` reads the cells joined with their ``bt_summary`` row (by ``run_id`` and
 ``factor``) and their ``bt_yearly`` rows; the tables are built from that:
 
 - :func:`metric_pivot`: a ``bt_summary`` metric by grid value, rows × columns among the keys
@@ -12,7 +12,7 @@ cell an ordinary ``kind = 'backtest'`` run of ONE factor (:mod:`etfflow.pipeline
   calendar year and the share of years whose sign matches the whole-period value.
 
 Every function takes a store path (and a study id; default: the latest study) or what
-:func:`load_study` returned, and returns a polars DataFrame. Values are read, never
+:func:`read_study` returned, and returns a polars DataFrame. Values are read, never
 recomputed: a pivot cell is exactly the stored ``bt_summary`` value of its cell.
 """
 
@@ -37,7 +37,7 @@ __all__ = [
     "StudyResults",
     "best_cells",
     "list_studies",
-    "load_study",
+    "read_study",
     "metric_pivot",
     "year_stability",
 ]
@@ -125,7 +125,7 @@ def _unknown_study(study_id: str, studies: pl.DataFrame, path: object) -> Etfflo
     return EtfflowError(f"no study {study_id!r} in {path}: the store's studies are {listed}")
 
 
-def load_study(store: str | Path = DEFAULT_STORE, *, study_id: str | None = None) -> StudyResults:
+def read_study(store: str | Path = DEFAULT_STORE, *, study_id: str | None = None) -> StudyResults:
     """Read a study (``study_id``, default the latest) with its cells' results.
 
     Raises
@@ -192,7 +192,7 @@ def _results(source: StudySource, study_id: str | None) -> StudyResults:
         if study_id is not None and study_id != source.study_id:
             raise EtfflowError(f"study {study_id!r} asked, {source.study_id!r} given")
         return source
-    return load_study(Path(source), study_id=study_id)
+    return read_study(Path(source), study_id=study_id)
 
 
 def check_metric(metric: str, choices: Sequence[str] = METRICS) -> str:
