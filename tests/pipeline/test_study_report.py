@@ -36,8 +36,8 @@ from etfflow.pipeline.study.report import (
     StudyResults,
     best_cells,
     list_studies,
-    read_study,
     metric_pivot,
+    read_study,
     year_stability,
 )
 from etfflow.pipeline.study.report_html import write_study_html

@@ -37,8 +37,8 @@ __all__ = [
     "StudyResults",
     "best_cells",
     "list_studies",
-    "read_study",
     "metric_pivot",
+    "read_study",
     "year_stability",
 ]
 
