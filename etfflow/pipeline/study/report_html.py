@@ -178,7 +178,7 @@ def _stability(style: Style, metric: str, stab: pl.DataFrame) -> str:
 def _section(key: str, zh: str, en: str, body: str) -> str:
     """A card with anchor ``key``: its heading (Chinese, English below) then ``body``."""
     head = f"<h2>{_esc(zh)}<small>{_esc(en)}</small></h2>"
-    return f'<section class="card" id="{key}">{head}{body}</section>')
+    return f'<section class="card" id="{key}">{head}{body}</section>'
 
 
 def render_study_html(
