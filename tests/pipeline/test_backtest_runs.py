@@ -144,3 +144,26 @@ def test_flow_ts_corr_per_metric_and_year(stored):
     assert_frame_equal(got.drop("metric"), direct)
     with pytest.raises(EtfflowError, match="none of the metrics"):
         flow_ts_corr(fs, metrics=["nope"])
+
+
+def test_min_passive_drops_low_etf_ownership_stocks(stored):
+    """--min-passive q: the stored run equals evaluate_factors on the same factor set with the
+    same quantile, holds fewer stocks than without it, and refuses industries."""
+    from etfflow import evaluate, load_market, open_dataset
+
+    data, store, frun, irun = stored
+    full = run_backtest(store, factor_run=frun.run_id, factors="revs_20", rebalance=10)
+    half = run_backtest(
+        store, factor_run=frun.run_id, factors="revs_20", rebalance=10, min_passive=0.5
+    )
+    assert half.params["min_passive"] == 0.5 and "min_passive" not in full.params
+    assert half.run_id != full.run_id
+    n_full, n_half = full.evaluation.ic["n"].sum(), half.evaluation.ic["n"].sum()
+    assert 0.4 * n_full < n_half < 0.6 * n_full  # about half the universe, every period
+    market = load_market(open_dataset(data))
+    ev = evaluate(frun.factors, market, rebalance=10, min_passive=0.5)  # all three factors
+    got = half.evaluation.ic
+    want = ev.ic.filter(pl.col("factor") == "revs_20")
+    assert_frame_equal(got, want)
+    with pytest.raises(EtfflowError, match="stock backtest"):
+        run_backtest(store, factor_run=irun.run_id, level="industry_l1", min_passive=0.5)
