@@ -36,6 +36,8 @@ def evaluate_factors(
     lag: int = 1,
     cost_bps: float = 0.0,
     min_passive: float | None = None,
+    benchmark: np.ndarray | None = None,
+    benchmark_name: str | None = None,
     progress: Progress | None = None,
 ) -> Evaluation:
     """Backtest every factor of ``factors`` (docs/methodology.md#5-backtests).
@@ -65,6 +67,10 @@ def evaluate_factors(
         A quantile ``q`` in [0, 1): on each signal day, drop the stocks whose passive holding
         share (the factor set's ``w_passive`` input) is below that day's ``q``-quantile among
         the universe, from the universe and the benchmark (stock level only).
+    benchmark, benchmark_name
+        Daily returns of an index to measure excess against instead of the equal weight
+        (``etfflow.engine.market.index_returns(ds, market.calendar, "000300.SH")``) and its
+        label in ``summary.benchmark``.
 
     Returns
     -------
@@ -142,5 +148,7 @@ def evaluate_factors(
         rebalance=rebalance,
         lag=lag,
         cost_bps=cost_bps,
+        benchmark=benchmark,
+        benchmark_name=benchmark_name,
         progress=progress,
     )

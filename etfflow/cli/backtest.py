@@ -127,7 +127,8 @@ def print_backtest(
             summary,
             title=f"{params.get('level')} factors: {params.get('groups')} groups, rebalance "
             f"{params.get('rebalance')}, lag {params.get('lag')}, universe "
-            f"{params.get('universe')}{min_passive_note(params)}, direction "
+            f"{params.get('universe')}{min_passive_note(params)}, benchmark "
+            f"{params.get('benchmark', 'equal_weight')}, direction "
             f"{params.get('direction', 'auto')}, processing {params.get('processing') or 'none'}",
         )
     )
@@ -215,6 +216,13 @@ def backtest_cmd(
             "stock level).",
         ),
     ] = None,
+    benchmark: Annotated[
+        str,
+        typer.Option(
+            help="equal_weight (the universe's equal weight) or an index code of the "
+            "dataset's index_daily, e.g. 000300.SH (CSI 300), 000905.SH (CSI 500).",
+        ),
+    ] = "equal_weight",
     export: Annotated[
         Path | None, typer.Option(help="Folder for ic/groups/summary Parquet files.")
     ] = None,
@@ -246,6 +254,7 @@ def backtest_cmd(
             universe=universe,
             cost_bps=cost,
             min_passive=min_passive,
+            benchmark=benchmark,
             export=export,
             html=html,
             progress=progress,

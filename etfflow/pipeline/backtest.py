@@ -25,9 +25,9 @@ import numpy as np
 import polars as pl
 
 from etfflow._common import Progress
-from etfflow.backtest.engine import NAV_SCHEMA, NO_VALUES, Evaluation, evaluate
+from etfflow.backtest.engine import EQUAL_WEIGHT, NAV_SCHEMA, NO_VALUES, Evaluation, evaluate
 from etfflow.engine.loading import open_dataset
-from etfflow.engine.market import Market, load_market
+from etfflow.engine.market import Market, index_returns, load_market
 from etfflow.engine.panel import index_of
 from etfflow.engine.store import DEFAULT_STORE, Store, open_store
 from etfflow.engine.universe import (
@@ -181,6 +181,7 @@ def run_backtest(
     universe: UniverseName = "default",
     cost_bps: float = 0.0,
     min_passive: float | None = None,
+    benchmark: str = EQUAL_WEIGHT,
     export: str | Path | None = None,
     html: str | Path | None = None,
     html_factors: Sequence[str] | None = None,
@@ -220,6 +221,11 @@ def run_backtest(
         share ``w_passive`` (from the factor run's own look-through) is below that day's
         ``q``-quantile among the universe (benchmark too; Kaiyuan 2024-09 figure 11). Stock
         level only.
+    benchmark
+        ``"equal_weight"`` (default: the equal weight of the universe, or of all industries)
+        or an index code of the dataset's ``index_daily`` (e.g. ``"000300.SH"``, CSI 300),
+        which then replaces it in every excess figure; it needs a close on every trading day
+        of the backtest.
     export
         Folder for ``ic.parquet``, ``groups.parquet`` and ``summary.parquet``.
     html
@@ -254,6 +260,9 @@ def run_backtest(
     rules = None
     if level == "stock":
         rules = universe_rules(market, universe)
+    index = None
+    if benchmark != EQUAL_WEIGHT:
+        index = index_returns(open_dataset(frun["dataset_path"]), market.calendar, benchmark)
     if min_passive is not None:
         if level != "stock":
             raise EtfflowError(
@@ -287,6 +296,8 @@ def run_backtest(
         rebalance=rebalance,
         lag=lag,
         cost_bps=cost_bps,
+        benchmark=index,
+        benchmark_name=benchmark,
         progress=progress,
     )
     secs["evaluate"] = time.perf_counter() - t0
@@ -306,6 +317,8 @@ def run_backtest(
     }
     if min_passive is not None:  # only when set: earlier runs keep their ids
         params["min_passive"] = float(min_passive)
+    if benchmark != EQUAL_WEIGHT:
+        params["benchmark"] = benchmark
     t0 = time.perf_counter()
     with open_store(store) as st:
         run_id = st.write_run(
@@ -452,6 +465,7 @@ def write_report(
         "lag": str(params.get("lag", "")),
         "universe": str(params.get("universe", "")) + _min_passive_label(params),
         "cost (bps per side)": str(params.get("cost_bps", "")),
+        "benchmark": str(params.get("benchmark", EQUAL_WEIGHT)),
     }
     title = f"etfflow backtest — {params.get('level', '')} factors, pool {pool}"
     return write_html(ev, path, title=title, meta=meta, detail=detail)

@@ -219,3 +219,19 @@ def test_backtest_min_passive_and_rolling_direction_options(tiny, tmp_path):
         assert r.exit_code == 1 and hint in r.stderr, r.output
     r = runner.invoke(app, ["backtest", "--store", str(store), "--direction", "sideways"])
     assert r.exit_code == 1 and "rolling" in r.stderr
+
+
+def test_backtest_against_an_index_benchmark(tiny, tmp_path):
+    store = tmp_path / "s.duckdb"
+    r = runner.invoke(
+        app, ["factors", "compute", str(tiny), "--factors", "revs_20", "--store", str(store)]
+    )
+    assert r.exit_code == 0, r.output
+    html = tmp_path / "r.html"
+    args = ["backtest", "--store", str(store), "--benchmark", "000905.SH", "--html", str(html)]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "benchmark 000905.SH" in r.stdout
+    assert "基准 = 指数 000905.SH" in html.read_text(encoding="utf-8")
+    r = runner.invoke(app, ["backtest", "--store", str(store), "--benchmark", "CSI300"])
+    assert r.exit_code == 1 and "no rows for index 'CSI300'" in r.stderr
