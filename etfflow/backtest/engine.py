@@ -80,6 +80,8 @@ __all__ = [
 
 #: ``summary.note`` of a factor without a cross-section on any rebalance date.
 NO_VALUES = "no value on any rebalance date"
+#: ``summary.benchmark`` of the default benchmark (an index benchmark gives its code).
+EQUAL_WEIGHT = "equal_weight"
 #: Minimum number of assets with a factor value and a forward return for a period to count.
 MIN_CROSS_SECTION = 1
 
@@ -368,6 +370,8 @@ def evaluate(
     rebalance: int | Literal["month"] = 20,
     lag: int = 1,
     cost_bps: float = 0.0,
+    benchmark: np.ndarray | None = None,
+    benchmark_name: str | None = None,
     progress: Progress | None = None,
 ) -> Evaluation:
     """Evaluate factors: IC, quantile portfolios, long-short, benchmark and metrics.
@@ -397,6 +401,10 @@ def evaluate(
         Trading days from the signal (close of ``t``) to the trade (close of ``t + lag``).
     cost_bps
         Transaction cost in basis points per side, charged on name turnover.
+    benchmark
+        ``(T,)`` daily returns of an index to use as the benchmark instead of the equal
+        weight (:func:`etfflow.engine.market.index_returns`); it needs a return on every day
+        of every holding period. ``benchmark_name`` labels it in ``summary.benchmark``.
     progress
         ``progress(stage, done, total)`` callback, called per factor.
 
@@ -474,7 +482,9 @@ def evaluate(
     path of the whole period by that amount).
 
     Benchmark: equal weight of the assets with a return on ``t`` and ``a`` (and
-    ``rules.benchmark`` on ``t``), bought at ``a``, same periods, no rules, no cost.
+    ``rules.benchmark`` on ``t``), bought at ``a``, same periods, no rules, no cost; or, with
+    ``benchmark``, the index compounded from the close of ``a`` to each day of the period
+    (``periods.n_benchmark`` null).
     Long-short per period: ``R_long - R_short``; excess: ``R_long - R_benchmark``; both NAVs
     compound these per-period differences (inside a period: the difference of the two
     buy-and-hold paths).
@@ -520,9 +530,10 @@ def evaluate(
     fs, ret, d, dirs = check_arguments(
         factors, returns, dates, rules, groups, direction, rebalance, lag, cost_bps
     )
-    sh = shared_inputs(ret, d, rules, rebalance, int(lag))
+    sh = shared_inputs(ret, d, rules, rebalance, int(lag), benchmark)
     qs = qcut_fractions(int(groups))
     config = {
+        "benchmark": EQUAL_WEIGHT if benchmark is None else (benchmark_name or "index"),
         "groups": int(groups),
         "rebalance": str(rebalance),
         "lag": int(lag),
@@ -555,7 +566,7 @@ def evaluate(
             "start": sh.date_series.gather(per.start),
             "end": sh.date_series.gather(per.end),
             "benchmark": sh.bench_gross,
-            "n_benchmark": sh.bench_n.astype(np.int32),
+            "n_benchmark": [None if n < 0 else int(n) for n in sh.bench_n],
         },
         schema=PERIODS_SCHEMA,
     )

@@ -157,6 +157,7 @@ def evaluate_reference(
     rebalance: int | str = 20,
     lag: int = 1,
     cost_bps: float = 0.0,
+    benchmark: np.ndarray | None = None,
 ) -> ReferenceResult:
     """Loop version of :func:`etfflow.backtest.engine.evaluate` (same arguments).
 
@@ -266,8 +267,17 @@ def evaluate_reference(
             level = nav[end[k]]
         return nav
 
-    bench_targets = [{i for i in range(m) if in_bench(k, i)} for k in range(k_n)]
-    b_path, b_ret, _, _, _ = simulate(bench_targets, [True] * k_n, rules_apply=False)
+    if benchmark is None:
+        bench_targets = [{i for i in range(m) if in_bench(k, i)} for k in range(k_n)]
+        b_path, b_ret, _, _, _ = simulate(bench_targets, [True] * k_n, rules_apply=False)
+    else:  # an index: compounded from the trade day, period by period
+        b_path, b_ret = {}, []
+        for k in range(k_n):
+            level = 1.0
+            for d in range(start[k] + 1, end[k] + 1):
+                level *= 1.0 + float(benchmark[d])
+                b_path[d] = level
+            b_ret.append(level - 1.0)
     rate = cost_bps * 1e-4
 
     for name, f in factors.items():

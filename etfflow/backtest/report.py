@@ -158,6 +158,22 @@ def _sections(
         return [j.result() for j in jobs]
 
 
+def benchmark_note(ev: Evaluation) -> str:
+    """The footer's benchmark sentence: equal weight (the reports') or the index used."""
+    names = (
+        ev.summary["benchmark"].drop_nulls().unique().to_list()
+        if "benchmark" in ev.summary.columns
+        else []
+    )
+    index = [n for n in names if n != "equal_weight"]
+    if not index:
+        return "基准 = 等权全市场 (Huaan 2024-12 §3.3; docs/methodology.md#57-benchmark)."
+    return (
+        f"基准 = 指数 {html.escape(', '.join(index))} · benchmark = index "
+        "(docs/methodology.md#57-benchmark)."
+    )
+
+
 def render_html(
     ev: Evaluation,
     *,
@@ -297,7 +313,7 @@ def render_html(
         "</span></div>",
         sections or '<p class="note">没有因子 · no factors</p>',
         "<footer>多空 = 多头组减空头组 (每期差值复利); 阴影 = 多空净值相对历史最高点的回撤; "
-        "基准 = 等权全市场 (Huaan 2024-12 §3.3; docs/methodology.md#57-benchmark). "
+        f"{benchmark_note(ev)} "
         "Max drawdown = min(nav / cummax(nav) - 1) on daily NAVs; "
         "IR = mean / std of per-period excess × sqrt(periods per year). "
         "Definitions: docs/methodology.md#5-backtests.</footer>",

@@ -75,6 +75,7 @@ SUMMARY_SCHEMA = pl.Schema(
         "long_short_max_drawdown": pl.Float64,
         "monotonicity": pl.Float64,
         "turnover": pl.Float64,
+        "benchmark": pl.String,
         "groups": pl.Int16,
         "rebalance": pl.String,
         "lag": pl.Int16,

@@ -113,6 +113,11 @@ def print_notes(summary: pl.DataFrame, *, detail: bool = False) -> None:
         )
 
 
+def min_passive_note(params: dict) -> str:
+    q = params.get("min_passive")
+    return "" if q is None else f" (w_passive ≥ its {q:g} quantile)"
+
+
 def print_backtest(
     ev, params: dict, run_id: str, *, max_factors: int = 60, yearly_filter=None
 ) -> None:
@@ -122,7 +127,9 @@ def print_backtest(
             summary,
             title=f"{params.get('level')} factors: {params.get('groups')} groups, rebalance "
             f"{params.get('rebalance')}, lag {params.get('lag')}, universe "
-            f"{params.get('universe')}, processing {params.get('processing') or 'none'}",
+            f"{params.get('universe')}{min_passive_note(params)}, benchmark "
+            f"{params.get('benchmark', 'equal_weight')}, direction "
+            f"{params.get('direction', 'auto')}, processing {params.get('processing') or 'none'}",
         )
     )
     print_notes(summary)
@@ -200,6 +207,22 @@ def backtest_cmd(
         ),
     ] = "default",
     cost: Annotated[float, typer.Option(help="Cost in bps per side on turnover.")] = 0.0,
+    min_passive: Annotated[
+        float | None,
+        typer.Option(
+            "--min-passive",
+            help="Quantile Q in [0, 1): on each signal day drop the stocks whose passive "
+            "holding share w_passive is below the day's Q-quantile (universe and benchmark; "
+            "stock level).",
+        ),
+    ] = None,
+    benchmark: Annotated[
+        str,
+        typer.Option(
+            help="equal_weight (the universe's equal weight) or an index code of the "
+            "dataset's index_daily, e.g. 000300.SH (CSI 300), 000905.SH (CSI 500).",
+        ),
+    ] = "equal_weight",
     export: Annotated[
         Path | None, typer.Option(help="Folder for ic/groups/summary Parquet files.")
     ] = None,
@@ -230,6 +253,8 @@ def backtest_cmd(
             lag=lag,
             universe=universe,
             cost_bps=cost,
+            min_passive=min_passive,
+            benchmark=benchmark,
             export=export,
             html=html,
             progress=progress,

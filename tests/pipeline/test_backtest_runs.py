@@ -144,3 +144,61 @@ def test_flow_ts_corr_per_metric_and_year(stored):
     assert_frame_equal(got.drop("metric"), direct)
     with pytest.raises(EtfflowError, match="none of the metrics"):
         flow_ts_corr(fs, metrics=["nope"])
+
+
+def test_min_passive_drops_low_etf_ownership_stocks(stored):
+    """--min-passive q: the stored run equals evaluate_factors on the same factor set with the
+    same quantile, holds fewer stocks than without it, and refuses industries."""
+    from etfflow import evaluate, load_market, open_dataset
+
+    data, store, frun, irun = stored
+    full = run_backtest(store, factor_run=frun.run_id, factors="revs_20", rebalance=10)
+    half = run_backtest(
+        store, factor_run=frun.run_id, factors="revs_20", rebalance=10, min_passive=0.5
+    )
+    assert half.params["min_passive"] == 0.5 and "min_passive" not in full.params
+    assert half.run_id != full.run_id
+    n_full, n_half = full.evaluation.ic["n"].sum(), half.evaluation.ic["n"].sum()
+    assert 0.4 * n_full < n_half < 0.6 * n_full  # about half the universe, every period
+    market = load_market(open_dataset(data))
+    ev = evaluate(frun.factors, market, rebalance=10, min_passive=0.5)  # all three factors
+    got = half.evaluation.ic
+    want = ev.ic.filter(pl.col("factor") == "revs_20")
+    assert_frame_equal(got, want)
+    with pytest.raises(EtfflowError, match="stock backtest"):
+        run_backtest(store, factor_run=irun.run_id, level="industry_l1", min_passive=0.5)
+
+
+def test_index_benchmark_replaces_the_equal_weight(stored):
+    """--benchmark CODE: each period's benchmark return is the index's close-to-close return
+    over the holding period (telescoped from index_daily by hand), excess follows it, and an
+    unknown code names the codes the dataset has."""
+    from etfflow import open_dataset
+
+    data, store, frun, _irun = stored
+    eq = run_backtest(store, factor_run=frun.run_id, factors="revs_20", rebalance=10)
+    ix = run_backtest(
+        store, factor_run=frun.run_id, factors="revs_20", rebalance=10, benchmark="000300.SH"
+    )
+    assert ix.params["benchmark"] == "000300.SH" and "benchmark" not in eq.params
+    assert ix.evaluation.summary["benchmark"].item() == "000300.SH"
+    assert eq.evaluation.summary["benchmark"].item() == "equal_weight"
+    closes = (
+        open_dataset(data)
+        .frame("index_daily")
+        .filter(pl.col("index_code").cast(pl.String) == "000300.SH")
+        .select("date", "close")
+        .collect()
+    )
+    close = dict(closes.iter_rows())
+    per = ix.evaluation.periods
+    want = [close[b] / close[a] - 1.0 for a, b in per.select("start", "end").iter_rows()]
+    np.testing.assert_allclose(per["benchmark"].to_numpy(), want, rtol=1e-12)
+    assert per["n_benchmark"].null_count() == per.height
+    # the long group is the same portfolio; only what it is measured against changes
+    assert_frame_equal(ix.evaluation.groups, eq.evaluation.groups)
+    s_ix, s_eq = ix.evaluation.summary.row(0, named=True), eq.evaluation.summary.row(0, named=True)
+    assert s_ix["long_ann_return"] == s_eq["long_ann_return"]
+    assert s_ix["long_excess_ann"] != s_eq["long_excess_ann"]
+    with pytest.raises(EtfflowError, match=r"no rows for index '399999.SZ'.*000300\.SH"):
+        run_backtest(store, factor_run=frun.run_id, benchmark="399999.SZ")
