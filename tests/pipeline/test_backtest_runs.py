@@ -202,3 +202,30 @@ def test_index_benchmark_replaces_the_equal_weight(stored):
     assert s_ix["long_excess_ann"] != s_eq["long_excess_ann"]
     with pytest.raises(EtfflowError, match=r"no rows for index '399999.SZ'.*000300\.SH"):
         run_backtest(store, factor_run=frun.run_id, benchmark="399999.SZ")
+
+
+def test_stock_flows_ts_corr_within_each_board(stored):
+    """Huaan table 43: the stock run's rows for a board equal ts_rank_corr on that board's
+    stock columns alone; merge_main pools the SH and SZ main boards."""
+    from etfflow import load_market, open_dataset
+    from etfflow.backtest.tscorr import ts_rank_corr
+    from etfflow.pipeline.backtest import board_labels, run_ts_corr
+
+    data, store, frun, _irun = stored
+    got, row = run_ts_corr(store, factor_run=frun.run_id, level="stock", metrics=["revs_20"])
+    assert row["run_id"] == frun.run_id and got.columns[0] == "board"
+    market = load_market(open_dataset(data))
+    fs = frun.factors
+    dates = fs.inputs.calendar.dates.to_numpy()
+    labels = np.array(board_labels(market))
+    for board, merged in (("SH_MAIN", False), ("MAIN", True)):
+        table, _ = run_ts_corr(
+            store, factor_run=frun.run_id, level="stock", metrics=["revs_20"], merge_main=merged
+        )
+        cols = np.flatnonzero(
+            np.isin(labels, ["SH_MAIN", "SZ_MAIN"]) if merged else labels == board
+        )
+        want = ts_rank_corr(fs.values["revs_20"][:, cols], fs.inputs["ret"][:, cols], dates)
+        part = table.filter(pl.col("board") == board).drop("board", "metric")
+        assert_frame_equal(part, want)
+    assert "MAIN" not in got["board"].to_list()
