@@ -113,6 +113,29 @@ def print_notes(summary: pl.DataFrame, *, detail: bool = False) -> None:
         )
 
 
+def print_long_groups(ev, factors: list[str], last: int = 6) -> None:
+    """The long group's assets at the last rebalances (industry runs; Huaan table 16)."""
+    m = ev.members.filter(pl.col("leg") == "long")
+    if m.height == 0 or m.group_by("date", "factor").len()["len"].max() > 12:
+        return
+    table = Table(
+        title=f"Long group at the last {last} rebalances (cf. Huaan 2024-12 table 16)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("rebalance", no_wrap=True)
+    dates = sorted(set(m["date"].to_list()))[-last:]
+    for f in factors:
+        table.add_column(escape(f))
+    cells = {
+        (d, f): "、".join(sorted(a))
+        for d, f, a in m.group_by("date", "factor").agg(pl.col("asset")).iter_rows()
+    }
+    for d in dates:
+        table.add_row(str(d), *[escape(cells.get((d, f), "")) for f in factors])
+    print_table(table)
+
+
 def min_passive_note(params: dict) -> str:
     q = params.get("min_passive")
     return "" if q is None else f" (w_passive ≥ its {q:g} quantile)"
@@ -133,6 +156,7 @@ def print_backtest(
         )
     )
     print_notes(summary)
+    print_long_groups(ev, summary["factor"].to_list()[:3])
     keep = summary["factor"].to_list()
     if yearly_filter is not None:
         keep = [f for f in keep if f in set(yearly_filter)] or keep
@@ -223,6 +247,14 @@ def backtest_cmd(
             "dataset's index_daily, e.g. 000300.SH (CSI 300), 000905.SH (CSI 500).",
         ),
     ] = "equal_weight",
+    members: Annotated[
+        bool,
+        typer.Option(
+            "--members",
+            help="Store the long and short groups' stocks of every rebalance (bt_members); "
+            "industry runs always store them.",
+        ),
+    ] = False,
     export: Annotated[
         Path | None, typer.Option(help="Folder for ic/groups/summary Parquet files.")
     ] = None,
@@ -255,6 +287,7 @@ def backtest_cmd(
             cost_bps=cost,
             min_passive=min_passive,
             benchmark=benchmark,
+            members=True if members else None,
             export=export,
             html=html,
             progress=progress,

@@ -53,6 +53,7 @@ TABLES: dict[str, str] = {
     "bt_yearly": "yearly",
     "bt_group_summary": "group_summary",
     "bt_periods": "periods",
+    "bt_members": "members",
 }
 DEFAULT_GROUPS = {"stock": 10, "industry_l1": 5, "industry_l2": 5}
 
@@ -183,6 +184,7 @@ def run_backtest(
     cost_bps: float = 0.0,
     min_passive: float | None = None,
     benchmark: str = EQUAL_WEIGHT,
+    members: bool | None = None,
     export: str | Path | None = None,
     html: str | Path | None = None,
     html_factors: Sequence[str] | None = None,
@@ -227,6 +229,9 @@ def run_backtest(
         or an index code of the dataset's ``index_daily`` (e.g. ``"000300.SH"``, CSI 300),
         which then replaces it in every excess figure; it needs a close on every trading day
         of the backtest.
+    members
+        Store the long and short groups' assets of every rebalance (``bt_members``; Huaan
+        2024-12 table 16). Default: at industry levels (a few rows), not for stocks.
     export
         Folder for ``ic.parquet``, ``groups.parquet`` and ``summary.parquet``.
     html
@@ -299,6 +304,8 @@ def run_backtest(
         cost_bps=cost_bps,
         benchmark=index,
         benchmark_name=benchmark,
+        members=level != "stock" if members is None else members,
+        assets=sf.assets,
         progress=progress,
     )
     secs["evaluate"] = time.perf_counter() - t0
@@ -429,6 +436,7 @@ def load_evaluation(st: Store, run_id: str) -> tuple[Evaluation, dict]:
         "summary": [],
         "yearly": ["year"],
         "group_summary": ["group"],
+        "members": ["date", "leg", "asset"],
     }
     for attr, keys in sort_keys.items():
         df = parts[attr]
