@@ -9,6 +9,7 @@ import typer
 
 from etfflow.cli import (
     backtest,
+    compare,
     coverage,
     data,
     demo,
@@ -42,6 +43,7 @@ app.command("top")(top.top_cmd)
 app.command("rotation")(rotation.rotation_cmd)
 app.command("market")(market.market_cmd)
 app.command("coverage")(coverage.coverage_cmd)
+app.command("compare")(compare.compare_cmd)
 app.command("sql")(store.sql_cmd)
 app.add_typer(store.app, name="store")
 
