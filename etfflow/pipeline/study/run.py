@@ -32,13 +32,14 @@ from etfflow.engine.schemas import CORE_TABLES
 from etfflow.engine.store import DEFAULT_STORE, Store, check_store_path, open_store, run_id_for
 from etfflow.engine.universe import TradingRules, universe_rules
 from etfflow.engine.validation import validate
+from etfflow.exceptions import EtfflowError
 from etfflow.factors.compute import FactorSet, compute_factors, process
 from etfflow.factors.inputs import industry_inputs, industry_returns, stock_inputs
 from etfflow.factors.registry import resolve
 from etfflow.pipeline.backtest import TABLES, _explain_empty
 from etfflow.pipeline.study.cells import Cell, cell_row
 from etfflow.pipeline.study.executors import Executor, make_executor
-from etfflow.pipeline.study.spec import StudySpec, load_study
+from etfflow.pipeline.study.spec import StudySpec, Where, load_study
 
 #: The masks of :class:`~etfflow.engine.universe.TradingRules`, as ``shared`` arrays.
 RULE_MASKS: tuple[str, ...] = ("universe", "can_buy", "can_sell", "benchmark")
@@ -213,6 +214,13 @@ def _check_dataset(ds: Dataset, spec: StudySpec, progress: Progress | None) -> N
         rot = "holding_weights" if ds.has("holding_weights") else "etf_pcf"
         tables += [t for t in (rot, *INPUT_TABLES) if t not in tables]
     validate(ds, tables=tables, progress=progress).raise_for_errors()
+    etfs = ds.frame("etfs").collect()
+    for pool in dict.fromkeys(c.pool for c in spec.cells()):
+        try:
+            Pool.category(pool).select(etfs)
+        except EtfflowError as exc:
+            where = Where("grid", "pool") if "pool" in spec.grid else None
+            raise spec.err(where, f"{exc} (dataset {spec.data})") from None
 
 
 def _summary_row(i: int, cell: Cell, keys: Sequence[str], ev: Evaluation) -> dict[str, Any]:
