@@ -17,6 +17,7 @@ from etfflow.cli import (
     market,
     rotation,
     store,
+    study,
     top,
 )
 from etfflow.cli._ui import EtfflowGroup
@@ -42,6 +43,7 @@ app.command("rotation")(rotation.rotation_cmd)
 app.command("market")(market.market_cmd)
 app.command("sql")(store.sql_cmd)
 app.add_typer(store.app, name="store")
+app.add_typer(study.app, name="study")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ Each preset is a study file without ``data`` and a note on the report tables it 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ class Preset:
     text: str
 
 
-def _cells(rows: list[dict[str, object]]) -> str:
+def _cells(rows: Sequence[Mapping[str, object]]) -> str:
     """``[[cells]]`` tables in TOML."""
 
     def value(v: object) -> str:
@@ -80,8 +81,9 @@ factors = {_HUAAN_STOCK!r}
 _KAIYUAN_POOLS = ["all", "broad", "sector"]
 KAIYUAN = Preset(
     "kaiyuan2024",
-    "Kaiyuan 2024-09: monthly tests by ETF category (all, broad, sector). Stocks: w_passive_chg_20 in deciles, raw and neutralised (figures 6-7, "
-    "18-19). Industries: w_passive_inflow_20 in terciles at CITIC L1 and L2 (tables 5-6) and "
+    "Kaiyuan 2024-09: monthly tests by ETF category (all, broad, sector). Stocks: "
+    "w_passive_chg_20 in deciles, raw and neutralised (figures 6-7, 18-19). Industries: "
+    "w_passive_inflow_20 in terciles at CITIC L1 and L2 (tables 5-6) and "
     "its RankICIR by pool (table 7).",
     f"""name = "kaiyuan2024"
 description = "Kaiyuan 2024-09 ETF-category pools: stock and industry flow factors, monthly"

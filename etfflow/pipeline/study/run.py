@@ -245,7 +245,9 @@ def _write_cell(
         pool=cell.pool,
         params={**params, "study": study_id, "cell": i},
         id_params=params,
-        extra={"study_cells": (cell_row(study_id, i, cell, run_id), {"study_id": study_id, "cell": i})},
+        extra={
+            "study_cells": (cell_row(study_id, i, cell, run_id), {"study_id": study_id, "cell": i})
+        },
     )
 
 
@@ -323,7 +325,11 @@ def run_study(
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     pending: dict[int, Evaluation] = {}
-    ex = make_executor(executor, workers=workers, cluster=cluster) if isinstance(executor, str) else executor
+    ex = (
+        make_executor(executor, workers=workers, cluster=cluster)
+        if isinstance(executor, str)
+        else executor
+    )
     with open_store(store) as st, ex:
         for key, ev in ex.map(evaluate_cell, tasks, shared, progress=progress):
             pending[index[key]] = ev

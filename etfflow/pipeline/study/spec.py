@@ -258,9 +258,7 @@ def _expand(spec: StudySpec) -> list[Cell]:
                 seen.add(c)
                 out.append(c)
 
-    base: dict[str, tuple[Any, Where]] = {
-        k: (v, Where("defaults", k)) for k, v in DEFAULTS.items()
-    }
+    base: dict[str, tuple[Any, Where]] = {k: (v, Where("defaults", k)) for k, v in DEFAULTS.items()}
     base.update({k: (v, Where("defaults", k)) for k, v in spec.defaults.items()})
     if spec.grid:
         keys = [k for k in GRID_KEYS if k in spec.grid]
@@ -380,7 +378,7 @@ def load_study(
     elif "data" in raw:
         spec.data = folder / raw["data"]
     else:
-        raise spec.err(None, "no dataset: give data = \"FOLDER\" (relative to the study file)")
+        raise spec.err(None, 'no dataset: give data = "FOLDER" (relative to the study file)')
     if not spec.data.is_dir():
         where = None if data is not None else Where("", "data")
         raise spec.err(where, f"data folder {spec.data} does not exist")
