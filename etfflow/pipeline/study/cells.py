@@ -69,9 +69,24 @@ class Cell:
     def as_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
 
+    def show(self, key: str) -> str:
+        """An option as printed: the standard stock processing is ``standard``."""
+        std = key == "process" and self.process == standard_processing(self.level)
+        if std and self.process != "none":
+            return "standard"
+        return str(getattr(self, key))
+
     def label(self, keys: tuple[str, ...] | list[str]) -> str:
         """``pool=broad, factor=revs_20`` for the options named in ``keys``."""
-        return ", ".join(f"{k}={getattr(self, k)}" for k in keys)
+        return ", ".join(f"{k}={self.show(k)}" for k in keys)
+
+
+def standard_processing(level: str) -> str:
+    """``describe`` of the standard processing at ``level`` (``none`` for industries)."""
+    from etfflow.factors.processing_pipeline import describe
+    from etfflow.pipeline.runs import STANDARD_PROCESSING
+
+    return describe(STANDARD_PROCESSING.get(level) or "none")
 
 
 def cell_row(study_id: str, i: int, cell: Cell, run_id: str) -> pl.DataFrame:

@@ -227,7 +227,7 @@ def _summary_row(i: int, cell: Cell, keys: Sequence[str], ev: Evaluation) -> dic
     s = ev.summary.row(0, named=True)
     return {
         "cell": i,
-        **{k: str(getattr(cell, k)) for k in keys},
+        **{k: cell.show(k) for k in keys},
         **{m: s[m] for m in SUMMARY_METRICS},
     }
 
@@ -314,7 +314,18 @@ def run_study(
     study_id = run_id_for("study", fp, pools, params)
     secs["prepare"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    shared = shared_arrays(ds, market, cells, progress)
+    ex = (  # before the shared work: an unknown executor or cluster fails first
+        make_executor(executor, workers=workers, cluster=cluster)
+        if isinstance(executor, str)
+        else executor
+    )
+    secs["executor"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    try:
+        shared = shared_arrays(ds, market, cells, progress)
+    except BaseException:
+        ex.close()
+        raise
     secs["shared"] = time.perf_counter() - t0
     keys = spec.grid_keys or ["factor"]
     tasks = [
@@ -325,11 +336,6 @@ def run_study(
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     pending: dict[int, Evaluation] = {}
-    ex = (
-        make_executor(executor, workers=workers, cluster=cluster)
-        if isinstance(executor, str)
-        else executor
-    )
     with open_store(store) as st, ex:
         for key, ev in ex.map(evaluate_cell, tasks, shared, progress=progress):
             pending[index[key]] = ev
