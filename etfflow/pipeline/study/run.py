@@ -204,8 +204,11 @@ def study_params(spec: StudySpec) -> dict[str, Any]:
     }
 
 
-def _check_dataset(ds: Dataset, spec: StudySpec, progress: Progress | None) -> None:
-    """Validate the tables the study reads (nothing computed, store untouched on error)."""
+def check_dataset(
+    ds: Dataset, spec: StudySpec, progress: Progress | None = None, *, contract: bool = True
+) -> None:
+    """Validate the tables the study reads (``contract``) and that every pool selects an ETF
+    (nothing computed, store untouched on error)."""
     holdings = {"weights": "holding_weights", "pcf": "etf_pcf"}
     tables = [*CORE_TABLES, *dict.fromkeys(holdings[c.mode] for c in spec.cells())]
     if spec.rotation is not None:
@@ -213,7 +216,8 @@ def _check_dataset(ds: Dataset, spec: StudySpec, progress: Progress | None) -> N
 
         rot = "holding_weights" if ds.has("holding_weights") else "etf_pcf"
         tables += [t for t in (rot, *INPUT_TABLES) if t not in tables]
-    validate(ds, tables=tables, progress=progress).raise_for_errors()
+    if contract:
+        validate(ds, tables=tables, progress=progress).raise_for_errors()
     etfs = ds.frame("etfs").collect()
     for pool in dict.fromkeys(c.pool for c in spec.cells()):
         try:
@@ -260,6 +264,7 @@ def run_study(
     cluster: str | None = None,
     progress: Progress | None = None,
     data: str | Path | None = None,
+    check: bool = True,
 ) -> StudyRun:
     """Run every cell of a study and store the results (docs/studies.md).
 
@@ -276,6 +281,9 @@ def run_study(
         ``progress(stage, done, total)``; stage ``cells`` counts the evaluated cells.
     data
         Dataset folder overriding the study's ``data``.
+    check
+        Validate the tables the study reads first (data contract); the pools are checked
+        either way.
 
     Returns
     -------
@@ -306,7 +314,7 @@ def run_study(
     check_store_path(store, create=True)
     cells = spec.cells()
     ds = open_dataset(spec.data)
-    _check_dataset(ds, spec, progress)
+    check_dataset(ds, spec, progress, contract=check)
     fp = ds.fingerprint()
     market = load_market(ds)
     params = study_params(spec)
