@@ -23,6 +23,7 @@ from etfflow.backtest.rotation.params import RotationParams
 from etfflow.engine.pools import POOL_NAMES
 from etfflow.engine.universe import UNIVERSES
 from etfflow.exceptions import EtfflowError
+from etfflow.factors.compute import check_steps_at_level
 from etfflow.factors.inputs import LEVELS
 from etfflow.factors.processing_pipeline import describe, parse_steps
 from etfflow.factors.registry import resolve
@@ -103,7 +104,7 @@ class StudySpec:
         return [k for k in CELL_FIELDS if len({getattr(c, k) for c in cells}) > 1]
 
     def normalised(self) -> dict[str, Any]:
-        """The spec as a JSON-friendly dict (hashed into the study id, stored in ``runs``)."""
+        """The study as a JSON-friendly dict (hashed into the study id, stored in ``runs``)."""
         from etfflow.pipeline.rotation import rotation_params
 
         return {
@@ -211,16 +212,9 @@ def _processing(spec: StudySpec, where: Where, level: str, process: str) -> str:
     try:
         steps = _default_strip(processing_for(level, process))
         plan = parse_steps(steps or "none")
+        check_steps_at_level(plan, level)
     except EtfflowError as exc:
         raise spec.err(where, str(exc)) from None
-    if level != "stock":
-        for s in plan:
-            if set(s.params.get("regressors", ())) - {"log_cap"}:
-                raise spec.err(
-                    where,
-                    f"step {s.describe()!r} is not defined at level {level!r}: industries "
-                    "can only be neutralised on log_cap",
-                )
     return describe(plan)
 
 
