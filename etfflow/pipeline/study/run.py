@@ -99,9 +99,9 @@ def _factor_panels(
                 )
                 steps = _steps(proc)
                 done = process(sub, steps, market=market) if steps else sub
-                for n in need:
-                    key = f"f/{pool}/{mode}/{level}/{proc}/{n}"
-                    out[key] = np.where(inputs.present, done.values[n], np.nan)
+                for c in at:
+                    if c.process == proc and panel_key(c) not in out:
+                        out[panel_key(c)] = np.where(inputs.present, done.values[c.factor], np.nan)
     if progress:
         progress("look-through", len(lts), len(lts))
     return out
