@@ -20,7 +20,7 @@ from etfflow.engine.pools import Pool
 from etfflow.engine.store import open_store, run_id_for
 from etfflow.exceptions import StudyTaskError
 from etfflow.pipeline.backtest import TABLES, run_backtest
-from etfflow.pipeline.runs import processing_for, run_factors
+from etfflow.pipeline.runs import run_factors
 from etfflow.pipeline.study import run as study_run
 from etfflow.pipeline.study.cells import STUDY_CELLS_SCHEMA
 from etfflow.pipeline.study.presets import PRESETS, preset_study
@@ -28,8 +28,9 @@ from etfflow.pipeline.study.run import cell_params, run_study
 from etfflow.pipeline.study.spec import load_study
 from tests.pipeline.test_factor_runs import _copy_tables
 
-#: Three cells: a stock factor with every option away from its default, the same factor with
-#: the defaults, and an industry factor rebalanced monthly.
+#: Four cells: a stock factor with every option away from its default, the same factor with
+#: the defaults, an industry factor rebalanced monthly, and a stock factor looked through the
+#: daily baskets with Revs20 stripped.
 CELLS = """
 [[cells]]
 pool = "broad"
@@ -48,6 +49,11 @@ process = "none"
 factors = "revs_20"
 rebalance = "month"
 direction = -1
+[[cells]]
+pool = "sector"
+mode = "pcf"
+factors = "w_passive_zs_20"
+process = "winsor,fill,zscore,neutralize,strip"
 """
 
 
@@ -77,7 +83,7 @@ def full(market, tmp_path_factory):
 
 def test_cells_equal_run_backtest(full, market, tmp_path):
     run, store = full
-    assert len(run.run_ids) == 3
+    assert len(run.run_ids) == 4
     for i, cell in enumerate(run.cells):
         other = tmp_path / f"bt{i}.duckdb"
         frun = run_factors(
@@ -85,7 +91,7 @@ def test_cells_equal_run_backtest(full, market, tmp_path):
             pool=Pool.category(cell.pool),
             level=cell.level,  # type: ignore[arg-type]
             factors=[cell.factor],
-            process=processing_for(cell.level, "none" if cell.process == "none" else "standard"),
+            process=None if cell.process == "none" else cell.process,
             mode=cell.mode,  # type: ignore[arg-type]
             store=other,
         )
@@ -119,7 +125,7 @@ def test_store_layout(full):
         srow = st.run(run.study_id)
         crow = st.run(run.run_ids[2])
     assert cells.schema == pl.Schema(STUDY_CELLS_SCHEMA)
-    assert cells["cell"].to_list() == [0, 1, 2]
+    assert cells["cell"].to_list() == [0, 1, 2, 3]
     assert cells["run_id"].to_list() == run.run_ids
     first = cells.row(0, named=True)
     assert first["rebalance"] == "10" and first["direction"] == "default"
@@ -127,15 +133,16 @@ def test_store_layout(full):
     assert cells.row(2, named=True)["universe"] == "all industries"
     assert srow["kind"] == "study"
     p = srow["params"]
-    assert p["n_cells"] == 3 and p["name"] == "t" and p["preset"] is None
-    assert p["grid_keys"] == ["pool", "level", "process", "factor", "groups", "rebalance",
-                              "direction", "lag", "universe", "cost_bps"]  # fmt: skip
-    assert len(p["spec"]["cells"]) == 3
+    assert p["n_cells"] == 4 and p["name"] == "t" and p["preset"] is None
+    assert p["grid_keys"] == ["pool", "mode", "level", "process", "factor", "groups",
+                              "rebalance", "direction", "lag", "universe", "cost_bps"]  # fmt: skip
+    assert len(p["spec"]["cells"]) == 4
+    assert cells.row(3, named=True)["process"].endswith(">strip(revs_20)")
     assert crow["kind"] == "backtest" and crow["params"]["study"] == run.study_id
     assert crow["params"]["cell"] == 2 and crow["params"]["factors"] == ["revs_20"]
 
 
-@pytest.mark.parametrize("keep", [[2], [1, 0], [2, 0]])
+@pytest.mark.parametrize("keep", [[2], [1, 0], [3, 2, 0]])
 def test_a_cell_does_not_depend_on_the_other_cells(full, market, tmp_path, keep):
     run, store = full
     blocks = CELLS.split("[[cells]]\n")[1:]
@@ -185,7 +192,7 @@ def test_rerun_replaces(full, market, tmp_path):
     assert again.study_id == run.study_id and again.run_ids == run.run_ids
     with open_store(copy, read_only=True, create=False) as st:
         counts = {t: st.table(t).height for t in ("study_cells", "bt_summary", "runs")}
-        assert counts == {"study_cells": 3, "bt_summary": 3, "runs": 4}
+        assert counts == {"study_cells": 4, "bt_summary": 4, "runs": 5}
         for r in run.run_ids:
             assert_frame_equal(st.table("bt_ic", r), _rows(store, r)["bt_ic"])
 

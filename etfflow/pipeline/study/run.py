@@ -344,7 +344,7 @@ def run_study(
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     pending: dict[int, Evaluation] = {}
-    with open_store(store) as st, ex:
+    with ex, open_store(store) as st:  # the executor is closed whatever happens
         for key, ev in ex.map(evaluate_cell, tasks, shared, progress=progress):
             pending[index[key]] = ev
             while len(run_ids) in pending:  # in cell order: a prefix of the cells is stored
