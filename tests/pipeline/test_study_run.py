@@ -207,6 +207,9 @@ def test_bad_study_creates_no_store(market, tmp_path):
     path = _study(market, '[grid]\nfactors = ["revs_20"]\npool = ["style"]\n', tmp_path)
     with pytest.raises(ef.EtfflowError, match=r"line 5: \[grid\] pool: pool 'style' selects no"):
         run_study(path, store=store)
+    path = _study(market, '[[cells]]\nfactors = "revs_20"\n[rotation]\npool = "style"\n', tmp_path)
+    with pytest.raises(ef.EtfflowError, match=r"line 6: \[rotation\] pool: pool 'style'"):
+        run_study(path, store=store)
     with pytest.raises(ef.EtfflowError, match="unknown executor 'nope'"):
         run_study(_study(market, CELLS, tmp_path), store=store, executor="nope")
     assert not store.exists()

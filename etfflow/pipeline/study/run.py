@@ -204,6 +204,16 @@ def study_params(spec: StudySpec) -> dict[str, Any]:
     }
 
 
+def _where_pool(spec: StudySpec, pool: str) -> Where | None:
+    """Where the study file names ``pool`` (for the error message)."""
+    if pool in spec.grid.get("pool", []):
+        return Where("grid", "pool")
+    for i, c in enumerate(spec.explicit):
+        if c.get("pool") == pool:
+            return Where(f"cells[{i}]", "pool")
+    return Where("defaults", "pool") if spec.defaults.get("pool") == pool else None
+
+
 def check_dataset(
     ds: Dataset, spec: StudySpec, progress: Progress | None = None, *, contract: bool = True
 ) -> None:
@@ -219,11 +229,15 @@ def check_dataset(
     if contract:
         validate(ds, tables=tables, progress=progress).raise_for_errors()
     etfs = ds.frame("etfs").collect()
-    for pool in dict.fromkeys(c.pool for c in spec.cells()):
+    where_of: dict[str, Where | None] = {}
+    for c in spec.cells():
+        where_of.setdefault(c.pool, _where_pool(spec, c.pool))
+    if spec.rotation is not None:
+        where_of.setdefault(spec.rotation.pool, Where("rotation", "pool"))
+    for pool, where in where_of.items():
         try:
             Pool.category(pool).select(etfs)
         except EtfflowError as exc:
-            where = Where("grid", "pool") if "pool" in spec.grid else None
             raise spec.err(where, f"{exc} (dataset {spec.data})") from None
 
 

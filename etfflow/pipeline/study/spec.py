@@ -304,6 +304,8 @@ def _rotation(spec: StudySpec, table: Mapping[str, Any]) -> RotationParams:
         else:
             if not isinstance(v, str):
                 raise spec.err(where, f"expected a string, got {v!r}")
+            if k == "pool" and v not in POOL_NAMES:
+                raise spec.err(where, f"unknown pool {v!r}: choose one of {', '.join(POOL_NAMES)}")
             kw[k] = v
     try:
         return RotationParams(**kw).check()
