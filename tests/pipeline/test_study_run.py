@@ -266,3 +266,30 @@ def test_preset_end_to_end_and_cli(market, tmp_path):
     assert r.exit_code == 0 and all(n in r.stdout for n in PRESETS)
     r = CliRunner().invoke(app, ["study", "run", "--preset", "huafu2026"])
     assert r.exit_code == 1 and "--data" in r.output
+
+
+def test_an_interrupted_write_leaves_no_half_cell(market, tmp_path, monkeypatch):
+    """Killed while writing cell 1's study_cells row (after its bt_* rows): the transaction
+    rolls back, nothing of cell 1 is stored."""
+    from etfflow.engine.store import Store
+
+    real = Store._insert
+    seen: list[str] = []
+
+    def insert(self, name, run_id, df):
+        if name == "study_cells":
+            seen.append(name)
+            if len(seen) == 2:
+                raise KeyboardInterrupt
+        return real(self, name, run_id, df)
+
+    monkeypatch.setattr(Store, "_insert", insert)
+    store = tmp_path / "s.duckdb"
+    with pytest.raises(KeyboardInterrupt):
+        run_study(_study(market, CELLS, tmp_path), store=store)
+    with open_store(store, read_only=True, create=False) as st:
+        cells = st.table("study_cells")
+        assert cells["cell"].to_list() == [0]
+        kept = st.runs()["run_id"].to_list()
+        assert kept == cells["run_id"].to_list()  # no study row, no run of cell 1
+        assert st.table("bt_summary").height == 1
