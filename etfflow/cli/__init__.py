@@ -19,6 +19,7 @@ from etfflow.cli import (
     market,
     rotation,
     store,
+    study,
     top,
 )
 from etfflow.cli._ui import EtfflowGroup
@@ -46,6 +47,7 @@ app.command("coverage")(coverage.coverage_cmd)
 app.command("compare")(compare.compare_cmd)
 app.command("sql")(store.sql_cmd)
 app.add_typer(store.app, name="store")
+app.add_typer(study.app, name="study")
 
 
 def main() -> None:
