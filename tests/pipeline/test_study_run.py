@@ -217,7 +217,8 @@ def test_bad_study_creates_no_store(market, tmp_path):
 
 def test_point_in_time(market, tmp_path):
     """Perturbing every input after a cut leaves every cell's Rank IC rows up to
-    cut − rebalance − lag unchanged."""
+    cut − rebalance − lag unchanged (the direction too under ``rolling``; under ``auto`` it
+    is the whole sample's sign, in sample by definition)."""
     days = sorted(
         open_dataset(market).frame("stock_daily").select("date").unique().collect()["date"]
     )
@@ -229,6 +230,7 @@ def test_point_in_time(market, tmp_path):
         'level = ["stock", "industry_l1"]\n'
         'factors = ["w_passive_inflow_20", "revs_5"]\n'
         "rebalance = [5]\n"
+        'direction = ["auto", "rolling"]\n'
     )
     # the noise breaks the weights' sums to 1: no contract check (as in test_factor_runs)
     ra = run_study(_study(a, body, tmp_path / "sa"), store=tmp_path / "a.duckdb", check=False)
@@ -239,6 +241,9 @@ def test_point_in_time(market, tmp_path):
     for x, y in zip(ra.run_ids, rb.run_ids, strict=True):
         ia = _rows(tmp_path / "a.duckdb", x)["bt_ic"]
         ib = _rows(tmp_path / "b.duckdb", y)["bt_ic"]
+        with open_store(tmp_path / "a.duckdb", read_only=True) as st:
+            if st.run(x)["params"]["direction"] == "auto":
+                ia, ib = ia.drop("direction"), ib.drop("direction")
         early = pl.col("date") <= last
         assert ia.filter(early)["rank_ic"].count() > 5
         assert_frame_equal(ia.filter(early), ib.filter(early))

@@ -126,8 +126,12 @@ def shared_arrays(
     return shared
 
 
-def cell_payload(cell: Cell, shared_keys: set[str]) -> dict[str, Any]:
-    """What :func:`evaluate_cell` needs besides ``shared``: option values and array names."""
+def cell_payload(
+    cell: Cell, shared_keys: set[str], assets: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """What :func:`evaluate_cell` needs besides ``shared``: option values and array names;
+    an industry cell also gets its industry names (its long and short groups are stored, as
+    ``run_backtest`` stores them)."""
     (inst,) = resolve([cell.factor], level=cell.level)
     rules = f"rules/{cell.universe}" if cell.level == "stock" else None
     if rules is not None and f"{rules}/universe" not in shared_keys:
@@ -148,6 +152,7 @@ def cell_payload(cell: Cell, shared_keys: set[str]) -> dict[str, Any]:
         "lag": cell.lag,
         "cost_bps": cell.cost_bps,
         "lookback": inst.lookback,
+        "assets": (assets or {}).get(cell.level) if cell.level != "stock" else None,
     }
 
 
@@ -169,6 +174,8 @@ def evaluate_cell(shared: Any, payload: dict[str, Any]) -> Evaluation:
         rebalance=payload["rebalance"],
         lag=payload["lag"],
         cost_bps=payload["cost_bps"],
+        members=payload.get("assets") is not None,
+        assets=payload.get("assets"),
     )
     defs = pl.DataFrame({"factor": [name], "lookback": [payload["lookback"]]})
     return _explain_empty(ev, defs, len(dates))
@@ -350,8 +357,14 @@ def run_study(
         raise
     secs["shared"] = time.perf_counter() - t0
     keys = spec.grid_keys or ["factor"]
+    assets = {
+        lv: industry_returns(market, lv)[1]
+        for lv in dict.fromkeys(c.level for c in cells)
+        if lv != "stock"
+    }
     tasks = [
-        (f"cell {i} ({c.label(keys)})", cell_payload(c, set(shared))) for i, c in enumerate(cells)
+        (f"cell {i} ({c.label(keys)})", cell_payload(c, set(shared), assets))
+        for i, c in enumerate(cells)
     ]
     index = {key: i for i, (key, _p) in enumerate(tasks)}
     run_ids: list[str] = []

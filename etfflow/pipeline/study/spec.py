@@ -49,7 +49,7 @@ GRID_KEYS: tuple[str, ...] = (
 )
 TOP_KEYS: tuple[str, ...] = ("data", "name", "description", "grid", "defaults", "cells", "rotation")
 MODES: tuple[str, ...] = ("weights", "pcf")
-DIRECTIONS: tuple[str, ...] = ("auto", "default", "1", "-1")
+DIRECTIONS: tuple[str, ...] = ("auto", "rolling", "default", "1", "-1")
 #: Defaults of a cell (those of ``etfflow factors compute`` / ``etfflow backtest``; groups
 #: depend on the level: :data:`etfflow.pipeline.backtest.DEFAULT_GROUPS`).
 DEFAULTS: dict[str, Any] = {
