@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -117,8 +116,9 @@ class TushareClient:
     ) -> None:
         if not token or not token.strip():
             raise EtfflowError(
-                "no Tushare token: pass --token or set the TUSHARE_TOKEN environment variable "
-                "(the token is on https://tushare.pro/user/token)"
+                "no Tushare token: pass --token T or set it in the environment, e.g. "
+                "`export TUSHARE_TOKEN=<your token>` (it is on https://tushare.pro/user/token); "
+                "the token is never written to disk"
             )
         if max_retries < 0 or backoff < 0:
             raise EtfflowError("tushare client: max_retries and backoff must be >= 0")
@@ -153,7 +153,7 @@ class TushareClient:
             raise TushareError(
                 f"HTTP error {exc.code} from {self.api_url}", api_name=api_name, params=params
             ) from None
-        except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError) as exc:
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
             return _Transient(f"connection error: {self.scrub(reason)}")
         try:
@@ -342,10 +342,8 @@ def _fits(v: Any, kind: str) -> bool:
     if kind == "str":
         return isinstance(v, (str, int, float))
     if kind == "int":
-        return (
-            isinstance(v, int)
-            and not isinstance(v, bool)
-            or (isinstance(v, str) and v.strip().lstrip("-").isdigit())
+        return (isinstance(v, int) and not isinstance(v, bool)) or (
+            isinstance(v, str) and v.strip().lstrip("-").isdigit()
         )
     if kind == "float":
         if isinstance(v, (int, float)) and not isinstance(v, bool):

@@ -365,7 +365,7 @@ def fetch_tushare(
     summary = FetchSummary(
         raw, start, end, {ep.api_name: EndpointSummary(ep.api_name, ep.split) for ep in eps}
     )
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     safe_url = client.scrub(api_url)  # a token pasted into the URL stays out
 
     def record(complete: bool) -> dict[str, Any]:
@@ -376,7 +376,7 @@ def fetch_tushare(
             "end": end,
             "endpoints": [ep.api_name for ep in eps],
             "started_at": started,
-            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             if complete
             else None,
             "complete": complete,
