@@ -218,10 +218,12 @@ class TushareClient:
     ) -> pl.DataFrame:
         """Every row of one request, all pages concatenated, as Tushare returned them.
 
-        Pages are requested with ``limit=page_size`` and ``offset`` until the answer says
-        ``has_more`` false (or, without ``has_more``, until a page is shorter than
-        ``page_size``). The frame holds the fields Tushare returned, in the order asked,
-        typed by ``dtypes`` (``str``/``float``/``int`` per field; others inferred).
+        Pages are requested with ``limit=page_size`` and ``offset`` (advanced by the rows
+        received) until the answer says ``has_more`` false or a page is empty (an answer
+        without ``has_more`` costs one more, empty, page: its server's cap may be below
+        ``page_size``, so a short page does not prove the end). The frame holds the fields
+        Tushare returned, in the order asked, typed by ``dtypes`` (``str``/``float``/``int``
+        per field; others inferred).
 
         Raises
         ------
@@ -237,6 +239,7 @@ class TushareClient:
         dtypes = dtypes or {}
         names: list[str] | None = None
         rows: list[list[Any]] = []
+        previous: list[Any] = []
         offset = 0
         while True:
             page_params = {**params, "limit": page_size, "offset": offset}
@@ -270,10 +273,20 @@ class TushareClient:
                         api_name=api_name,
                         params=params,
                     )
+            if items and items == previous:
+                raise TushareError(
+                    f"the answer at offset {offset} repeats the previous page: the server "
+                    "ignores 'offset', paging cannot go on",
+                    api_name=api_name,
+                    params=params,
+                )
+            previous = items
             rows.extend(items)
             offset += len(items)
             has_more = data.get("has_more")
-            if not items or has_more is False or (has_more is None and len(items) < page_size):
+            # has_more false: done; no has_more (an older answer): go on until an empty page,
+            # since the server's cap may be below page_size (a short page proves nothing)
+            if not items or has_more is False:
                 break
         self.stats.rows += len(rows)
         return _frame(names or list(fields), rows, dtypes, api_name, params)

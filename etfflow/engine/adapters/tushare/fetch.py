@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,7 +281,7 @@ def _write_manifest(raw_dir: Path, record: dict[str, Any]) -> None:
             runs = list(json.loads(path.read_text(encoding="utf-8")).get("runs", []))
         except (json.JSONDecodeError, AttributeError):
             runs = []
-    runs = [r for r in runs if r.get("started_at") != record["started_at"]] + [record]
+    runs = [r for r in runs if r.get("run_id") != record["run_id"]] + [record]
     out = {**record, "runs": runs}
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -366,11 +367,13 @@ def fetch_tushare(
         raw, start, end, {ep.api_name: EndpointSummary(ep.api_name, ep.split) for ep in eps}
     )
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    run_id = uuid.uuid4().hex[:12]
     safe_url = client.scrub(api_url)  # a token pasted into the URL stays out
 
     def record(complete: bool) -> dict[str, Any]:
         return {
             "source": "tushare",
+            "run_id": run_id,
             "api_url": safe_url,
             "start": start,
             "end": end,
