@@ -8,9 +8,11 @@ units, dates as ``YYYYMMDD`` strings) on ``127.0.0.1`` from a
 - a wrong token: ``code`` 40101, "您的token不对，请确认。"; an unknown ``api_name``: 40101
   with "请指定正确的接口名";
 - rows filtered by equality on every parameter that is a column (``ts_code``, ``trade_date``,
-  ``index_code``, ``is_new``, ...; ``aliases`` maps a parameter onto another column, e.g.
+  ``index_code``, ``is_new``, ...; :data:`ALIASES` maps a parameter onto another column, e.g.
   ``fund_portfolio``'s ``period`` onto ``end_date``) and by ``start_date``/``end_date`` on the
-  endpoint's date column (``date_columns``, default ``trade_date``); other parameters ignored;
+  endpoint's date column (:data:`DATE_COLUMNS`, default ``trade_date``); a parameter that is
+  no column of the table is an error (code 40102; a test table must carry the columns its
+  requests filter on, e.g. ``list_status``, ``is_new``, ``market``, ``exchange``);
 - only the requested ``fields`` that the table has, in the order asked (all when empty);
 - one page: ``limit``/``offset``, at most ``caps[api_name]`` rows (default ``default_cap``),
   ``has_more`` true while rows remain.
@@ -153,7 +155,14 @@ class TushareServer:
             return 200, _error(40101, BAD_TOKEN_MSG)
         if api not in self.tables:
             return 200, _error(40101, f"请指定正确的接口名: {api}")
-        df = self._select(api, params)
+        try:
+            df = self._select(api, params)
+        except _Unfiltered as exc:
+            # Tushare would filter on it; a test table without the column would silently
+            # answer every row to every request (duplicates in the raw folder)
+            return 200, _error(
+                40102, f"test table {api!r} has no column {exc.args[0]!r} to filter on"
+            )
         asked = [s for s in str(req.get("fields") or "").split(",") if s]
         cols = [c for c in (asked or df.columns) if c in df.columns]
         if api in self.faults.drop_field:
@@ -192,9 +201,14 @@ class TushareServer:
                     df = df.filter(op)
                 continue
             col = aliases.get(k, k)
-            if col in df.columns:
-                df = df.filter(pl.col(col).cast(pl.String) == str(v))
+            if col not in df.columns:
+                raise _Unfiltered(k)
+            df = df.filter(pl.col(col).cast(pl.String) == str(v))
         return df
+
+
+class _Unfiltered(Exception):
+    """A parameter that names no column of the served table."""
 
 
 def _error(code: int, msg: str) -> dict[str, Any]:
