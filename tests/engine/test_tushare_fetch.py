@@ -450,6 +450,17 @@ def test_bad_dates(tmp_path: Path, start: str, end: str, match: str) -> None:
         fetch_tushare(tmp_path, start=start, end=end, token=TOKEN, api_url="http://127.0.0.1:9")
 
 
+def test_today_is_deferred_and_the_future_refused(server: TushareServer, tmp_path: Path) -> None:
+    today = dt.date(2024, 1, 10)
+    s = run(tmp_path, server, end="20240110", endpoints=["daily"], today=today)
+    assert s.deferred == ["20240110"] and s.endpoints["daily"].requests == 6
+    assert not (tmp_path / "daily" / "trade_date=20240110.parquet").exists()
+    manifest = json.loads((tmp_path / MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["deferred_days"] == ["20240110"]
+    with pytest.raises(EtfflowError, match="--end 20240111 is in the future"):
+        run(tmp_path, server, end="20240111", today=today)
+
+
 def test_unknown_endpoint(tmp_path: Path) -> None:
     with pytest.raises(EtfflowError, match="unknown tushare endpoint"):
         fetch_tushare(
