@@ -42,6 +42,7 @@ import polars as pl
 
 RATE_LIMIT_MSG = "抱歉，您每分钟最多访问该接口2次，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。"
 BAD_TOKEN_MSG = "您的token不对，请确认。"
+NOT_JSON = "__not_json__"
 
 #: Date column filtered by ``start_date``/``end_date``, when it is not ``trade_date``.
 DATE_COLUMNS: dict[str, str] = {"trade_cal": "cal_date", "fund_nav": "nav_date"}
@@ -57,9 +58,12 @@ class Faults:
     http_503: dict[str, int] = field(default_factory=dict)
     drop_field: dict[str, str] = field(default_factory=dict)
     #: ``api_name`` -> ``"no_items"`` (data without "items"), ``"short_item"`` (an item
-    #: shorter than the fields) or ``"text_in_float"`` (a number field sent as text "n/a").
+    #: shorter than the fields), ``"text_in_float"`` (a number field sent as text "n/a") or
+    #: ``"not_json"`` (an HTML page instead of JSON).
     bad_schema: dict[str, str] = field(default_factory=dict)
     no_has_more: bool = False
+    #: Every page answered from offset 0 (a server that ignores ``offset``).
+    ignore_offset: bool = False
     #: After this many calls every answer is a non-retryable error (code 50101).
     fail_after: int | None = None
 
@@ -101,7 +105,10 @@ class TushareServer:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, answer = server.answer(body)
-                payload = json.dumps(answer, ensure_ascii=False).encode("utf-8")
+                if NOT_JSON in answer:
+                    payload = str(answer[NOT_JSON]).encode("utf-8")
+                else:
+                    payload = json.dumps(answer, ensure_ascii=False).encode("utf-8")
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(payload)))
@@ -167,7 +174,7 @@ class TushareServer:
         cols = [c for c in (asked or df.columns) if c in df.columns]
         if api in self.faults.drop_field:
             cols = [c for c in cols if c != self.faults.drop_field[api]]
-        offset = int(params.get("offset") or 0)
+        offset = 0 if self.faults.ignore_offset else int(params.get("offset") or 0)
         cap = min(int(params.get("limit") or 10**9), self.caps.get(api, self.default_cap))
         page = df.select(cols).slice(offset, cap)
         items = [[_plain(v) for v in row] for row in page.rows()]
@@ -175,6 +182,8 @@ class TushareServer:
         if not self.faults.no_has_more:
             data["has_more"] = offset + cap < df.height
         bad = self.faults.bad_schema.get(api)
+        if bad == "not_json":
+            return 200, {NOT_JSON: "<html><body>502 Bad Gateway</body></html>"}
         if bad == "no_items":
             data = {"fields": cols, "rows": items}
         elif bad == "short_item" and items:

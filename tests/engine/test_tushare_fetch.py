@@ -212,6 +212,13 @@ def test_paging_several_pages_and_exact_multiple(server: TushareServer) -> None:
     assert c.query("t", {}, ["a"], page_size=3).height == 4 and c.stats.calls == 3
 
 
+def test_a_server_ignoring_offset_is_an_error_not_a_loop(server: TushareServer) -> None:
+    server.faults.ignore_offset = True
+    with pytest.raises(TushareError, match="ignores 'offset'"):
+        client(server).query("daily", {"trade_date": "20240102"}, ["ts_code"], page_size=2)
+    assert len(server.calls) == 2
+
+
 def test_an_empty_answer_keeps_fields_and_types(server: TushareServer) -> None:
     ep = CATALOGUE["daily"]
     df = client(server).query(
@@ -297,6 +304,7 @@ def test_missing_optional_field_is_reported(server: TushareServer, tmp_path: Pat
         ("no_items", "unexpected schema"),
         ("short_item", "an item has 2 values for 3 fields"),
         ("text_in_float", "field 'close' should be float"),
+        ("not_json", "the answer is not JSON"),
     ],
 )
 def test_unexpected_schema(server: TushareServer, fault: str, expect: str) -> None:
@@ -334,6 +342,8 @@ def test_the_token_appears_nowhere(
         Faults(bad_schema={"daily": "no_items"}),
         Faults(bad_schema={"daily": "short_item"}),
         Faults(bad_schema={"daily": "text_in_float"}),
+        Faults(bad_schema={"daily": "not_json"}),
+        Faults(ignore_offset=True),
         Faults(fail_after=3),
         Faults(http_503={"daily": 20}),
     ]
