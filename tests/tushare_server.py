@@ -88,6 +88,7 @@ class TushareServer:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.tokens: set[str] = set()
         self._lock = threading.Lock()
+        self._index: dict[tuple[str, str, int], dict[str, pl.DataFrame]] = {}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -193,11 +194,34 @@ class TushareServer:
             items[0][j] = "n/a"
         return 200, {"request_id": str(len(self.calls)), "code": 0, "msg": "", "data": data}
 
+    def _groups(self, api: str, col: str) -> dict[str, pl.DataFrame]:
+        """``tables[api]`` split by the values of ``col`` (built once: a per-day fetch asks
+        every day of a large table)."""
+        key = (api, col, id(self.tables[api]))
+        with self._lock:
+            if key not in self._index:
+                df = self.tables[api]
+                parts = df.with_columns(pl.col(col).cast(pl.String).alias("__k")).partition_by(
+                    "__k", as_dict=True, include_key=False, maintain_order=True
+                )
+                self._index[key] = {str(k[0]): v for k, v in parts.items()}
+            return self._index[key]
+
     def _select(self, api: str, params: dict[str, Any]) -> pl.DataFrame:
         df = self.tables[api]
         date_col = DATE_COLUMNS.get(api, "trade_date")
         aliases = ALIASES.get(api, {})
+        first = next(  # the first equality filter uses the cached split
+            (k for k, v in params.items() if v not in (None, "") and aliases.get(k, k) in df.columns
+             and k not in ("limit", "offset", "start_date", "end_date")),
+            None,
+        )  # fmt: skip
+        if first is not None:
+            empty = df.clear()
+            df = self._groups(api, aliases.get(first, first)).get(str(params[first]), empty)
         for k, v in params.items():
+            if k == first:
+                continue
             if k in ("limit", "offset") or v in (None, ""):
                 continue
             if k in ("start_date", "end_date") and k not in aliases:
