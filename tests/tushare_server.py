@@ -59,7 +59,8 @@ class Faults:
     drop_field: dict[str, str] = field(default_factory=dict)
     #: ``api_name`` -> ``"no_items"`` (data without "items"), ``"short_item"`` (an item
     #: shorter than the fields), ``"text_in_float"`` (a number field sent as text "n/a") or
-    #: ``"not_json"`` (an HTML page instead of JSON).
+    #: ``"not_json"`` (an HTML page instead of JSON); ``"null_data"`` answers ``data`` null
+    #: (an empty result).
     bad_schema: dict[str, str] = field(default_factory=dict)
     no_has_more: bool = False
     #: Every page answered from offset 0 (a server that ignores ``offset``).
@@ -185,6 +186,8 @@ class TushareServer:
         bad = self.faults.bad_schema.get(api)
         if bad == "not_json":
             return 200, {NOT_JSON: "<html><body>502 Bad Gateway</body></html>"}
+        if bad == "null_data":  # an empty result sent as data null
+            return 200, {"request_id": "", "code": 0, "msg": "", "data": None}
         if bad == "no_items":
             data = {"fields": cols, "rows": items}
         elif bad == "short_item" and items:

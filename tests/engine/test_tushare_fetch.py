@@ -226,6 +226,11 @@ def test_an_empty_answer_keeps_fields_and_types(server: TushareServer) -> None:
     )
     assert df.height == 0 and df.columns == list(ep.fields)
     assert df.schema["vol"] == pl.Float64 and df.schema["ts_code"] == pl.String
+    server.faults.bad_schema["daily"] = "null_data"  # data null: empty too
+    again = client(server).query(
+        "daily", {"trade_date": "20240102"}, list(ep.fields), dtypes=ep.fields
+    )
+    assert again.equals(df)
 
 
 @settings(max_examples=25)

@@ -245,8 +245,9 @@ class TushareClient:
             page_params = {**params, "limit": page_size, "offset": offset}
             data = self._page(api_name, page_params, fields)
             got = [str(f) for f in data["fields"]]
-            missing = [f for f in need if f not in got]
             items = data["items"]
+            # an answer without fields nor items (data null) is an empty result, not a schema
+            missing = [f for f in need if f not in got] if got or items else []
             if missing:
                 example = dict(zip(got, items[0], strict=False)) if items else {}
                 raise TushareError(
@@ -257,6 +258,8 @@ class TushareClient:
                     api_name=api_name,
                     params=params,
                 )
+            if not got and not items:
+                break
             if names is None:
                 names = got
             elif got != names:
