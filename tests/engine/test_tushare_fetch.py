@@ -50,7 +50,7 @@ def tushare_tables() -> dict[str, pl.DataFrame]:
     days = [d for d in cal if _open(d)]
     t: dict[str, list[dict[str, object]]] = {name: [] for name in CATALOGUE}
     t["trade_cal"] = [
-        {"exchange": "SSE", "cal_date": d, "is_open": int(_open(d)), "pretrade_date": None}
+        {"exchange": "SSE", "cal_date": d, "is_open": str(int(_open(d))), "pretrade_date": None}
         for d in cal
     ]
     t["stock_basic"] = [
