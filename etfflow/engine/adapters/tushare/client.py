@@ -131,7 +131,7 @@ class TushareClient:
         self.stats = ClientStats()
 
     def __repr__(self) -> str:
-        return f"TushareClient(api_url={self.api_url!r}, token=***)"
+        return f"TushareClient(api_url={self.scrub(self.api_url)!r}, token=***)"
 
     def scrub(self, text: object) -> str:
         """``text`` with the token replaced by ``***`` (for messages that quote a server)."""
@@ -151,7 +151,9 @@ class TushareClient:
             if exc.code in TRANSIENT_HTTP:
                 return _Transient(f"HTTP {exc.code}")
             raise TushareError(
-                f"HTTP error {exc.code} from {self.api_url}", api_name=api_name, params=params
+                f"HTTP error {exc.code} from {self.scrub(self.api_url)}",
+                api_name=api_name,
+                params=params,
             ) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)

@@ -35,7 +35,7 @@ from typing import Any
 import polars as pl
 
 from etfflow._common import Progress, atomic_path
-from etfflow.engine.adapters.tushare.client import DEFAULT_API_URL, DTYPES, TushareClient
+from etfflow.engine.adapters.tushare.client import DEFAULT_API_URL, TushareClient
 from etfflow.engine.adapters.tushare.endpoints import (
     PORTFOLIO_FINAL_DAYS,
     STYLE_INDICES,
@@ -277,10 +277,6 @@ class _Existing:
         return self.tidy(req.base)
 
 
-def _empty(ep: Endpoint) -> pl.DataFrame:
-    return pl.DataFrame(schema={f: DTYPES[k] for f, k in ep.fields.items()})
-
-
 def _write_manifest(raw_dir: Path, record: dict[str, Any]) -> None:
     path = raw_dir / MANIFEST
     runs: list[Any] = []
@@ -417,15 +413,15 @@ def fetch_tushare(
             },
         }
 
-    days: list[str] = []
+    days: list[str] | None = None  # the open days, read once trade_cal is in the folder
     for ep in eps:
-        if ep.split == "trade_date" and not days:
+        if ep.split == "trade_date" and days is None:
             days = _open_days(raw, start, end)
             summary.deferred = [d for d in days if d >= _ymd(today)]
             days = [d for d in days if d < _ymd(today)]
             summary.trading_days = len(days)
         codes = _codes(ep, raw) if ep.codes else ()
-        reqs = requests_for(ep, s, e, days=days, codes=codes, today=today)
+        reqs = requests_for(ep, s, e, days=days or (), codes=codes, today=today)
         _fetch_endpoint(client, raw, ep, reqs, summary.endpoints[ep.api_name], progress)
         summary.calls, summary.retries = client.stats.calls, client.stats.retries
         _write_manifest(raw, record(complete=False))
@@ -457,8 +453,6 @@ def _fetch_endpoint(
                 dtypes=ep.fields,
                 page_size=ep.cap,
             )
-            if df.width == 0:
-                df = _empty(ep)
             missing |= set(ep.fields) - set(df.columns)
             path = raw_file(raw, ep.api_name, req.partition)
             with atomic_path(path) as tmp:
