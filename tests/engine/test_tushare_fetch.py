@@ -284,6 +284,16 @@ def test_transient_http_error_is_retried(server: TushareServer) -> None:
     assert c.stats.retries == 1
 
 
+def test_connection_errors_are_retried_then_reported() -> None:
+    with TushareServer({}, token=TOKEN) as s:
+        url = s.url  # a port nobody listens on once the server stops
+    sleeps: list[float] = []
+    c = TushareClient(TOKEN, url, max_retries=2, sleep=sleeps.append)
+    with pytest.raises(TushareError, match="gave up after 2 retries: connection error") as exc:
+        c.query("daily", {"trade_date": "20240102"}, ["ts_code"])
+    assert sleeps == [1.0, 2.0] and TOKEN not in str(exc.value)
+
+
 def test_missing_required_field_names_endpoint_field_and_row(server: TushareServer) -> None:
     server.faults.drop_field["daily"] = "amount"
     ep = CATALOGUE["daily"]
@@ -402,6 +412,20 @@ def test_resume_after_a_failure_equals_a_clean_run(server: TushareServer, tmp_pa
     assert a.keys() == b.keys()
     for k in a:
         assert a[k].equals(b[k]), k
+
+
+def test_leftovers_of_a_killed_run_are_tidied(server: TushareServer, tmp_path: Path) -> None:
+    run(tmp_path, server, endpoints=["stock_basic"])
+    folder = tmp_path / "stock_basic"
+    newest = folder / f"list_status=L,through={END}.parquet"
+    older = folder / "list_status=L,through=20231229.parquet"  # killed before its deletion
+    older.write_bytes(newest.read_bytes())
+    (folder / ".list_status=L,through=20240112.parquet.123.abc.tmp").write_bytes(b"half")
+    again = run(tmp_path, server, endpoints=["stock_basic"])
+    assert again.requests == 0 and again.endpoints["stock_basic"].superseded == 1
+    assert sorted(p.name for p in folder.iterdir()) == [
+        f"list_status={s},through={END}.parquet" for s in "DLP"
+    ]
 
 
 def test_a_wider_range_fetches_only_what_is_new(server: TushareServer, tmp_path: Path) -> None:
