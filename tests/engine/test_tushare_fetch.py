@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -18,7 +19,12 @@ from typer.testing import CliRunner
 from etfflow.cli import app
 from etfflow.engine.adapters.tushare.client import TushareClient, TushareError
 from etfflow.engine.adapters.tushare.endpoints import CATALOGUE, ENDPOINTS, select
-from etfflow.engine.adapters.tushare.fetch import MANIFEST, fetch_tushare, requests_for
+from etfflow.engine.adapters.tushare.fetch import (
+    MANIFEST,
+    FetchSummary,
+    fetch_tushare,
+    requests_for,
+)
 from etfflow.engine.adapters.tushare.raw import raw_files, read_raw
 from etfflow.exceptions import EtfflowError
 from tests.tushare_server import Faults, TushareServer
@@ -175,11 +181,12 @@ def server() -> Iterator[TushareServer]:
         yield s
 
 
-def run(raw: Path, server: TushareServer, start: str = START, end: str = END, **kw: object):
-    sleeps: list[float] = []
-    kw.setdefault("sleep", sleeps.append)
-    s = fetch_tushare(raw, start=start, end=end, token=TOKEN, api_url=server.url, **kw)  # type: ignore[arg-type]
-    return s
+def run(
+    raw: Path, server: TushareServer, start: str = START, end: str = END, **kw: Any
+) -> FetchSummary:
+    """``fetch_tushare`` against ``server``, never sleeping (retry waits are recorded)."""
+    kw.setdefault("sleep", [].append)
+    return fetch_tushare(raw, start=start, end=end, token=TOKEN, api_url=server.url, **kw)
 
 
 def frames(raw: Path) -> dict[str, pl.DataFrame]:
@@ -191,9 +198,11 @@ def frames(raw: Path) -> dict[str, pl.DataFrame]:
 # ---------------------------------------------------------------- the client
 
 
-def client(server: TushareServer, sleeps: list[float] | None = None, **kw: object) -> TushareClient:
-    out = sleeps if sleeps is not None else []
-    return TushareClient(TOKEN, server.url, sleep=out.append, **kw)  # type: ignore[arg-type]
+def client(server: TushareServer, sleeps: list[float] | None = None, **kw: Any) -> TushareClient:
+    """A client of ``server`` whose retry waits go to ``sleeps``."""
+    return TushareClient(
+        TOKEN, server.url, sleep=(sleeps if sleeps is not None else []).append, **kw
+    )
 
 
 def test_paging_several_pages_and_exact_multiple(server: TushareServer) -> None:
