@@ -217,7 +217,9 @@ def passive_beta(x: FactorInputs, n: int) -> np.ndarray:
     levels=("stock",),
 )
 def turnover(x: FactorInputs, n: int) -> np.ndarray:
-    return K.rolling_mean(x["turnover"], n)
+    # the n-day sum over n: the rolling-sum kernel the flow factors already compile (a cold
+    # first run compiles no extra kernel for these two factors)
+    return K.rolling_sum(x["turnover"], n) / n
 
 
 # ---------------------------------------------------------------------------- returns
