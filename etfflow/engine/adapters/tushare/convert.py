@@ -681,7 +681,9 @@ def stock_industry_table(members: pl.DataFrame, counts: Counts) -> pl.DataFrame:
     )
 
 
-def _creation_units(raw: Mapping[str, pl.DataFrame | None]) -> pl.DataFrame:
+def _creation_units(raw: Mapping[str, pl.DataFrame | None], counts: Counts) -> pl.DataFrame:
+    """The creation unit of each ETF: its first ``creation_redemption_unit`` in the raw
+    folder (the contract keeps one per ETF; later changes are counted)."""
     parts = [
         df.select("ts_code", "trade_date", "creation_redemption_unit")
         for api in ("etf_bs_sh_detail", "etf_bs_sz_detail")
@@ -689,11 +691,16 @@ def _creation_units(raw: Mapping[str, pl.DataFrame | None]) -> pl.DataFrame:
     ]
     if not parts:
         return pl.DataFrame(schema={"etf_code": pl.String, "creation_unit": pl.Float64})
+    units = pl.concat(parts).drop_nulls("creation_redemption_unit").sort("trade_date")
+    changed = units.group_by("ts_code").agg(pl.col("creation_redemption_unit").n_unique() > 1)
+    _count(
+        counts,
+        "etfs: ETFs whose creation unit changed (first one kept)",
+        int(changed["creation_redemption_unit"].sum()),
+    )
     return (
-        pl.concat(parts)
-        .sort("trade_date")
-        .group_by("ts_code")
-        .agg(pl.col("creation_redemption_unit").drop_nulls().last().alias("creation_unit"))
+        units.group_by("ts_code")
+        .agg(pl.col("creation_redemption_unit").first().alias("creation_unit"))
         .rename({"ts_code": "etf_code"})
     )
 
@@ -740,7 +747,9 @@ def etfs_table(
     unlisted = e["list_date"].is_null()
     _count(counts, "etf_basic: ETFs without a list date left out", int(unlisted.sum()))
     e = e.filter(~unlisted)
-    e = e.rename({"ts_code": "etf_code"}).join(_creation_units(raw), on="etf_code", how="left")
+    e = e.rename({"ts_code": "etf_code"}).join(
+        _creation_units(raw, counts), on="etf_code", how="left"
+    )
     no_unit = e["creation_unit"].is_null() | (e["creation_unit"] <= 0)
     _count(
         counts, "etfs: ETFs without a creation unit (etf_bs_*_detail) left out", int(no_unit.sum())
@@ -1119,7 +1128,8 @@ def convert_raw(
         nonlocal step
         step += 1
         if progress is not None:
-            progress(stage, step, n)
+            progress("import tushare", step, n)
+        log.debug("tushare import: %s done", stage)
 
     raw: dict[str, pl.DataFrame | None] = {}
     for api, ep in ENDPOINTS.items():
