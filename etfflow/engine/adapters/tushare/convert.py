@@ -504,7 +504,9 @@ def st_flags(raw: Mapping[str, pl.DataFrame | None], grid: pl.DataFrame) -> pl.S
         .sort("date")
     )
     g = grid.with_row_index("_i").sort("date")
-    hit = g.join_asof(spells, on="date", by="code", strategy="backward").sort("_i")
+    hit = g.join_asof(
+        spells, on="date", by="code", strategy="backward", check_sortedness=False
+    ).sort("_i")
     return hit["name"].str.contains("ST").fill_null(False).alias("is_st")
 
 
