@@ -204,7 +204,7 @@ def test_st_flags_from_namechange_spells(tmp_path: Path) -> None:
     out = stock_daily_table(raw, stocks, days, {})
     assert out["is_st"].to_list() == [False, True]
     del raw["namechange"]
-    with pytest.raises(SourceFileError, match="stock_st.*namechange"):
+    with pytest.raises(SourceFileError, match=r"stock_st.*namechange"):
         stock_daily_table(raw, stocks, days, {})
 
 
