@@ -46,8 +46,8 @@ try:  # typer vendors click since 0.2x; older typers use the click package
     from typer._click.exceptions import UsageError
 except ImportError:  # pragma: no cover
     # click is not installed next to a typer that vendors it: nothing for mypy to find
-    from click import Context  # type: ignore[import-not-found, no-redef]
-    from click.exceptions import UsageError  # type: ignore[import-not-found, no-redef]
+    from click import Context  # type: ignore[import-not-found, no-redef, assignment, unused-ignore]
+    from click.exceptions import UsageError  # type: ignore[import-not-found, no-redef, assignment, unused-ignore]
 
 #: Width of piped output (rich's default for a non-terminal is 80).
 PIPE_WIDTH = 120
