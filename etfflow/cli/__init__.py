@@ -12,6 +12,7 @@ from etfflow.cli import (
     data,
     demo,
     factors,
+    fetch,
     importing,
     lookthrough,
     market,
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 app.command("generate")(data.generate)
 app.command("validate")(data.validate_cmd)
+app.add_typer(fetch.app, name="fetch")
 app.add_typer(importing.app, name="import")
 app.command("penetrate")(lookthrough.penetrate_cmd)
 app.command("demo")(demo.demo)

@@ -45,7 +45,8 @@ try:  # typer vendors click since 0.2x; older typers use the click package
     from typer._click import Context
     from typer._click.exceptions import UsageError
 except ImportError:  # pragma: no cover
-    # click is not installed next to a typer that vendors it: nothing for mypy to find
+    # usually no click next to a typer that vendors it; when there is one (another package
+    # pulled it in), its classes differ from the vendored ones: both cases are ignored
     from click import Context  # type: ignore[import-not-found, no-redef, assignment, unused-ignore]
     from click.exceptions import UsageError  # type: ignore[import-not-found, no-redef, assignment, unused-ignore]
 
