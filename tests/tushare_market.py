@@ -6,6 +6,8 @@ endpoint, Tushare's field names, units and 'YYYYMMDD' date strings).
 writes them in the raw folder layout (one ``all`` request file per endpoint). The test server
 of ``etfflow fetch tushare`` serves the same dict.
 
+Per-ETF weight snapshots are not written: the converter derives them from the baskets
+(``etf_sh_cons``/``etf_sz_cons``) at month ends, which is how the synthetic market made them.
 Choices the converter must undo: suspended days have no ``daily``/``daily_basic`` row (they
 are listed in ``suspend_d``); ``out_date`` of ``ci_index_member`` is the first day outside the
 industry; index weights are per index in percent; a ``159900.SZ`` cash row is added to every
@@ -200,13 +202,6 @@ def market_as_tushare(data_dir: str | Path) -> dict[str, pl.DataFrame]:
     out["etf_sh_cons"] = cons.filter(pl.col("ts_code").str.ends_with(".SH"))
     out["etf_sz_cons"] = pl.concat([cons.filter(pl.col("ts_code").str.ends_with(".SZ")), sz_cash])
     weights = _frame(ds, "holding_weights")
-    etf_port = weights.filter(pl.col("etf_code").is_not_null()).select(  # per-ETF snapshots
-        pl.col("etf_code").alias("ts_code"),
-        _ymd("date").alias("ann_date"),
-        _ymd("date").alias("end_date"),
-        pl.col("code").alias("symbol"),
-        (pl.col("weight") * 1e8).alias("mkv"),  # 元, any scale: weights are mkv / total
-    )
     # index weights (%) of the last snapshot day, taken from the first ETF of each index: the
     # per-index path is exercised while every ETF alive then has its own snapshot
     last = weights["date"].max()
@@ -291,7 +286,7 @@ def market_as_tushare(data_dir: str | Path) -> dict[str, pl.DataFrame]:
         pl.col("code").alias("symbol"),
         pl.col("mv").alias("mkv"),
     )
-    out["fund_portfolio"] = pl.concat([active_port, etf_port])
+    out["fund_portfolio"] = active_port
     return out
 
 

@@ -974,20 +974,58 @@ def etf_weights(port: pl.DataFrame, etfs: pl.DataFrame, counts: Counts) -> pl.Da
     )
 
 
+def basket_weights(pcf: pl.DataFrame, daily: pl.DataFrame, days: pl.Series) -> pl.DataFrame:
+    """Per-ETF weight snapshots from the daily baskets: on the last trading day of each month,
+    each component's ``quantity × close`` over the basket's total (what the ETF holds, valued
+    that day; the close of day t is known at the end of t, when the snapshot starts)."""
+    d = days.alias("day").to_frame()
+    month_ends = (
+        d.with_columns(pl.col("day").dt.truncate("1mo").alias("month"))
+        .group_by("month")
+        .agg(pl.col("day").max())["day"]
+    )
+    value = pl.col("quantity") * pl.col("close")
+    return (
+        pcf.filter(pl.col("date").is_in(month_ends.implode()))
+        .join(daily.select("date", "code", "close"), on=["date", "code"])
+        .filter(value > 0)
+        .select(
+            "date",
+            "etf_code",
+            "code",
+            (value / value.sum().over("date", "etf_code")).alias("weight"),
+        )
+    )
+
+
 def holding_weights_table(
-    raw: Mapping[str, pl.DataFrame | None], etfs: pl.DataFrame, counts: Counts
+    raw: Mapping[str, pl.DataFrame | None],
+    tables: Mapping[str, pl.DataFrame],
+    days: pl.Series,
+    counts: Counts,
 ) -> pl.DataFrame | None:
-    """``holding_weights``: per-ETF snapshots (:func:`etf_weights`) and per-index ones
-    (:func:`index_weights`), each snapshot renormalised to sum to 1 (Tushare rounds index
-    weights to 4 decimals of a percent; the largest deviation is counted, in ppm)."""
+    """``holding_weights``: per-ETF snapshots from the daily baskets (:func:`basket_weights`)
+    or, for ETFs without baskets, from their own ``fund_portfolio`` disclosures
+    (:func:`etf_weights`); per-index snapshots from ``index_weight`` (:func:`index_weights`).
+    Each snapshot is renormalised to sum to 1 (Tushare rounds index weights to 4 decimals of
+    a percent; the largest deviation is counted, in ppm)."""
+    etfs = tables["etfs"]
     parts = []
+    pcf = tables.get("etf_pcf")
+    with_baskets = pl.Series("etf_code", [], dtype=pl.String)
+    if pcf is not None and pcf.height:
+        b = basket_weights(pcf, tables["stock_daily"], days)
+        parts.append(b.join(etfs.select("etf_code", "index_code"), on="etf_code"))
+        with_baskets = pcf["etf_code"].unique()
+    if (port := raw.get("fund_portfolio")) is not None and port.height:
+        others = etfs.filter(~pl.col("etf_code").is_in(with_baskets.implode()))
+        parts.append(etf_weights(port, others, counts))
     if (iw := raw.get("index_weight")) is not None and iw.height:
         parts.append(index_weights(iw, counts))
-    if (port := raw.get("fund_portfolio")) is not None and port.height:
-        parts.append(etf_weights(port, etfs, counts))
     if not parts:
         return None
-    w = pl.concat([x.cast({"etf_code": pl.String}) for x in parts])
+    cols = ["date", "etf_code", "index_code", "code", "weight"]
+    w = pl.concat([x.select(cols).cast({"etf_code": pl.String}) for x in parts])
     total = pl.col("weight").sum().over("date", "etf_code", "index_code")
     dev = w.select((total - 1.0).abs().max()).item()
     if dev is not None:
@@ -1172,7 +1210,7 @@ def convert_raw(
     steps.append(
         (
             "holding_weights",
-            lambda: put("holding_weights", holding_weights_table(raw, tables["etfs"], counts)),
+            lambda: put("holding_weights", holding_weights_table(raw, tables, days, counts)),
         )
     )
     idx = raw.get("index_daily")
