@@ -117,8 +117,52 @@ def market_as_tushare(data_dir: str | Path) -> dict[str, pl.DataFrame]:
             pl.lit("风险警示板").alias("type_name"),
         )
     )
+    # ST spells as name changes: "ST" + name from the first day of each run of ST days
+    st_runs = (
+        daily.sort("code", "date")
+        .with_columns(
+            (pl.col("is_st") != pl.col("is_st").shift(1).over("code"))
+            .fill_null(True)
+            .alias("starts")
+        )
+        .filter(pl.col("starts"))
+        .join(stocks.select("code", "name"), on="code")
+        .select(
+            pl.col("code").alias("ts_code"),
+            pl.when(pl.col("is_st"))
+            .then("ST" + pl.col("name"))
+            .otherwise(pl.col("name"))
+            .alias("name"),
+            _ymd("date").alias("start_date"),
+            pl.lit(None, pl.String).alias("end_date"),
+            _ymd("date").alias("ann_date"),
+            pl.when(pl.col("is_st"))
+            .then(pl.lit("ST"))
+            .otherwise(pl.lit("撤销ST"))
+            .alias("change_reason"),
+        )
+    )
+    listed = stocks.select(
+        pl.col("code").alias("ts_code"),
+        "name",
+        _ymd("list_date").alias("start_date"),
+        pl.lit(None, pl.String).alias("end_date"),
+        _ymd("list_date").alias("ann_date"),
+        pl.lit("其他").alias("change_reason"),
+    )
+    out["namechange"] = pl.concat([listed, st_runs]).unique(
+        ["ts_code", "start_date"], keep="last", maintain_order=True
+    )
+    l1_codes = {
+        n: f"CI005{i:03d}.CI" for i, n in enumerate(sorted(industry["industry_l1"].unique()))
+    }
+    l2_codes = {
+        n: f"CI005{i + 100:03d}.CI" for i, n in enumerate(sorted(industry["industry_l2"].unique()))
+    }
     out["ci_index_member"] = industry.join(stocks.select("code", "name"), on="code").select(
+        pl.col("industry_l1").replace_strict(l1_codes).alias("l1_code"),
         pl.col("industry_l1").alias("l1_name"),
+        pl.col("industry_l2").replace_strict(l2_codes).alias("l2_code"),
         pl.col("industry_l2").alias("l2_name"),
         pl.col("code").alias("ts_code"),
         "name",
@@ -233,6 +277,7 @@ def market_as_tushare(data_dir: str | Path) -> dict[str, pl.DataFrame]:
         .alias("invest_type"),
         pl.lit("E").alias("market"),
         pl.lit(None, pl.String).alias("found_date"),
+        pl.lit(None, pl.String).alias("issue_date"),
         _ymd("delist_date").alias("delist_date"),
         pl.lit(None, pl.Float64).alias("issue_amount"),
     )
@@ -246,6 +291,7 @@ def market_as_tushare(data_dir: str | Path) -> dict[str, pl.DataFrame]:
         pl.col("fund_type").alias("invest_type"),
         pl.lit("O").alias("market"),
         pl.lit(None, pl.String).alias("found_date"),
+        pl.lit(None, pl.String).alias("issue_date"),
         pl.lit(None, pl.String).alias("delist_date"),
         pl.lit(None, pl.Float64).alias("issue_amount"),
     )
@@ -269,6 +315,7 @@ def market_as_tushare(data_dir: str | Path) -> dict[str, pl.DataFrame]:
         .alias("invest_type"),
         pl.when(pl.col("kind") == "etf").then(pl.lit("E")).otherwise(pl.lit("O")).alias("market"),
         _ymd("month").alias("found_date"),
+        _ymd("month").alias("issue_date"),
         pl.lit(None, pl.String).alias("delist_date"),
         (pl.col("new_shares") / 1e8).alias("issue_amount"),  # 亿份
     )
@@ -285,6 +332,7 @@ def market_as_tushare(data_dir: str | Path) -> dict[str, pl.DataFrame]:
         _ymd("report_date").alias("end_date"),
         pl.col("code").alias("symbol"),
         pl.col("mv").alias("mkv"),
+        pl.lit(None, pl.Float64).alias("amount"),  # 股: not in the contract
     )
     out["fund_portfolio"] = active_port
     return out
