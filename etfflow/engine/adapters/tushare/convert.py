@@ -521,6 +521,10 @@ def stock_daily_table(
     basic = raw["daily_basic"]
     assert daily is not None and basic is not None
     _check_codes(daily, "daily", "ts_code")
+    bj = daily["ts_code"].str.ends_with(".BJ")
+    _count(counts, "daily: Beijing rows left out", int(bj.sum()))
+    daily = daily.filter(~bj)
+    basic = basic.filter(~basic["ts_code"].str.ends_with(".BJ"))
     check_unit(
         daily.filter(pl.col("vol") > 0),
         "daily",
@@ -860,7 +864,7 @@ def etf_pcf_table(
     if bad.any():
         rows = cons.filter(bad)
         _fail(
-            rows[FILE][0].split(os.sep)[-2],
+            Path(rows[FILE][0]).parent.name,
             rows[FILE][0],
             "con_code",
             "holds a code that maps to no exchange",
@@ -893,7 +897,7 @@ def etf_pcf_table(
     if bad.any():
         rows = cons.filter(bad)
         _fail(
-            rows[FILE][0].split(os.sep)[-2],
+            Path(rows[FILE][0]).parent.name,
             rows[FILE][0],
             "sub_flag",
             f"is not a known substitution flag ({', '.join(SUB_FLAGS)})",
