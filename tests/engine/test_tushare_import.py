@@ -7,7 +7,6 @@ the look-through equal to the original's (1e-9 relative) in both modes."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 import shutil
 from pathlib import Path
@@ -43,24 +42,12 @@ from etfflow.engine.lookthrough import penetrate
 from etfflow.engine.schemas import TABLES
 from etfflow.engine.validation import validate
 from etfflow.exceptions import EtfflowError, SourceFileError, ValidationError
+from tests.engine.adapters.test_pcf import strs
+from tests.engine.adapters.test_pcf import tree_digest as digest
 from tests.tushare_market import market_as_tushare, write_raw
 
 D = dt.date
 runner = CliRunner()
-
-
-def strs(df: pl.DataFrame) -> pl.DataFrame:
-    return df.with_columns(pl.col(pl.Categorical, pl.Enum).cast(pl.String))
-
-
-def digest(root: Path) -> dict[str, str]:
-    if not root.exists():
-        return {}
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def raw_rows(tmp: Path, api: str, rows: dict[str, list]) -> pl.DataFrame:
@@ -533,6 +520,11 @@ def test_round_trip_synthetic_market(market: Path, raw: Path, tmp_path: Path) ->
     after = open_dataset(out)
     for t, df in before.items():
         assert strs(after.frame(t).collect()).equals(df), t
+    merged = tmp_path / "merged"  # into the original folder (etf_pcf there is a folder)
+    shutil.copytree(market, merged)
+    import_tushare(raw, merged)
+    assert (merged / "etf_pcf").is_dir() and not (merged / "etf_pcf.parquet").exists()
+    assert_round_trip(market, merged)
 
 
 def test_rows_dated_t_do_not_depend_on_later_raw_rows(raw: Path, tmp_path: Path) -> None:

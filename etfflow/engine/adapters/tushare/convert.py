@@ -48,7 +48,6 @@ counted in :attr:`TushareImportSummary.counts` (never silently).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import shutil
@@ -62,7 +61,8 @@ import polars as pl
 
 from etfflow._common import Progress, atomic_path
 from etfflow.engine.adapters.pcf import CASH_CODES, FLAGS
-from etfflow.engine.adapters.table import merge
+from etfflow.engine.adapters.pcf import _swap_in as swap_in
+from etfflow.engine.adapters.table import manifest_with_import, merge
 from etfflow.engine.adapters.tushare.categories import CategoryRules, load_categories
 from etfflow.engine.adapters.tushare.raw import raw_files
 from etfflow.engine.loading import MANIFEST, Dataset, scan_table, table_path
@@ -1259,26 +1259,6 @@ def convert_raw(
 
 
 # writing -------------------------------------------------------------------------------------
-def _swap_tables(out: Path, stage: Path, names: list[str]) -> None:
-    """Move ``stage/<t>.parquet`` over each table of ``out`` (file or folder), all or none."""
-    aside = stage / ".old"
-    aside.mkdir()
-    done: list[tuple[str, Path | None]] = []
-    try:
-        for t in names:
-            old = table_path(out, t)
-            if old is not None:
-                os.replace(old, aside / old.name)
-            done.append((t, old))
-            os.replace(stage / f"{t}.parquet", out / f"{t}.parquet")
-    except BaseException:
-        for t, old in reversed(done):
-            (out / f"{t}.parquet").unlink(missing_ok=True)
-            if old is not None and (aside / old.name).exists():
-                os.replace(aside / old.name, old)
-        raise
-
-
 def import_tushare(
     raw_dir: str | Path,
     out: str | Path,
@@ -1335,10 +1315,18 @@ def import_tushare(
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.tushare-", dir=out.parent))
     try:
+        entries = []  # a table keeps its form in ``out``: one file, or a folder of files
         for t, df in merged.items():
-            df.write_parquet(stage / f"{t}.parquet", compression="zstd")
+            existing = table_path(out, t) if out.is_dir() else None
+            name = existing.name if existing is not None else f"{t}.parquet"
+            target = stage / name
+            if existing is not None and existing.is_dir():
+                target.mkdir()
+                target = target / "data.parquet"
+            df.write_parquet(target, compression="zstd")
+            entries.append(name)
         paths = {t: p for t in TABLES if out.is_dir() and (p := table_path(out, t)) is not None}
-        paths.update({t: stage / f"{t}.parquet" for t in merged})
+        paths.update({t: stage / e for t, e in zip(merged, entries, strict=True)})
         report = validate(Dataset(root=stage, paths=paths), tables=list(merged))
         report.raise_for_errors()
         manifest = _manifest(out, raw_dir, {t: df.height for t, df in tables.items()})
@@ -1346,7 +1334,7 @@ def import_tushare(
             (stage / MANIFEST).write_text(manifest, encoding="utf-8")
             os.replace(stage, out)
         else:
-            _swap_tables(out, stage, list(merged))
+            swap_in(stage, out, entries)
             with atomic_path(out / MANIFEST) as tmp:
                 tmp.write_text(manifest, encoding="utf-8")
     finally:
@@ -1362,21 +1350,12 @@ def import_tushare(
 
 
 def _manifest(out: Path, raw_dir: Path, rows: dict[str, int]) -> str:
-    mf = out / MANIFEST
-    manifest: dict[str, object] = {}
-    if mf.is_file():
-        try:
-            manifest = json.loads(mf.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            manifest = {}
-    imports = manifest.setdefault("imports", [])
-    assert isinstance(imports, list)
-    imports.append(
+    return manifest_with_import(
+        out,
         {
             "source": "tushare",
             "raw_dir": raw_dir.name,
             "imported_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "rows": rows,
-        }
+        },
     )
-    return json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
