@@ -443,13 +443,28 @@ def calendar(cal: pl.DataFrame) -> pl.Series:
 def stocks_table(basic: pl.DataFrame, counts: Counts) -> pl.DataFrame:
     """``stocks`` from ``stock_basic`` (Beijing stocks counted and left out)."""
     _check_codes(basic, "stock_basic", "ts_code")
-    bj = basic["ts_code"].str.ends_with(".BJ") | (basic["market"] == "北交所")
+    bj = (basic["ts_code"].str.ends_with(".BJ") | (basic["market"] == "北交所")).fill_null(False)
     _count(counts, "stock_basic: Beijing stocks left out", int(bj.sum()))
     basic = basic.filter(~bj)
     suffix = pl.col("ts_code").str.slice(-2)
-    cdr_star = pl.col("ts_code").str.starts_with("688") | pl.col("ts_code").str.starts_with("689")
+    code = pl.col("ts_code")
+    cdr_star = code.str.starts_with("688") | code.str.starts_with("689")
+    no_market = pl.col("market").is_null()
+    _count(
+        counts,
+        "stock_basic: board from the code prefix (no market)",
+        int(basic["market"].is_null().sum()),
+    )
     board = (
-        pl.when(pl.col("market") == "创业板")
+        pl.when(no_market & cdr_star)
+        .then(pl.lit("STAR"))
+        .when(no_market & (code.str.starts_with("300") | code.str.starts_with("301")))
+        .then(pl.lit("CHINEXT"))
+        .when(no_market & code.str.starts_with("6") & (suffix == "SH"))
+        .then(pl.lit("SH_MAIN"))
+        .when(no_market & code.str.starts_with("0") & (suffix == "SZ"))
+        .then(pl.lit("SZ_MAIN"))
+        .when(pl.col("market") == "创业板")
         .then(pl.lit("CHINEXT"))
         .when((pl.col("market") == "科创板") | ((pl.col("market") == "CDR") & cdr_star))
         .then(pl.lit("STAR"))
@@ -953,7 +968,7 @@ def etf_weights(port: pl.DataFrame, etfs: pl.DataFrame, counts: Counts) -> pl.Da
     report period announced by then (a semi-annual full list adds to the top ten), weights =
     ``mkv`` / the snapshot's total."""
     p = port.filter(pl.col("ts_code").is_in(etfs["etf_code"].implode()))
-    a_share = p["symbol"].cast(pl.String).str.contains(r"^\d{6}\.(SH|SZ)$")
+    a_share = p["symbol"].cast(pl.String).str.contains(r"^\d{6}\.(SH|SZ)$").fill_null(False)
     _count(
         counts,
         "fund_portfolio: ETF holdings outside Shanghai/Shenzhen left out",
@@ -1091,7 +1106,7 @@ def rotation_tables(
         codes = active["ts_code"].implode()
         if port is not None:
             p = port.filter(pl.col("ts_code").is_in(codes))
-            a_share = p["symbol"].cast(pl.String).str.contains(r"^\d{6}\.(SH|SZ)$")
+            a_share = p["symbol"].cast(pl.String).str.contains(r"^\d{6}\.(SH|SZ)$").fill_null(False)
             _count(
                 counts,
                 "fund_portfolio: non-A-share (HK, BJ) holdings left out",
