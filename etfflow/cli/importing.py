@@ -94,8 +94,8 @@ def tushare_cmd(
     categories: Annotated[
         Path | None,
         typer.Option(
-            help="TOML file overriding ETF categories: [codes] index code -> category, "
-            "[patterns] index-name substring -> category.",
+            help="TOML file overriding ETF categories: a codes table (index code -> category) "
+            "and a patterns table (index-name substring -> category); docs/tushare.md.",
             exists=True,
             dir_okay=False,
         ),
