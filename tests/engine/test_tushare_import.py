@@ -549,7 +549,14 @@ def test_rows_dated_t_do_not_depend_on_later_raw_rows(raw: Path, tmp_path: Path)
         df.filter(~(later.fill_null(False) & (pl.col("_i") % 3 == 0))).drop("_i").write_parquet(f)
     import_tushare(moved, tmp_path / "b")
     a, b = open_dataset(tmp_path / "a"), open_dataset(tmp_path / "b")
-    for table in ("stock_daily", "etf_daily", "etf_pcf", "holding_weights", "index_daily"):
+    for table in (
+        "stock_daily",
+        "etf_daily",
+        "etf_pcf",
+        "holding_weights",
+        "index_daily",
+        "fund_nav",
+    ):
         keys = list(TABLES[table].key)
         x = strs(a.frame(table).collect()).filter(pl.col("date") <= t)
         y = strs(b.frame(table).collect()).filter(pl.col("date") <= t)
