@@ -320,7 +320,7 @@ def read_endpoint(raw_dir: Path, ep: Endpoint) -> pl.DataFrame | None:
                 f"{raw_dir / ep.api}/*.parquet)",
                 file=raw_dir,
                 table=ep.api,
-                rule="missing_table",
+                rule="unreadable_file",
                 hint="run `etfflow fetch tushare` for the same dates first",
             )
         return None
@@ -509,7 +509,7 @@ def st_flags(raw: Mapping[str, pl.DataFrame | None], grid: pl.DataFrame) -> pl.S
             file="(raw folder)",
             table="stock_daily",
             column="is_st",
-            rule="missing_table",
+            rule="missing_column",
             hint="fetch stock_st (daily ST lists, from 2016) or namechange (name spells)",
         )
     spells = (
