@@ -8,9 +8,11 @@ units, dates as ``YYYYMMDD`` strings) on ``127.0.0.1`` from a
 - a wrong token: ``code`` 40101, "您的token不对，请确认。"; an unknown ``api_name``: 40101
   with "请指定正确的接口名";
 - rows filtered by equality on every parameter that is a column (``ts_code``, ``trade_date``,
-  ``index_code``, ``is_new``, ...; ``aliases`` maps a parameter onto another column, e.g.
+  ``index_code``, ``is_new``, ...; :data:`ALIASES` maps a parameter onto another column, e.g.
   ``fund_portfolio``'s ``period`` onto ``end_date``) and by ``start_date``/``end_date`` on the
-  endpoint's date column (``date_columns``, default ``trade_date``); other parameters ignored;
+  endpoint's date column (:data:`DATE_COLUMNS`, default ``trade_date``); a parameter that is
+  no column of the table is an error (code 40102; a test table must carry the columns its
+  requests filter on, e.g. ``list_status``, ``is_new``, ``market``, ``exchange``);
 - only the requested ``fields`` that the table has, in the order asked (all when empty);
 - one page: ``limit``/``offset``, at most ``caps[api_name]`` rows (default ``default_cap``),
   ``has_more`` true while rows remain.
@@ -40,6 +42,7 @@ import polars as pl
 
 RATE_LIMIT_MSG = "抱歉，您每分钟最多访问该接口2次，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。"
 BAD_TOKEN_MSG = "您的token不对，请确认。"
+NOT_JSON = "__not_json__"
 
 #: Date column filtered by ``start_date``/``end_date``, when it is not ``trade_date``.
 DATE_COLUMNS: dict[str, str] = {"trade_cal": "cal_date", "fund_nav": "nav_date"}
@@ -55,9 +58,13 @@ class Faults:
     http_503: dict[str, int] = field(default_factory=dict)
     drop_field: dict[str, str] = field(default_factory=dict)
     #: ``api_name`` -> ``"no_items"`` (data without "items"), ``"short_item"`` (an item
-    #: shorter than the fields) or ``"text_in_float"`` (a number field sent as text "n/a").
+    #: shorter than the fields), ``"text_in_float"`` (a number field sent as text "n/a") or
+    #: ``"not_json"`` (an HTML page instead of JSON); ``"null_data"`` answers ``data`` null
+    #: (an empty result).
     bad_schema: dict[str, str] = field(default_factory=dict)
     no_has_more: bool = False
+    #: Every page answered from offset 0 (a server that ignores ``offset``).
+    ignore_offset: bool = False
     #: After this many calls every answer is a non-retryable error (code 50101).
     fail_after: int | None = None
 
@@ -82,6 +89,7 @@ class TushareServer:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.tokens: set[str] = set()
         self._lock = threading.Lock()
+        self._index: dict[tuple[str, str, int], dict[str, pl.DataFrame]] = {}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -99,7 +107,10 @@ class TushareServer:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, answer = server.answer(body)
-                payload = json.dumps(answer, ensure_ascii=False).encode("utf-8")
+                if NOT_JSON in answer:
+                    payload = str(answer[NOT_JSON]).encode("utf-8")
+                else:
+                    payload = json.dumps(answer, ensure_ascii=False).encode("utf-8")
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(payload)))
@@ -153,12 +164,19 @@ class TushareServer:
             return 200, _error(40101, BAD_TOKEN_MSG)
         if api not in self.tables:
             return 200, _error(40101, f"请指定正确的接口名: {api}")
-        df = self._select(api, params)
+        try:
+            df = self._select(api, params)
+        except _Unfiltered as exc:
+            # Tushare would filter on it; a test table without the column would silently
+            # answer every row to every request (duplicates in the raw folder)
+            return 200, _error(
+                40102, f"test table {api!r} has no column {exc.args[0]!r} to filter on"
+            )
         asked = [s for s in str(req.get("fields") or "").split(",") if s]
         cols = [c for c in (asked or df.columns) if c in df.columns]
         if api in self.faults.drop_field:
             cols = [c for c in cols if c != self.faults.drop_field[api]]
-        offset = int(params.get("offset") or 0)
+        offset = 0 if self.faults.ignore_offset else int(params.get("offset") or 0)
         cap = min(int(params.get("limit") or 10**9), self.caps.get(api, self.default_cap))
         page = df.select(cols).slice(offset, cap)
         items = [[_plain(v) for v in row] for row in page.rows()]
@@ -166,6 +184,10 @@ class TushareServer:
         if not self.faults.no_has_more:
             data["has_more"] = offset + cap < df.height
         bad = self.faults.bad_schema.get(api)
+        if bad == "not_json":
+            return 200, {NOT_JSON: "<html><body>502 Bad Gateway</body></html>"}
+        if bad == "null_data":  # an empty result sent as data null
+            return 200, {"request_id": "", "code": 0, "msg": "", "data": None}
         if bad == "no_items":
             data = {"fields": cols, "rows": items}
         elif bad == "short_item" and items:
@@ -175,11 +197,34 @@ class TushareServer:
             items[0][j] = "n/a"
         return 200, {"request_id": str(len(self.calls)), "code": 0, "msg": "", "data": data}
 
+    def _groups(self, api: str, col: str) -> dict[str, pl.DataFrame]:
+        """``tables[api]`` split by the values of ``col`` (built once: a per-day fetch asks
+        every day of a large table)."""
+        key = (api, col, id(self.tables[api]))
+        with self._lock:
+            if key not in self._index:
+                df = self.tables[api]
+                parts = df.with_columns(pl.col(col).cast(pl.String).alias("__k")).partition_by(
+                    "__k", as_dict=True, include_key=False, maintain_order=True
+                )
+                self._index[key] = {str(k[0]): v for k, v in parts.items()}
+            return self._index[key]
+
     def _select(self, api: str, params: dict[str, Any]) -> pl.DataFrame:
         df = self.tables[api]
         date_col = DATE_COLUMNS.get(api, "trade_date")
         aliases = ALIASES.get(api, {})
+        first = next(  # the first equality filter uses the cached split
+            (k for k, v in params.items() if v not in (None, "") and aliases.get(k, k) in df.columns
+             and k not in ("limit", "offset", "start_date", "end_date")),
+            None,
+        )  # fmt: skip
+        if first is not None:
+            empty = df.clear()
+            df = self._groups(api, aliases.get(first, first)).get(str(params[first]), empty)
         for k, v in params.items():
+            if k == first:
+                continue
             if k in ("limit", "offset") or v in (None, ""):
                 continue
             if k in ("start_date", "end_date") and k not in aliases:
@@ -192,9 +237,14 @@ class TushareServer:
                     df = df.filter(op)
                 continue
             col = aliases.get(k, k)
-            if col in df.columns:
-                df = df.filter(pl.col(col).cast(pl.String) == str(v))
+            if col not in df.columns:
+                raise _Unfiltered(k)
+            df = df.filter(pl.col(col).cast(pl.String) == str(v))
         return df
+
+
+class _Unfiltered(Exception):
+    """A parameter that names no column of the served table."""
 
 
 def _error(code: int, msg: str) -> dict[str, Any]:

@@ -62,3 +62,9 @@ def tushare_cmd(
         f"into {escape(str(raw))}",
         highlight=False,
     )
+    if s.deferred:
+        console.print(
+            f"not fetched per day: {', '.join(s.deferred)} (today: Tushare fills a day's "
+            "tables in its evening; fetch it again tomorrow)",
+            highlight=False,
+        )

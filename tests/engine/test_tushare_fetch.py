@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -18,7 +19,12 @@ from typer.testing import CliRunner
 from etfflow.cli import app
 from etfflow.engine.adapters.tushare.client import TushareClient, TushareError
 from etfflow.engine.adapters.tushare.endpoints import CATALOGUE, ENDPOINTS, select
-from etfflow.engine.adapters.tushare.fetch import MANIFEST, fetch_tushare, requests_for
+from etfflow.engine.adapters.tushare.fetch import (
+    MANIFEST,
+    FetchSummary,
+    fetch_tushare,
+    requests_for,
+)
 from etfflow.engine.adapters.tushare.raw import raw_files, read_raw
 from etfflow.exceptions import EtfflowError
 from tests.tushare_server import Faults, TushareServer
@@ -50,7 +56,7 @@ def tushare_tables() -> dict[str, pl.DataFrame]:
     days = [d for d in cal if _open(d)]
     t: dict[str, list[dict[str, object]]] = {name: [] for name in CATALOGUE}
     t["trade_cal"] = [
-        {"exchange": "SSE", "cal_date": d, "is_open": int(_open(d)), "pretrade_date": None}
+        {"exchange": "SSE", "cal_date": d, "is_open": str(int(_open(d))), "pretrade_date": None}
         for d in cal
     ]
     t["stock_basic"] = [
@@ -175,11 +181,12 @@ def server() -> Iterator[TushareServer]:
         yield s
 
 
-def run(raw: Path, server: TushareServer, start: str = START, end: str = END, **kw: object):
-    sleeps: list[float] = []
-    kw.setdefault("sleep", sleeps.append)
-    s = fetch_tushare(raw, start=start, end=end, token=TOKEN, api_url=server.url, **kw)  # type: ignore[arg-type]
-    return s
+def run(
+    raw: Path, server: TushareServer, start: str = START, end: str = END, **kw: Any
+) -> FetchSummary:
+    """``fetch_tushare`` against ``server``, never sleeping (retry waits are recorded)."""
+    kw.setdefault("sleep", [].append)
+    return fetch_tushare(raw, start=start, end=end, token=TOKEN, api_url=server.url, **kw)
 
 
 def frames(raw: Path) -> dict[str, pl.DataFrame]:
@@ -191,9 +198,11 @@ def frames(raw: Path) -> dict[str, pl.DataFrame]:
 # ---------------------------------------------------------------- the client
 
 
-def client(server: TushareServer, sleeps: list[float] | None = None, **kw: object) -> TushareClient:
-    out = sleeps if sleeps is not None else []
-    return TushareClient(TOKEN, server.url, sleep=out.append, **kw)  # type: ignore[arg-type]
+def client(server: TushareServer, sleeps: list[float] | None = None, **kw: Any) -> TushareClient:
+    """A client of ``server`` whose retry waits go to ``sleeps``."""
+    return TushareClient(
+        TOKEN, server.url, sleep=(sleeps if sleeps is not None else []).append, **kw
+    )
 
 
 def test_paging_several_pages_and_exact_multiple(server: TushareServer) -> None:
@@ -212,6 +221,13 @@ def test_paging_several_pages_and_exact_multiple(server: TushareServer) -> None:
     assert c.query("t", {}, ["a"], page_size=3).height == 4 and c.stats.calls == 3
 
 
+def test_a_server_ignoring_offset_is_an_error_not_a_loop(server: TushareServer) -> None:
+    server.faults.ignore_offset = True
+    with pytest.raises(TushareError, match="ignores 'offset'"):
+        client(server).query("daily", {"trade_date": "20240102"}, ["ts_code"], page_size=2)
+    assert len(server.calls) == 2
+
+
 def test_an_empty_answer_keeps_fields_and_types(server: TushareServer) -> None:
     ep = CATALOGUE["daily"]
     df = client(server).query(
@@ -219,6 +235,11 @@ def test_an_empty_answer_keeps_fields_and_types(server: TushareServer) -> None:
     )
     assert df.height == 0 and df.columns == list(ep.fields)
     assert df.schema["vol"] == pl.Float64 and df.schema["ts_code"] == pl.String
+    server.faults.bad_schema["daily"] = "null_data"  # data null: empty too
+    again = client(server).query(
+        "daily", {"trade_date": "20240102"}, list(ep.fields), dtypes=ep.fields
+    )
+    assert again.equals(df)
 
 
 @settings(max_examples=25)
@@ -272,6 +293,16 @@ def test_transient_http_error_is_retried(server: TushareServer) -> None:
     assert c.stats.retries == 1
 
 
+def test_connection_errors_are_retried_then_reported() -> None:
+    with TushareServer({}, token=TOKEN) as s:
+        url = s.url  # a port nobody listens on once the server stops
+    sleeps: list[float] = []
+    c = TushareClient(TOKEN, url, max_retries=2, sleep=sleeps.append)
+    with pytest.raises(TushareError, match="gave up after 2 retries: connection error") as exc:
+        c.query("daily", {"trade_date": "20240102"}, ["ts_code"])
+    assert sleeps == [1.0, 2.0] and TOKEN not in str(exc.value)
+
+
 def test_missing_required_field_names_endpoint_field_and_row(server: TushareServer) -> None:
     server.faults.drop_field["daily"] = "amount"
     ep = CATALOGUE["daily"]
@@ -297,6 +328,7 @@ def test_missing_optional_field_is_reported(server: TushareServer, tmp_path: Pat
         ("no_items", "unexpected schema"),
         ("short_item", "an item has 2 values for 3 fields"),
         ("text_in_float", "field 'close' should be float"),
+        ("not_json", "the answer is not JSON"),
     ],
 )
 def test_unexpected_schema(server: TushareServer, fault: str, expect: str) -> None:
@@ -334,6 +366,8 @@ def test_the_token_appears_nowhere(
         Faults(bad_schema={"daily": "no_items"}),
         Faults(bad_schema={"daily": "short_item"}),
         Faults(bad_schema={"daily": "text_in_float"}),
+        Faults(bad_schema={"daily": "not_json"}),
+        Faults(ignore_offset=True),
         Faults(fail_after=3),
         Faults(http_503={"daily": 20}),
     ]
@@ -387,6 +421,20 @@ def test_resume_after_a_failure_equals_a_clean_run(server: TushareServer, tmp_pa
     assert a.keys() == b.keys()
     for k in a:
         assert a[k].equals(b[k]), k
+
+
+def test_leftovers_of_a_killed_run_are_tidied(server: TushareServer, tmp_path: Path) -> None:
+    run(tmp_path, server, endpoints=["stock_basic"])
+    folder = tmp_path / "stock_basic"
+    newest = folder / f"list_status=L,through={END}.parquet"
+    older = folder / "list_status=L,through=20231229.parquet"  # killed before its deletion
+    older.write_bytes(newest.read_bytes())
+    (folder / ".list_status=L,through=20240112.parquet.123.abc.tmp").write_bytes(b"half")
+    again = run(tmp_path, server, endpoints=["stock_basic"])
+    assert again.requests == 0 and again.endpoints["stock_basic"].superseded == 1
+    assert sorted(p.name for p in folder.iterdir()) == [
+        f"list_status={s},through={END}.parquet" for s in "DLP"
+    ]
 
 
 def test_a_wider_range_fetches_only_what_is_new(server: TushareServer, tmp_path: Path) -> None:
@@ -448,6 +496,17 @@ def test_requests_of_each_split() -> None:
 def test_bad_dates(tmp_path: Path, start: str, end: str, match: str) -> None:
     with pytest.raises(EtfflowError, match=match):
         fetch_tushare(tmp_path, start=start, end=end, token=TOKEN, api_url="http://127.0.0.1:9")
+
+
+def test_today_is_deferred_and_the_future_refused(server: TushareServer, tmp_path: Path) -> None:
+    today = dt.date(2024, 1, 10)
+    s = run(tmp_path, server, end="20240110", endpoints=["daily"], today=today)
+    assert s.deferred == ["20240110"] and s.endpoints["daily"].requests == 6
+    assert not (tmp_path / "daily" / "trade_date=20240110.parquet").exists()
+    manifest = json.loads((tmp_path / MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["deferred_days"] == ["20240110"]
+    with pytest.raises(EtfflowError, match="--end 20240111 is in the future"):
+        run(tmp_path, server, end="20240111", today=today)
 
 
 def test_unknown_endpoint(tmp_path: Path) -> None:

@@ -131,7 +131,7 @@ class TushareClient:
         self.stats = ClientStats()
 
     def __repr__(self) -> str:
-        return f"TushareClient(api_url={self.api_url!r}, token=***)"
+        return f"TushareClient(api_url={self.scrub(self.api_url)!r}, token=***)"
 
     def scrub(self, text: object) -> str:
         """``text`` with the token replaced by ``***`` (for messages that quote a server)."""
@@ -151,7 +151,9 @@ class TushareClient:
             if exc.code in TRANSIENT_HTTP:
                 return _Transient(f"HTTP {exc.code}")
             raise TushareError(
-                f"HTTP error {exc.code} from {self.api_url}", api_name=api_name, params=params
+                f"HTTP error {exc.code} from {self.scrub(self.api_url)}",
+                api_name=api_name,
+                params=params,
             ) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -245,8 +247,9 @@ class TushareClient:
             page_params = {**params, "limit": page_size, "offset": offset}
             data = self._page(api_name, page_params, fields)
             got = [str(f) for f in data["fields"]]
-            missing = [f for f in need if f not in got]
             items = data["items"]
+            # an answer without fields nor items (data null) is an empty result, not a schema
+            missing = [f for f in need if f not in got] if got or items else []
             if missing:
                 example = dict(zip(got, items[0], strict=False)) if items else {}
                 raise TushareError(
@@ -257,6 +260,8 @@ class TushareClient:
                     api_name=api_name,
                     params=params,
                 )
+            if not got and not items:
+                break
             if names is None:
                 names = got
             elif got != names:

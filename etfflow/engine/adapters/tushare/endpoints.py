@@ -94,7 +94,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "trade_cal",
         "year",
-        _f("exchange cal_date is_open:int pretrade_date"),
+        _f("exchange cal_date is_open pretrade_date"),  # is_open documented str "0"/"1"
         ("cal_date", "is_open"),
         cap=5000,
         doc=f"{DOC}26 and https://tushare.pro/document/1?doc_id=40",

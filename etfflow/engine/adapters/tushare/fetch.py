@@ -14,7 +14,9 @@ resumable and incremental:
 - ``RAW_DIR/_fetch.json`` (the manifest, written atomically after each endpoint) records the
   range, the endpoints, the counts and timestamps of each run; never the token.
 
-``trade_cal`` is fetched first: the per-day requests are the open days of its calendar.
+``trade_cal`` is fetched first: the per-day requests are the open days of its calendar, up
+to the day before today (China time): Tushare fills a day's tables during its evening, and an
+answer stored before would count as complete; ``end`` may not be in the future.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any
 import polars as pl
 
 from etfflow._common import Progress, atomic_path
-from etfflow.engine.adapters.tushare.client import DEFAULT_API_URL, DTYPES, TushareClient
+from etfflow.engine.adapters.tushare.client import DEFAULT_API_URL, TushareClient
 from etfflow.engine.adapters.tushare.endpoints import (
     PORTFOLIO_FINAL_DAYS,
     STYLE_INDICES,
@@ -46,6 +48,8 @@ from etfflow.exceptions import EtfflowError
 logger = logging.getLogger(__name__)
 
 MANIFEST = "_fetch.json"
+#: Tushare's dates are China's (UTC+8).
+CHINA = dt.timezone(dt.timedelta(hours=8))
 THROUGH = "through"
 
 
@@ -89,6 +93,8 @@ class FetchSummary:
     calls: int = 0
     retries: int = 0
     trading_days: int = 0
+    #: Open days not fetched per day because they are today (their tables fill up tonight).
+    deferred: list[str] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
@@ -194,9 +200,11 @@ def requests_for(
     *,
     days: Sequence[str] = (),
     codes: Sequence[str] = (),
+    today: dt.date | None = None,
 ) -> list[Request]:
     """Every request of ``ep`` for the range (``days``: the open days; ``codes``: the codes
-    of a per-code split)."""
+    of a per-code split; ``today``: the fetch day, after which a report period's
+    disclosures are complete, default ``end``)."""
     if ep.split == "once":
         return [Request(ep, {**p, THROUGH: _ymd(end)}, dict(p), final=False) for p in ep.params]
     if ep.split == "year":
@@ -217,7 +225,7 @@ def requests_for(
     if ep.split == "quarter":
         out = []
         for q in _quarter_ends(start - dt.timedelta(days=183), end):
-            final = end >= q + dt.timedelta(days=PORTFOLIO_FINAL_DAYS)
+            final = (today or end) >= q + dt.timedelta(days=PORTFOLIO_FINAL_DAYS)
             part = {"period": _ymd(q)} | ({} if final else {THROUGH: _ymd(end)})
             out.append(Request(ep, part, {"period": _ymd(q)}, final))
         return out
@@ -269,10 +277,6 @@ class _Existing:
         return self.tidy(req.base)
 
 
-def _empty(ep: Endpoint) -> pl.DataFrame:
-    return pl.DataFrame(schema={f: DTYPES[k] for f, k in ep.fields.items()})
-
-
 def _write_manifest(raw_dir: Path, record: dict[str, Any]) -> None:
     path = raw_dir / MANIFEST
     runs: list[Any] = []
@@ -322,6 +326,7 @@ def fetch_tushare(
     max_retries: int = 8,
     backoff: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
+    today: dt.date | None = None,
 ) -> FetchSummary:
     """Download the Tushare endpoints for ``start``..``end`` into ``raw_dir``.
 
@@ -344,6 +349,10 @@ def fetch_tushare(
     max_retries, backoff, sleep
         The retry policy on rate limits and transient errors
         (:class:`~etfflow.engine.adapters.tushare.client.TushareClient`).
+    today
+        The current day in China (default: now, UTC+8). ``end`` may not be later; the
+        per-day requests stop the day before: Tushare fills a day's tables during its
+        evening, and a per-day file is final once written.
 
     Returns
     -------
@@ -359,6 +368,12 @@ def fetch_tushare(
     s, e = parse_day(start, "--start"), parse_day(end, "--end")
     if s > e:
         raise EtfflowError(f"--start {start} is after --end {end}")
+    today = today or dt.datetime.now(CHINA).date()
+    if e > today:
+        raise EtfflowError(
+            f"--end {end} is in the future (today is {_ymd(today)} in China): a request "
+            "answered before its data exists would be stored as complete"
+        )
     eps = select(list(endpoints) if endpoints else None)
     client = TushareClient(token, api_url, max_retries=max_retries, backoff=backoff, sleep=sleep)
     raw = Path(raw_dir)
@@ -385,6 +400,7 @@ def fetch_tushare(
             "complete": complete,
             "calls": client.stats.calls,
             "retries": client.stats.retries,
+            "deferred_days": summary.deferred,
             "counts": {
                 k: {
                     "requests": v.requests,
@@ -397,12 +413,15 @@ def fetch_tushare(
             },
         }
 
-    days: list[str] = []
+    days: list[str] | None = None  # the open days, read once trade_cal is in the folder
     for ep in eps:
-        if ep.split == "trade_date" and not days:
+        if ep.split == "trade_date" and days is None:
             days = _open_days(raw, start, end)
+            summary.deferred = [d for d in days if d >= _ymd(today)]
+            days = [d for d in days if d < _ymd(today)]
             summary.trading_days = len(days)
-        reqs = requests_for(ep, s, e, days=days, codes=_codes(ep, raw) if ep.codes else ())
+        codes = _codes(ep, raw) if ep.codes else ()
+        reqs = requests_for(ep, s, e, days=days or (), codes=codes, today=today)
         _fetch_endpoint(client, raw, ep, reqs, summary.endpoints[ep.api_name], progress)
         summary.calls, summary.retries = client.stats.calls, client.stats.retries
         _write_manifest(raw, record(complete=False))
@@ -434,8 +453,6 @@ def _fetch_endpoint(
                 dtypes=ep.fields,
                 page_size=ep.cap,
             )
-            if df.width == 0:
-                df = _empty(ep)
             missing |= set(ep.fields) - set(df.columns)
             path = raw_file(raw, ep.api_name, req.partition)
             with atomic_path(path) as tmp:
