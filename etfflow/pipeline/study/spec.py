@@ -46,6 +46,8 @@ GRID_KEYS: tuple[str, ...] = (
     "lag",
     "universe",
     "cost_bps",
+    "benchmark",
+    "min_passive",
 )
 TOP_KEYS: tuple[str, ...] = ("data", "name", "description", "grid", "defaults", "cells", "rotation")
 MODES: tuple[str, ...] = ("weights", "pcf")
@@ -62,6 +64,8 @@ DEFAULTS: dict[str, Any] = {
     "lag": 1,
     "universe": "default",
     "cost_bps": 0.0,
+    "benchmark": "equal_weight",
+    "min_passive": None,
 }
 ROTATION_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RotationParams))
 INDUSTRY_UNIVERSE = "all industries"
@@ -198,8 +202,18 @@ def _scalar(spec: StudySpec, where: Where, v: Any) -> Any:
     if k == "direction":
         s = str(v) if is_int(v) or isinstance(v, str) else None
         if s not in DIRECTIONS:
-            raise spec.err(where, f"unknown direction {v!r}: choose one of auto, default, 1, -1")
+            raise spec.err(where, f"unknown direction {v!r}: choose one of {', '.join(DIRECTIONS)}")
         return s
+    if k == "benchmark":
+        if not isinstance(v, str) or not v.strip():
+            raise bad('"equal_weight" or an index code of index_daily (e.g. "000300.SH")')
+        return v.strip()
+    if k == "min_passive":
+        if v == "none":
+            return None
+        if not (is_int(v) or isinstance(v, float)) or not 0 <= v < 1:
+            raise bad('a quantile in [0, 1) or "none"')
+        return float(v)
     if k == "cost_bps":
         if not (is_int(v) or isinstance(v, float)) or not v >= 0:
             raise bad("a number >= 0 (basis points per side)")
@@ -247,6 +261,9 @@ def _expand(spec: StudySpec) -> list[Cell]:
                 lag=values["lag"][0],
                 universe=universe,
                 cost_bps=values["cost_bps"][0],
+                benchmark=values["benchmark"][0],
+                # stocks only: an industry cell has no stock universe to filter
+                min_passive=values["min_passive"][0] if level == "stock" else None,
             )
             if c not in seen:
                 seen.add(c)
