@@ -92,7 +92,7 @@ def _factor_panels(
     for i, (pool, mode) in enumerate(lts):
         if progress:
             progress("look-through", i, len(lts))
-        lt = penetrate(ds, pool=Pool.category(pool), mode=mode)  # type: ignore[arg-type]
+        lt = penetrate(ds, pool=Pool.of(pool), mode=mode)  # type: ignore[arg-type]
         mine = [c for c in cells if (c.pool, c.mode) == (pool, mode)]
         if any(c.min_passive is not None for c in mine):  # the look-through's own w_passive
             out[w_key(pool, mode)] = stock_inputs(market, lt.stocks)["w_passive"]
@@ -284,7 +284,7 @@ def check_dataset(
         where_of.setdefault(spec.rotation.pool, Where("rotation", "pool"))
     for pool, where in where_of.items():
         try:
-            Pool.category(pool).select(etfs)
+            Pool.of(pool).select(etfs)
         except EtfflowError as exc:
             raise spec.err(where, f"{exc} (dataset {spec.data})") from None
     codes = dict.fromkeys(c.benchmark for c in spec.cells() if c.benchmark != EQUAL_WEIGHT)

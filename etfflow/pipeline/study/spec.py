@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from etfflow.backtest.rotation.params import RotationParams
-from etfflow.engine.pools import POOL_NAMES
+from etfflow.engine.pools import Pool
 from etfflow.engine.universe import UNIVERSES
 from etfflow.exceptions import EtfflowError
 from etfflow.factors.compute import check_steps_at_level
@@ -181,7 +181,12 @@ def _scalar(spec: StudySpec, where: Where, v: Any) -> Any:
         if not isinstance(v, str) or not v.strip():
             raise bad("a non-empty string")
         v = v.strip()
-        choices = {"pool": POOL_NAMES, "mode": MODES, "level": LEVELS, "universe": UNIVERSES}
+        if k == "pool":  # the one parser of pool names (every command accepts the same)
+            try:
+                Pool.of(v)
+            except EtfflowError as exc:
+                raise spec.err(where, str(exc)) from None
+        choices = {"mode": MODES, "level": LEVELS, "universe": UNIVERSES}
         if k in choices and v not in choices[k]:
             raise spec.err(where, f"unknown {k} {v!r}: choose one of {', '.join(choices[k])}")
         return v
@@ -321,8 +326,11 @@ def _rotation(spec: StudySpec, table: Mapping[str, Any]) -> RotationParams:
         else:
             if not isinstance(v, str):
                 raise spec.err(where, f"expected a string, got {v!r}")
-            if k == "pool" and v not in POOL_NAMES:
-                raise spec.err(where, f"unknown pool {v!r}: choose one of {', '.join(POOL_NAMES)}")
+            if k == "pool":
+                try:
+                    Pool.of(v)
+                except EtfflowError as exc:
+                    raise spec.err(where, str(exc)) from None
             kw[k] = v
     try:
         return RotationParams(**kw).check()
