@@ -1,14 +1,11 @@
 """``etfflow study report``: the comparison tables of a stored study, its HTML page, its command.
 
-The store holds real studies on the tiny market: every cell is a real ``run_backtest`` of one
-factor, rewritten as the study layout stores it (issue 13: the cell's ``bt_*`` rows and its
-``study_cells`` row in one transaction, ``runs.params`` with ``study`` and ``cell``), and one
-``kind = 'study'`` row per study. Expected values are read back with plain SQL.
+The store holds two real studies of the tiny market, run by ``run_study`` from study files
+(2 and 8 cells); expected values are read back from it with plain SQL.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from pathlib import Path
@@ -25,13 +22,7 @@ from typer.testing import CliRunner
 from etfflow.cli._ui import EtfflowGroup
 from etfflow.cli.study_report import report_cmd
 from etfflow.data_samples import generate_market
-from etfflow.engine.loading import open_dataset
-from etfflow.engine.pools import Pool
-from etfflow.engine.store import open_store, run_id_for
 from etfflow.exceptions import EtfflowError
-from etfflow.pipeline.backtest import TABLES, run_backtest
-from etfflow.pipeline.runs import run_factors
-from etfflow.pipeline.study.cells import STUDY_CELLS_SCHEMA
 from etfflow.pipeline.study.report import (
     StudyResults,
     best_cells,
@@ -41,6 +32,7 @@ from etfflow.pipeline.study.report import (
     year_stability,
 )
 from etfflow.pipeline.study.report_html import write_study_html
+from etfflow.pipeline.study.run import run_study
 from etfflow.plots.study import heatmap
 from etfflow.plots.style import Style
 
@@ -48,63 +40,16 @@ FACTORS = ("w_passive_inflow_20", "revs_20")
 NAME = "[tiny] pools × factors"
 
 
-def _write_study(store, data, fruns, *, name, grid, order):
-    """Run every cell of ``grid`` (crossed in ``order``) as a real backtest and store it in
-    the study layout; returns the study id."""
-    fp = open_dataset(data).fingerprint()
-    spec = {"data": str(data), "name": name, "grid": grid}
-    grid_keys = [k for k in order if len(grid[k]) > 1]
-    combos = list(itertools.product(*(grid[k] for k in order)))
-    params = {
-        "name": name,
-        "description": "real backtests of the tiny market",
-        "preset": None,
-        "grid_keys": grid_keys,
-        "n_cells": len(combos),
-        "spec": spec,
-    }
-    sid = run_id_for("study", fp, "study", params)
-    for i, values in enumerate(combos):
-        cell = dict(zip(order, values, strict=True))
-        bt = run_backtest(
-            store,
-            factor_run=fruns[cell["pool"]],
-            factors=[cell["factors"]],
-            rebalance=cell["rebalance"],
-        )
-        p = bt.params
-        row = {
-            "study_id": sid,
-            "cell": i,
-            "factor": cell["factors"],
-            "pool": cell["pool"],
-            "mode": "pcf",
-            "level": p["level"],
-            "process": p["processing"] or "none",
-            "groups": p["groups"],
-            "rebalance": str(p["rebalance"]),
-            "direction": str(p["direction"]),
-            "lag": p["lag"],
-            "universe": p["universe"],
-            "cost_bps": p["cost_bps"],
-        }
-        schema = {k: t for k, t in STUDY_CELLS_SCHEMA.items() if k != "run_id"}
-        tables = {t: getattr(bt.evaluation, a) for t, a in TABLES.items()}
-        tables["study_cells"] = pl.DataFrame([row], schema=schema)
-        with open_store(store) as s:
-            s.write_run(
-                "backtest",
-                tables,
-                dataset_path=str(data),
-                fingerprint=fp,
-                pool=cell["pool"],
-                params={**p, "study": sid, "cell": i},
-            )
-    with open_store(store) as s:
-        got = s.write_run("study", {}, dataset_path=str(data), fingerprint=fp, pool="study",
-                          params=params)  # fmt: skip
-    assert got == sid
-    return sid
+def _study_file(folder: Path, data: Path, *, name: str, grid: str) -> Path:
+    """A study file beside the tiny market (``data`` relative to the file's folder)."""
+    path = folder / f"{len(list(folder.glob('*.toml')))}.toml"
+    rel = data.relative_to(folder)
+    path.write_text(
+        f'data = "{rel}"\nname = "{name}"\ndescription = "real backtests of the tiny market"\n'
+        f"[grid]\n{grid}\n",
+        encoding="utf-8",
+    )
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -112,26 +57,12 @@ def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("study_report")
     data = generate_market(root / "m", size="tiny", seed=1)
     store = root / "s.duckdb"
-    fruns = {
-        p: run_factors(data, pool=Pool.category(p), factors=",".join(FACTORS), store=store).run_id
-        for p in ("all", "broad")
-    }
-    small = _write_study(
-        store,
-        data,
-        fruns,
-        name="one pool",
-        grid={"pool": ["all"], "factors": list(FACTORS), "rebalance": [20]},
-        order=("pool", "factors", "rebalance"),
-    )
-    sid = _write_study(
-        store,
-        data,
-        fruns,
-        name=NAME,
-        grid={"pool": ["all", "broad"], "factors": list(FACTORS), "rebalance": [20, "month"]},
-        order=("pool", "factors", "rebalance"),
-    )
+    factors = ", ".join(f'"{f}"' for f in FACTORS)
+    small = run_study(
+        _study_file(root, data, name="one pool", grid=f"factors = [{factors}]"), store=store
+    ).study_id
+    grid = f'pool = ["all", "broad"]\nfactors = [{factors}]\nrebalance = [20, "month"]'
+    sid = run_study(_study_file(root, data, name=NAME, grid=grid), store=store).study_id
     return store, sid, small
 
 
