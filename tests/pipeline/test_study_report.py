@@ -23,6 +23,7 @@ from etfflow.cli._ui import EtfflowGroup
 from etfflow.cli.study_report import report_cmd
 from etfflow.data_samples import generate_market
 from etfflow.exceptions import EtfflowError
+from etfflow.pipeline.study.cells import standard_processing
 from etfflow.pipeline.study.report import (
     StudyResults,
     best_cells,
@@ -94,6 +95,9 @@ def test_latest_study_and_varying_keys(study):
     assert res.study_id == sid and res.name == NAME
     assert res.varying == ("pool", "factor", "rebalance")
     assert res.cells["cell"].to_list() == list(range(8))
+    assert res.cells["process"].unique().to_list() == ["standard"]  # stored: the steps
+    stored = _sql(store, "SELECT DISTINCT process FROM study_cells")["process"].to_list()
+    assert stored == [standard_processing("stock")] and stored != ["standard"]
     assert read_study(store, study_id=small).varying == ("factor",)
     studies = list_studies(store)
     assert studies["study_id"].to_list() == [small, sid]

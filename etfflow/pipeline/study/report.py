@@ -28,7 +28,7 @@ import polars as pl
 from etfflow.backtest.schemas import SUMMARY_SCHEMA, YEARLY_SCHEMA
 from etfflow.engine.store import DEFAULT_STORE, Store, open_store
 from etfflow.exceptions import EtfflowError, StoreError
-from etfflow.pipeline.study.cells import STUDY_CELLS_SCHEMA
+from etfflow.pipeline.study.cells import STUDY_CELLS_SCHEMA, standard_processing
 
 __all__ = [
     "CELL_KEYS",
@@ -83,6 +83,8 @@ class StudyResults:
     cells: pl.DataFrame  # cell, run_id, CELL_KEYS, then the bt_summary columns; by cell
     yearly: pl.DataFrame  # cell, then the bt_yearly columns; by cell and year
     varying: tuple[str, ...]  # cell keys with more than one value, grid order first
+
+    # ``process`` is ``standard`` where the cell used its level's standard processing
 
     @property
     def name(self) -> str:
@@ -170,7 +172,7 @@ def read_study(store: str | Path = DEFAULT_STORE, *, study_id: str | None = None
             f"table bt_summary of {where} has no row for {lost.height} cell(s) of study "
             f"{study_id}, e.g. cell {r['cell']} (run_id={r['run_id']!r}, factor={r['factor']!r})"
         )
-    joined = joined.drop("study_id").sort("cell")
+    joined = _show_standard(joined.drop("study_id").sort("cell"))
     yr = (
         cells.select("cell", *keys)
         .join(yearly, on=keys, how="inner")
@@ -178,6 +180,18 @@ def read_study(store: str | Path = DEFAULT_STORE, *, study_id: str | None = None
         .sort("cell", "year")
     )
     return StudyResults(study_id, run, joined, yr, _varying(joined, run["params"]))
+
+
+def _show_standard(cells: pl.DataFrame) -> pl.DataFrame:
+    """``process`` reads ``standard`` where it is the standard processing of the cell's level
+    (as ``etfflow study run`` prints it), the stored steps otherwise."""
+    std = {lv: standard_processing(lv) for lv in cells["level"].unique().to_list()}
+    is_std = (pl.col("process") == pl.col("level").replace_strict(std)) & (
+        pl.col("process") != "none"
+    )
+    return cells.with_columns(
+        pl.when(is_std).then(pl.lit("standard")).otherwise(pl.col("process")).alias("process")
+    )
 
 
 def _varying(cells: pl.DataFrame, params: dict) -> tuple[str, ...]:
