@@ -204,7 +204,7 @@ def render_study_html(
         values=pivot.select(vcols).to_numpy().astype(np.float64),
         row_labels=_row_labels(pivot, index),
         col_labels=vcols,
-        title=style.label(f"{label}", f"by {' · '.join(index)} × {c or metric}"),
+        title=f"{label if style.font else metric} by {' · '.join(index)} × {c or metric}",
         fmt=fmt,
         reverse=metric in LOWER_IS_BETTER,
     )
