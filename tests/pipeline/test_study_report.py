@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -202,6 +203,13 @@ def test_unknown_study_and_missing_store(study, tmp_path):
     with pytest.raises(EtfflowError, match="no store at"):
         read_study(tmp_path / "missing.duckdb")
     assert not (tmp_path / "missing.duckdb").exists()
+    old = tmp_path / "old.duckdb"  # a study_cells table without a column this version writes
+    shutil.copy(store, old)
+    con = duckdb.connect(str(old))
+    con.execute("ALTER TABLE study_cells DROP COLUMN min_passive")
+    con.close()
+    with pytest.raises(EtfflowError, match=r"study_cells in .* has no column min_passive"):
+        read_study(old)
 
 
 def test_pivot_edge_layouts():

@@ -151,9 +151,15 @@ def read_study(store: str | Path = DEFAULT_STORE, *, study_id: str | None = None
         run = st.run(study_id)
         if "study_cells" not in st.row_counts():
             raise StoreError(f"study {study_id} has no table study_cells in {st.path}")
+        cells = st.table("study_cells")
+        missing = [c for c in STUDY_CELLS_SCHEMA if c not in cells.columns]
+        if missing:
+            raise StoreError(
+                f"table study_cells in {st.path} has no column {', '.join(missing)}: it was "
+                "written by another etfflow version; re-run the study into a new --store"
+            )
         cells = (
-            st.table("study_cells", columns=list(STUDY_CELLS_SCHEMA))
-            .filter(pl.col("study_id") == study_id)
+            cells.filter(pl.col("study_id") == study_id)
             .select(list(STUDY_CELLS_SCHEMA))
             .sort("cell")
         )
