@@ -1,4 +1,4 @@
-"""``etfflow study report``: the comparison tables of a stored study (issue 13 §1).
+"""``etfflow study report``: the comparison tables of a stored study (docs/studies.md).
 
 :func:`report_cmd` is registered as ``study report`` on the ``study`` app of
 :mod:`etfflow.cli.study`; :func:`add_html` is what ``study run --html FILE`` calls after the

@@ -1,4 +1,4 @@
-"""Comparison tables of a stored study (``etfflow study report``; issue 13 §1).
+"""Comparison tables of a stored study (``etfflow study report``; docs/studies.md).
 
 A study is one ``kind = 'study'`` row of ``runs`` and one ``study_cells`` row per cell, each
 cell an ordinary ``kind = 'backtest'`` run of ONE factor (:mod:`etfflow.pipeline.study.cells`).
