@@ -12,7 +12,8 @@ cell an ordinary ``kind = 'backtest'`` run of ONE factor (:mod:`etfflow.pipeline
   calendar year and the share of years whose sign matches the whole-period value.
 
 Every function takes a store path (and a study id; default: the latest study) or what
-:func:`read_study` returned, and returns a polars DataFrame. Values are read, never
+:func:`read_study` returned, and returns a polars DataFrame; :func:`study_report` builds the
+three at once for ``etfflow study report`` and its HTML page. Values are read, never
 recomputed: a pivot cell is exactly the stored ``bt_summary`` value of its cell.
 """
 
@@ -33,12 +34,16 @@ from etfflow.pipeline.study.cells import STUDY_CELLS_SCHEMA, standard_processing
 __all__ = [
     "CELL_KEYS",
     "METRICS",
+    "STABILITY_METRICS",
     "YEARLY_METRICS",
+    "StudyReport",
     "StudyResults",
     "best_cells",
     "list_studies",
     "metric_pivot",
+    "pivot_keys",
     "read_study",
+    "study_report",
     "year_stability",
 ]
 
