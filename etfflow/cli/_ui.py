@@ -45,9 +45,10 @@ try:  # typer vendors click since 0.2x; older typers use the click package
     from typer._click import Context
     from typer._click.exceptions import UsageError
 except ImportError:  # pragma: no cover
-    # click is not installed next to a typer that vendors it: nothing for mypy to find
-    from click import Context  # type: ignore[import-not-found, no-redef]
-    from click.exceptions import UsageError  # type: ignore[import-not-found, no-redef]
+    # mypy sees this branch too: click may be missing (nothing to find) or installed by
+    # another package (Dask's extra), then its classes are not typer's vendored ones
+    from click import Context  # type: ignore[import-not-found, no-redef, assignment, unused-ignore]
+    from click.exceptions import UsageError  # type: ignore[import-not-found, no-redef, assignment, unused-ignore]
 
 #: Width of piped output (rich's default for a non-terminal is 80).
 PIPE_WIDTH = 120
