@@ -421,7 +421,7 @@ class DaskExecutor(Executor):
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",  # None still serves it on :8787
                 silence_logs=logging.ERROR,
                 env=worker_environment(n),
             )
@@ -467,8 +467,10 @@ class DaskExecutor(Executor):
         # one copy per worker, sent up front; the tasks refer to the futures. A list, not the
         # dict: the dict's names would become the data's keys, shared by consecutive maps
         names = list(arrays)
-        sent = client.scatter([arrays[n] for n in names], broadcast=True, hash=False)
-        scattered = dict(zip(names, sent, strict=True)) if names else {}
+        sent = (
+            client.scatter([arrays[n] for n in names], broadcast=True, hash=False) if names else []
+        )
+        scattered = dict(zip(names, sent, strict=True))
         futures: dict[str, str] = {}
         submitted = []
         try:

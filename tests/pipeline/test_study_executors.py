@@ -1,0 +1,296 @@
+"""Study executors (issue 13 §2): serial, a local process pool and Dask give the same results.
+
+The serial executor is the reference: every other executor must yield bit-identical results
+for the same tasks, stop on a failing task naming its key, survive a worker that dies, keep the
+shared arrays read-only and leave no temporary files. Dask runs on a real
+``distributed.LocalCluster`` (2 worker processes on 127.0.0.1, one per test session).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+from polars.testing import assert_frame_equal
+
+from etfflow.exceptions import EtfflowError, StudyTaskError
+from etfflow.pipeline.study import executors as ex
+from etfflow.pipeline.study.executors import EXECUTORS, Executor, make_executor
+from tests.pipeline import study_tasks as st
+
+distributed = pytest.importorskip(
+    "distributed", reason='Dask executor tests need the dev extra (pip install -e ".[dev]")'
+)
+
+#: Seconds the test cluster may take to start or close.
+CLUSTER_TIMEOUT = 60
+
+
+@pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[Any]:
+    """A LocalCluster of 2 single-threaded worker processes on 127.0.0.1, no dashboard."""
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": f"{CLUSTER_TIMEOUT}s"}):
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",  # loopback, any free port
+            silence_logs=50,  # CRITICAL: the killed-worker test makes the nanny complain
+            death_timeout=CLUSTER_TIMEOUT,
+        )
+    try:
+        yield cluster
+    finally:
+        cluster.close(timeout=CLUSTER_TIMEOUT)
+
+
+def _host(address: str) -> str:
+    return urlparse(address).hostname or ""
+
+
+def executor(kind: str, cluster: Any) -> Executor:
+    """``serial``, ``local1``/``local2`` (workers) or ``dask`` (the session cluster via its
+    tcp:// address)."""
+    if kind.startswith("local"):
+        return make_executor("local", workers=int(kind[-1]))
+    if kind == "dask":
+        return make_executor("dask", cluster=cluster.scheduler_address)
+    return make_executor(kind)
+
+
+def run(e: Executor, fn: Any, tasks: list[tuple[str, Any]], shared: dict) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, result in e.map(fn, tasks, shared):
+        assert key not in out
+        out[key] = result
+    return out
+
+
+def panels(seed: int = 3, t: int = 150, m: int = 40) -> dict[str, np.ndarray]:
+    """Random factor panels and returns with NaNs, a stock listed late (short history) and a
+    factor that is NaN before day 60."""
+    rng = np.random.default_rng(seed)
+    d = np.arange(np.datetime64("2024-01-01"), np.datetime64("2024-12-31"))
+    dates = d[np.is_busday(d)][:t]
+    returns = rng.normal(0.0, 0.02, (t, m))
+    returns[rng.random((t, m)) < 0.05] = np.nan
+    returns[:100, 0] = np.nan  # listed late
+    f0 = rng.normal(size=(t, m))
+    f0[rng.random((t, m)) < 0.1] = np.nan
+    f1 = np.round(rng.normal(size=(t, m)), 1)  # ties
+    f1[:60] = np.nan
+    return {"f0": f0, "f1": f1, "returns": returns, "dates": dates}
+
+
+CELLS = [
+    (
+        f"cell {i} (factor={f}, groups={g}, rebalance={r})",
+        {"factor": f, "groups": g, "rebalance": r, "cost_bps": c},
+    )
+    for i, (f, g, r, c) in enumerate(
+        [("f0", 5, 20, 0.0), ("f1", 5, 20, 10.0), ("f0", 3, "month", 5.0), ("f1", 10, 10, 0.0)]
+    )
+]
+
+
+def test_executors_listed() -> None:
+    assert EXECUTORS == ("serial", "local", "dask")
+
+
+def test_dask_cluster_on_loopback(dask_cluster: Any) -> None:
+    assert _host(dask_cluster.scheduler_address) == "127.0.0.1"
+    workers = dask_cluster.scheduler_info["workers"]
+    assert len(workers) == 2
+    assert {_host(a) for a in workers} == {"127.0.0.1"}
+
+
+@pytest.mark.parametrize("kind", ["local1", "local2", "dask"])
+def test_evaluate_cells_bit_identical(kind: str, dask_cluster: Any) -> None:
+    """A real numba kernel (the backtest's evaluate) on shared panels: every table equal to
+    the serial executor's, exactly."""
+    shared = panels()
+    with make_executor("serial") as e:
+        want = run(e, st.evaluate_task, CELLS, shared)
+    with executor(kind, dask_cluster) as e:
+        got = run(e, st.evaluate_task, CELLS, shared)
+    assert set(got) == {k for k, _ in CELLS}
+    assert want["cell 0 (factor=f0, groups=5, rebalance=20)"]["ic"].height > 0
+    for key, tables in want.items():
+        for name, frame in tables.items():
+            assert_frame_equal(got[key][name], frame, check_exact=True)
+
+
+def test_dask_own_local_cluster() -> None:
+    """Without ``cluster`` the executor starts a LocalCluster on 127.0.0.1 and closes it."""
+    shared = {"x": np.array([0.5, np.nan, 2.0])}
+    tasks = [(f"cell {i}", i) for i in range(5)]
+    with make_executor("dask", workers=2) as e:
+        assert isinstance(e, ex.DaskExecutor)
+        assert e.workers == 2
+        assert _host(e.address) == "127.0.0.1"
+        got = run(e, st.sum_task, tasks, shared)
+        client = e._client
+    assert got == {f"cell {i}": 2.5 * i for i in range(5)}
+    assert client.status == "closed"
+
+
+@pytest.mark.parametrize("kind", ["serial", "local2", "dask"])
+def test_failing_task_names_key_and_stops(kind: str, dask_cluster: Any, tmp_path: Path) -> None:
+    n = 16
+    tasks = [
+        (f"cell {i}", {"i": i, "fail": i == 0, "sleep": 0.3, "folder": str(tmp_path)})
+        for i in range(n)
+    ]
+    yielded = []
+    with executor(kind, dask_cluster) as e, pytest.raises(StudyTaskError) as info:
+        for key, _ in e.map(st.fail_task, tasks, {}):
+            yielded.append(key)
+    assert info.value.key == "cell 0"
+    assert "cell 0 failed: ValueError: bad cell 0" in str(info.value)
+    assert isinstance(info.value, EtfflowError)
+    time.sleep(0.5)  # tasks already running when the map stopped may still start others
+    started = len(list(tmp_path.glob("started-*")))
+    assert started < n, "the map went on after a task failed"
+    assert len(yielded) < n
+
+
+@pytest.mark.parametrize("kind", ["serial", "local1", "dask"])
+def test_shared_arrays_read_only(kind: str, dask_cluster: Any) -> None:
+    x = np.arange(6.0)
+    with executor(kind, dask_cluster) as e, pytest.raises(StudyTaskError, match="read-only"):
+        list(e.map(st.write_task, [("cell w", "x")], {"x": x}))
+    assert x[0] == 0.0
+
+
+@pytest.mark.parametrize("kind", ["local2", "dask"])
+def test_killed_worker_same_results(kind: str, dask_cluster: Any, tmp_path: Path) -> None:
+    """A task kills its worker process the first time it runs: the map still ends with every
+    result equal to the serial executor's (Dask reschedules the task; the local pool is
+    restarted and the unfinished tasks run again)."""
+    shared = {"x": np.linspace(0.0, 1.0, 11)}
+    marker = str(tmp_path / "died")
+    tasks = [
+        (f"cell {i}", {"i": i, "die": i == 3, "marker": marker, "sleep": 0.05}) for i in range(8)
+    ]
+    with make_executor("serial") as e:
+        want = run(e, st.die_once_task, [(k, {**p, "die": False}) for k, p in tasks], shared)
+    with executor(kind, dask_cluster) as e:
+        got = run(e, st.die_once_task, tasks, shared)
+    assert Path(marker).exists(), "no worker was killed"
+    assert got == want
+
+
+def test_local_worker_always_dying_names_cells() -> None:
+    with make_executor("local", workers=1) as e, pytest.raises(StudyTaskError) as info:
+        list(e.map(st.always_die_task, [("cell 0 (pool=broad)", 0), ("cell 1", 1)], {}))
+    assert "cell 0 (pool=broad)" in str(info.value)
+    assert "worker process died" in str(info.value)
+
+
+def _study_folders(root: Path) -> list[Path]:
+    return sorted(root.glob("etfflow-study-*"))
+
+
+def test_local_temporary_folder_removed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    shared = {"x": np.arange(4.0)}
+    tasks = [(f"cell {i}", i) for i in range(3)]
+    with make_executor("local", workers=1) as e:
+        it = e.map(st.sum_task, tasks, shared)
+        first = next(it)
+        assert first[1] == 6.0 * int(first[0].split()[-1])
+        assert len(_study_folders(tmp_path)) == 1  # the shared arrays live there meanwhile
+        assert sorted(p.name for p in _study_folders(tmp_path)[0].iterdir()) == ["0.npy"]
+        rest = list(it)
+        assert len(rest) == 2
+        assert _study_folders(tmp_path) == []
+        # a failing map
+        with pytest.raises(StudyTaskError):
+            list(e.map(st.write_task, [("cell w", "x")], shared))
+        assert _study_folders(tmp_path) == []
+        # an abandoned map (an interrupt raised in the caller's loop closes the generator)
+        it = e.map(st.sum_task, tasks, shared)
+        next(it)
+        assert len(_study_folders(tmp_path)) == 1
+        it.close()
+        assert _study_folders(tmp_path) == []
+
+
+def test_worker_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers get one numba thread per CPU share and a writable numba cache."""
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(ex, "_default_cache_writable", lambda: False)
+    env = ex.worker_environment(os.cpu_count() or 1)
+    assert env["NUMBA_NUM_THREADS"] == "1"
+    assert env["NUMBA_CACHE_DIR"].startswith(tempfile.gettempdir())
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere")
+    assert "NUMBA_CACHE_DIR" not in ex.worker_environment(1)
+
+
+def test_local_progress_workers_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tasks run in other processes that start with the worker environment; the caller's own
+    environment is left as it was; progress counts completed tasks."""
+    monkeypatch.setenv("NUMBA_NUM_THREADS_PROBE", "caller")
+    monkeypatch.setattr(ex, "worker_environment", lambda n: {"NUMBA_NUM_THREADS_PROBE": "worker"})
+    calls: list[tuple[str, int, int]] = []
+    with make_executor("local", workers=2) as e:
+        assert list(e.map(st.env_task, [], {"x": np.ones(2)})) == []
+        out = dict(
+            e.map(
+                st.env_task,
+                [("a", "NUMBA_NUM_THREADS_PROBE"), ("b", "NUMBA_NUM_THREADS_PROBE")],
+                {"x": np.ones(2)},
+                progress=lambda *a: calls.append(a),
+            )
+        )
+    assert {v[1] for v in out.values()} == {"worker"}
+    assert os.getpid() not in {v[0] for v in out.values()}
+    assert os.environ["NUMBA_NUM_THREADS_PROBE"] == "caller"
+    assert calls == [("cells", 1, 2), ("cells", 2, 2)]
+
+
+def test_bad_arguments(monkeypatch: pytest.MonkeyPatch, dask_cluster: Any) -> None:
+    with pytest.raises(EtfflowError, match="unknown executor 'threads'"):
+        make_executor("threads")
+    with pytest.raises(EtfflowError, match="workers: expected a whole number >= 1, got 0"):
+        make_executor("local", workers=0)
+    with pytest.raises(EtfflowError, match="needs executor 'dask'"):
+        make_executor("local", cluster="tcp://127.0.0.1:8786")
+    with pytest.raises(EtfflowError, match="expected a Dask scheduler address"):
+        make_executor("dask", cluster="127.0.0.1 8786")
+    with make_executor("serial") as e:
+        with pytest.raises(EtfflowError, match="task key 'a' is used twice"):
+            list(e.map(st.sum_task, [("a", 1), ("a", 2)], {"x": np.ones(2)}))
+        with pytest.raises(EtfflowError, match="shared input 'x': dtype object"):
+            list(e.map(st.sum_task, [("a", 1)], {"x": np.array([None, 1])}))
+    monkeypatch.setattr(ex, "DASK_TIMEOUT", 1.0)
+    closed = _free_port()
+    with pytest.raises(
+        EtfflowError, match=f"cannot connect to the Dask scheduler at tcp://127.0.0.1:{closed}"
+    ):
+        make_executor("dask", cluster=f"tcp://127.0.0.1:{closed}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_dask_missing_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    with pytest.raises(EtfflowError, match=r'pip install "etfflow\[dask\]"'):
+        make_executor("dask")
