@@ -49,8 +49,9 @@ def evaluate_factors(
         ``"industry_cap_top50"``, ``"market_cap_top25"``: the default rules inside a float-cap
         sub-universe (:data:`etfflow.engine.universe.CAP_UNIVERSES`). Industries have no rules.
     direction
-        ``"auto"`` (sign of the whole-sample mean Rank IC), ``"default"`` (each factor's
-        registered direction), ``+1``/``-1`` or a mapping ``name -> direction``.
+        ``"auto"`` (sign of the whole-sample mean Rank IC), ``"rolling"`` (per period, the
+        sign of the mean Rank IC of the periods already completed), ``"default"`` (each
+        factor's registered direction), ``+1``/``-1`` or a mapping ``name -> direction``.
     rebalance, lag, cost_bps, progress
         As for :func:`etfflow.backtest.engine.evaluate`.
 

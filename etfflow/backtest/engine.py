@@ -49,7 +49,13 @@ from etfflow.backtest.schemas import (
     SUMMARY_SCHEMA,
     YEARLY_SCHEMA,
 )
-from etfflow.backtest.shared import Direction, Shared, check_arguments, shared_inputs
+from etfflow.backtest.shared import (
+    DIRECTION_RULES,
+    Direction,
+    Shared,
+    check_arguments,
+    shared_inputs,
+)
 from etfflow.engine.universe import TradingRules
 
 __all__ = [
@@ -142,6 +148,32 @@ def _note(active: np.ndarray, sh: Shared) -> str | None:
     return f"first cross-section on {first}; {k_n - n_act} of {k_n} periods without values"
 
 
+def period_directions(direction: Direction, rank_ic: np.ndarray, per: Periods) -> np.ndarray:
+    """The ``(K,)`` direction (+1/-1, int8) of each period.
+
+    A fixed direction is the same in every period; ``"auto"`` is the sign of the mean of the
+    finite Rank ICs of the whole sample (in sample); ``"rolling"`` is, for period ``k``, the
+    sign of the mean of the finite Rank ICs of the periods whose holding ended by its signal
+    day (``end[j] <= rebal[k]``: known at the close of ``t``, no look-ahead). A mean that is
+    zero, or missing (no such period yet), gives +1. Twin: ``engine_ref.rolling_directions``.
+    """
+    k_n = len(per)
+    if direction == "rolling":
+        ok = np.isfinite(rank_ic)
+        s = np.concatenate(([0.0], np.cumsum(np.where(ok, rank_ic, 0.0))))
+        c = np.concatenate(([0], np.cumsum(ok)))
+        done = np.searchsorted(per.end, per.rebal, side="right")  # periods ended by t_k
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = s[done] / c[done]
+        return np.where(m < 0, -1, 1).astype(np.int8)
+    if direction == "auto":
+        mean_ric = mean(rank_ic)
+        d = -1 if (math.isfinite(mean_ric) and mean_ric < 0) else 1
+    else:
+        d = int(direction)
+    return np.full(k_n, d, dtype=np.int8)
+
+
 def _evaluate_one(
     name: str,
     factor: np.ndarray,
@@ -158,22 +190,23 @@ def _evaluate_one(
     fk = np.ascontiguousarray(factor[per.rebal])  # the factor on signal days only
     ic, ric, cnt, grp = nb.cross_sections(fk, sh.fwd, sh.eligible, qs)
     active = cnt >= MIN_CROSS_SECTION
-    d = direction
-    if d == "auto":
-        mean_ric = mean(ric)
-        d = -1 if (math.isfinite(mean_ric) and mean_ric < 0) else 1
+    dk = period_directions(direction, ric, per)  # (K,) +1/-1 of each period
     gross, n_mem, buy, sell, val = nb.simulate_groups(
         grp, groups, per.start, per.end, sh.growth, sh.buyable, sh.sellable, active
     )
     cost = cost_rate * (buy + sell)  # (G, K), NaN in inactive periods
     net = gross - cost
-    lo, hi = (groups - 1, 0) if d == 1 else (0, groups - 1)
+    lo = np.where(dk == 1, groups - 1, 0)  # long group of each period (0-based)
+    hi = groups - 1 - lo
+    kk = np.arange(k_n)
     dp = sh.day_period
     days = slice(per.start[0] + 1, per.end[-1] + 1)
+    dd = np.arange(len(dp))[days]
 
-    def path(g: int) -> np.ndarray:
+    def path(g: np.ndarray) -> np.ndarray:
+        gd = g[dp[days]]  # the group held on each day
         p = np.full(len(dp), np.nan)
-        p[days] = val[g, days] - cost[g, dp[days]]
+        p[days] = val[gd, dd] - cost[gd, dp[days]]
         return p
 
     p_long, p_short = path(lo), path(hi)
@@ -189,17 +222,18 @@ def _evaluate_one(
         "excess": _nav(p_ex, sh, active),
     }
     r_bench = np.where(active, sh.bench_gross, np.nan)
+    r_long = net[lo, kk]
     fp = FactorPeriods(
         active=active,
         ic=ic,
         rank_ic=ric,
-        r_long=net[lo],
+        r_long=r_long,
         r_bench=r_bench,
-        r_ls=net[lo] - net[hi],
+        r_ls=r_long - net[hi, kk],
         navs=navs,
         start=per.start,
         end=per.end,
-        direction=d,
+        direction=dk,
         ppy=sh.ppy,
     )
     whole = period_metrics(fp, np.arange(k_n))
@@ -219,7 +253,8 @@ def _evaluate_one(
     no_values = not active.any()
     summary = {
         "factor": name,
-        "direction": None if (no_values and direction == "auto") else d,
+        # fixed: the direction; auto: the in-sample sign; rolling: the latest period's sign
+        "direction": None if (no_values and direction in DIRECTION_RULES) else int(dk[-1]),
         "n_periods": whole["n_periods"],
         **{
             k: whole[k]
@@ -250,7 +285,7 @@ def _evaluate_one(
         "long_short_ann_return": annualise(1.0 + whole["long_short_return"], n_days),
         "long_short_max_drawdown": whole["long_short_max_drawdown"],
         "monotonicity": spearman(np.arange(1.0, groups + 1), g_ann),
-        "turnover": float(buy[lo, cont].mean()) if cont.any() else math.nan,
+        "turnover": float(buy[lo, kk][cont].mean()) if cont.any() else math.nan,
         **config,
         "note": _note(active, sh),
     }
@@ -271,6 +306,7 @@ def _evaluate_one(
             "ic": ic,
             "rank_ic": ric,
             "n": cnt.astype(np.int32),
+            "direction": [int(x) if a else None for x, a in zip(dk, active, strict=True)],
         },
         IC_SCHEMA,
     )

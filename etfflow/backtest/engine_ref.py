@@ -36,6 +36,7 @@ class ReferenceResult:
     turnover: dict[str, np.ndarray] = field(default_factory=dict)
     nav: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     direction: dict[str, int] = field(default_factory=dict)
+    directions: dict[str, np.ndarray] = field(default_factory=dict)
     active: dict[str, list[bool]] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     benchmark_ret: np.ndarray | None = None
@@ -126,6 +127,23 @@ def _annualised(period_returns, days):
     if not (days > 0 and math.isfinite(growth) and growth > 0):
         return math.nan
     return growth ** (242 / days) - 1.0
+
+
+def rolling_directions(rank_ic: list[float], end, rebal) -> list[int]:
+    """Direction of each period under ``"rolling"``: the sign of the mean of the finite Rank
+    ICs of the periods that ended by its signal day (+1 when none, or a zero mean)."""
+    out = []
+    for k in range(len(rebal)):
+        known = [
+            rank_ic[j]
+            for j in range(len(rebal))
+            if end[j] <= rebal[k] and math.isfinite(rank_ic[j])
+        ]
+        total = 0.0
+        for x in known:
+            total += x
+        out.append(-1 if known and total / len(known) < 0 else 1)
+    return out
 
 
 def evaluate_reference(
@@ -270,11 +288,13 @@ def evaluate_reference(
             labels.append(lab)
         ric_arr = np.array(ric)
         act = [c >= 1 for c in cnt]
-        if direction == "auto":
+        if direction == "rolling":
+            dks = rolling_directions(ric, end, rebal)
+        elif direction == "auto":
             mr = np.nanmean(ric_arr) if np.isfinite(ric_arr).any() else math.nan
-            d = -1 if (math.isfinite(mr) and mr < 0) else 1
+            dks = [-1 if (math.isfinite(mr) and mr < 0) else 1] * k_n
         else:
-            d = int(direction)
+            dks = [int(direction)] * k_n
         sims = []
         for g in range(groups):
             targets = [{i for i, lab in labels[k].items() if lab == g} for k in range(k_n)]
@@ -282,21 +302,25 @@ def evaluate_reference(
         costs = np.array([[rate * (s[3][k] + s[4][k]) for k in range(k_n)] for s in sims])
         g_ret = np.array([[sims[g][1][k] - costs[g, k] for k in range(k_n)] for g in range(groups)])
         g_n = np.array([sims[g][2] for g in range(groups)])
-        lo, hi = (groups - 1, 0) if d == 1 else (0, groups - 1)
+        # long / short group of each period: the top group when the period's direction is +1
+        lo = [groups - 1 if dk == 1 else 0 for dk in dks]
+        hi = [0 if dk == 1 else groups - 1 for dk in dks]
 
         def pr(g, k, dd, sims=sims, costs=costs):
             return sims[g][0][dd] - 1.0 - costs[g, k]
 
         out.nav[name] = {
-            "long": nav_of(lambda k, dd, lo=lo: pr(lo, k, dd), act),
-            "short": nav_of(lambda k, dd, hi=hi: pr(hi, k, dd), act),
-            "long_short": nav_of(lambda k, dd, lo=lo, hi=hi: pr(lo, k, dd) - pr(hi, k, dd), act),
+            "long": nav_of(lambda k, dd, lo=lo: pr(lo[k], k, dd), act),
+            "short": nav_of(lambda k, dd, hi=hi: pr(hi[k], k, dd), act),
+            "long_short": nav_of(
+                lambda k, dd, lo=lo, hi=hi: pr(lo[k], k, dd) - pr(hi[k], k, dd), act
+            ),
             "benchmark": nav_of(lambda k, dd: b_path[dd] - 1.0, act),
-            "excess": nav_of(lambda k, dd, lo=lo: pr(lo, k, dd) - (b_path[dd] - 1.0), act),
+            "excess": nav_of(lambda k, dd, lo=lo: pr(lo[k], k, dd) - (b_path[dd] - 1.0), act),
         }
         ks = [k for k in range(k_n) if act[k]]
         days = sum(end[k] - start[k] for k in ks)  # trading days held
-        long_k = [g_ret[lo][k] for k in ks]
+        long_k = [g_ret[lo[k]][k] for k in ks]
         bench_k = [b_ret[k] for k in ks]
         out.metrics[name] = {
             "n_periods": len(ks),
@@ -316,6 +340,7 @@ def evaluate_reference(
         out.group_ret[name] = np.where(g_n > 0, g_ret, np.nan)
         out.group_n[name] = g_n
         out.turnover[name] = np.array([sims[g][3] for g in range(groups)])
-        out.direction[name] = d
+        out.direction[name] = dks[-1] if dks else 1
+        out.directions[name] = np.array(dks)
     out.benchmark_ret = np.array(b_ret)
     return out

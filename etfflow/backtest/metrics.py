@@ -29,7 +29,8 @@ class FactorPeriods:
     ``active`` marks the periods with a cross-section; ``r_long``, ``r_bench`` and ``r_ls``
     are the net long, benchmark and long-short period returns; ``navs`` the daily NAV
     series ``(T,)`` (NaN outside the factor's periods); ``start``/``end`` the trade and exit
-    day of each period; ``direction`` +1/-1; ``ppy`` periods per year.
+    day of each period; ``direction`` the ``(K,)`` +1/-1 of each period (one value for a
+    fixed direction, period by period for ``"rolling"``); ``ppy`` periods per year.
     """
 
     active: np.ndarray
@@ -41,7 +42,7 @@ class FactorPeriods:
     navs: dict[str, np.ndarray]
     start: np.ndarray
     end: np.ndarray
-    direction: int
+    direction: np.ndarray
     ppy: float
 
 
@@ -90,10 +91,12 @@ def newey_west_t(x: np.ndarray, lags: int | None = None) -> float:
     return float(v.mean() / math.sqrt(s / n))
 
 
-def sign_win_rate(ic: np.ndarray, d: int) -> float:
-    """Share of the finite values whose sign is ``d``."""
-    x = ic[np.isfinite(ic)]
-    return float((np.sign(x) == d).mean()) if len(x) else math.nan
+def sign_win_rate(ic: np.ndarray, d: int | np.ndarray) -> float:
+    """Share of the finite values whose sign is ``d`` (one direction, or one per value)."""
+    ok = np.isfinite(ic)
+    x = ic[ok]
+    dk = d[ok] if isinstance(d, np.ndarray) else d
+    return float((np.sign(x) == dk).mean()) if len(x) else math.nan
 
 
 def annualise(growth: float, n_days: int) -> float:
@@ -145,7 +148,7 @@ def period_metrics(x: FactorPeriods, ks: np.ndarray) -> dict[str, float | int]:
     ks = np.asarray(ks, dtype=np.int64)
     ks = ks[x.active[ks]]
     n = len(ks)
-    ric, ic = x.rank_ic[ks], x.ic[ks]
+    ric, ic, dk = x.rank_ic[ks], x.ic[ks], x.direction[ks]
     r_long, r_bench, r_ls = x.r_long[ks], x.r_bench[ks], x.r_ls[ks]
     ex = r_long - r_bench
     ric_m, ic_m = mean(ric), mean(ic)
@@ -169,8 +172,8 @@ def period_metrics(x: FactorPeriods, ks: np.ndarray) -> dict[str, float | int]:
         "rank_icir_annual": ratio(ric_m, ric_s) * root,
         "rank_ic_t_nw": newey_west_t(ric),
         "icir_annual": ratio(ic_m, ic_s) * root,
-        "rank_ic_win_rate": sign_win_rate(ric, x.direction),
-        "ic_win_rate": sign_win_rate(ic, x.direction),
+        "rank_ic_win_rate": sign_win_rate(ric, dk),
+        "ic_win_rate": sign_win_rate(ic, dk),
         "return": ret,
         "benchmark_return": bench,
         "excess_compounded": _compound(ex),

@@ -319,8 +319,14 @@ def gain_loss(ev: Evaluation, name: str, direction: object, groups: object) -> f
     (docs/methodology.md#59-whole-period-metrics)."""
     if direction not in (1, -1) or not finite(groups):
         return None
-    g = int(groups) if direction == 1 else 1
-    lg = ev.groups.filter((pl.col("factor") == name) & (pl.col("group") == g)).select("date", "ret")
+    # the long group of each period (it changes with the period's direction under "rolling")
+    dirs = ev.ic.filter(pl.col("factor") == name).select("date", "direction")
+    lg = (
+        ev.groups.filter(pl.col("factor") == name)
+        .join(dirs, on="date", how="inner")
+        .filter(pl.col("group") == pl.when(pl.col("direction") == 1).then(int(groups)).otherwise(1))
+        .select("date", "ret")
+    )
     j = lg.join(ev.periods.select("date", "benchmark"), on="date", how="inner")
     ex = floats(j["ret"]) - floats(j["benchmark"])
     ex = ex[np.isfinite(ex)]

@@ -19,6 +19,7 @@ IC_SCHEMA = pl.Schema(
         "ic": pl.Float64,
         "rank_ic": pl.Float64,
         "n": pl.Int32,
+        "direction": pl.Int8,
     }
 )
 GROUPS_SCHEMA = pl.Schema(

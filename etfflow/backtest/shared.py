@@ -23,8 +23,11 @@ from etfflow.backtest.periods import Periods, make_periods
 from etfflow.engine.universe import TradingRules
 from etfflow.exceptions import EtfflowError
 
-#: A factor's direction: +1 / -1, or ``"auto"`` (the sign of its mean Rank IC).
-Direction = int | Literal["auto"]
+#: A factor's direction: +1 / -1, ``"auto"`` (the sign of its whole-sample mean Rank IC) or
+#: ``"rolling"`` (per period, the sign of the mean Rank IC of the periods already completed).
+Direction = int | Literal["auto", "rolling"]
+#: The direction rules that are not a fixed sign.
+DIRECTION_RULES: tuple[str, ...] = ("auto", "rolling")
 
 
 def check_arguments(
@@ -77,11 +80,13 @@ def check_arguments(
         raise EtfflowError(f"evaluate: cost_bps must be >= 0, got {cost_bps!r}")
 
     def one(name: str, v: object) -> Direction:
-        if v == "auto":
-            return "auto"
+        if v in DIRECTION_RULES:
+            return v  # type: ignore[return-value]
         if v in (1, -1) and not isinstance(v, bool):
             return int(v)
-        raise EtfflowError(f"evaluate: direction of {name!r} must be +1, -1 or 'auto', got {v!r}")
+        raise EtfflowError(
+            f"evaluate: direction of {name!r} must be +1, -1, 'auto' or 'rolling', got {v!r}"
+        )
 
     if isinstance(direction, Mapping):
         unknown = sorted(set(map(str, direction)) - set(out))

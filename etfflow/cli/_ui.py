@@ -45,8 +45,8 @@ try:  # typer vendors click since 0.2x; older typers use the click package
     from typer._click import Context
     from typer._click.exceptions import UsageError
 except ImportError:  # pragma: no cover
-    # mypy sees this branch too: click may be missing (nothing to find) or installed by
-    # another package (Dask's extra), then its classes are not typer's vendored ones
+    # click is not installed next to a typer that vendors it (nothing for mypy to find), or it
+    # is (pulled in by another package, e.g. distributed) and its types differ from the vendored
     from click import Context  # type: ignore[import-not-found, no-redef, assignment, unused-ignore]
     from click.exceptions import UsageError  # type: ignore[import-not-found, no-redef, assignment, unused-ignore]
 

@@ -179,7 +179,12 @@ def backtest_cmd(
         int | None, typer.Option(help="Quantile groups (default 10 stocks, 5 industries).")
     ] = None,
     direction: Annotated[
-        str, typer.Option(help="auto (sign of mean Rank IC), default (registry), 1 or -1.")
+        str,
+        typer.Option(
+            help="auto (sign of the whole-sample mean Rank IC, in sample), rolling (each "
+            "period: sign of the mean Rank IC of the periods already completed, out of "
+            "sample), default (registry), 1 or -1."
+        ),
     ] = "auto",
     rebalance: Annotated[str, typer.Option(help="Trading days between rebalances, or month.")] = (
         "20"
@@ -208,8 +213,8 @@ def backtest_cmd(
     set_wide(wide)
     if rebalance != "month" and not rebalance.isdigit():
         raise typer.BadParameter("a number of trading days or 'month'", param_hint="--rebalance")
-    if direction not in ("auto", "default", "1", "-1", "+1"):
-        raise typer.BadParameter("auto, default, 1 or -1", param_hint="--direction")
+    if direction not in ("auto", "rolling", "default", "1", "-1", "+1"):
+        raise typer.BadParameter("auto, rolling, default, 1 or -1", param_hint="--direction")
     check_store_path(store, create=False)  # reads a factor run first: never creates a store
     with compute_session() as progress:
         result = run_backtest(
@@ -218,7 +223,9 @@ def backtest_cmd(
             level=level,
             factors=factors,
             groups=groups,
-            direction=direction if direction in ("auto", "default") else int(direction),
+            direction=(
+                direction if direction in ("auto", "rolling", "default") else int(direction)
+            ),
             rebalance="month" if rebalance == "month" else int(rebalance),
             lag=lag,
             universe=universe,

@@ -47,7 +47,8 @@ from etfflow.exceptions import StoreError
 #: 3: factor_defs.spec (an internal section number) becomes factor_defs.source (the research
 #: report and table, e.g. "Huaan 2024-12 table 8").
 #: 4: bt_summary gains rank_ic_t_nw (Newey–West t-statistic of the mean Rank IC).
-SCHEMA_VERSION = 4
+#: 5: bt_ic gains direction (each period's +1/-1: varies under ``--direction rolling``).
+SCHEMA_VERSION = 5
 DEFAULT_STORE = "etfflow.duckdb"
 #: DuckDB storage format of new stores (``storage_compatibility_version``). DuckDB 2 writes
 #: its own format by default, which DuckDB 1.x (the shell most users have) refuses to open;

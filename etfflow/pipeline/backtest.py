@@ -198,8 +198,9 @@ def run_backtest(
     groups, rebalance, lag, cost_bps
         See :func:`etfflow.backtest.engine.evaluate`.
     direction
-        ``"auto"`` (sign of the mean Rank IC), ``"default"`` (each factor's registered
-        direction), ``1`` or ``-1``.
+        ``"auto"`` (sign of the whole-sample mean Rank IC, in sample), ``"rolling"`` (per
+        period, the sign of the mean Rank IC of the periods already completed: out of
+        sample), ``"default"`` (each factor's registered direction), ``1`` or ``-1``.
     universe
         ``"default"``: the rules of docs/methodology.md#51-universe-and-trading-rules at
         stock level; ``"none"``: every stock with a return,
@@ -244,12 +245,14 @@ def run_backtest(
     if direction == "default":
         dmap = dict(zip(defs["factor"].to_list(), defs["direction"].to_list(), strict=True))
         dirs: str | int | dict = {n: int(dmap[n]) for n in names}
-    elif direction == "auto":
-        dirs = "auto"
+    elif direction in ("auto", "rolling"):
+        dirs = direction
     else:
         dirs = int(direction)
         if dirs not in (1, -1):
-            raise EtfflowError(f"direction must be auto, default, 1 or -1, got {direction!r}")
+            raise EtfflowError(
+                f"direction must be auto, rolling, default, 1 or -1, got {direction!r}"
+            )
     secs["prepare"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

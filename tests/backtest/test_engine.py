@@ -411,7 +411,7 @@ def panels(draw, n_factors: int = 2):
     else:
         rebalance = draw(st.integers(1, 6))
         lag = draw(st.integers(0, rebalance - 1))
-    direction = draw(st.sampled_from(["auto", 1, -1]))
+    direction = draw(st.sampled_from(["auto", "rolling", 1, -1]))
     cost = draw(st.sampled_from([0.0, 10.0]))
     start = "2024-01-22" if rebalance == "month" else "2024-01-01"
     t_dates = weekdays(t, start) if rebalance != "month" else weekdays(max(t, 8), start)[:t]
@@ -460,10 +460,13 @@ def test_engine_matches_loop_reference(p: dict) -> None:
         assert ic["n"].to_list() == ref.n[name].tolist()
         s = ev.summary.filter(pl.col("factor") == name).row(0, named=True)
         act = ref.active[name]
-        if any(act) or p["direction"] != "auto":
+        if any(act) or p["direction"] not in ("auto", "rolling"):
             assert s["direction"] == ref.direction[name]
         else:
             assert s["direction"] is None
+        # each period's direction (null without a cross-section)
+        want = [int(x) if a else None for x, a in zip(ref.directions[name], act, strict=True)]
+        assert ic["direction"].to_list() == want
         for key, value in ref.metrics[name].items():
             _nan_close(np.nan if s[key] is None else s[key], value)
         assert (s["note"] is None) == all(act)
@@ -652,3 +655,54 @@ def test_yearly_excess_and_win_rate_conventions() -> None:
     assert s["information_ratio"] == y["information_ratio"]
     assert s["long_max_drawdown"] == y["max_drawdown"]
     assert s["long_excess_ann"] == pytest.approx((1 + y["excess_compounded"]) ** (242 / 30) - 1)
+
+
+def _flip_market(t: int = 400, m: int = 40, flip: int = 100, seed: int = 3):
+    """A factor that predicts the next 5 days' return before day ``flip`` and predicts it
+    with the opposite sign after."""
+    rng = np.random.default_rng(seed)
+    ret = rng.normal(0, 0.01, (t, m))
+    fwd = np.full((t, m), np.nan)
+    for d in range(t - 5):
+        fwd[d] = np.prod(1 + ret[d + 1 : d + 6], axis=0) - 1
+    f = np.where(np.arange(t)[:, None] < flip, fwd, -fwd) + rng.normal(0, 0.002, (t, m))
+    return {"f": f}, ret, weekdays(t)
+
+
+def test_rolling_direction_follows_the_sign_of_past_ics_only() -> None:
+    factors, ret, dates = _flip_market()
+    ev = evaluate(factors, ret, dates, groups=5, rebalance=5, lag=0, direction="rolling")
+    ic = ev.ic.sort("date")
+    d = ic["direction"].to_numpy()
+    ric = ic["rank_ic"].to_numpy()
+    # period k uses the periods that ended by its signal day: k-1 and before (lag 0)
+    assert d[0] == 1  # nothing known yet
+    for k in range(1, len(d)):
+        past = ric[:k][np.isfinite(ric[:k])]
+        assert d[k] == (-1 if past.mean() < 0 else 1)
+    # the sign flips after the factor does (day 100 = period 20), never before
+    assert d[-1] == -1
+    assert int(np.argmax(d == -1)) > 20
+    # auto uses the whole sample's mean (in sample): one direction everywhere
+    auto = evaluate(factors, ret, dates, groups=5, rebalance=5, lag=0, direction="auto")
+    assert auto.ic["direction"].n_unique() == 1
+
+
+@pytest.mark.parametrize("lag", [0, 2])
+def test_rolling_direction_is_point_in_time(lag: int) -> None:
+    """Perturbing every return and factor value after day D leaves the direction of every
+    period signalled by D unchanged (under ``auto`` it does not: it is in sample)."""
+    factors, ret, dates = _flip_market()
+    cut = 120
+    rng = np.random.default_rng(9)
+    ret2 = ret.copy()
+    ret2[cut + 1 :] = rng.normal(0, 0.03, ret2[cut + 1 :].shape)
+    f2 = {"f": factors["f"].copy()}
+    f2["f"][cut + 1 :] = -f2["f"][cut + 1 :]
+    kw = {"groups": 5, "rebalance": 5, "lag": lag}
+    for rule, same in (("rolling", True), ("auto", False)):
+        a = evaluate(factors, ret, dates, direction=rule, **kw).ic.sort("date")
+        b = evaluate(f2, ret2, dates, direction=rule, **kw).ic.sort("date")
+        known = pl.Series(a["date"].to_numpy() <= dates[cut])
+        equal = a.filter(known)["direction"].to_list() == b.filter(known)["direction"].to_list()
+        assert equal == same, rule

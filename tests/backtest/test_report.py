@@ -122,6 +122,7 @@ def toy_evaluation(names: list[str], **summary: object) -> Evaluation:
                     "ic": [0.04, -0.02, 0.01],
                     "rank_ic": [0.05, -0.01, 0.03],
                     "n": [100, 100, 100],
+                    "direction": [summary.get("direction", TABLE47_ROW["direction"])] * 3,
                 },
                 schema=IC_SCHEMA,
             )
