@@ -69,3 +69,10 @@ def write_task(shared: Mapping[str, np.ndarray], payload: str) -> None:
 def env_task(shared: Mapping[str, np.ndarray], payload: str) -> tuple[int, str | None]:
     """This process's id and the environment variable ``payload``."""
     return os.getpid(), os.environ.get(payload)
+
+
+def threads_task(shared: Mapping[str, np.ndarray], payload: int) -> tuple[int, int]:
+    """This process's id and numba's thread count in it."""
+    import numba
+
+    return os.getpid(), int(numba.get_num_threads())

@@ -228,35 +228,54 @@ def test_local_temporary_folder_removed(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def test_worker_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workers get one numba thread per CPU share and a writable numba cache."""
+    """A writable numba cache: numba's own beside the package when writable, the caller's
+    NUMBA_CACHE_DIR when set, else a per-user temporary folder."""
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    assert ex._default_cache_writable()  # an editable install in a writable checkout
+    assert ex.worker_environment() == {}
     monkeypatch.setattr(ex, "_default_cache_writable", lambda: False)
-    env = ex.worker_environment(os.cpu_count() or 1)
-    assert env["NUMBA_NUM_THREADS"] == "1"
+    env = ex.worker_environment()
     assert env["NUMBA_CACHE_DIR"].startswith(tempfile.gettempdir())
     monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere")
-    assert "NUMBA_CACHE_DIR" not in ex.worker_environment(1)
+    assert ex.worker_environment() == {}
 
 
-def test_local_progress_workers_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tasks run in other processes that start with the worker environment; the caller's own
-    environment is left as it was; progress counts completed tasks."""
-    monkeypatch.setenv("NUMBA_NUM_THREADS_PROBE", "caller")
-    monkeypatch.setattr(ex, "worker_environment", lambda n: {"NUMBA_NUM_THREADS_PROBE": "worker"})
+@pytest.mark.parametrize("make", [ex._EnvSpawnContext, ex._EnvForkServerContext])
+def test_pool_context_environment(make: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process of the pool's context starts with the extra environment (before it imports
+    anything) while the caller's own environment stays as it was."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    monkeypatch.setenv("ETFFLOW_PROBE", "caller")
+    ctx = make({"ETFFLOW_PROBE": "worker"})
+    if make is ex._EnvForkServerContext:
+        # the fork server is shared by the whole test process: its environment is the one it
+        # started with, so only a fresh server shows the variable; check the process class
+        p = ctx.Process(target=print)
+        assert p._env == {"ETFFLOW_PROBE": "worker"} and p._start_method == "forkserver"
+        return
+    with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+        pid, value = pool.submit(st.env_task, {}, "ETFFLOW_PROBE").result()
+    assert (value, os.environ["ETFFLOW_PROBE"]) == ("worker", "caller")
+    assert pid != os.getpid()
+
+
+def test_local_progress_and_threads() -> None:
+    """Tasks run in other processes, each with CPUs // workers numba threads; progress counts
+    completed tasks."""
     calls: list[tuple[str, int, int]] = []
     with make_executor("local", workers=2) as e:
-        assert list(e.map(st.env_task, [], {"x": np.ones(2)})) == []
+        assert list(e.map(st.threads_task, [], {"x": np.ones(2)})) == []
         out = dict(
             e.map(
-                st.env_task,
-                [("a", "NUMBA_NUM_THREADS_PROBE"), ("b", "NUMBA_NUM_THREADS_PROBE")],
+                st.threads_task,
+                [("a", 0), ("b", 0)],
                 {"x": np.ones(2)},
                 progress=lambda *a: calls.append(a),
             )
         )
-    assert {v[1] for v in out.values()} == {"worker"}
+    assert {v[1] for v in out.values()} == {max(1, (os.cpu_count() or 1) // 2)}
     assert os.getpid() not in {v[0] for v in out.values()}
-    assert os.environ["NUMBA_NUM_THREADS_PROBE"] == "caller"
     assert calls == [("cells", 1, 2), ("cells", 2, 2)]
 
 

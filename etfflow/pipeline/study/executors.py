@@ -11,10 +11,11 @@ already yielded stay valid. Tasks must be idempotent (they only compute; only th
 writes results), so an executor may run a task again after a worker died.
 
 - ``serial``: in this process, in order (the reference every other executor must equal).
-- ``local``: a pool of ``workers`` processes on this machine (default: one per CPU), started
-  with ``spawn`` (numba's threads do not survive ``fork``). The shared arrays are written once
-  to a temporary folder as ``.npy`` files that every worker memory-maps read-only in its
-  initializer (no per-task copies; the page cache holds one copy for all workers); the folder
+- ``local``: a pool of ``workers`` processes on this machine (default: one per CPU), forked
+  from a ``forkserver`` that imported the kernels once (``spawn`` where there is none; never
+  ``fork``: numba's threads do not survive it), one pool per map. The shared arrays are
+  written once to a temporary folder as ``.npy`` files that every worker memory-maps read-only
+  in its initializer (no per-task copies; the page cache holds one copy for all workers); the folder
   is removed when the map ends, also on an error or an interrupt. When a worker process dies
   (killed, out of memory) the pool is restarted and the unfinished tasks run again, at most
   ``retries`` times; past that the map fails naming the unfinished tasks.
@@ -25,11 +26,11 @@ writes results), so an executor may run a task again after a worker died.
   (``broadcast=True``: no shared file system needed, as on Kubernetes); tasks are submitted
   with ``retries``, and the scheduler runs a task again when its worker dies.
 
-Worker processes get ``NUMBA_NUM_THREADS = max(1, CPUs // workers)`` (no oversubscription;
-results do not depend on the thread count, see :mod:`etfflow._threads`) and a writable numba
-cache: the caller's ``NUMBA_CACHE_DIR`` when set, else numba's own cache beside the package
-when that folder is writable (shared with the caller, so kernels it compiled load from
-disk), else a per-user folder under the system's temporary folder (:func:`worker_environment`).
+Worker processes use ``max(1, CPUs // workers)`` numba threads (no oversubscription; results
+do not depend on the thread count, see :mod:`etfflow._threads`) and a writable numba cache:
+the caller's ``NUMBA_CACHE_DIR`` when set, else numba's own cache beside the package when that
+folder is writable (shared with the caller, so kernels it compiled load from disk), else a
+per-user folder under the system's temporary folder (:func:`worker_environment`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing.context
+import multiprocessing.process
 import os
 import re
 import shutil
@@ -179,18 +181,17 @@ def _default_cache_writable() -> bool:
     return os.access(cache if cache.is_dir() else folder, os.W_OK)
 
 
-def worker_environment(workers: int) -> dict[str, str]:
-    """Environment variables of a worker process (set before it imports numba).
+def worker_environment() -> dict[str, str]:
+    """Environment variables a worker process needs before it imports numba.
 
-    ``NUMBA_NUM_THREADS``: the CPUs divided among the workers (at least 1);
-    ``NUMBA_CACHE_DIR``: only when the caller has none and numba's default cache beside the
+    ``NUMBA_CACHE_DIR`` only when the caller has none and numba's default cache beside the
     package is not writable (a read-only install): a per-user folder in the temporary folder.
+    (Numba's thread count is set in each worker, :func:`_set_numba_threads`.)
     """
-    env = {"NUMBA_NUM_THREADS": str(_numba_threads(workers))}
-    if not os.environ.get("NUMBA_CACHE_DIR") and not _default_cache_writable():
-        uid = os.getuid() if hasattr(os, "getuid") else "user"
-        env["NUMBA_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / f"etfflow-numba-{uid}")
-    return env
+    if os.environ.get("NUMBA_CACHE_DIR") or _default_cache_writable():
+        return {}
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return {"NUMBA_CACHE_DIR": str(Path(tempfile.gettempdir()) / f"etfflow-numba-{uid}")}
 
 
 def _set_numba_threads(n: int) -> None:
@@ -227,27 +228,60 @@ def _environ(env: Mapping[str, str]) -> Iterator[None]:
                     os.environ[k] = v
 
 
-class _EnvSpawnProcess(multiprocessing.context.SpawnProcess):
-    """A ``spawn`` process started with extra environment variables (``_env``)."""
+#: Modules the ``forkserver`` imports once (missing ones are skipped): every worker forks from
+#: it with NumPy, Polars, numba and the backtest kernels already imported.
+PRELOAD: tuple[str, ...] = (
+    "etfflow.pipeline.study.executors",
+    "etfflow.backtest.engine",
+    "etfflow.pipeline.study.run",
+)
+
+
+class _EnvProcess(multiprocessing.process.BaseProcess):
+    """A process started (``spawn``, or the fork server's first start) with ``_env`` set."""
 
     _env: Mapping[str, str] = MappingProxyType({})
+    _base: Any = multiprocessing.context.SpawnProcess
+    _start_method: str | None = None
 
     @staticmethod
     def _Popen(process_obj: Any) -> Any:
         with _environ(process_obj._env):
-            return multiprocessing.context.SpawnProcess._Popen(process_obj)
+            return process_obj._base._Popen(process_obj)
 
 
 class _EnvSpawnContext(multiprocessing.context.SpawnContext):
-    """The ``spawn`` context whose processes start with ``env`` set (before any import)."""
-
     def __init__(self, env: Mapping[str, str]) -> None:
         self._env = dict(env)
 
-    def Process(self, *args: Any, **kwargs: Any) -> _EnvSpawnProcess:  # type: ignore[override]
-        p = _EnvSpawnProcess(*args, **kwargs)
-        p._env = self._env
-        return p
+    def Process(self, *args: Any, **kwargs: Any) -> _EnvProcess:  # type: ignore[override]
+        return _env_process(self, multiprocessing.context.SpawnProcess, args, kwargs)
+
+
+class _EnvForkServerContext(multiprocessing.context.ForkServerContext):
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = dict(env)
+
+    def Process(self, *args: Any, **kwargs: Any) -> _EnvProcess:  # type: ignore[override]
+        return _env_process(self, multiprocessing.context.ForkServerProcess, args, kwargs)
+
+
+def _env_process(ctx: Any, base: Any, args: Any, kwargs: Any) -> _EnvProcess:
+    p = _EnvProcess(*args, **kwargs)
+    p._env, p._base, p._start_method = ctx._env, base, base._start_method
+    return p
+
+
+def _pool_context(env: Mapping[str, str]) -> multiprocessing.context.BaseContext:
+    """``forkserver`` where available (Linux, macOS): the server starts once per client
+    process with ``env`` and :data:`PRELOAD` imported, and each worker forks from it (measured:
+    a 2-worker pool's first backtest result 4-5x sooner than with ``spawn``); else ``spawn``
+    with ``env`` (Windows). Never ``fork``: numba's and Polars' threads do not survive it."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = _EnvForkServerContext(env)
+        ctx.set_forkserver_preload(list(PRELOAD))  # effective when the server starts
+        return ctx
+    return _EnvSpawnContext(env)
 
 
 def _write_shared(folder: Path, arrays: Mapping[str, np.ndarray]) -> dict[str, str]:
@@ -322,7 +356,7 @@ class LocalExecutor(Executor):
         pending = dict(tasks)
         n_workers = min(self.workers, len(tasks))
         threads = _numba_threads(n_workers)
-        context = _EnvSpawnContext(worker_environment(n_workers))
+        context = _pool_context(worker_environment())
         done, restarts = 0, 0
         while pending:
             broken: BrokenProcessPool | None = None
@@ -423,7 +457,7 @@ class DaskExecutor(Executor):
                 host="127.0.0.1",
                 dashboard_address="127.0.0.1:0",  # None still serves it on :8787
                 silence_logs=logging.ERROR,
-                env=worker_environment(n),
+                env={**worker_environment(), "NUMBA_NUM_THREADS": str(_numba_threads(n))},
             )
             self.address = self._cluster.scheduler_address
             self._client = distributed.Client(self._cluster, timeout=DASK_TIMEOUT)
