@@ -76,3 +76,13 @@ def threads_task(shared: Mapping[str, np.ndarray], payload: int) -> tuple[int, i
     import numba
 
     return os.getpid(), int(numba.get_num_threads())
+
+
+def mmap_task(shared: Mapping[str, np.ndarray], payload: str) -> bool:
+    """Whether the shared array ``payload`` is a view of a memory-mapped file."""
+    import mmap
+
+    base: Any = shared[payload]
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    return base is not None

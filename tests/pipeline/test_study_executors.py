@@ -215,6 +215,9 @@ def test_local_temporary_folder_removed(monkeypatch: pytest.MonkeyPatch, tmp_pat
         rest = list(it)
         assert len(rest) == 2
         assert _study_folders(tmp_path) == []
+        # the workers read the arrays from that folder's memory-mapped files, not copies
+        assert run(e, st.mmap_task, [("m", "x")], shared) == {"m": True}
+        assert _study_folders(tmp_path) == []
         # a failing map
         with pytest.raises(StudyTaskError):
             list(e.map(st.write_task, [("cell w", "x")], shared))
@@ -289,6 +292,7 @@ def test_bad_arguments(monkeypatch: pytest.MonkeyPatch, dask_cluster: Any) -> No
     with pytest.raises(EtfflowError, match="expected a Dask scheduler address"):
         make_executor("dask", cluster="127.0.0.1 8786")
     with make_executor("serial") as e:
+        assert run(e, st.mmap_task, [("m", "x")], {"x": np.ones(2)}) == {"m": False}
         with pytest.raises(EtfflowError, match="task key 'a' is used twice"):
             list(e.map(st.sum_task, [("a", 1), ("a", 2)], {"x": np.ones(2)}))
         with pytest.raises(EtfflowError, match="shared input 'x': dtype object"):
