@@ -20,8 +20,10 @@ are compiled once before timing by a warm-up study of 2 cells on the same data):
   shared panels scattered to every worker.
 
 Reported per contender (medians over ``--runs``): seconds of the whole ``run_study`` and of
-its phases (``prepare``: dataset checks and market; ``executor``: start-up; ``shared``: the
-look-through, factors and processing in the client; ``cells``: evaluation and store writes),
+its phases (``prepare``: dataset checks and market; ``executor``: start-up (the Dask
+cluster; a local pool starts inside ``cells``); ``shared``: the look-through, factors and
+processing in the client; ``cells``: evaluation and store writes; ``ship``: writing (local)
+or scattering (Dask) the shared arrays once, part of ``cells``),
 the speed-up of ``cells`` over serial, the per-cell overhead ``(workers * cells_s -
 serial_cells_s) / n_cells`` (worker-seconds a cell costs beyond its serial compute: start-up,
 shipping panels and results, idle tails), the client's peak RSS and the largest worker's peak
@@ -67,6 +69,7 @@ rebalance = [20]
 CHILD = r"""
 import json, resource, sys, time
 import duckdb
+from etfflow.pipeline.study.executors import make_executor
 from etfflow.pipeline.study.run import run_study
 kind, study, warm, store, workers = sys.argv[1:6]
 workers = int(workers)
@@ -75,7 +78,9 @@ workers = int(workers)
 run_study(warm, store=store + ".warm", executor="serial")
 ru0 = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
-r = run_study(study, store=store, executor=kind, workers=None if kind == "serial" else workers)
+ex = make_executor(kind, workers=None if kind == "serial" else workers)
+t_start = time.perf_counter() - t0
+r = run_study(study, store=store, executor=ex)  # run_study closes the executor
 dt = time.perf_counter() - t0
 ru = resource.getrusage(resource.RUSAGE_SELF)
 ch = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -86,7 +91,8 @@ with duckdb.connect(store, read_only=True) as con:
     ).fetchall()
 print(json.dumps({
     "seconds": dt,
-    "phases": r.seconds,
+    "phases": {**r.seconds, "executor": t_start},
+    "stats": dict(ex.stats),
     "cells": len(r.cells),
     "rss_mb": ru.ru_maxrss / 1024,
     "worker_rss_mb": ch.ru_maxrss / 1024 if kind != "serial" else None,
@@ -144,7 +150,7 @@ def main() -> None:
     print(
         f"{'executor':8s} {'total s':>8s} {'prepare':>8s} {'start':>7s} {'shared':>7s} "
         f"{'cells':>7s} {'speed-up':>8s} {'ovh/cell':>9s} {'client MB':>9s} "
-        f"{'worker MB':>9s} {'minflt':>9s}"
+        f"{'worker MB':>9s} {'minflt':>9s} {'ship s':>7s} {'ship MB':>8s}"
     )
     for kind in CONTENDERS:
         w = 1 if kind == "serial" else a.workers
@@ -161,6 +167,8 @@ def main() -> None:
             "rss_mb": med(kind, lambda x: x["rss_mb"]),
             "worker_rss_mb": None if kind == "serial" else med(kind, lambda x: x["worker_rss_mb"]),
             "minflt": med(kind, lambda x: x["minflt"]),
+            "share_s": med(kind, lambda x: x["stats"].get("share_s", 0.0)),
+            "share_mb": med(kind, lambda x: x["stats"].get("share_mb", 0.0)),
         }
         rows.append(row)
         wk = "-" if row["worker_rss_mb"] is None else f"{row['worker_rss_mb']:.0f}"
@@ -168,7 +176,7 @@ def main() -> None:
             f"{kind:8s} {row['seconds']:8.1f} {row['prepare']:8.1f} {row['start']:7.1f} "
             f"{row['shared']:7.1f} {row['cells']:7.1f} {row['speedup']:7.2f}x "
             f"{row['overhead_per_cell']:8.3f}s {row['rss_mb']:9.0f} {wk:>9s} "
-            f"{row['minflt']:9.0f}"
+            f"{row['minflt']:9.0f} {row['share_s']:7.2f} {row['share_mb']:8.0f}"
         )
     if a.json:
         a.json.write_text(json.dumps({"workers": a.workers, "rows": rows}, indent=2))

@@ -44,6 +44,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -76,6 +77,10 @@ class Executor:
 
     kind: str = "serial"
     workers: int = 1
+    #: Measurements of the last map (seconds, MB), for benchmarks and logs: ``start_s``
+    #: (cluster start-up, Dask), ``share_s`` and ``share_mb`` (writing or scattering the
+    #: shared arrays once), ``restarts`` (local pools restarted after a worker died).
+    stats: Mapping[str, float] = MappingProxyType({})
 
     def map(
         self,
@@ -284,6 +289,10 @@ def _pool_context(env: Mapping[str, str]) -> multiprocessing.context.BaseContext
     return _EnvSpawnContext(env)
 
 
+def _megabytes(arrays: Mapping[str, np.ndarray]) -> float:
+    return sum(a.nbytes for a in arrays.values()) / 1e6
+
+
 def _write_shared(folder: Path, arrays: Mapping[str, np.ndarray]) -> dict[str, str]:
     """Each array to ``folder/<i>.npy`` (names may hold any character); name -> file."""
     files: dict[str, str] = {}
@@ -340,7 +349,13 @@ class LocalExecutor(Executor):
         folder = Path(tempfile.mkdtemp(prefix="etfflow-study-"))
         self._folders.add(folder)
         try:
+            t0 = time.perf_counter()
             files = _write_shared(folder, arrays)
+            self.stats = {
+                "share_s": time.perf_counter() - t0,
+                "share_mb": _megabytes(arrays),
+                "restarts": 0,
+            }
             yield from self._run(fn, list(tasks), files, progress)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -389,6 +404,7 @@ class LocalExecutor(Executor):
                 pool.shutdown(wait=True, cancel_futures=True)
             if broken is not None:
                 restarts += 1
+                self.stats = {**self.stats, "restarts": restarts}
                 keys = list(pending)
                 if restarts > self.retries:
                     raise StudyTaskError(
@@ -448,6 +464,7 @@ class DaskExecutor(Executor):
         self.retries = retries
         self._cluster: Any = None
         self.address = cluster
+        t0 = time.perf_counter()
         if cluster is None:
             n = workers or _cpus()
             self._cluster = distributed.LocalCluster(
@@ -460,7 +477,11 @@ class DaskExecutor(Executor):
                 env={**worker_environment(), "NUMBA_NUM_THREADS": str(_numba_threads(n))},
             )
             self.address = self._cluster.scheduler_address
-            self._client = distributed.Client(self._cluster, timeout=DASK_TIMEOUT)
+            try:
+                self._client = distributed.Client(self._cluster, timeout=DASK_TIMEOUT)
+            except BaseException:
+                self._cluster.close(timeout=DASK_TIMEOUT)
+                raise
         else:
             if not _ADDRESS.match(cluster):
                 raise EtfflowError(
@@ -478,6 +499,7 @@ class DaskExecutor(Executor):
             if workers is not None:
                 self._client.wait_for_workers(workers, timeout=DASK_TIMEOUT)
             self.workers = max(1, len(self._client.scheduler_info(n_workers=-1)["workers"]))
+            self.stats = {"start_s": time.perf_counter() - t0}
         except BaseException:
             self.close()
             raise
@@ -501,9 +523,15 @@ class DaskExecutor(Executor):
         # one copy per worker, sent up front; the tasks refer to the futures. A list, not the
         # dict: the dict's names would become the data's keys, shared by consecutive maps
         names = list(arrays)
+        t0 = time.perf_counter()
         sent = (
             client.scatter([arrays[n] for n in names], broadcast=True, hash=False) if names else []
         )
+        self.stats = {
+            **self.stats,
+            "share_s": time.perf_counter() - t0,
+            "share_mb": _megabytes(arrays),
+        }
         scattered = dict(zip(names, sent, strict=True))
         futures: dict[str, str] = {}
         submitted = []
