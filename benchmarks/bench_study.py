@@ -24,10 +24,12 @@ its phases (``prepare``: dataset checks and market; ``executor``: start-up (the 
 cluster; a local pool starts inside ``cells``); ``shared``: the look-through, factors and
 processing in the client; ``cells``: evaluation and store writes; ``ship``: writing (local)
 or scattering (Dask) the shared arrays once, part of ``cells``),
-the speed-up of ``cells`` over serial, the per-cell overhead ``(workers * cells_s -
+``1st``: from the start of the map to its first result (pool or worker start-up, loading the
+kernels), the speed-up of ``cells`` over serial, the per-cell overhead ``(workers * cells_s -
 serial_cells_s) / n_cells`` (worker-seconds a cell costs beyond its serial compute: start-up,
-shipping panels and results, idle tails), the client's peak RSS and the largest worker's peak
-RSS (``RUSAGE_CHILDREN``: the biggest child process waited for), minor page faults of the
+shipping panels and results, idle tails), the client's peak RSS, the largest worker's peak RSS
+and USS (memory private to it: RSS counts the memory-mapped panels each local worker reads,
+which the page cache holds once; sampled every 0.2 s with psutil), minor page faults of the
 client. The stored ``bt_summary`` of every contender must equal the serial one (checked).
 """
 
@@ -64,26 +66,43 @@ pool = ["all"]
 factors = {factors}
 groups = [5]
 rebalance = [20]
+cost_bps = [10.0]
 """
 
 CHILD = r"""
-import json, resource, sys, time
-import duckdb
+import json, resource, sys, threading, time
+import duckdb, psutil
 from etfflow.pipeline.study.executors import make_executor
 from etfflow.pipeline.study.run import run_study
 kind, study, warm, store, workers = sys.argv[1:6]
-workers = int(workers)
+workers = int(workers) if kind != "serial" else 0
 # compile (or load) every numba kernel in the client before timing; workers load them from
 # the same on-disk cache
 run_study(warm, store=store + ".warm", executor="serial")
+peak = {}  # child pid -> (max RSS, max USS) in bytes, sampled every 0.2 s
+stop = threading.Event()
+def sample():
+    me = psutil.Process()
+    while not stop.is_set():
+        for c in me.children(recursive=True):
+            try:
+                m = c.memory_full_info()
+            except psutil.Error:
+                continue
+            r, u = peak.get(c.pid, (0, 0))
+            peak[c.pid] = (max(r, m.rss), max(u, m.uss))
+        stop.wait(0.2)
+sampler = threading.Thread(target=sample, daemon=True)
+sampler.start()
 ru0 = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
-ex = make_executor(kind, workers=None if kind == "serial" else workers)
+ex = make_executor(kind, workers=workers or None)
 t_start = time.perf_counter() - t0
 r = run_study(study, store=store, executor=ex)  # run_study closes the executor
 dt = time.perf_counter() - t0
 ru = resource.getrusage(resource.RUSAGE_SELF)
-ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+stop.set()
+sampler.join()
 with duckdb.connect(store, read_only=True) as con:
     summary = con.execute(
         "select c.cell, s.* exclude (run_id) from study_cells c join bt_summary s using (run_id) "
@@ -95,7 +114,8 @@ print(json.dumps({
     "stats": dict(ex.stats),
     "cells": len(r.cells),
     "rss_mb": ru.ru_maxrss / 1024,
-    "worker_rss_mb": ch.ru_maxrss / 1024 if kind != "serial" else None,
+    "worker_rss_mb": max((r for r, u in peak.values()), default=0) / 2**20 if workers else None,
+    "worker_uss_mb": max((u for r, u in peak.values()), default=0) / 2**20 if workers else None,
     "minflt": ru.ru_minflt - ru0.ru_minflt,
     "summary": repr(summary),
 }))
@@ -127,7 +147,7 @@ def main() -> None:
         study = Path(tmp) / "bench48.toml"
         study.write_text(STUDY.format(data=data, factors=factors), encoding="utf-8")
         warm = Path(tmp) / "warm.toml"
-        warm.write_text(WARM.format(data=data, factors=json.dumps(list(FACTORS[:2]))))
+        warm.write_text(WARM.format(data=data, factors=factors))
         for r in range(a.runs):
             for kind in CONTENDERS:  # alternate, so drift in machine load hits all alike
                 store = Path(tmp) / f"{kind}_{r}.duckdb"
@@ -150,7 +170,8 @@ def main() -> None:
     print(
         f"{'executor':8s} {'total s':>8s} {'prepare':>8s} {'start':>7s} {'shared':>7s} "
         f"{'cells':>7s} {'speed-up':>8s} {'ovh/cell':>9s} {'client MB':>9s} "
-        f"{'worker MB':>9s} {'minflt':>9s} {'ship s':>7s} {'ship MB':>8s}"
+        f"{'worker MB':>9s} {'wrk USS':>8s} {'minflt':>9s} {'ship s':>7s} {'ship MB':>8s} "
+        f"{'1st s':>6s}"
     )
     for kind in CONTENDERS:
         w = 1 if kind == "serial" else a.workers
@@ -168,15 +189,19 @@ def main() -> None:
             "worker_rss_mb": None if kind == "serial" else med(kind, lambda x: x["worker_rss_mb"]),
             "minflt": med(kind, lambda x: x["minflt"]),
             "share_s": med(kind, lambda x: x["stats"].get("share_s", 0.0)),
+            "first_s": med(kind, lambda x: x["stats"].get("first_s", 0.0)),
+            "worker_uss_mb": None if kind == "serial" else med(kind, lambda x: x["worker_uss_mb"]),
             "share_mb": med(kind, lambda x: x["stats"].get("share_mb", 0.0)),
         }
         rows.append(row)
         wk = "-" if row["worker_rss_mb"] is None else f"{row['worker_rss_mb']:.0f}"
+        wu = "-" if row["worker_uss_mb"] is None else f"{row['worker_uss_mb']:.0f}"
         print(
             f"{kind:8s} {row['seconds']:8.1f} {row['prepare']:8.1f} {row['start']:7.1f} "
             f"{row['shared']:7.1f} {row['cells']:7.1f} {row['speedup']:7.2f}x "
-            f"{row['overhead_per_cell']:8.3f}s {row['rss_mb']:9.0f} {wk:>9s} "
-            f"{row['minflt']:9.0f} {row['share_s']:7.2f} {row['share_mb']:8.0f}"
+            f"{row['overhead_per_cell']:8.3f}s {row['rss_mb']:9.0f} {wk:>9s} {wu:>8s} "
+            f"{row['minflt']:9.0f} {row['share_s']:7.2f} {row['share_mb']:8.0f} "
+            f"{row['first_s']:6.1f}"
         )
     if a.json:
         a.json.write_text(json.dumps({"workers": a.workers, "rows": rows}, indent=2))

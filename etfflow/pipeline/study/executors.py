@@ -79,7 +79,8 @@ class Executor:
     workers: int = 1
     #: Measurements of the last map (seconds, MB), for benchmarks and logs: ``start_s``
     #: (cluster start-up, Dask), ``share_s`` and ``share_mb`` (writing or scattering the
-    #: shared arrays once), ``restarts`` (local pools restarted after a worker died).
+    #: shared arrays once), ``first_s`` (from the start of the map to its first result),
+    #: ``restarts`` (local pools restarted after a worker died).
     stats: Mapping[str, float] = MappingProxyType({})
 
     def map(
@@ -118,17 +119,26 @@ class SerialExecutor(Executor):
     ) -> Iterator[tuple[str, R]]:
         _check_tasks(tasks)
         view = MappingProxyType({k: _read_only(v) for k, v in _check_shared(shared).items()})
+        t0 = time.perf_counter()
+        self.stats = {}
         for i, (key, payload) in enumerate(tasks):
             try:
                 result = fn(view, payload)
             except Exception as exc:  # any failure of a task names the task
                 raise StudyTaskError(key, exc) from exc
+            _mark_first(self, t0)
             if progress is not None:
                 progress("cells", i + 1, len(tasks))
             yield key, result
 
 
 # --------------------------------------------------------------------------- shared helpers
+
+
+def _mark_first(ex: Executor, t0: float) -> None:
+    """Record ``first_s``: seconds from the start of the map to its first result (start-up)."""
+    if "first_s" not in ex.stats:
+        ex.stats = {**ex.stats, "first_s": time.perf_counter() - t0}
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -356,7 +366,7 @@ class LocalExecutor(Executor):
                 "share_mb": _megabytes(arrays),
                 "restarts": 0,
             }
-            yield from self._run(fn, list(tasks), files, progress)
+            yield from self._run(fn, list(tasks), files, progress, t0)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
             self._folders.discard(folder)
@@ -367,6 +377,7 @@ class LocalExecutor(Executor):
         tasks: list[tuple[str, Any]],
         files: Mapping[str, str],
         progress: Progress | None,
+        t0: float,
     ) -> Iterator[tuple[str, R]]:
         pending = dict(tasks)
         n_workers = min(self.workers, len(tasks))
@@ -397,6 +408,7 @@ class LocalExecutor(Executor):
                         raise StudyTaskError(key, exc) from exc
                     del pending[key]
                     done += 1
+                    _mark_first(self, t0)
                     if progress is not None:
                         progress("cells", done, len(tasks))
                     yield key, result
@@ -524,6 +536,7 @@ class DaskExecutor(Executor):
         # dict: the dict's names would become the data's keys, shared by consecutive maps
         names = list(arrays)
         t0 = time.perf_counter()
+        self.stats = {k: v for k, v in self.stats.items() if k == "start_s"}
         sent = (
             client.scatter([arrays[n] for n in names], broadcast=True, hash=False) if names else []
         )
@@ -559,6 +572,7 @@ class DaskExecutor(Executor):
                 result = fut.result()
                 fut.release()
                 done += 1
+                _mark_first(self, t0)
                 if progress is not None:
                     progress("cells", done, len(tasks))
                 yield key, result
