@@ -1,5 +1,5 @@
 """Study executors benchmark: one 48-cell study on the full market, run serially, with the
-local process pool and with a Dask LocalCluster, in the same run (issue 13 §3).
+local process pool and with a Dask LocalCluster, in the same run (issue 13).
 
 Usage::
 
