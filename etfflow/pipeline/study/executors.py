@@ -26,8 +26,10 @@ writes results), so an executor may run a task again after a worker died.
   (``broadcast=True``: no shared file system needed, as on Kubernetes); tasks are submitted
   with ``retries``, and the scheduler runs a task again when its worker dies.
 
-Worker processes use ``max(1, CPUs // workers)`` numba threads (no oversubscription; results
-do not depend on the thread count, see :mod:`etfflow._threads`) and a writable numba cache:
+Worker processes on this machine (``local``, a Dask ``LocalCluster``) use ``max(1, CPUs //
+workers)`` numba threads (no oversubscription; results do not depend on the thread count, see
+:mod:`etfflow._threads`; workers of a cluster started elsewhere keep their own
+``NUMBA_NUM_THREADS``) and a writable numba cache:
 the caller's ``NUMBA_CACHE_DIR`` when set, else numba's own cache beside the package when that
 folder is writable (shared with the caller, so kernels it compiled load from disk), else a
 per-user folder under the system's temporary folder (:func:`worker_environment`).
@@ -454,7 +456,8 @@ def _import_distributed() -> Any:
 def _run_dask_task(
     fn: TaskFn[R], shared: Mapping[str, np.ndarray], payload: Any, threads: int
 ) -> R:
-    _set_numba_threads(threads)
+    if threads > 0:  # 0: a cluster started elsewhere, its workers' own setting
+        _set_numba_threads(threads)
     view = MappingProxyType({k: _read_only(v) for k, v in shared.items()})
     return fn(view, payload)
 
@@ -530,7 +533,7 @@ class DaskExecutor(Executor):
         if not tasks:
             return
         client = self._client
-        threads = _numba_threads(self.workers)
+        threads = _numba_threads(self.workers) if self._cluster is not None else 0
         token = uuid.uuid4().hex[:12]
         # one copy per worker, sent up front; the tasks refer to the futures. A list, not the
         # dict: the dict's names would become the data's keys, shared by consecutive maps
