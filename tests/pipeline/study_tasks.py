@@ -86,3 +86,10 @@ def mmap_task(shared: Mapping[str, np.ndarray], payload: str) -> bool:
     while base is not None and not isinstance(base, mmap.mmap):
         base = getattr(base, "base", None)
     return base is not None
+
+
+def pid_then_sleep_task(shared: Mapping[str, np.ndarray], payload: dict[str, Any]) -> int:
+    """Writes this process's id to ``payload["folder"]/pid-<i>``, then sleeps ``sleep`` s."""
+    Path(payload["folder"], f"pid-{payload['i']}").write_text(str(os.getpid()))
+    time.sleep(payload["sleep"])
+    return int(payload["i"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,6 +229,40 @@ def test_local_temporary_folder_removed(monkeypatch: pytest.MonkeyPatch, tmp_pat
         assert len(_study_folders(tmp_path)) == 1
         it.close()
         assert _study_folders(tmp_path) == []
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_local_interrupted_map_stops_running_tasks(tmp_path: Path) -> None:
+    """A caller that stops reading (an interrupt in its loop closes the generator) stops the
+    tasks still running: their worker processes are gone when ``close`` returns."""
+    tasks = [
+        ("fast", {"i": 0, "folder": str(tmp_path), "sleep": 0.0}),
+        ("slow", {"i": 1, "folder": str(tmp_path), "sleep": 600.0}),
+    ]
+    with make_executor("local", workers=2) as e:
+        it = e.map(st.pid_then_sleep_task, tasks, {})
+        assert next(it) == ("fast", 0)
+        slow = tmp_path / "pid-1"
+        for _ in range(600):  # the slow task has started (it writes its pid first)
+            if slow.exists() and slow.read_text():
+                break
+            time.sleep(0.05)
+        pid = int(slow.read_text())
+        assert _alive(pid)
+        # without stopping the task, close would wait the 600 s it sleeps
+        closer = threading.Thread(target=it.close, daemon=True)
+        closer.start()
+        closer.join(timeout=60)
+        assert not closer.is_alive(), "closing the map waited for the running task"
+        assert not _alive(pid)
 
 
 def test_worker_environment(monkeypatch: pytest.MonkeyPatch) -> None:

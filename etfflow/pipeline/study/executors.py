@@ -15,8 +15,9 @@ writes results), so an executor may run a task again after a worker died.
   from a ``forkserver`` that imported the kernels once (``spawn`` where there is none; never
   ``fork``: numba's threads do not survive it), one pool per map. The shared arrays are
   written once to a temporary folder as ``.npy`` files that every worker memory-maps read-only
-  in its initializer (no per-task copies; the page cache holds one copy for all workers); the folder
-  is removed when the map ends, also on an error or an interrupt. When a worker process dies
+  in its initializer (no per-task copies; the page cache holds one copy for all workers); the
+  folder is removed when the map ends, also on an error or an interrupt (the workers still
+  running are then terminated, not awaited). When a worker process dies
   (killed, out of memory) the pool is restarted and the unfinished tasks run again, at most
   ``retries`` times; past that the map fails naming the unfinished tasks.
 - ``dask``: a Dask ``distributed`` cluster (``pip install "etfflow[dask]"``): a
@@ -212,8 +213,7 @@ def worker_environment() -> dict[str, str]:
 
 
 def _set_numba_threads(n: int) -> None:
-    """Inside a worker: cap numba's threads (when numba was imported before the environment
-    variable was set, e.g. by the main module a ``spawn`` child re-imports)."""
+    """Inside a worker: use ``n`` numba threads (at most the size of numba's thread pool)."""
     import numba
 
     # the size of numba's thread pool (set_num_threads cannot exceed it)
@@ -326,6 +326,13 @@ def _init_local_worker(files: Mapping[str, str], threads: int) -> None:
     _set_numba_threads(threads)
 
 
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop the pool's worker processes now (Python 3.14 has ``terminate_workers``)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):
+            proc.terminate()
+
+
 def _run_local_task(fn: TaskFn[R], payload: Any) -> R:
     return fn(_WORKER_SHARED, payload)
 
@@ -414,6 +421,11 @@ class LocalExecutor(Executor):
                     if progress is not None:
                         progress("cells", done, len(tasks))
                     yield key, result
+            except BaseException:
+                # a failed task, an interrupt or a caller that stopped reading: the tasks
+                # still running are of no use, stop them instead of waiting for them
+                _terminate_workers(pool)
+                raise
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
             if broken is not None:
