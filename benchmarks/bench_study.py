@@ -30,13 +30,16 @@ serial_cells_s) / n_cells`` (worker-seconds a cell costs beyond its serial compu
 shipping panels and results, idle tails), the client's peak RSS, the largest worker's peak RSS
 and USS (memory private to it: RSS counts the memory-mapped panels each local worker reads,
 which the page cache holds once; sampled every 0.2 s with psutil), minor page faults of the
-client. The stored ``bt_summary`` of every contender must equal the serial one (checked).
+client, ``write``: seconds the client spent writing cells to the store (part of ``cells``),
+``res``: pickled size of one cell's result. The stored ``bt_summary`` of every contender must
+equal the serial one (checked).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -72,8 +75,20 @@ cost_bps = [10.0]
 CHILD = r"""
 import json, resource, sys, threading, time
 import duckdb, psutil
+import pickle
+from etfflow.pipeline.study import run as run_mod
 from etfflow.pipeline.study.executors import make_executor
 from etfflow.pipeline.study.run import run_study
+# the client's store writes and the size of what a cell sends back (its Evaluation)
+writes = {"s": 0.0, "n": 0, "bytes": 0}
+_write = getattr(run_mod, "_write_cell", None)
+def timed_write(st, spec, study_id, i, cell, ev, fp):
+    writes["bytes"] += len(pickle.dumps(ev, protocol=5))
+    t = time.perf_counter()
+    out = _write(st, spec, study_id, i, cell, ev, fp)
+    writes["s"] += time.perf_counter() - t
+    writes["n"] += 1
+    return out
 kind, study, warm, store, workers = sys.argv[1:6]
 workers = int(workers) if kind != "serial" else 0
 # compile (or load) every numba kernel in the client before timing; workers load them from
@@ -94,6 +109,8 @@ def sample():
         stop.wait(0.2)
 sampler = threading.Thread(target=sample, daemon=True)
 sampler.start()
+if _write is not None:
+    run_mod._write_cell = timed_write
 ru0 = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
 ex = make_executor(kind, workers=workers or None)
@@ -118,6 +135,8 @@ print(json.dumps({
     "worker_uss_mb": max((u for r, u in peak.values()), default=0) / 2**20 if workers else None,
     "minflt": ru.ru_minflt - ru0.ru_minflt,
     "summary": repr(summary),
+    "write_s": writes["s"] if writes["n"] else None,
+    "result_kb": writes["bytes"] / writes["n"] / 1e3 if writes["n"] else None,
 }))
 """
 
@@ -166,12 +185,15 @@ def main() -> None:
     n = results["serial"][0]["cells"]
     serial_cells = med("serial", lambda x: x["phases"]["cells"])
     rows = []
-    print(f"\n48-cell study, {a.workers} workers, median of {a.runs} run(s); bt_summary identical")
+    print(
+        f"\n48-cell study, {a.workers} workers, median of {a.runs} run(s); bt_summary identical; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     print(
         f"{'executor':8s} {'total s':>8s} {'prepare':>8s} {'start':>7s} {'shared':>7s} "
         f"{'cells':>7s} {'speed-up':>8s} {'ovh/cell':>9s} {'client MB':>9s} "
         f"{'worker MB':>9s} {'wrk USS':>8s} {'minflt':>9s} {'ship s':>7s} {'ship MB':>8s} "
-        f"{'1st s':>6s}"
+        f"{'1st s':>6s} {'write s':>7s} {'res kB':>7s}"
     )
     for kind in CONTENDERS:
         w = 1 if kind == "serial" else a.workers
@@ -190,6 +212,8 @@ def main() -> None:
             "minflt": med(kind, lambda x: x["minflt"]),
             "share_s": med(kind, lambda x: x["stats"].get("share_s", 0.0)),
             "first_s": med(kind, lambda x: x["stats"].get("first_s", 0.0)),
+            "write_s": med(kind, lambda x: x["write_s"] or 0.0),
+            "result_kb": med(kind, lambda x: x["result_kb"] or 0.0),
             "worker_uss_mb": None if kind == "serial" else med(kind, lambda x: x["worker_uss_mb"]),
             "share_mb": med(kind, lambda x: x["stats"].get("share_mb", 0.0)),
         }
@@ -201,10 +225,12 @@ def main() -> None:
             f"{row['shared']:7.1f} {row['cells']:7.1f} {row['speedup']:7.2f}x "
             f"{row['overhead_per_cell']:8.3f}s {row['rss_mb']:9.0f} {wk:>9s} {wu:>8s} "
             f"{row['minflt']:9.0f} {row['share_s']:7.2f} {row['share_mb']:8.0f} "
-            f"{row['first_s']:6.1f}"
+            f"{row['first_s']:6.1f} {row['write_s']:7.1f} {row['result_kb']:7.0f}"
         )
     if a.json:
-        a.json.write_text(json.dumps({"workers": a.workers, "rows": rows}, indent=2))
+        a.json.write_text(
+            json.dumps({"workers": a.workers, "load": os.getloadavg(), "rows": rows}, indent=2)
+        )
 
 
 if __name__ == "__main__":
