@@ -11,7 +11,13 @@ import numpy as np
 from etfflow._common import Progress
 from etfflow.backtest.engine import Direction, Evaluation, evaluate
 from etfflow.engine.market import Market
-from etfflow.engine.universe import UNIVERSES, universe_rules
+from etfflow.engine.universe import (
+    UNIVERSES,
+    min_passive_mask,
+    no_rules,
+    restrict,
+    universe_rules,
+)
 from etfflow.exceptions import EtfflowError
 from etfflow.factors.compute import FactorSet
 
@@ -29,6 +35,10 @@ def evaluate_factors(
     rebalance: int | Literal["month"] = 20,
     lag: int = 1,
     cost_bps: float = 0.0,
+    min_passive: float | None = None,
+    benchmark: np.ndarray | None = None,
+    benchmark_name: str | None = None,
+    members: bool = False,
     progress: Progress | None = None,
 ) -> Evaluation:
     """Backtest every factor of ``factors`` (docs/methodology.md#5-backtests).
@@ -54,6 +64,17 @@ def evaluate_factors(
         factor's registered direction), ``+1``/``-1`` or a mapping ``name -> direction``.
     rebalance, lag, cost_bps, progress
         As for :func:`etfflow.backtest.engine.evaluate`.
+    min_passive
+        A quantile ``q`` in [0, 1): on each signal day, drop the stocks whose passive holding
+        share (the factor set's ``w_passive`` input) is below that day's ``q``-quantile among
+        the universe, from the universe and the benchmark (stock level only).
+    benchmark, benchmark_name
+        Daily returns of an index to measure excess against instead of the equal weight
+        (``etfflow.engine.market.index_returns(ds, market.calendar, "000300.SH")``) and its
+        label in ``summary.benchmark``.
+    members
+        Also list the long and short groups' stocks (or industries) of every rebalance
+        (``Evaluation.members``).
 
     Returns
     -------
@@ -108,6 +129,14 @@ def evaluate_factors(
                 "the market the factors were computed on"
             )
         rules = universe_rules(market, universe)
+    if min_passive is not None:
+        if level != "stock" or "w_passive" not in inputs.series:
+            raise EtfflowError(
+                "evaluate: min_passive drops stocks by their w_passive: it needs a stock-level "
+                "factor set (etfflow.stock_inputs)"
+            )
+        base = rules if rules is not None else no_rules(inputs.shape)
+        rules = restrict(base, min_passive_mask(inputs["w_passive"], base.universe, min_passive))
     dirs: Direction | Mapping[str, Direction]
     if direction == "default":
         dirs = {f.name: int(f.direction) for f in factors.instances}
@@ -123,5 +152,9 @@ def evaluate_factors(
         rebalance=rebalance,
         lag=lag,
         cost_bps=cost_bps,
+        benchmark=benchmark,
+        benchmark_name=benchmark_name,
+        members=members,
+        assets=list(inputs.names),
         progress=progress,
     )

@@ -21,7 +21,7 @@ at 1; annualisation uses :data:`TRADING_DAYS_PER_YEAR` trading days.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -43,6 +43,7 @@ from etfflow.backtest.schemas import (
     GROUP_SUMMARY_SCHEMA,
     GROUPS_SCHEMA,
     IC_SCHEMA,
+    MEMBERS_SCHEMA,
     NAV_SCHEMA,
     PERIODS_SCHEMA,
     SERIES,
@@ -57,6 +58,7 @@ from etfflow.backtest.shared import (
     shared_inputs,
 )
 from etfflow.engine.universe import TradingRules
+from etfflow.exceptions import EtfflowError
 
 __all__ = [
     "GROUPS_SCHEMA",
@@ -80,6 +82,8 @@ __all__ = [
 
 #: ``summary.note`` of a factor without a cross-section on any rebalance date.
 NO_VALUES = "no value on any rebalance date"
+#: ``summary.benchmark`` of the default benchmark (an index benchmark gives its code).
+EQUAL_WEIGHT = "equal_weight"
 #: Minimum number of assets with a factor value and a forward return for a period to count.
 MIN_CROSS_SECTION = 1
 
@@ -174,6 +178,34 @@ def period_directions(direction: Direction, rank_ic: np.ndarray, per: Periods) -
     return np.full(k_n, d, dtype=np.int8)
 
 
+def _members(
+    name: str,
+    grp: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    sig_dates: pl.Series,
+    assets: list[str],
+) -> pl.DataFrame:
+    """The long and short groups' assets per signal day (:data:`MEMBERS_SCHEMA`)."""
+    parts = []
+    names = pl.Series(assets, dtype=pl.String)
+    for leg, g in (("long", lo), ("short", hi)):
+        k, a = np.nonzero(grp == g[:, None])  # grp is -1 where an asset is not ranked
+        parts.append(
+            pl.DataFrame(
+                {
+                    "date": sig_dates.gather(k),
+                    "factor": pl.repeat(name, len(k), dtype=pl.String, eager=True),
+                    "leg": pl.repeat(leg, len(k), dtype=pl.String, eager=True),
+                    "group": (g[k] + 1).astype(np.int16),
+                    "asset": names.gather(a),
+                },
+                schema=MEMBERS_SCHEMA,
+            )
+        )
+    return pl.concat(parts).sort("date", "leg", "asset", maintain_order=True)
+
+
 def _evaluate_one(
     name: str,
     factor: np.ndarray,
@@ -184,6 +216,7 @@ def _evaluate_one(
     cost_rate: float,
     qs: np.ndarray,
     config: dict,
+    assets: list[str] | None = None,
 ) -> dict[str, pl.DataFrame]:
     per = sh.periods
     k_n = len(per)
@@ -347,7 +380,9 @@ def _evaluate_one(
         },
         GROUP_SUMMARY_SCHEMA,
     )
+    out = {"members": _members(name, grp, lo, hi, sig_dates, assets)} if assets is not None else {}
     return {
+        **out,
         "ic": ic_df,
         "groups": groups_df.sort("date", "group", maintain_order=True),
         "nav": nav_df,
@@ -368,6 +403,10 @@ def evaluate(
     rebalance: int | Literal["month"] = 20,
     lag: int = 1,
     cost_bps: float = 0.0,
+    benchmark: np.ndarray | None = None,
+    benchmark_name: str | None = None,
+    members: bool = False,
+    assets: Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> Evaluation:
     """Evaluate factors: IC, quantile portfolios, long-short, benchmark and metrics.
@@ -397,6 +436,14 @@ def evaluate(
         Trading days from the signal (close of ``t``) to the trade (close of ``t + lag``).
     cost_bps
         Transaction cost in basis points per side, charged on name turnover.
+    benchmark
+        ``(T,)`` daily returns of an index to use as the benchmark instead of the equal
+        weight (:func:`etfflow.engine.market.index_returns`); it needs a return on every day
+        of every holding period. ``benchmark_name`` labels it in ``summary.benchmark``.
+    members
+        Also list the long and short groups' assets on every signal day
+        (``Evaluation.members``), named by ``assets`` (``M`` names; default ``"0"``,
+        ``"1"``, ...).
     progress
         ``progress(stage, done, total)`` callback, called per factor.
 
@@ -474,7 +521,9 @@ def evaluate(
     path of the whole period by that amount).
 
     Benchmark: equal weight of the assets with a return on ``t`` and ``a`` (and
-    ``rules.benchmark`` on ``t``), bought at ``a``, same periods, no rules, no cost.
+    ``rules.benchmark`` on ``t``), bought at ``a``, same periods, no rules, no cost; or, with
+    ``benchmark``, the index compounded from the close of ``a`` to each day of the period
+    (``periods.n_benchmark`` null).
     Long-short per period: ``R_long - R_short``; excess: ``R_long - R_benchmark``; both NAVs
     compound these per-period differences (inside a period: the difference of the two
     buy-and-hold paths).
@@ -520,15 +569,23 @@ def evaluate(
     fs, ret, d, dirs = check_arguments(
         factors, returns, dates, rules, groups, direction, rebalance, lag, cost_bps
     )
-    sh = shared_inputs(ret, d, rules, rebalance, int(lag))
+    sh = shared_inputs(ret, d, rules, rebalance, int(lag), benchmark)
     qs = qcut_fractions(int(groups))
     config = {
+        "benchmark": EQUAL_WEIGHT if benchmark is None else (benchmark_name or "index"),
         "groups": int(groups),
         "rebalance": str(rebalance),
         "lag": int(lag),
         "cost_bps": float(cost_bps),
     }
     parts: dict[str, list[pl.DataFrame]] = {}
+    names_m = None
+    if members:
+        names_m = [str(i) for i in range(ret.shape[1])] if assets is None else list(assets)
+        if len(names_m) != ret.shape[1]:
+            raise EtfflowError(
+                f"evaluate: {len(names_m)} asset names for {ret.shape[1]} assets (columns)"
+            )
     names = list(fs)
     for i, name in enumerate(names):
         if progress:
@@ -542,6 +599,7 @@ def evaluate(
             cost_rate=float(cost_bps) * 1e-4,
             qs=qs,
             config=config,
+            assets=names_m,
         )
         for k, v in out.items():
             parts.setdefault(k, []).append(v)
@@ -555,7 +613,7 @@ def evaluate(
             "start": sh.date_series.gather(per.start),
             "end": sh.date_series.gather(per.end),
             "benchmark": sh.bench_gross,
-            "n_benchmark": sh.bench_n.astype(np.int32),
+            "n_benchmark": [None if n < 0 else int(n) for n in sh.bench_n],
         },
         schema=PERIODS_SCHEMA,
     )
@@ -567,4 +625,5 @@ def evaluate(
         yearly=pl.concat(parts["yearly"]),
         group_summary=pl.concat(parts["group_summary"]),
         periods=periods_df,
+        **({"members": pl.concat(parts["members"])} if members else {}),
     )

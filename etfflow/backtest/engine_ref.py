@@ -37,6 +37,7 @@ class ReferenceResult:
     nav: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     direction: dict[str, int] = field(default_factory=dict)
     directions: dict[str, np.ndarray] = field(default_factory=dict)
+    members: dict[str, set[tuple[int, str, int, int]]] = field(default_factory=dict)
     active: dict[str, list[bool]] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     benchmark_ret: np.ndarray | None = None
@@ -157,6 +158,7 @@ def evaluate_reference(
     rebalance: int | str = 20,
     lag: int = 1,
     cost_bps: float = 0.0,
+    benchmark: np.ndarray | None = None,
 ) -> ReferenceResult:
     """Loop version of :func:`etfflow.backtest.engine.evaluate` (same arguments).
 
@@ -266,8 +268,17 @@ def evaluate_reference(
             level = nav[end[k]]
         return nav
 
-    bench_targets = [{i for i in range(m) if in_bench(k, i)} for k in range(k_n)]
-    b_path, b_ret, _, _, _ = simulate(bench_targets, [True] * k_n, rules_apply=False)
+    if benchmark is None:
+        bench_targets = [{i for i in range(m) if in_bench(k, i)} for k in range(k_n)]
+        b_path, b_ret, _, _, _ = simulate(bench_targets, [True] * k_n, rules_apply=False)
+    else:  # an index: compounded from the trade day, period by period
+        b_path, b_ret = {}, []
+        for k in range(k_n):
+            level = 1.0
+            for d in range(start[k] + 1, end[k] + 1):
+                level *= 1.0 + float(benchmark[d])
+                b_path[d] = level
+            b_ret.append(level - 1.0)
     rate = cost_bps * 1e-4
 
     for name, f in factors.items():
@@ -341,6 +352,14 @@ def evaluate_reference(
         out.group_n[name] = g_n
         out.turnover[name] = np.array([sims[g][3] for g in range(groups)])
         out.direction[name] = dks[-1] if dks else 1
+        # (period, leg, 1-based group, asset) of the long and short groups' targets
+        out.members[name] = {
+            (k, leg, g + 1, i)
+            for k in range(k_n)
+            for leg, g in (("long", lo[k]), ("short", hi[k]))
+            for i, lab in labels[k].items()
+            if lab == g
+        }
         out.directions[name] = np.array(dks)
     out.benchmark_ret = np.array(b_ret)
     return out

@@ -107,8 +107,13 @@ def _factor_section(
         f'<span class="kpi">{kpi}</span></summary>'
         f'<div class="body">{note_html}{_figures_html(i, ev, name, cjk=cjk)}'
         f'<div class="wrap">{T.series_stats_table(own)}</div>'
-        f'<div class="wrap">{T.factor_yearly_table(yrows, s, gl, spans)}</div></div></details>'
+        f'<div class="wrap">{T.factor_yearly_table(yrows, s, gl, spans)}</div>'
+        f"{_wrap(T.long_group_table(ev, name))}</div></details>"
     )
+
+
+def _wrap(table: str) -> str:
+    return f'<div class="wrap">{table}</div>' if table else ""
 
 
 def _one_factor(ev: Evaluation, name: str) -> Evaluation:
@@ -156,6 +161,22 @@ def _sections(
             for i, (name, r) in enumerate(zip(names, srows, strict=True))
         ]
         return [j.result() for j in jobs]
+
+
+def benchmark_note(ev: Evaluation) -> str:
+    """The footer's benchmark sentence: equal weight (the reports') or the index used."""
+    names = (
+        ev.summary["benchmark"].drop_nulls().unique().to_list()
+        if "benchmark" in ev.summary.columns
+        else []
+    )
+    index = [n for n in names if n != "equal_weight"]
+    if not index:
+        return "基准 = 等权全市场 (Huaan 2024-12 §3.3; docs/methodology.md#57-benchmark)."
+    return (
+        f"基准 = 指数 {html.escape(', '.join(index))} · benchmark = index "
+        "(docs/methodology.md#57-benchmark)."
+    )
 
 
 def render_html(
@@ -297,7 +318,7 @@ def render_html(
         "</span></div>",
         sections or '<p class="note">没有因子 · no factors</p>',
         "<footer>多空 = 多头组减空头组 (每期差值复利); 阴影 = 多空净值相对历史最高点的回撤; "
-        "基准 = 等权全市场 (Huaan 2024-12 §3.3; docs/methodology.md#57-benchmark). "
+        f"{benchmark_note(ev)} "
         "Max drawdown = min(nav / cummax(nav) - 1) on daily NAVs; "
         "IR = mean / std of per-period excess × sqrt(periods per year). "
         "Definitions: docs/methodology.md#5-backtests.</footer>",

@@ -101,6 +101,33 @@ def check_arguments(
     return out, ret, d, dirs
 
 
+def index_paths(r: np.ndarray, dates: np.ndarray, per: Periods) -> tuple[np.ndarray, np.ndarray]:
+    """An index benchmark's ``(K,)`` period returns and ``(T,)`` within-period value paths:
+    ``prod_{a<j<=d}(1 + r[j])`` on the days ``d`` of each period (``a`` its trade day).
+    Raises :class:`EtfflowError` naming the first day of a period without an index return."""
+    r = np.asarray(r, dtype=np.float64)
+    if r.shape != dates.shape:
+        raise EtfflowError(
+            f"evaluate: benchmark has shape {r.shape}, expected {dates.shape} (one return per day)"
+        )
+    val = np.full(len(dates), np.nan)
+    gross = np.full(len(per), np.nan)
+    for k in range(len(per)):
+        a, b = int(per.start[k]), int(per.end[k])
+        seg = r[a + 1 : b + 1]
+        bad = np.flatnonzero(~np.isfinite(seg))
+        if len(bad):
+            raise EtfflowError(
+                f"evaluate: the benchmark index has no return on {dates[a + 1 + bad[0]]} "
+                f"(holding period {dates[a]} → {dates[b]}): index_daily needs a close on "
+                "every trading day of the backtest and the day before it"
+            )
+        path = np.cumprod(1.0 + seg)
+        val[a + 1 : b + 1] = path
+        gross[k] = path[-1] - 1.0 if len(path) else 0.0
+    return gross, val
+
+
 @dataclass
 class Shared:
     """Everything :func:`~etfflow.backtest.engine.evaluate` computes once for all factors."""
@@ -127,6 +154,7 @@ def shared_inputs(
     rules: TradingRules | None,
     rebalance: int | Literal["month"],
     lag: int,
+    benchmark: np.ndarray | None = None,
 ) -> Shared:
     t, m = returns.shape
     per = make_periods(dates, 0, rebalance=rebalance, lag=lag)
@@ -150,11 +178,16 @@ def shared_inputs(
         buyable = has_start & rules.can_buy[per.start]
         sellable = rules.can_sell[per.start] | ~has_start
         bench = has_rebal & has_start & rules.benchmark[per.rebal]
-    bench_grp = np.where(bench, 0, -1).astype(np.int8)
-    all_true = np.ones_like(bench)
-    bg, bn, _, _, bv = nb.simulate_groups(
-        bench_grp, 1, per.start, per.end, growth, all_true, all_true, all_true[:, 0].copy()
-    )
+    if benchmark is None:
+        bench_grp = np.where(bench, 0, -1).astype(np.int8)
+        all_true = np.ones_like(bench)
+        bg, bn, _, _, bv = nb.simulate_groups(
+            bench_grp, 1, per.start, per.end, growth, all_true, all_true, all_true[:, 0].copy()
+        )
+        bench_gross, bench_val, bench_n = bg[0], bv[0], bn[0]
+    else:
+        bench_gross, bench_val = index_paths(benchmark, dates, per)
+        bench_n = np.full(len(per), -1, dtype=np.int64)  # an index: no member count
     day_period = np.full(t, -1, dtype=np.int64)
     day_period[per.start[0] + 1 : per.end[-1] + 1] = np.repeat(
         np.arange(len(per)), per.end - per.start
@@ -171,9 +204,9 @@ def shared_inputs(
         buyable=buyable,
         sellable=sellable,
         day_period=day_period,
-        bench_gross=bg[0],
-        bench_val=bv[0],
-        bench_n=bn[0],
+        bench_gross=bench_gross,
+        bench_val=bench_val,
+        bench_n=bench_n,
         ppy=ppy,
         years=years,
     )

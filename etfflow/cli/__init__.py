@@ -9,6 +9,7 @@ import typer
 
 from etfflow.cli import (
     backtest,
+    coverage,
     data,
     demo,
     factors,
@@ -40,6 +41,7 @@ app.command("tscorr")(backtest.tscorr_cmd)
 app.command("top")(top.top_cmd)
 app.command("rotation")(rotation.rotation_cmd)
 app.command("market")(market.market_cmd)
+app.command("coverage")(coverage.coverage_cmd)
 app.command("sql")(store.sql_cmd)
 app.add_typer(store.app, name="store")
 

@@ -145,3 +145,44 @@ def load_market(ds: Dataset, panel: StockPanel | None = None) -> Market:
         delist_date=delist_date,
         board=board,
     )
+
+
+def index_returns(ds: Dataset, calendar: Calendar, code: str) -> np.ndarray:
+    """The ``(days,)`` daily return of index ``code`` from ``index_daily`` on ``calendar``:
+    ``close[t] / close[t-1] - 1`` when the index has a close on both days, NaN otherwise (and
+    on the first day). Raises :class:`EtfflowError` naming the table and the codes it has
+    when the dataset has no ``index_daily`` or no row for ``code``."""
+    from etfflow.exceptions import DataContractError
+
+    if not ds.has("index_daily"):
+        raise DataContractError(
+            f"index benchmark {code!r} needs the table index_daily, which the dataset lacks",
+            table="index_daily",
+            hint="add index closes (date, index_code, close) or use the equal-weight benchmark",
+        )
+    rows = (
+        ds.frame("index_daily")
+        .select("date", pl.col("index_code").cast(pl.String), "close")
+        .filter(pl.col("index_code") == code)
+        .collect()
+    )
+    if rows.height == 0:
+        have = (
+            ds.frame("index_daily")
+            .select(pl.col("index_code").cast(pl.String).unique().sort())
+            .collect()["index_code"]
+            .to_list()
+        )
+        raise DataContractError(
+            f"no rows for index {code!r}; the table has {', '.join(have[:20])}",
+            table="index_daily",
+            column="index_code",
+        )
+    close = np.full(len(calendar), np.nan)
+    day = calendar.index_of(rows["date"])
+    ok = day >= 0
+    close[day[ok]] = rows["close"].cast(pl.Float64).fill_null(np.nan).to_numpy()[ok]
+    out = np.full(len(calendar), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[1:] = close[1:] / close[:-1] - 1.0
+    return out

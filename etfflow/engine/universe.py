@@ -319,10 +319,46 @@ def universe_rules(market: Market, universe: str) -> TradingRules | None:
         groups = np.where(np.isfinite(market.float_mcap), 0, -1)
     else:
         groups = market.group_ids(level)[0]
-    sub = top_cap_mask(market.float_mcap, groups, top)
+    return restrict(rules, top_cap_mask(market.float_mcap, groups, top))
+
+
+def min_passive_mask(w_passive: np.ndarray, eligible: np.ndarray, q: float) -> np.ndarray:
+    """``(days, stocks)`` bool: on each day, the eligible stocks whose passive holding share
+    ``w_passive`` is at least that day's ``q``-quantile among the eligible stocks with a
+    value (linear interpolation between order statistics, NumPy's default). A stock without
+    a value, or not eligible, is False; ``q = 0`` keeps every eligible stock with a value.
+
+    Point in time: day ``t``'s mask reads only day ``t``'s values
+    (docs/methodology.md#51-universe-and-trading-rules, ``--min-passive``).
+
+    Examples
+    --------
+    >>> w = np.array([[0.0, 0.01, 0.02, 0.03, np.nan]])
+    >>> min_passive_mask(w, np.ones((1, 5), dtype=bool), 0.5).tolist()
+    [[False, False, True, True, False]]
+    """
+    w = np.asarray(w_passive, dtype=np.float64)
+    ok = np.asarray(eligible, dtype=np.bool_) & np.isfinite(w)
+    if w.shape != ok.shape or w.ndim != 2:
+        raise EtfflowError(f"min_passive_mask: values {w.shape} and mask {ok.shape} differ")
+    if not 0 <= q < 1:
+        raise EtfflowError(f"min-passive quantile must be in [0, 1), got {q!r}")
+    out = np.zeros(w.shape, dtype=np.bool_)
+    rows = np.flatnonzero(ok.any(axis=1))
+    if len(rows) == 0:
+        return out
+    masked = np.where(ok[rows], w[rows], np.nan)
+    cut = np.nanquantile(masked, q, axis=1)
+    out[rows] = ok[rows] & (masked >= cut[:, None])
+    return out
+
+
+def restrict(rules: TradingRules, keep: np.ndarray) -> TradingRules:
+    """``rules`` with the universe and the equal-weight benchmark both limited to ``keep``
+    (trading rules unchanged): excess returns are measured against the restricted set."""
     return TradingRules(
-        universe=rules.universe & sub,
+        universe=rules.universe & keep,
         can_buy=rules.can_buy,
         can_sell=rules.can_sell,
-        benchmark=rules.benchmark & sub,
+        benchmark=rules.benchmark & keep,
     )

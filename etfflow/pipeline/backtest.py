@@ -25,14 +25,21 @@ import numpy as np
 import polars as pl
 
 from etfflow._common import Progress
-from etfflow.backtest.engine import NAV_SCHEMA, NO_VALUES, Evaluation, evaluate
+from etfflow.backtest.engine import EQUAL_WEIGHT, NAV_SCHEMA, NO_VALUES, Evaluation, evaluate
 from etfflow.engine.loading import open_dataset
-from etfflow.engine.market import Market, load_market
+from etfflow.engine.market import Market, index_returns, load_market
 from etfflow.engine.panel import index_of
+from etfflow.engine.schemas import BOARDS
 from etfflow.engine.store import DEFAULT_STORE, Store, open_store
-from etfflow.engine.universe import UNIVERSES, universe_rules
+from etfflow.engine.universe import (
+    UNIVERSES,
+    min_passive_mask,
+    no_rules,
+    restrict,
+    universe_rules,
+)
 from etfflow.exceptions import EtfflowError, StoreError
-from etfflow.factors.inputs import LEVELS, industry_returns
+from etfflow.factors.inputs import FLOW_COLUMNS, LEVELS, industry_returns, stock_inputs
 
 #: ``default``, ``none`` or a cap sub-universe (``etfflow.engine.universe.UNIVERSES``).
 UniverseName = str
@@ -46,6 +53,7 @@ TABLES: dict[str, str] = {
     "bt_yearly": "yearly",
     "bt_group_summary": "group_summary",
     "bt_periods": "periods",
+    "bt_members": "members",
 }
 DEFAULT_GROUPS = {"stock": 10, "industry_l1": 5, "industry_l2": 5}
 
@@ -174,6 +182,9 @@ def run_backtest(
     lag: int = 1,
     universe: UniverseName = "default",
     cost_bps: float = 0.0,
+    min_passive: float | None = None,
+    benchmark: str = EQUAL_WEIGHT,
+    members: bool | None = None,
     export: str | Path | None = None,
     html: str | Path | None = None,
     html_factors: Sequence[str] | None = None,
@@ -208,6 +219,19 @@ def run_backtest(
         ``"industry_cap_top25"``, ``"industry_cap_top50"``, ``"market_cap_top25"``: the
         default rules inside the largest quarter / half of each level-1 industry, or the
         largest quarter of the market, by float cap on each signal day (benchmark too).
+    min_passive
+        A quantile ``q`` in [0, 1): on each signal day, drop the stocks whose passive holding
+        share ``w_passive`` (from the factor run's own look-through) is below that day's
+        ``q``-quantile among the universe (benchmark too; Kaiyuan 2024-09 figure 11). Stock
+        level only.
+    benchmark
+        ``"equal_weight"`` (default: the equal weight of the universe, or of all industries)
+        or an index code of the dataset's ``index_daily`` (e.g. ``"000300.SH"``, CSI 300),
+        which then replaces it in every excess figure; it needs a close on every trading day
+        of the backtest.
+    members
+        Store the long and short groups' assets of every rebalance (``bt_members``; Huaan
+        2024-12 table 16). Default: at industry levels (a few rows), not for stocks.
     export
         Folder for ``ic.parquet``, ``groups.parquet`` and ``summary.parquet``.
     html
@@ -242,6 +266,18 @@ def run_backtest(
     rules = None
     if level == "stock":
         rules = universe_rules(market, universe)
+    index = None
+    if benchmark != EQUAL_WEIGHT:
+        index = index_returns(open_dataset(frun["dataset_path"]), market.calendar, benchmark)
+    if min_passive is not None:
+        if level != "stock":
+            raise EtfflowError(
+                f"min_passive drops stocks from a stock backtest; factor run {frun['run_id']} "
+                f"is at level {level!r}"
+            )
+        w = _w_passive(store, frun, market)
+        base = rules if rules is not None else no_rules(market.shape)
+        rules = restrict(base, min_passive_mask(w, base.universe, float(min_passive)))
     if direction == "default":
         dmap = dict(zip(defs["factor"].to_list(), defs["direction"].to_list(), strict=True))
         dirs: str | int | dict = {n: int(dmap[n]) for n in names}
@@ -266,6 +302,10 @@ def run_backtest(
         rebalance=rebalance,
         lag=lag,
         cost_bps=cost_bps,
+        benchmark=index,
+        benchmark_name=benchmark,
+        members=level != "stock" if members is None else members,
+        assets=sf.assets,
         progress=progress,
     )
     secs["evaluate"] = time.perf_counter() - t0
@@ -283,6 +323,10 @@ def run_backtest(
         "universe": universe if level == "stock" else "all industries",
         "cost_bps": cost_bps,
     }
+    if min_passive is not None:  # only when set: earlier runs keep their ids
+        params["min_passive"] = float(min_passive)
+    if benchmark != EQUAL_WEIGHT:
+        params["benchmark"] = benchmark
     t0 = time.perf_counter()
     with open_store(store) as st:
         run_id = st.write_run(
@@ -302,6 +346,25 @@ def run_backtest(
             ev, html, run_id=run_id, params=params, pool=frun["pool"], detail=html_factors
         )
     return BacktestRun(ev, run_id, frun["run_id"], params, Path(store), out, page, secs)
+
+
+def _min_passive_label(params: dict) -> str:
+    q = params.get("min_passive")
+    return "" if q is None else f", w_passive ≥ its {q:g} quantile"
+
+
+def _w_passive(store: str | Path, frun: dict, market: Market) -> np.ndarray:
+    """The ``(days, stocks)`` passive holding share of a factor run's own look-through."""
+    lt_run = frun["params"].get("lookthrough_run")
+    with open_store(store, read_only=True, create=False) as st:
+        known = lt_run is not None and lt_run in st.runs()["run_id"].to_list()
+        if not known:
+            raise StoreError(
+                f"factor run {frun['run_id']}'s look-through run {lt_run!r} is not in "
+                f"{st.path}: min_passive needs its w_passive; recompute the factors"
+            )
+        rows = st.table("stock_flow", lt_run, columns=["date", "code", *FLOW_COLUMNS])
+    return stock_inputs(market, rows)["w_passive"]
 
 
 def _explain_empty(ev: Evaluation, defs: pl.DataFrame, n_days: int) -> Evaluation:
@@ -373,6 +436,7 @@ def load_evaluation(st: Store, run_id: str) -> tuple[Evaluation, dict]:
         "summary": [],
         "yearly": ["year"],
         "group_summary": ["group"],
+        "members": ["date", "leg", "asset"],
     }
     for attr, keys in sort_keys.items():
         df = parts[attr]
@@ -408,8 +472,9 @@ def write_report(
         "direction": str(params.get("direction", "")),
         "rebalance": str(params.get("rebalance", "")),
         "lag": str(params.get("lag", "")),
-        "universe": str(params.get("universe", "")),
+        "universe": str(params.get("universe", "")) + _min_passive_label(params),
         "cost (bps per side)": str(params.get("cost_bps", "")),
+        "benchmark": str(params.get("benchmark", EQUAL_WEIGHT)),
     }
     title = f"etfflow backtest — {params.get('level', '')} factors, pool {pool}"
     return write_html(ev, path, title=title, meta=meta, detail=detail)
@@ -463,6 +528,17 @@ def flow_ts_corr(fs, *, horizon: int = 20, metrics: Sequence[str] = TS_CORR_METR
     return _ts_corr(fs.values, fs.inputs["ret"], dates, horizon, metrics)
 
 
+#: Board names with the two main boards merged (Huaan 2024-12 §3.3 treats them as one).
+MAIN_BOARDS = {"SH_MAIN": "MAIN", "SZ_MAIN": "MAIN"}
+
+
+def board_labels(market: Market, *, merge_main: bool = False) -> list[str]:
+    """Each stock's board name (``NONE`` without one); ``merge_main`` names both main boards
+    ``MAIN``."""
+    names = [BOARDS[b] if b >= 0 else "NONE" for b in market.board.tolist()]
+    return [MAIN_BOARDS.get(n, n) for n in names] if merge_main else names
+
+
 def run_ts_corr(
     store: str | Path = DEFAULT_STORE,
     *,
@@ -470,21 +546,28 @@ def run_ts_corr(
     level: str = "industry_l1",
     horizon: int = 20,
     metrics: Sequence[str] | None = None,
+    merge_main: bool = False,
 ) -> tuple[pl.DataFrame, dict]:
-    """:func:`flow_ts_corr` on a stored industry factor run (``factor_run``, or the latest at
+    """:func:`flow_ts_corr` on a stored factor run (``factor_run``, or the latest at
     ``level``): returns the table and the run's row (run id, pool, parameters).
+
+    At an industry level the groups are the industries. At ``level="stock"`` the groups are
+    the stocks, correlated one by one and summarised within each board (Huaan 2024-12 table
+    43): the table gains a ``board`` column (first), one block per board in
+    :data:`~etfflow.engine.schemas.BOARDS` order; ``merge_main`` counts the Shanghai and
+    Shenzhen main boards as one, ``MAIN``.
 
     ``metrics`` default to :data:`TS_CORR_METRICS` (those the run has); a named metric the run
     lacks is an error naming the run's factors.
     """
-    if level not in LEVELS or level == "stock":
-        raise EtfflowError(
-            f"time-series correlation is computed per industry: level must be one of "
-            f"{', '.join(lv for lv in LEVELS if lv != 'stock')}, got {level!r}"
-        )
+    if level not in LEVELS:
+        raise EtfflowError(f"unknown level {level!r}: choose one of {', '.join(LEVELS)}")
     sf = load_stored_factors(store, level=level, factor_run=factor_run)
-    if sf.level == "stock":
-        raise EtfflowError(f"factor run {sf.run['run_id']} is at stock level, not an industry")
+    if merge_main and sf.level != "stock":
+        raise EtfflowError(
+            f"merge_main groups stocks by board; factor run {sf.run['run_id']} is at level "
+            f"{sf.level!r} (use level='stock')"
+        )
     if metrics is not None:
         unknown = [m for m in metrics if m not in sf.panels]
         if unknown:
@@ -494,4 +577,15 @@ def run_ts_corr(
             )
     chosen = list(metrics) if metrics is not None else list(TS_CORR_METRICS)
     dates = sf.market.calendar.dates.to_numpy()
-    return _ts_corr(sf.panels, sf.returns, dates, horizon, chosen), sf.run
+    if sf.level != "stock":
+        return _ts_corr(sf.panels, sf.returns, dates, horizon, chosen), sf.run
+    labels = np.array(board_labels(sf.market, merge_main=merge_main))
+    parts = []
+    for board in dict.fromkeys(MAIN_BOARDS.get(b, b) if merge_main else b for b in BOARDS):
+        cols = np.flatnonzero(labels == board)
+        if len(cols) == 0:
+            continue
+        panels = {m: v[:, cols] for m, v in sf.panels.items() if m in chosen}
+        part = _ts_corr(panels, sf.returns[:, cols], dates, horizon, chosen)
+        parts.append(part.select(pl.lit(board).alias("board"), pl.all()))
+    return pl.concat(parts), sf.run

@@ -413,6 +413,8 @@ def panels(draw, n_factors: int = 2):
         lag = draw(st.integers(0, rebalance - 1))
     direction = draw(st.sampled_from(["auto", "rolling", 1, -1]))
     cost = draw(st.sampled_from([0.0, 10.0]))
+    # an index benchmark (a return every day; the first day's is never read) or equal weight
+    index = rng.normal(0.0, 0.01, t) if draw(st.integers(0, 3)) == 0 else None
     start = "2024-01-22" if rebalance == "month" else "2024-01-01"
     t_dates = weekdays(t, start) if rebalance != "month" else weekdays(max(t, 8), start)[:t]
     return {
@@ -425,6 +427,7 @@ def panels(draw, n_factors: int = 2):
         "lag": lag,
         "direction": direction,
         "cost_bps": cost,
+        "benchmark": index,
     }
 
 
@@ -444,7 +447,7 @@ def test_engine_matches_loop_reference(p: dict) -> None:
             evaluate(**p)
         return
     try:
-        ev = evaluate(**p)
+        ev = evaluate(**p, members=True)
     except EtfflowError as e:  # month rebalance with lag >= gap: both refuse
         assert "lag" in str(e)
         return
@@ -467,6 +470,14 @@ def test_engine_matches_loop_reference(p: dict) -> None:
         # each period's direction (null without a cross-section)
         want = [int(x) if a else None for x, a in zip(ref.directions[name], act, strict=True)]
         assert ic["direction"].to_list() == want
+        # the long and short groups' assets (asset names default to column numbers)
+        k_of = {dd: k for k, dd in enumerate(d[ref.rebal].tolist())}
+        mem = ev.members.filter(pl.col("factor") == name)
+        got_members = {
+            (k_of[r["date"]], r["leg"], r["group"], int(r["asset"]))
+            for r in mem.iter_rows(named=True)
+        }
+        assert got_members == ref.members[name]
         for key, value in ref.metrics[name].items():
             _nan_close(np.nan if s[key] is None else s[key], value)
         assert (s["note"] is None) == all(act)
@@ -564,7 +575,8 @@ def test_factor_without_values_gives_nulls_and_a_note() -> None:
     ev = evaluate({"good": good, "empty": empty}, ret, weekdays(t), groups=4, rebalance=10)
     s = ev.summary.filter(pl.col("factor") == "empty").row(0, named=True)
     assert s["n_periods"] == 0 and s["note"] == NO_VALUES and s["direction"] is None
-    config = {"factor", "n_periods", "note", "direction", "groups", "rebalance", "lag", "cost_bps"}
+    config = {"factor", "n_periods", "note", "direction", "benchmark", "groups", "rebalance"}
+    config |= {"lag", "cost_bps"}
     assert all(v is None for k, v in s.items() if k not in config), s
     assert ev.summary.filter(pl.col("factor") == "good")["note"].item() is None
     ic = ev.ic.filter(pl.col("factor") == "empty")

@@ -194,5 +194,52 @@ def test_tscorr_command_on_a_stored_industry_run(demo_run, tmp_path):
     assert "share_passive_diff_20" not in one.stdout
     bad = runner.invoke(app, [*args[:3], "--metrics", "no_such_metric"])
     assert bad.exit_code == 1 and "has no no_such_metric" in bad.stderr
-    stock = runner.invoke(app, [*args[:3], "--level", "stock"])
-    assert stock.exit_code == 1 and "per industry" in stock.stderr
+    # stock level: one block per board (Huaan table 43); --merge-main needs stocks
+    stock = runner.invoke(app, [*args[:3], "--level", "stock", "--export", str(out)])
+    assert stock.exit_code == 0, stock.output
+    flat = " ".join(stock.stdout.split())
+    assert "Board SH_MAIN" in flat and "Board CHINEXT" in flat
+    assert pl.read_parquet(out).columns == ["board", "metric", *TSCORR_SCHEMA.names()]
+    merged = runner.invoke(app, [*args[:3], "--level", "stock", "--merge-main"])
+    assert merged.exit_code == 0 and "Board MAIN" in " ".join(merged.stdout.split())
+    bad = runner.invoke(app, [*args[:3], "--merge-main"])
+    assert bad.exit_code == 1 and "level='stock'" in bad.stderr
+
+
+def test_backtest_min_passive_and_rolling_direction_options(tiny, tmp_path):
+    store = tmp_path / "s.duckdb"
+    r = runner.invoke(
+        app, ["factors", "compute", str(tiny), "--factors", "revs_20", "--store", str(store)]
+    )
+    assert r.exit_code == 0, r.output
+    args = ["backtest", "--store", str(store), "--min-passive", "0.3", "--direction", "rolling"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "w_passive ≥ its 0.3 quantile" in r.stdout and "direction rolling" in r.stdout
+    with open_store(store, read_only=True) as st:
+        run = st.runs().filter(pl.col("kind") == "backtest")["run_id"].to_list()[-1]
+        params = st.run(run)["params"]
+        ic = st.table("bt_ic", run)
+    assert params["min_passive"] == 0.3 and params["direction"] == "rolling"
+    assert set(ic["direction"].drop_nulls().to_list()) <= {1, -1}
+    for bad, hint in (("1.5", "[0, 1)"), ("-0.1", "[0, 1)")):
+        r = runner.invoke(app, ["backtest", "--store", str(store), "--min-passive", bad])
+        assert r.exit_code == 1 and hint in r.stderr, r.output
+    r = runner.invoke(app, ["backtest", "--store", str(store), "--direction", "sideways"])
+    assert r.exit_code == 1 and "rolling" in r.stderr
+
+
+def test_backtest_against_an_index_benchmark(tiny, tmp_path):
+    store = tmp_path / "s.duckdb"
+    r = runner.invoke(
+        app, ["factors", "compute", str(tiny), "--factors", "revs_20", "--store", str(store)]
+    )
+    assert r.exit_code == 0, r.output
+    html = tmp_path / "r.html"
+    args = ["backtest", "--store", str(store), "--benchmark", "000905.SH", "--html", str(html)]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "benchmark 000905.SH" in r.stdout
+    assert "基准 = 指数 000905.SH" in html.read_text(encoding="utf-8")
+    r = runner.invoke(app, ["backtest", "--store", str(store), "--benchmark", "CSI300"])
+    assert r.exit_code == 1 and "no rows for index 'CSI300'" in r.stderr

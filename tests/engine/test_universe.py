@@ -18,6 +18,7 @@ from etfflow.engine.panel import Calendar
 from etfflow.engine.universe import (
     CAP_UNIVERSES,
     TradingRules,
+    min_passive_mask,
     no_rules,
     stock_rules,
     top_cap_mask,
@@ -328,3 +329,54 @@ def test_cap_universes_are_point_in_time_subsets_of_the_default(tmp_path: Path) 
     assert universe_rules(market, "none") is None
     with pytest.raises(EtfflowError, match="unknown universe 'top10'"):
         universe_rules(market, "top10")
+
+
+def min_passive_mask_reference(w: np.ndarray, eligible: np.ndarray, q: float) -> np.ndarray:
+    """Day by day: sort the eligible values, interpolate the q-quantile by hand, keep >= it."""
+    out = np.zeros(w.shape, dtype=bool)
+    for t in range(w.shape[0]):
+        vals = sorted(
+            float(w[t, i]) for i in range(w.shape[1]) if eligible[t, i] and math.isfinite(w[t, i])
+        )
+        if not vals:
+            continue
+        pos = q * (len(vals) - 1)
+        lo = math.floor(pos)
+        hi = min(lo + 1, len(vals) - 1)
+        cut = vals[lo] + (vals[hi] - vals[lo]) * (pos - lo)
+        for i in range(w.shape[1]):
+            out[t, i] = bool(eligible[t, i] and math.isfinite(w[t, i]) and w[t, i] >= cut)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 6),
+    st.integers(1, 12),
+    st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.9]),
+    st.integers(0, 2**31 - 1),
+)
+def test_min_passive_mask_matches_reference(t: int, m: int, q: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    w = (
+        rng.choice([0.0, 0.01, 0.02, 0.05], (t, m))
+        + (rng.random((t, m)) < 0.5) * rng.random((t, m)) * 0.01
+    )  # ties (zeros, repeated values) and distinct values
+    w[rng.random((t, m)) < 0.2] = np.nan
+    eligible = rng.random((t, m)) < 0.8
+    np.testing.assert_array_equal(
+        min_passive_mask(w, eligible, q), min_passive_mask_reference(w, eligible, q)
+    )
+
+
+def test_min_passive_mask_is_point_in_time_and_checks_q() -> None:
+    rng = np.random.default_rng(4)
+    w = rng.random((20, 30))
+    ok = np.ones_like(w, dtype=bool)
+    w2 = w.copy()
+    w2[11:] = rng.random((9, 30))
+    a, b = min_passive_mask(w, ok, 0.3), min_passive_mask(w2, ok, 0.3)
+    assert (a[:11] == b[:11]).all() and not (a[11:] == b[11:]).all()
+    assert a.sum(axis=1).tolist() == [21] * 20  # 30 distinct values: the top 70% (ceil)
+    with pytest.raises(EtfflowError, match=r"\[0, 1\)"):
+        min_passive_mask(w, ok, 1.0)
