@@ -20,11 +20,15 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st_h
+from hypothesis.extra import numpy as hnp
 from polars.testing import assert_frame_equal
 
 from etfflow.exceptions import EtfflowError, StudyTaskError
 from etfflow.pipeline.study import executors as ex
 from etfflow.pipeline.study.executors import EXECUTORS, Executor, make_executor
+from tests.helpers import examples
 from tests.pipeline import study_tasks as st
 
 distributed = pytest.importorskip(
@@ -419,3 +423,51 @@ def test_study_bit_identical_across_executors(
         assert set(stored[kind]) == set(want)
         for table, frame in want.items():
             assert_frame_equal(stored[kind][table], frame, check_exact=True)
+
+
+# --------------------------------------------------------------------------- shared arrays
+
+
+@st_h.composite
+def shared_arrays(draw: Any) -> np.ndarray:
+    """Arrays as studies share them: floats with NaN/inf, ints, bools, dates; empty, 0-d,
+    Fortran-ordered and strided ones."""
+    dtype = draw(
+        st_h.sampled_from(["float64", "float32", "int64", "int8", "bool", "datetime64[D]"])
+    )
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5))
+    if dtype == "datetime64[D]":
+        a = draw(hnp.arrays("int64", shape, elements=st_h.integers(-50_000, 50_000)))
+        a = a.astype("datetime64[D]")
+    else:
+        a = draw(hnp.arrays(dtype, shape))
+    layout = draw(st_h.sampled_from(["c", "f", "strided"]))
+    if layout == "f":
+        a = np.asfortranarray(a)
+    elif layout == "strided" and a.ndim:
+        a = a[::2]
+    return a
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(arrays=st_h.lists(shared_arrays(), min_size=1, max_size=4))
+def test_shared_files_round_trip(arrays: list[np.ndarray]) -> None:
+    """What a local worker reads (``.npy`` memory-mapped read-only) equals, bit for bit, what
+    the caller shared: same dtype, shape and bytes (NaN payloads included), read-only."""
+    import numba
+
+    shared = {f"a/{i} {a.dtype}": a for i, a in enumerate(arrays)}
+    threads = numba.get_num_threads()
+    with tempfile.TemporaryDirectory() as tmp:
+        files = ex._write_shared(Path(tmp), shared)
+        try:
+            ex._init_local_worker(files, threads)  # what each worker runs first
+            got = dict(ex._WORKER_SHARED)
+            assert set(got) == set(shared)
+            for name, a in shared.items():
+                b = got[name]
+                assert (b.dtype, b.shape) == (a.dtype, a.shape)
+                assert np.ascontiguousarray(b).tobytes() == np.ascontiguousarray(a).tobytes()
+                assert not b.flags.writeable
+        finally:
+            ex._init_local_worker({}, threads)
