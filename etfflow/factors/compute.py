@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -148,6 +149,20 @@ def replace_values(fs: FactorSet, values: Mapping[str, np.ndarray], processing: 
     return FactorSet(fs.inputs, fs.instances, dict(values), processing, dict(fs.timings))
 
 
+def check_steps_at_level(plan: Sequence[Any], level: str) -> None:
+    """Raise :class:`EtfflowError` for a step an industry level cannot run (neutralising
+    industries on anything but ``log_cap``); ``plan`` holds parsed steps."""
+    if level == "stock":
+        return
+    for s in plan:
+        regs = set(s.params.get("regressors", ()))
+        if regs - {"log_cap"}:
+            raise EtfflowError(
+                f"step {s.describe()!r} is not defined at level {level!r}: industries "
+                "can only be neutralised on log_cap"
+            )
+
+
 def process(
     fs: FactorSet,
     steps: str | Sequence[str],
@@ -187,13 +202,7 @@ def process(
 
             universe = stock_rules(market).universe
     else:
-        for s in plan:
-            regs = set(s.params.get("regressors", ()))
-            if regs - {"log_cap"}:
-                raise EtfflowError(
-                    f"step {s.describe()!r} is not defined at level {x.level!r}: industries "
-                    "can only be neutralised on log_cap"
-                )
+        check_steps_at_level(plan, x.level)
         groups = np.where(x.present, 0, -1).astype(np.int16)
         boards = None
         universe = x.present if universe is None else universe
