@@ -396,10 +396,7 @@ def test_study_bit_identical_across_executors(
     """The same study (7 cells, tiny market) stored with serial, local (2 workers) and Dask
     (the session cluster): every stored table equal, row for row."""
     from etfflow.data_samples import generate_market
-
-    run_study = pytest.importorskip(
-        "etfflow.pipeline.study.run", reason="the study core (run_study) is not merged yet"
-    ).run_study
+    from etfflow.pipeline.study.run import run_study
 
     root = tmp_path_factory.mktemp("study_executors")
     market = generate_market(root / "m", size="tiny", seed=1)
