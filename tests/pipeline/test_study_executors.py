@@ -336,7 +336,7 @@ def test_bad_arguments(monkeypatch: pytest.MonkeyPatch, dask_cluster: Any) -> No
             list(e.map(st.sum_task, [("a", 1), ("a", 2)], {"x": np.ones(2)}))
         with pytest.raises(EtfflowError, match="shared input 'x': dtype object"):
             list(e.map(st.sum_task, [("a", 1)], {"x": np.array([None, 1])}))
-    monkeypatch.setattr(ex, "DASK_TIMEOUT", 1.0)
+    monkeypatch.setattr(ex, "DASK_CONNECT_TIMEOUT", 1.0)
     closed = _free_port()
     with pytest.raises(
         EtfflowError, match=f"cannot connect to the Dask scheduler at tcp://127.0.0.1:{closed}"

@@ -70,8 +70,10 @@ ExecutorKind = Literal["serial", "local", "dask"]
 EXECUTORS: tuple[str, ...] = ("serial", "local", "dask")
 #: Times a task runs again after its worker died (local: restarts of the pool).
 DEFAULT_RETRIES = 1
-#: Seconds to wait for a Dask scheduler, its workers or a LocalCluster to start or close.
+#: Seconds to wait for a LocalCluster to start or close, or for ``workers`` to join.
 DASK_TIMEOUT = 60.0
+#: Seconds to wait for the scheduler at ``cluster`` to answer (a wrong address fails fast).
+DASK_CONNECT_TIMEOUT = 20.0
 DASK_HINT = 'pip install "etfflow[dask]"'
 
 
@@ -516,7 +518,7 @@ class DaskExecutor(Executor):
                     "tcp://10.0.0.5:8786"
                 )
             try:
-                self._client = distributed.Client(cluster, timeout=DASK_TIMEOUT)
+                self._client = distributed.Client(cluster, timeout=DASK_CONNECT_TIMEOUT)
             except (OSError, TimeoutError) as exc:
                 raise EtfflowError(
                     f"cannot connect to the Dask scheduler at {cluster}: {exc}; "
