@@ -98,7 +98,9 @@ def compute_factors(
         :func:`~etfflow.factors.inputs.stock_inputs` or
         :func:`~etfflow.factors.inputs.industry_inputs`.
     factors
-        ``"all"``, or names / families (``"w_passive_zs_20,revs"``).
+        ``"all"`` (every factor of the level whose inputs ``inputs`` has: ``turnover_n`` only
+        with the optional ``stock_daily.turnover``), or names / families
+        (``"w_passive_zs_20,revs"``).
     windows
         Windows for the windowed factors (default 20, 40, 60).
     progress
@@ -123,6 +125,8 @@ def compute_factors(
     [nan, nan, 3.0, 6.0]
     """
     instances = resolve(factors, windows=windows, level=inputs.level)
+    if isinstance(factors, str) and factors.strip() == "all":
+        instances = [i for i in instances if set(i.definition.inputs) <= set(inputs.series)]
     values: dict[str, np.ndarray] = {}
     timings: dict[str, float] = {}
     for i, inst in enumerate(instances):

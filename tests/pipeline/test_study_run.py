@@ -18,7 +18,7 @@ from etfflow.data_samples import generate_market
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.pools import Pool
 from etfflow.engine.store import open_store, run_id_for
-from etfflow.exceptions import StudyTaskError
+from etfflow.exceptions import EtfflowError, StudyTaskError
 from etfflow.pipeline.backtest import TABLES, run_backtest
 from etfflow.pipeline.runs import run_factors
 from etfflow.pipeline.study import run as study_run
@@ -41,6 +41,8 @@ direction = "default"
 lag = 0
 universe = "market_cap_top25"
 cost_bps = 5
+min_passive = 0.3
+benchmark = "000300.SH"
 [[cells]]
 factors = "w_passive_inflow_20"
 [[cells]]
@@ -49,6 +51,7 @@ process = "none"
 factors = "revs_20"
 rebalance = "month"
 direction = -1
+benchmark = "000905.SH"
 [[cells]]
 pool = "sector"
 mode = "pcf"
@@ -107,6 +110,8 @@ def test_cells_equal_run_backtest(full, market, tmp_path):
             lag=cell.lag,
             universe=cell.universe if cell.level == "stock" else "default",
             cost_bps=cell.cost_bps,
+            min_passive=cell.min_passive,
+            benchmark=cell.benchmark,
         )
         mine, theirs = _rows(store, run.run_ids[i]), _rows(other, bt.run_id)
         for t in TABLES:
@@ -135,7 +140,10 @@ def test_store_layout(full):
     p = srow["params"]
     assert p["n_cells"] == 4 and p["name"] == "t" and p["preset"] is None
     assert p["grid_keys"] == ["pool", "mode", "level", "process", "factor", "groups",
-                              "rebalance", "direction", "lag", "universe", "cost_bps"]  # fmt: skip
+                              "rebalance", "direction", "lag", "universe", "cost_bps",
+                              "benchmark", "min_passive"]  # fmt: skip
+    assert first["min_passive"] == 0.3 and first["benchmark"] == "000300.SH"
+    assert cells.row(1, named=True)["min_passive"] is None
     assert len(p["spec"]["cells"]) == 4
     assert cells.row(3, named=True)["process"].endswith(">strip(revs_20)")
     assert crow["kind"] == "backtest" and crow["params"]["study"] == run.study_id
@@ -298,3 +306,11 @@ def test_an_interrupted_write_leaves_no_half_cell(market, tmp_path, monkeypatch)
         kept = st.runs()["run_id"].to_list()
         assert kept == cells["run_id"].to_list()  # no study row, no run of cell 1
         assert st.table("bt_summary").height == 1
+
+
+def test_unknown_benchmark_index_fails_before_any_work(market, tmp_path):
+    body = '[grid]\nfactors = ["revs_20"]\nbenchmark = ["equal_weight", "399999.SZ"]\n'
+    store = tmp_path / "x.duckdb"
+    with pytest.raises(EtfflowError, match=r"line 5: \[grid\] benchmark: .*no rows for index"):
+        run_study(_study(market, body, tmp_path / "s"), store=store)
+    assert not store.exists()

@@ -128,6 +128,18 @@ def test_defaults_cells_levels_and_duplicates(tmp_path):
 
 BAD = [
     # (text, line, key in the message, words of the message)
+    (
+        'data = "data"\n[grid]\nfactors = ["revs_20"]\nmin_passive = [0.2, 1.5]\n',
+        4,
+        "[grid] min_passive",
+        "a quantile in [0, 1)",
+    ),
+    (
+        'data = "data"\n[defaults]\nbenchmark = ""\n[grid]\nfactors = ["revs_20"]\n',
+        3,
+        "[defaults] benchmark",
+        '"equal_weight" or an index code',
+    ),
     ('data = "data"\nfoo = 1\n[grid]\nfactors = ["revs_20"]\n', 2, "foo", "valid keys: data"),
     (
         'data = "data"\n[grid]\nfactors = ["revs_20"]\nwindow = [20]\n',

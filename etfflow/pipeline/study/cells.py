@@ -26,6 +26,8 @@ STUDY_CELLS_SCHEMA: dict[str, pl.DataType] = {
     "lag": pl.Int32(),
     "universe": pl.String(),
     "cost_bps": pl.Float64(),
+    "benchmark": pl.String(),
+    "min_passive": pl.Float64(),
 }
 
 #: Options of a cell, in the order the grid is crossed (the first varies slowest).
@@ -41,6 +43,8 @@ CELL_FIELDS: tuple[str, ...] = (
     "lag",
     "universe",
     "cost_bps",
+    "benchmark",
+    "min_passive",
 )
 
 
@@ -65,6 +69,8 @@ class Cell:
     lag: int
     universe: str
     cost_bps: float
+    benchmark: str = "equal_weight"
+    min_passive: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)

@@ -23,14 +23,21 @@ import numpy as np
 import polars as pl
 
 from etfflow._common import Progress
-from etfflow.backtest.engine import Evaluation, evaluate
+from etfflow.backtest.engine import EQUAL_WEIGHT, Evaluation, evaluate
 from etfflow.engine.loading import Dataset, open_dataset
 from etfflow.engine.lookthrough import penetrate
-from etfflow.engine.market import Market, load_market
+from etfflow.engine.market import Market, index_returns, load_market
+from etfflow.engine.panel import Calendar
 from etfflow.engine.pools import Pool
 from etfflow.engine.schemas import CORE_TABLES
 from etfflow.engine.store import DEFAULT_STORE, Store, check_store_path, open_store, run_id_for
-from etfflow.engine.universe import TradingRules, universe_rules
+from etfflow.engine.universe import (
+    TradingRules,
+    min_passive_mask,
+    no_rules,
+    restrict,
+    universe_rules,
+)
 from etfflow.engine.validation import validate
 from etfflow.exceptions import EtfflowError
 from etfflow.factors.compute import FactorSet, compute_factors, process
@@ -66,6 +73,11 @@ def panel_key(cell: Cell) -> str:
     return f"f/{cell.pool}/{cell.mode}/{cell.level}/{cell.process}/{cell.factor}"
 
 
+def w_key(pool: str, mode: str) -> str:
+    """The shared ``w_passive`` panel of a pool's look-through (``min_passive`` cells)."""
+    return f"w/{pool}/{mode}"
+
+
 def _steps(process_string: str) -> str | None:
     return None if process_string == "none" else process_string
 
@@ -80,8 +92,10 @@ def _factor_panels(
     for i, (pool, mode) in enumerate(lts):
         if progress:
             progress("look-through", i, len(lts))
-        lt = penetrate(ds, pool=Pool.category(pool), mode=mode)  # type: ignore[arg-type]
+        lt = penetrate(ds, pool=Pool.of(pool), mode=mode)  # type: ignore[arg-type]
         mine = [c for c in cells if (c.pool, c.mode) == (pool, mode)]
+        if any(c.min_passive is not None for c in mine):  # the look-through's own w_passive
+            out[w_key(pool, mode)] = stock_inputs(market, lt.stocks)["w_passive"]
         for level in dict.fromkeys(c.level for c in mine):
             at = [c for c in mine if c.level == level]
             if level == "stock":
@@ -114,6 +128,8 @@ def shared_arrays(
     universe and the dates (module docstring)."""
     shared = _factor_panels(ds, market, cells, progress)
     shared["dates"] = market.calendar.dates.to_numpy()
+    for code in dict.fromkeys(c.benchmark for c in cells if c.benchmark != EQUAL_WEIGHT):
+        shared[f"index/{code}"] = index_returns(ds, market.calendar, code)
     for level in dict.fromkeys(c.level for c in cells):
         shared[f"ret/{level}"] = (
             market.ret if level == "stock" else industry_returns(market, level)[0]
@@ -153,6 +169,10 @@ def cell_payload(
         "cost_bps": cell.cost_bps,
         "lookback": inst.lookback,
         "assets": (assets or {}).get(cell.level) if cell.level != "stock" else None,
+        "benchmark": None if cell.benchmark == EQUAL_WEIGHT else f"index/{cell.benchmark}",
+        "benchmark_name": cell.benchmark,
+        "min_passive": cell.min_passive,
+        "w": w_key(cell.pool, cell.mode) if cell.min_passive is not None else None,
     }
 
 
@@ -164,9 +184,15 @@ def evaluate_cell(shared: Any, payload: dict[str, Any]) -> Evaluation:
         rules = TradingRules(**{m: shared[f"{payload['rules']}/{m}"] for m in RULE_MASKS})
     name = payload["factor"]
     dates = shared["dates"]
+    returns = shared[payload["returns"]]
+    if payload.get("min_passive") is not None:  # as run_backtest: universe and benchmark
+        base = rules if rules is not None else no_rules(returns.shape)
+        keep = min_passive_mask(shared[payload["w"]], base.universe, payload["min_passive"])
+        rules = restrict(base, keep)
+    bench = payload.get("benchmark")
     ev = evaluate(
         {name: shared[payload["panel"]]},
-        shared[payload["returns"]],
+        returns,
         dates,
         rules=rules,
         groups=payload["groups"],
@@ -176,6 +202,8 @@ def evaluate_cell(shared: Any, payload: dict[str, Any]) -> Evaluation:
         cost_bps=payload["cost_bps"],
         members=payload.get("assets") is not None,
         assets=payload.get("assets"),
+        benchmark=None if bench is None else shared[bench],
+        benchmark_name=payload.get("benchmark_name"),
     )
     defs = pl.DataFrame({"factor": [name], "lookback": [payload["lookback"]]})
     return _explain_empty(ev, defs, len(dates))
@@ -196,6 +224,9 @@ def cell_params(cell: Cell) -> dict[str, Any]:
         "lag": cell.lag,
         "universe": cell.universe,
         "cost_bps": cell.cost_bps,
+        # only when set, as run_backtest records them
+        **({"min_passive": cell.min_passive} if cell.min_passive is not None else {}),
+        **({"benchmark": cell.benchmark} if cell.benchmark != EQUAL_WEIGHT else {}),
     }
 
 
@@ -209,6 +240,16 @@ def study_params(spec: StudySpec) -> dict[str, Any]:
         "n_cells": len(cells),
         "spec": spec.normalised(),
     }
+
+
+def _where_value(spec: StudySpec, key: str, value: Any) -> Where | None:
+    """Where the study file gives ``key`` the value ``value`` (for an error message)."""
+    if value in spec.grid.get(key, []):
+        return Where("grid", key)
+    for i, c in enumerate(spec.explicit):
+        if c.get(key) == value:
+            return Where(f"cells[{i}]", key)
+    return Where("defaults", key) if spec.defaults.get(key) == value else None
 
 
 def _where_pool(spec: StudySpec, pool: str) -> Where | None:
@@ -243,8 +284,18 @@ def check_dataset(
         where_of.setdefault(spec.rotation.pool, Where("rotation", "pool"))
     for pool, where in where_of.items():
         try:
-            Pool.category(pool).select(etfs)
+            Pool.of(pool).select(etfs)
         except EtfflowError as exc:
+            raise spec.err(where, f"{exc} (dataset {spec.data})") from None
+    codes = dict.fromkeys(c.benchmark for c in spec.cells() if c.benchmark != EQUAL_WEIGHT)
+    days = ds.frame("stock_daily").select("date").unique().sort("date") if codes else None
+    calendar = Calendar(days.collect()["date"]) if days is not None else None
+    for code in codes:
+        assert calendar is not None
+        try:
+            index_returns(ds, calendar, code)
+        except EtfflowError as exc:
+            where = _where_value(spec, "benchmark", code)
             raise spec.err(where, f"{exc} (dataset {spec.data})") from None
 
 

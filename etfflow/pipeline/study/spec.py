@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from etfflow.backtest.rotation.params import RotationParams
-from etfflow.engine.pools import POOL_NAMES
+from etfflow.engine.pools import Pool
 from etfflow.engine.universe import UNIVERSES
 from etfflow.exceptions import EtfflowError
 from etfflow.factors.compute import check_steps_at_level
@@ -46,6 +46,8 @@ GRID_KEYS: tuple[str, ...] = (
     "lag",
     "universe",
     "cost_bps",
+    "benchmark",
+    "min_passive",
 )
 TOP_KEYS: tuple[str, ...] = ("data", "name", "description", "grid", "defaults", "cells", "rotation")
 MODES: tuple[str, ...] = ("weights", "pcf")
@@ -62,6 +64,8 @@ DEFAULTS: dict[str, Any] = {
     "lag": 1,
     "universe": "default",
     "cost_bps": 0.0,
+    "benchmark": "equal_weight",
+    "min_passive": None,
 }
 ROTATION_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RotationParams))
 INDUSTRY_UNIVERSE = "all industries"
@@ -177,7 +181,12 @@ def _scalar(spec: StudySpec, where: Where, v: Any) -> Any:
         if not isinstance(v, str) or not v.strip():
             raise bad("a non-empty string")
         v = v.strip()
-        choices = {"pool": POOL_NAMES, "mode": MODES, "level": LEVELS, "universe": UNIVERSES}
+        if k == "pool":  # the one parser of pool names (every command accepts the same)
+            try:
+                Pool.of(v)
+            except EtfflowError as exc:
+                raise spec.err(where, str(exc)) from None
+        choices = {"mode": MODES, "level": LEVELS, "universe": UNIVERSES}
         if k in choices and v not in choices[k]:
             raise spec.err(where, f"unknown {k} {v!r}: choose one of {', '.join(choices[k])}")
         return v
@@ -198,8 +207,18 @@ def _scalar(spec: StudySpec, where: Where, v: Any) -> Any:
     if k == "direction":
         s = str(v) if is_int(v) or isinstance(v, str) else None
         if s not in DIRECTIONS:
-            raise spec.err(where, f"unknown direction {v!r}: choose one of auto, default, 1, -1")
+            raise spec.err(where, f"unknown direction {v!r}: choose one of {', '.join(DIRECTIONS)}")
         return s
+    if k == "benchmark":
+        if not isinstance(v, str) or not v.strip():
+            raise bad('"equal_weight" or an index code of index_daily (e.g. "000300.SH")')
+        return v.strip()
+    if k == "min_passive":
+        if v == "none":
+            return None
+        if not (is_int(v) or isinstance(v, float)) or not 0 <= v < 1:
+            raise bad('a quantile in [0, 1) or "none"')
+        return float(v)
     if k == "cost_bps":
         if not (is_int(v) or isinstance(v, float)) or not v >= 0:
             raise bad("a number >= 0 (basis points per side)")
@@ -247,6 +266,9 @@ def _expand(spec: StudySpec) -> list[Cell]:
                 lag=values["lag"][0],
                 universe=universe,
                 cost_bps=values["cost_bps"][0],
+                benchmark=values["benchmark"][0],
+                # stocks only: an industry cell has no stock universe to filter
+                min_passive=values["min_passive"][0] if level == "stock" else None,
             )
             if c not in seen:
                 seen.add(c)
@@ -304,8 +326,11 @@ def _rotation(spec: StudySpec, table: Mapping[str, Any]) -> RotationParams:
         else:
             if not isinstance(v, str):
                 raise spec.err(where, f"expected a string, got {v!r}")
-            if k == "pool" and v not in POOL_NAMES:
-                raise spec.err(where, f"unknown pool {v!r}: choose one of {', '.join(POOL_NAMES)}")
+            if k == "pool":
+                try:
+                    Pool.of(v)
+                except EtfflowError as exc:
+                    raise spec.err(where, str(exc)) from None
             kw[k] = v
     try:
         return RotationParams(**kw).check()
