@@ -405,11 +405,13 @@ class LocalExecutor(Executor):
                 initargs=(dict(files), threads),
             )
             try:
-                futures: dict[Future[R], str] = {
-                    pool.submit(_run_local_task, fn, payload): key
-                    for key, payload in pending.items()
-                }
-                for fut in as_completed(futures):
+                futures: dict[Future[R], str] = {}
+                try:
+                    for key, payload in pending.items():
+                        futures[pool.submit(_run_local_task, fn, payload)] = key
+                except BrokenProcessPool as exc:  # a worker died before all were submitted
+                    broken = exc
+                for fut in as_completed(futures) if broken is None else ():
                     key = futures[fut]
                     try:
                         result = fut.result()
