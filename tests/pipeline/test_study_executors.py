@@ -203,6 +203,18 @@ def test_local_worker_always_dying_names_cells() -> None:
     assert "worker process died" in str(info.value)
 
 
+def test_local_worker_that_cannot_open_shared_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that cannot open the shared arrays (here: a file that is gone) fails its first
+    task with the cause, naming the cell, instead of breaking the pool."""
+    monkeypatch.setattr(ex, "_write_shared", lambda folder, arrays: {"x": str(folder / "gone")})
+    with make_executor("local", workers=1) as e, pytest.raises(StudyTaskError) as info:
+        list(e.map(st.sum_task, [("cell 0", 1), ("cell 1", 2)], {"x": np.ones(2)}))
+    assert info.value.key == "cell 0"
+    assert "could not open the shared arrays (FileNotFoundError" in str(info.value)
+    assert "gone" in str(info.value)
+    assert e.stats["restarts"] == 0
+
+
 def _study_folders(root: Path) -> list[Path]:
     return sorted(root.glob("etfflow-study-*"))
 
@@ -460,6 +472,7 @@ def test_shared_files_round_trip(arrays: list[np.ndarray]) -> None:
         try:
             ex._init_local_worker(files, threads)  # what each worker runs first
             got = dict(ex._WORKER_SHARED)
+            assert ex._WORKER_ERROR is None
             assert set(got) == set(shared)
             for name, a in shared.items():
                 b = got[name]

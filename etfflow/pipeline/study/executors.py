@@ -228,6 +228,8 @@ def _set_numba_threads(n: int) -> None:
 
 #: The shared arrays of this worker process, set by :func:`_init_local_worker`.
 _WORKER_SHARED: Mapping[str, np.ndarray] = MappingProxyType({})
+#: Why this worker could not open the shared arrays (None: it could).
+_WORKER_ERROR: str | None = None
 _ENV_LOCK = threading.Lock()
 
 
@@ -319,14 +321,29 @@ def _write_shared(folder: Path, arrays: Mapping[str, np.ndarray]) -> dict[str, s
 
 
 def _init_local_worker(files: Mapping[str, str], threads: int) -> None:
-    """Pool initializer: memory-map every shared array read-only (once per worker)."""
-    global _WORKER_SHARED
+    """Pool initializer: memory-map every shared array read-only (once per worker). A failure
+    is kept for the tasks to report (an initializer that raises only breaks the pool, its
+    cause printed by the worker and lost to the caller)."""
+    global _WORKER_SHARED, _WORKER_ERROR
     arrays: dict[str, np.ndarray] = {}
-    for name, path in files.items():
-        a = np.load(path, mmap_mode="r", allow_pickle=False)
-        arrays[name] = _read_only(a)
+    _WORKER_ERROR = None
+    try:
+        for name, path in files.items():
+            a = np.load(path, mmap_mode="r", allow_pickle=False)
+            arrays[name] = _read_only(a)
+        _set_numba_threads(threads)
+    except Exception as exc:
+        _WORKER_ERROR = (
+            f"a worker could not open the shared arrays ({type(exc).__name__}: {exc}); "
+            "is the temporary folder (TMPDIR) on a disk with room for them?"
+        )
     _WORKER_SHARED = MappingProxyType(arrays)
-    _set_numba_threads(threads)
+
+
+def _run_local_task(fn: TaskFn[R], payload: Any) -> R:
+    if _WORKER_ERROR is not None:
+        raise EtfflowError(_WORKER_ERROR)
+    return fn(_WORKER_SHARED, payload)
 
 
 def _terminate_workers(pool: ProcessPoolExecutor) -> None:
@@ -334,10 +351,6 @@ def _terminate_workers(pool: ProcessPoolExecutor) -> None:
     for proc in list((getattr(pool, "_processes", None) or {}).values()):
         with contextlib.suppress(Exception):
             proc.terminate()
-
-
-def _run_local_task(fn: TaskFn[R], payload: Any) -> R:
-    return fn(_WORKER_SHARED, payload)
 
 
 def _name_keys(keys: Sequence[str], limit: int = 5) -> str:
