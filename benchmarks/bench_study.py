@@ -4,7 +4,7 @@ local process pool and with a Dask LocalCluster, in the same run (issue 13).
 Usage::
 
     python benchmarks/bench_study.py --data etfflow_data/full_seed0            # 2 workers
-    python benchmarks/bench_study.py --data DIR --workers 2 --runs 1 --json out.json
+    python benchmarks/bench_study.py --data DIR --workers 2 --runs 3 --json out.json
 
 Make the full market once with ``etfflow generate --size full --out etfflow_data/full_seed0``.
 The study (:data:`STUDY`): one pool and mode, 4 stock factors x groups [5, 10] x rebalance
@@ -12,10 +12,11 @@ The study (:data:`STUDY`): one pool and mode, 4 stock factors x groups [5, 10] x
 computation, one processing) is the same for every contender and the cells dominate.
 
 Each contender runs in a fresh subprocess (its own store in a temporary folder; numba kernels
-are compiled once before timing by a warm-up study of 2 cells on the same data):
+are compiled once before timing by a serial warm-up study of the 4 factors on the same data):
 
 - ``serial``: every cell in the client process;
-- ``local``: ``--workers`` spawned processes, the shared panels memory-mapped from ``.npy``;
+- ``local``: ``--workers`` processes (forked from a fork server), the shared panels
+  memory-mapped from ``.npy`` files;
 - ``dask``: a ``LocalCluster`` of ``--workers`` single-threaded processes on 127.0.0.1, the
   shared panels scattered to every worker.
 
