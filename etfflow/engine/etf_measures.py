@@ -253,11 +253,7 @@ def etf_measures(
         conc = _pcf_chunked(ds, rows)
     out = rows.join(conc, on=["date", "etf_code"], how="left")
     return (
-        out.select(ETF_MEASURES_SCHEMA.names())
-        .cast(dict(ETF_MEASURES_SCHEMA))
-        .sort(  # type: ignore[arg-type]
-            "date", "etf_code"
-        )
+        out.select(ETF_MEASURES_SCHEMA.names()).cast(ETF_MEASURES_SCHEMA).sort("date", "etf_code")
     )
 
 
