@@ -59,7 +59,9 @@ def load_etf_panel(
     (:func:`~etfflow.engine.lookthrough.common_nb.etf_panel`).
 
     ``member`` (``(etf, day)`` booleans, pool order: :func:`member_panel`) restricts a
-    time-varying pool: an ETF-day outside it is not present, so both modes skip it. ``dshares``
+    time-varying pool: an ETF-day outside it is absent (not present, shares, NAV and change
+    0, as a day without a row: the weights kernels add ``S`` unmasked), so both modes skip
+    it. ``dshares``
     is computed before the mask, from the ETF's own previous row, so an ETF entering the pool
     brings that day's creations and redemptions only, never its history."""
     etfs, codes, index_codes = pool_etfs(etfs, pool)
@@ -86,8 +88,9 @@ def load_etf_panel(
         len(panel.calendar),
         len(codes),
     )
-    if member is not None:
+    if member is not None:  # absent cells are False / 0, as etf_panel leaves them
         present &= member
+        shares, nav, dshares = (np.where(present, x, 0.0) for x in (shares, nav, dshares))
     return EtfPanel(codes, index_codes, etf_index, unit, present, shares, nav, dshares)
 
 
