@@ -47,7 +47,10 @@ SPLIT_MEASURES: dict[str, str] = {
 SIDES: tuple[str, ...] = ("high", "low")
 REFRESH: tuple[str, ...] = ("month", "day")
 SPLIT_NAMES: tuple[str, ...] = tuple(f"{m}:{s}" for m in SPLIT_MEASURES for s in SIDES)
-POOL_NAMES: tuple[str, ...] = ("all", *ETF_CATEGORIES, "nonbroad", *SPLIT_NAMES)
+#: Names of the pools that do not change over time.
+STATIC_POOL_NAMES: tuple[str, ...] = ("all", *ETF_CATEGORIES, "nonbroad")
+#: Every pool name :meth:`Pool.of` takes.
+POOL_NAMES: tuple[str, ...] = (*STATIC_POOL_NAMES, *SPLIT_NAMES)
 
 
 @dataclass(frozen=True)
