@@ -11,6 +11,7 @@ from etfflow.cli import (
     backtest,
     data,
     demo,
+    etfs,
     factors,
     importing,
     lookthrough,
@@ -40,6 +41,7 @@ app.command("tscorr")(backtest.tscorr_cmd)
 app.command("top")(top.top_cmd)
 app.command("rotation")(rotation.rotation_cmd)
 app.command("market")(market.market_cmd)
+app.command("etfs")(etfs.etfs_cmd)
 app.command("sql")(store.sql_cmd)
 app.add_typer(store.app, name="store")
 

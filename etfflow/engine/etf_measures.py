@@ -206,7 +206,7 @@ def _check(mode: str, ds: Dataset) -> str:
 def etf_measures(
     ds: Dataset,
     *,
-    mode: Mode = "weights",
+    mode: Mode = "pcf",
     etf_codes: list[str] | None = None,
     concentration: bool = True,
 ) -> pl.DataFrame:

@@ -213,7 +213,9 @@ def test_turnover_and_top10_by_hand(tmp_path):
         schema_overrides={"date": pl.Date},
     )
     del t["etf_pcf"]
-    m = etf_measures(open_dataset(write_market(t, tmp_path / "m", categorical=False)))
+    m = etf_measures(
+        open_dataset(write_market(t, tmp_path / "m", categorical=False)), mode="weights"
+    )
     assert m["turnover_20"][:19].null_count() == 19
     assert m["turnover_20"][19] == pytest.approx(5 / 100)
     assert m["turnover_20"][24] == pytest.approx((15 * 5 + 5 * 15) / 20 / 100)
