@@ -18,6 +18,7 @@ from etfflow.cli import (
     market,
     rotation,
     store,
+    subpools,
     top,
 )
 from etfflow.cli._ui import EtfflowGroup
@@ -42,6 +43,7 @@ app.command("top")(top.top_cmd)
 app.command("rotation")(rotation.rotation_cmd)
 app.command("market")(market.market_cmd)
 app.command("etfs")(etfs.etfs_cmd)
+app.command("subpools")(subpools.subpools_cmd)
 app.command("sql")(store.sql_cmd)
 app.add_typer(store.app, name="store")
 
