@@ -276,7 +276,10 @@ def _pcf_chunked(ds: Dataset, rows: pl.DataFrame) -> pl.DataFrame:
         )
         days = pl.concat([before, basket_days.filter(pl.col("date").is_between(lo, hi))])
         wanted = days.lazy().select("etf_code", "date")
-        baskets = pcf.join(wanted, on=["etf_code", "date"], how="semi")
+        first = days["date"].min() if days.height else lo
+        baskets = pcf.filter(pl.col("date").is_between(first, hi)).join(
+            wanted, on=["etf_code", "date"], how="semi"
+        )
         day_close = close.filter(pl.col("date").is_between(lo, hi))
         parts.append(pcf_concentration(chunk.lazy(), baskets, day_close, days.lazy()).collect())
     if not parts:
