@@ -25,7 +25,7 @@ from etfflow.engine.pools import (
     decision_days,
     split_members,
 )
-from etfflow.exceptions import PoolError
+from etfflow.exceptions import DataContractError, PoolError
 from tests.engine.test_lookthrough import _perturb_after
 from tests.helpers import examples, weekdays
 from tests.market_strategies import markets, write_market
@@ -225,7 +225,7 @@ def test_changing_membership_matches_reference(tables, mode, seed):
 
         mp.setattr(lt_api, "member_panel", random_mask)
         with tempfile.TemporaryDirectory() as tmp:
-            fast = penetrate(_open(tables, tmp), pool=Pool.of("turnover:low"), mode=mode)
+            fast = penetrate(_open(tables, tmp), pool=Pool.of("aum:low"), mode=mode)
     finally:
         mp.undo()
     ref_stocks, _ = lookthrough_reference(tables, mode=mode, members=members)
@@ -238,3 +238,20 @@ def test_changing_membership_matches_reference(tables, mode, seed):
         rel_tol=1e-9,
         abs_tol=1e-6,
     )
+
+
+def test_turnover_pool_needs_amount(tmp_path):
+    """A turnover split on an etf_daily without amount is refused, naming table and column."""
+    from tests.engine.test_lookthrough import hand_market
+
+    ds = open_dataset(write_market(hand_market(), tmp_path / "m", categorical=False))
+    with pytest.raises(DataContractError, match=r"table 'etf_daily', column 'amount'"):
+        penetrate(ds, pool="turnover:high")
+    lt = penetrate(ds, pool="aum:low")  # two days: the only decision would apply after them
+    assert lt.diagnostics["pool_member_days"] == 0
+
+
+def test_split_on_short_calendars():
+    m = pl.DataFrame(schema={"date": pl.Date, "etf_code": pl.String, "hhi": pl.Float64})
+    for dates in ([], [dt.date(2024, 1, 31)]):
+        assert split_members(m, Split("concentration", "high"), dates).height == 0

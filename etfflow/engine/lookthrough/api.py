@@ -233,6 +233,15 @@ def penetrate(
         member = None
         if pool.split is not None:  # a time-varying pool: its members on each day
             _, base_codes, _ = pool_etfs(frames["etfs"], pool)
+            names = ds.frame("etf_daily").collect_schema().names()
+            if pool.split.measure == "turnover" and "amount" not in names:
+                raise DataContractError(
+                    f"pool {pool.label!r} splits ETFs by turnover, which needs column 'amount'",
+                    table="etf_daily",
+                    column="amount",
+                    rule="missing_column",
+                    hint=f"available columns: {', '.join(names)}",
+                )
             measures = etf_measures(
                 ds,
                 mode=mode,
@@ -240,6 +249,8 @@ def penetrate(
                 concentration=pool.split.measure == "concentration",
             )
             member = member_panel(measures, pool, base_codes, panel.calendar)
+            if not member.any():
+                log.warning("pool %r has no member on any day (no decision yet?)", pool.label)
             stages.lap("pool_members")
         etf = load_etf_panel(frames.pop("etfs"), frames.pop("etf_daily"), pool, panel, member)
         stages.lap("etf_panel")
