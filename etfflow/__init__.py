@@ -26,7 +26,8 @@ The short public API, loaded lazily (``import etfflow`` imports nothing heavy)::
 Names: :func:`open_dataset`, :func:`validate`, :class:`Pool`, :func:`look_through` (alias
 :func:`penetrate`), :func:`load_market`, :func:`factor`, :func:`compute_factors`,
 :func:`stock_inputs`, :func:`industry_inputs`, :func:`process`, :func:`evaluate`,
-:func:`rotation` (with :class:`RotationParams`), :func:`etf_measures`, :func:`compare_pools`,
+:func:`rotation` (with :class:`RotationParams`), :func:`study` (a study file's grid of
+backtests, docs/studies.md), :func:`etf_measures`, :func:`compare_pools`,
 :func:`generate_market`, :class:`Store`, :func:`open_store`, :mod:`plots`,
 :class:`EtfflowError`.
 """
@@ -55,6 +56,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "industry_inputs": ("etfflow.factors.inputs", "industry_inputs"),
     "evaluate": ("etfflow.backtest.api", "evaluate_factors"),
     "rotation": ("etfflow.backtest.rotation.run", "rotate"),
+    "study": ("etfflow.pipeline.study.run", "run_study"),
     "RotationParams": ("etfflow.backtest.rotation.params", "RotationParams"),
     "etf_measures": ("etfflow.engine.etf_measures", "etf_measures"),
     "compare_pools": ("etfflow.pipeline.subpools", "compare_pools"),
@@ -85,6 +87,7 @@ __all__ = [
     "process",
     "rotation",
     "stock_inputs",
+    "study",
     "validate",
 ]
 
@@ -120,4 +123,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from etfflow.factors.compute import compute_factors, process
     from etfflow.factors.inputs import industry_inputs, stock_inputs
     from etfflow.factors.registry import factor
+    from etfflow.pipeline.study.run import run_study as study
     from etfflow.pipeline.subpools import compare_pools

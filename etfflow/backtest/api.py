@@ -38,6 +38,7 @@ def evaluate_factors(
     min_passive: float | None = None,
     benchmark: np.ndarray | None = None,
     benchmark_name: str | None = None,
+    members: bool = False,
     progress: Progress | None = None,
 ) -> Evaluation:
     """Backtest every factor of ``factors`` (docs/methodology.md#5-backtests).
@@ -71,6 +72,9 @@ def evaluate_factors(
         Daily returns of an index to measure excess against instead of the equal weight
         (``etfflow.engine.market.index_returns(ds, market.calendar, "000300.SH")``) and its
         label in ``summary.benchmark``.
+    members
+        Also list the long and short groups' stocks (or industries) of every rebalance
+        (``Evaluation.members``).
 
     Returns
     -------
@@ -150,5 +154,7 @@ def evaluate_factors(
         cost_bps=cost_bps,
         benchmark=benchmark,
         benchmark_name=benchmark_name,
+        members=members,
+        assets=list(inputs.names),
         progress=progress,
     )

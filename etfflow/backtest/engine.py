@@ -21,7 +21,7 @@ at 1; annualisation uses :data:`TRADING_DAYS_PER_YEAR` trading days.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -43,6 +43,7 @@ from etfflow.backtest.schemas import (
     GROUP_SUMMARY_SCHEMA,
     GROUPS_SCHEMA,
     IC_SCHEMA,
+    MEMBERS_SCHEMA,
     NAV_SCHEMA,
     PERIODS_SCHEMA,
     SERIES,
@@ -57,6 +58,7 @@ from etfflow.backtest.shared import (
     shared_inputs,
 )
 from etfflow.engine.universe import TradingRules
+from etfflow.exceptions import EtfflowError
 
 __all__ = [
     "GROUPS_SCHEMA",
@@ -176,6 +178,34 @@ def period_directions(direction: Direction, rank_ic: np.ndarray, per: Periods) -
     return np.full(k_n, d, dtype=np.int8)
 
 
+def _members(
+    name: str,
+    grp: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    sig_dates: pl.Series,
+    assets: list[str],
+) -> pl.DataFrame:
+    """The long and short groups' assets per signal day (:data:`MEMBERS_SCHEMA`)."""
+    parts = []
+    names = pl.Series(assets, dtype=pl.String)
+    for leg, g in (("long", lo), ("short", hi)):
+        k, a = np.nonzero(grp == g[:, None])  # grp is -1 where an asset is not ranked
+        parts.append(
+            pl.DataFrame(
+                {
+                    "date": sig_dates.gather(k),
+                    "factor": pl.repeat(name, len(k), dtype=pl.String, eager=True),
+                    "leg": pl.repeat(leg, len(k), dtype=pl.String, eager=True),
+                    "group": (g[k] + 1).astype(np.int16),
+                    "asset": names.gather(a),
+                },
+                schema=MEMBERS_SCHEMA,
+            )
+        )
+    return pl.concat(parts).sort("date", "leg", "asset", maintain_order=True)
+
+
 def _evaluate_one(
     name: str,
     factor: np.ndarray,
@@ -186,6 +216,7 @@ def _evaluate_one(
     cost_rate: float,
     qs: np.ndarray,
     config: dict,
+    assets: list[str] | None = None,
 ) -> dict[str, pl.DataFrame]:
     per = sh.periods
     k_n = len(per)
@@ -349,7 +380,9 @@ def _evaluate_one(
         },
         GROUP_SUMMARY_SCHEMA,
     )
+    out = {"members": _members(name, grp, lo, hi, sig_dates, assets)} if assets is not None else {}
     return {
+        **out,
         "ic": ic_df,
         "groups": groups_df.sort("date", "group", maintain_order=True),
         "nav": nav_df,
@@ -372,6 +405,8 @@ def evaluate(
     cost_bps: float = 0.0,
     benchmark: np.ndarray | None = None,
     benchmark_name: str | None = None,
+    members: bool = False,
+    assets: Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> Evaluation:
     """Evaluate factors: IC, quantile portfolios, long-short, benchmark and metrics.
@@ -405,6 +440,10 @@ def evaluate(
         ``(T,)`` daily returns of an index to use as the benchmark instead of the equal
         weight (:func:`etfflow.engine.market.index_returns`); it needs a return on every day
         of every holding period. ``benchmark_name`` labels it in ``summary.benchmark``.
+    members
+        Also list the long and short groups' assets on every signal day
+        (``Evaluation.members``), named by ``assets`` (``M`` names; default ``"0"``,
+        ``"1"``, ...).
     progress
         ``progress(stage, done, total)`` callback, called per factor.
 
@@ -540,6 +579,13 @@ def evaluate(
         "cost_bps": float(cost_bps),
     }
     parts: dict[str, list[pl.DataFrame]] = {}
+    names_m = None
+    if members:
+        names_m = [str(i) for i in range(ret.shape[1])] if assets is None else list(assets)
+        if len(names_m) != ret.shape[1]:
+            raise EtfflowError(
+                f"evaluate: {len(names_m)} asset names for {ret.shape[1]} assets (columns)"
+            )
     names = list(fs)
     for i, name in enumerate(names):
         if progress:
@@ -553,6 +599,7 @@ def evaluate(
             cost_rate=float(cost_bps) * 1e-4,
             qs=qs,
             config=config,
+            assets=names_m,
         )
         for k, v in out.items():
             parts.setdefault(k, []).append(v)
@@ -578,4 +625,5 @@ def evaluate(
         yearly=pl.concat(parts["yearly"]),
         group_summary=pl.concat(parts["group_summary"]),
         periods=periods_df,
+        **({"members": pl.concat(parts["members"])} if members else {}),
     )

@@ -37,6 +37,7 @@ class ReferenceResult:
     nav: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     direction: dict[str, int] = field(default_factory=dict)
     directions: dict[str, np.ndarray] = field(default_factory=dict)
+    members: dict[str, set[tuple[int, str, int, int]]] = field(default_factory=dict)
     active: dict[str, list[bool]] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     benchmark_ret: np.ndarray | None = None
@@ -351,6 +352,14 @@ def evaluate_reference(
         out.group_n[name] = g_n
         out.turnover[name] = np.array([sims[g][3] for g in range(groups)])
         out.direction[name] = dks[-1] if dks else 1
+        # (period, leg, 1-based group, asset) of the long and short groups' targets
+        out.members[name] = {
+            (k, leg, g + 1, i)
+            for k in range(k_n)
+            for leg, g in (("long", lo[k]), ("short", hi[k]))
+            for i, lab in labels[k].items()
+            if lab == g
+        }
         out.directions[name] = np.array(dks)
     out.benchmark_ret = np.array(b_ret)
     return out

@@ -11,10 +11,12 @@ import datetime as dt
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+
+from etfflow.backtest.schemas import MEMBERS_SCHEMA
 
 __all__ = ["Evaluation"]
 
@@ -58,6 +60,9 @@ class Evaluation:
     periods
         :data:`PERIODS_SCHEMA`: the shared calendar — signal ``date``, trade day ``start``,
         exit ``end`` and the benchmark's period return.
+    members
+        :data:`MEMBERS_SCHEMA`: the assets of the long and short groups on each signal day
+        (``evaluate(..., members=True)``; empty otherwise).
     """
 
     ic: pl.DataFrame
@@ -67,6 +72,7 @@ class Evaluation:
     yearly: pl.DataFrame
     group_summary: pl.DataFrame
     periods: pl.DataFrame
+    members: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MEMBERS_SCHEMA))
 
     def _repr_html_(self) -> str:
         """Notebook view: one line of run facts, the summary table (Huaan 2024-12 table 47's

@@ -107,8 +107,13 @@ def _factor_section(
         f'<span class="kpi">{kpi}</span></summary>'
         f'<div class="body">{note_html}{_figures_html(i, ev, name, cjk=cjk)}'
         f'<div class="wrap">{T.series_stats_table(own)}</div>'
-        f'<div class="wrap">{T.factor_yearly_table(yrows, s, gl, spans)}</div></div></details>'
+        f'<div class="wrap">{T.factor_yearly_table(yrows, s, gl, spans)}</div>'
+        f"{_wrap(T.long_group_table(ev, name))}</div></details>"
     )
+
+
+def _wrap(table: str) -> str:
+    return f'<div class="wrap">{table}</div>' if table else ""
 
 
 def _one_factor(ev: Evaluation, name: str) -> Evaluation:

@@ -228,6 +228,31 @@ def pivot_table(
     return f'<table class="t"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
+#: Largest long group whose names the report lists (industries; stock deciles are too long).
+MAX_LISTED_MEMBERS = 20
+
+
+def long_group_table(ev: Evaluation, name: str, *, last: int = 12) -> str:
+    """The long group's assets at each of the last ``last`` rebalances (Huaan 2024-12 table
+    16: 多头持仓 by month), or "" without members or with groups too large to list."""
+    m = ev.members.filter((pl.col("factor") == name) & (pl.col("leg") == "long"))
+    if m.height == 0:
+        return ""
+    per = m.group_by("date", maintain_order=True).agg(pl.col("asset").sort()).sort("date")
+    if per["asset"].list.len().max() > MAX_LISTED_MEMBERS:  # type: ignore[operator]
+        return ""
+    rows = "".join(
+        f'<tr><td class="name">{d}</td><td class="name">{html.escape("、".join(a))}</td></tr>'
+        for d, a in per.tail(last).iter_rows()
+    )
+    return (
+        '<table class="t"><thead><tr>'
+        + _th("调仓日", "rebalance")
+        + _th("多头持仓", "long group")
+        + f"</tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
 def factor_yearly_table(
     yrows: Sequence[Mapping],
     s: Mapping,

@@ -22,6 +22,17 @@ IC_SCHEMA = pl.Schema(
         "direction": pl.Int8,
     }
 )
+#: The assets of the long and short groups on each signal day (the targets: names that could
+#: not be sold are carried in the simulated portfolio even when they left the group).
+MEMBERS_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date,
+        "factor": pl.String,
+        "leg": pl.String,
+        "group": pl.Int16,
+        "asset": pl.String,
+    }
+)
 GROUPS_SCHEMA = pl.Schema(
     {
         "date": pl.Date,

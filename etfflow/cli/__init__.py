@@ -9,15 +9,19 @@ import typer
 
 from etfflow.cli import (
     backtest,
+    compare,
+    coverage,
     data,
     demo,
     etfs,
     factors,
+    fetch,
     importing,
     lookthrough,
     market,
     rotation,
     store,
+    study,
     subpools,
     top,
 )
@@ -32,6 +36,7 @@ app = typer.Typer(
 )
 app.command("generate")(data.generate)
 app.command("validate")(data.validate_cmd)
+app.add_typer(fetch.app, name="fetch")
 app.add_typer(importing.app, name="import")
 app.command("penetrate")(lookthrough.penetrate_cmd)
 app.command("demo")(demo.demo)
@@ -42,10 +47,13 @@ app.command("tscorr")(backtest.tscorr_cmd)
 app.command("top")(top.top_cmd)
 app.command("rotation")(rotation.rotation_cmd)
 app.command("market")(market.market_cmd)
+app.command("coverage")(coverage.coverage_cmd)
+app.command("compare")(compare.compare_cmd)
 app.command("etfs")(etfs.etfs_cmd)
 app.command("subpools")(subpools.subpools_cmd)
 app.command("sql")(store.sql_cmd)
 app.add_typer(store.app, name="store")
+app.add_typer(study.app, name="study")
 
 
 def main() -> None:

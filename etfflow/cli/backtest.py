@@ -113,6 +113,29 @@ def print_notes(summary: pl.DataFrame, *, detail: bool = False) -> None:
         )
 
 
+def print_long_groups(ev, factors: list[str], last: int = 6) -> None:
+    """The long group's assets at the last rebalances (industry runs; Huaan table 16)."""
+    m = ev.members.filter(pl.col("leg") == "long")
+    if m.height == 0 or m.group_by("date", "factor").len()["len"].max() > 12:
+        return
+    table = Table(
+        title=f"Long group at the last {last} rebalances (cf. Huaan 2024-12 table 16)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("rebalance", no_wrap=True)
+    dates = sorted(set(m["date"].to_list()))[-last:]
+    for f in factors:
+        table.add_column(escape(f))
+    cells = {
+        (d, f): "、".join(sorted(a))
+        for d, f, a in m.group_by("date", "factor").agg(pl.col("asset")).iter_rows()
+    }
+    for d in dates:
+        table.add_row(str(d), *[escape(cells.get((d, f), "")) for f in factors])
+    print_table(table)
+
+
 def min_passive_note(params: dict) -> str:
     q = params.get("min_passive")
     return "" if q is None else f" (w_passive ≥ its {q:g} quantile)"
@@ -133,6 +156,7 @@ def print_backtest(
         )
     )
     print_notes(summary)
+    print_long_groups(ev, summary["factor"].to_list()[:3])
     keep = summary["factor"].to_list()
     if yearly_filter is not None:
         keep = [f for f in keep if f in set(yearly_filter)] or keep
@@ -223,6 +247,14 @@ def backtest_cmd(
             "dataset's index_daily, e.g. 000300.SH (CSI 300), 000905.SH (CSI 500).",
         ),
     ] = "equal_weight",
+    members: Annotated[
+        bool,
+        typer.Option(
+            "--members",
+            help="Store the long and short groups' stocks of every rebalance (bt_members); "
+            "industry runs always store them.",
+        ),
+    ] = False,
     export: Annotated[
         Path | None, typer.Option(help="Folder for ic/groups/summary Parquet files.")
     ] = None,
@@ -255,6 +287,7 @@ def backtest_cmd(
             cost_bps=cost,
             min_passive=min_passive,
             benchmark=benchmark,
+            members=True if members else None,
             export=export,
             html=html,
             progress=progress,
@@ -320,29 +353,51 @@ def tscorr_cmd(
         Path(DEFAULT_STORE)
     ),
     run: Annotated[
-        str | None, typer.Option(help="Industry factor run id (default: the latest at --level).")
+        str | None, typer.Option(help="Factor run id (default: the latest at --level).")
     ] = None,
-    level: Annotated[str, typer.Option(help="industry_l1 or industry_l2.")] = "industry_l1",
+    level: Annotated[
+        str,
+        typer.Option(
+            help="industry_l1 or industry_l2 (one series per industry), or stock (one per "
+            "stock, summarised within each board: Huaan table 43)."
+        ),
+    ] = "industry_l1",
     horizon: Annotated[int, typer.Option(help="Trading days of the forward return.")] = 20,
     metrics: Annotated[
         str | None,
         typer.Option(help="Comma-separated flow metrics (default: Huaan table 10's six)."),
     ] = None,
+    merge_main: Annotated[
+        bool,
+        typer.Option(
+            "--merge-main", help="Stock level: count the SH and SZ main boards as one (MAIN)."
+        ),
+    ] = False,
     export: Annotated[
         Path | None, typer.Option(help="Also write the table to this Parquet file.", dir_okay=False)
     ] = None,
 ) -> None:
-    """Industry flows vs the next HORIZON-day industry return: per metric, year and the whole
-    period, the mean time-series Rank IC across industries and the share positive
-    (docs/methodology.md#512-time-series-rank-correlation-of-industry-flows)."""
+    """Flows vs the next HORIZON-day return: per metric, year and the whole period, the mean
+    time-series Rank IC across industries (or across the stocks of each board) and the share
+    positive (docs/methodology.md#512-time-series-rank-correlation-of-industry-flows)."""
     from etfflow.pipeline.runs import write_parquet_atomic
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
-    df, row = run_ts_corr(store, factor_run=run, level=level, horizon=horizon, metrics=names)
-    title = (
-        f"Industry flows vs the next {horizon}-day return (factor run {row['run_id']}, pool "
-        f"{row['pool']}): mean time-series Rank IC across industries (share positive)"
+    df, row = run_ts_corr(
+        store, factor_run=run, level=level, horizon=horizon, metrics=names, merge_main=merge_main
     )
-    print_table(ts_corr_table(df, title=title))
+    where = f"factor run {row['run_id']}, pool {row['pool']}"
+    if "board" not in df.columns:
+        title = (
+            f"Industry flows vs the next {horizon}-day return ({where}): mean time-series "
+            "Rank IC across industries (share positive)"
+        )
+        print_table(ts_corr_table(df, title=title))
+    for board in df["board"].unique(maintain_order=True).to_list() if "board" in df.columns else []:
+        title = (
+            f"Board {board}: stock flows vs the next {horizon}-day return ({where}): mean "
+            "time-series Rank IC across the board's stocks (share positive; Huaan table 43)"
+        )
+        print_table(ts_corr_table(df.filter(pl.col("board") == board).drop("board"), title=title))
     if export is not None:
         console.print(f"exported {escape(str(write_parquet_atomic(df, export)))}")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
+import polars as pl
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from etfflow.cli._ui import compute_session, console, print_table
+from etfflow.cli._ui import compute_session, console, print_table, render
 from etfflow.cli.lookthrough import make_pool
 from etfflow.engine.pools import POOL_NAMES
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
@@ -159,3 +161,72 @@ def compute_cmd(
             progress=progress,
         )
     print_factor_run(run)
+
+
+@app.command("beta")
+def beta_cmd(
+    data_dir: Annotated[Path, typer.Argument(help="Dataset folder.", exists=True, file_okay=False)],
+    pool: Annotated[str, typer.Option(help=f"ETF pool: {', '.join(POOL_NAMES)}.")] = "all",
+    mode: Annotated[str, typer.Option(help="Look-through mode: pcf or weights.")] = "pcf",
+    window: Annotated[int, typer.Option(help="Regression window in trading days.", min=3)] = 20,
+    date: Annotated[
+        str | None, typer.Option(help="Day (YYYY-MM-DD; default: the last of the data).")
+    ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(help="Write code, beta, r2 per stock to this Parquet file.", dir_okay=False),
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Write a self-contained HTML page.", dir_okay=False)
+    ] = None,
+) -> None:
+    """passive_beta across stocks on one day: distribution and mean R² (Huaan table 55)."""
+    from etfflow.pipeline.beta import run_beta_profile
+
+    if mode not in ("pcf", "weights"):
+        raise typer.BadParameter("choose pcf or weights", param_hint="--mode")
+    try:
+        day = dt.date.fromisoformat(date.strip()) if date else None
+    except ValueError:
+        raise typer.BadParameter(
+            "a date YYYY-MM-DD, e.g. 2024-05-31", param_hint="--date"
+        ) from None
+    with compute_session() as progress:
+        run = run_beta_profile(
+            data_dir,
+            pool=pool,
+            mode=mode,  # type: ignore[arg-type]
+            window=window,
+            date=day,
+            export=export,
+            html=html,
+            progress=progress,
+        )
+    p = run.profile
+    s = p.summary
+    print_table(
+        render(
+            pl.DataFrame({"statistic": list(s), "value": [_stat(k, v) for k, v in s.items()]}),
+            title=f"passive_beta_{p.window} on {p.date}, pool {run.pool} "
+            "(cf. Huaan 2024-12 table 55)",
+        )
+    )
+    print_table(
+        render(
+            p.histogram(12),
+            title="stocks per beta bin (tails in the end bins)",
+            formats={"lo": lambda x: f"{x:.2f}", "hi": lambda x: f"{x:.2f}"},
+        )
+    )
+    if run.export:
+        console.print(f"exported {p.table.height:,} stocks to {escape(str(run.export))}")
+    if run.html:
+        console.print(f"wrote {escape(str(run.html))}")
+
+
+def _stat(key: str, v: object) -> str:
+    if v is None:
+        return "–"
+    if key == "share_positive":
+        return f"{100 * float(v):.1f}%"  # type: ignore[arg-type]
+    return f"{v:.3f}" if isinstance(v, float) else str(v)

@@ -80,3 +80,42 @@ def import_table_cmd(
         f"imported {res.rows:,} rows of {table} from {escape(file.name)} into "
         f"{escape(str(res.path))} ({res.replaced:,} earlier rows replaced, {res.kept:,} kept)"
     )
+
+
+@app.command("tushare")
+def tushare_cmd(
+    raw_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Raw folder written by `etfflow fetch tushare`.", exists=True, file_okay=False
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Dataset folder (created or merged).", file_okay=False)],
+    categories: Annotated[
+        Path | None,
+        typer.Option(
+            help="TOML file overriding ETF categories: a codes table (index code -> category) "
+            "and a patterns table (index-name substring -> category); docs/tushare.md.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Convert a Tushare Pro raw folder into the data contract and merge it into OUT (rows of
+    the same dates or keys are replaced; a failed import leaves OUT as it was)."""
+    from etfflow.engine.adapters.tushare.convert import import_tushare
+
+    with progress_bar() as progress:
+        s = import_tushare(raw_dir, out, categories=categories, progress=progress)
+    rows = pl.DataFrame({"table": list(s.rows), "rows": list(s.rows.values())})
+    print_table(render(rows, title="tables written"))
+    if s.counts:
+        counts = pl.DataFrame(
+            {"carried or left out": list(s.counts), "rows": list(s.counts.values())}
+        )
+        print_table(render(counts, title="rows carried or left out (counted, never silently)"))
+    for w in s.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+    for note in s.not_provided:
+        console.print(f"not provided by the raw folder: {escape(note)}", highlight=False)
+    console.print(f"imported {escape(str(raw_dir))} into {escape(str(s.out))}")

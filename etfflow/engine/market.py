@@ -40,6 +40,9 @@ class Market:
         Per stock, days since 1970 (``delist_date`` is :data:`NO_DATE` when absent).
     board
         Per stock, index into :data:`~etfflow.engine.schemas.BOARDS` (-1 unknown).
+    turnover
+        Daily turnover rate (decimal) from the optional ``stock_daily.turnover`` column, NaN
+        when not listed; None when the dataset has no such column.
     """
 
     panel: StockPanel
@@ -51,6 +54,7 @@ class Market:
     list_date: np.ndarray
     delist_date: np.ndarray
     board: np.ndarray
+    turnover: np.ndarray | None = None
 
     @property
     def calendar(self) -> Calendar:
@@ -109,7 +113,7 @@ def load_market(ds: Dataset, panel: StockPanel | None = None) -> Market:
     t, n = panel.shape
     have = set(ds.frame("stock_daily").collect_schema().names())
     cols = ["date", "code", "ret", "is_st", "is_suspended"]
-    cols += [c for c in ("up_limit", "down_limit") if c in have]
+    cols += [c for c in ("up_limit", "down_limit", "turnover") if c in have]
     daily = ds.frame("stock_daily").select(cols).collect()
     day = panel.calendar.index_of(daily["date"])
     stock = index_of(daily["code"], panel.codes)
@@ -144,6 +148,7 @@ def load_market(ds: Dataset, panel: StockPanel | None = None) -> Market:
         list_date=list_date,
         delist_date=delist_date,
         board=board,
+        turnover=dense("turnover", np.nan, np.float64) if "turnover" in have else None,
     )
 
 

@@ -219,10 +219,14 @@ class Store:
                 f"{SCHEMA_VERSION}: use a new --store file (or re-run into a fresh one)"
             )
 
-    def _ensure_table(self, name: str, schema: pl.Schema, *, wide: bool = False) -> None:
+    def _ensure_table(
+        self, name: str, schema: pl.Schema, *, wide: bool = False, tagged: bool = True
+    ) -> None:
         """Create ``name`` or check its columns. A ``wide`` table (factor values) gains the
-        columns a run brings that it does not have yet (NULL for earlier runs)."""
-        cols = [("run_id", "VARCHAR")] + [(c, sql_type(t)) for c, t in schema.items()]
+        columns a run brings that it does not have yet (NULL for earlier runs). A ``tagged``
+        table starts with the ``run_id`` column the store adds to every row."""
+        cols = [("run_id", "VARCHAR")] if tagged else []
+        cols += [(c, sql_type(t)) for c, t in schema.items()]
         existing = self._fetchall(
             "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "
             "ORDER BY column_index",
@@ -262,19 +266,30 @@ class Store:
         params: Mapping,
         diagnostics: Mapping | None = None,
         wide: frozenset[str] | set[str] = frozenset(),
+        id_params: Mapping | None = None,
+        extra: Mapping[str, tuple[pl.DataFrame, Mapping[str, object]]] | None = None,
     ) -> str:
         """Write one run atomically; returns its run id.
 
         Rows of an earlier run with the same id (identical inputs) are replaced. On any
         error the transaction is rolled back and the store is left as it was. Tables named
-        in ``wide`` may gain columns (one per factor).
+        in ``wide`` may gain columns (one per factor). The run id is computed from
+        ``id_params`` when given (``params`` may then carry links that must not change the
+        id, such as the study a backtest cell belongs to). ``extra`` maps a table to rows
+        written as they are (no ``run_id`` column added) in the same transaction, replacing
+        the rows whose columns equal the given key values (``{"study_id": s, "cell": 3}``).
         """
-        run_id = run_id_for(kind, fingerprint, pool, params)
+        run_id = run_id_for(kind, fingerprint, pool, params if id_params is None else id_params)
+        extra = extra or {}
         self.con.begin()
         try:
             for name, df in tables.items():
                 self._ensure_table(name, df.schema, wide=name in wide)
                 self._exec(f"DELETE FROM {_quote(name)} WHERE run_id = ?", [run_id])
+            for name, (df, key) in extra.items():
+                self._ensure_table(name, df.schema, tagged=False)
+                where = " AND ".join(f"{_quote(c)} = ?" for c in key)
+                self._exec(f"DELETE FROM {_quote(name)} WHERE {where}", list(key.values()))
             self._exec("DELETE FROM runs WHERE run_id = ?", [run_id])
             self._exec(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -292,6 +307,8 @@ class Store:
             )
             for name, df in tables.items():
                 self._insert(name, run_id, df)
+            for name, (df, _key) in extra.items():
+                self._insert(name, None, df)
             self.con.commit()
         except BaseException:
             self.con.rollback()
@@ -311,11 +328,15 @@ class Store:
                     f"{run_id} after the commit, {df.height:,} were written"
                 )
 
-    def _insert(self, name: str, run_id: str, df: pl.DataFrame) -> None:
+    def _insert(self, name: str, run_id: str | None, df: pl.DataFrame) -> None:
+        """Insert ``df`` into ``name``, each row tagged with ``run_id`` (None: as it is)."""
         view = f"_etfflow_in_{name}"
         self.con.register(view, df)
         try:
             cols = ", ".join(_quote(c) for c in df.columns)
+            if run_id is None:
+                self._exec(f"INSERT INTO {_quote(name)} ({cols}) SELECT {cols} FROM {_quote(view)}")
+                return
             self._exec(
                 f"INSERT INTO {_quote(name)} (run_id, {cols}) SELECT ?, {cols} FROM {_quote(view)}",
                 [run_id],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -97,7 +98,9 @@ def compute_factors(
         :func:`~etfflow.factors.inputs.stock_inputs` or
         :func:`~etfflow.factors.inputs.industry_inputs`.
     factors
-        ``"all"``, or names / families (``"w_passive_zs_20,revs"``).
+        ``"all"`` (every factor of the level whose inputs ``inputs`` has: ``turnover_n`` only
+        with the optional ``stock_daily.turnover``), or names / families
+        (``"w_passive_zs_20,revs"``).
     windows
         Windows for the windowed factors (default 20, 40, 60).
     progress
@@ -122,6 +125,8 @@ def compute_factors(
     [nan, nan, 3.0, 6.0]
     """
     instances = resolve(factors, windows=windows, level=inputs.level)
+    if isinstance(factors, str) and factors.strip() == "all":
+        instances = [i for i in instances if set(i.definition.inputs) <= set(inputs.series)]
     values: dict[str, np.ndarray] = {}
     timings: dict[str, float] = {}
     for i, inst in enumerate(instances):
@@ -146,6 +151,20 @@ def compute_factors(
 def replace_values(fs: FactorSet, values: Mapping[str, np.ndarray], processing: str) -> FactorSet:
     """A copy of ``fs`` with processed values."""
     return FactorSet(fs.inputs, fs.instances, dict(values), processing, dict(fs.timings))
+
+
+def check_steps_at_level(plan: Sequence[Any], level: str) -> None:
+    """Raise :class:`EtfflowError` for a step an industry level cannot run (neutralising
+    industries on anything but ``log_cap``); ``plan`` holds parsed steps."""
+    if level == "stock":
+        return
+    for s in plan:
+        regs = set(s.params.get("regressors", ()))
+        if regs - {"log_cap"}:
+            raise EtfflowError(
+                f"step {s.describe()!r} is not defined at level {level!r}: industries "
+                "can only be neutralised on log_cap"
+            )
 
 
 def process(
@@ -187,13 +206,7 @@ def process(
 
             universe = stock_rules(market).universe
     else:
-        for s in plan:
-            regs = set(s.params.get("regressors", ()))
-            if regs - {"log_cap"}:
-                raise EtfflowError(
-                    f"step {s.describe()!r} is not defined at level {x.level!r}: industries "
-                    "can only be neutralised on log_cap"
-                )
+        check_steps_at_level(plan, x.level)
         groups = np.where(x.present, 0, -1).astype(np.int16)
         boards = None
         universe = x.present if universe is None else universe

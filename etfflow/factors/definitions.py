@@ -205,6 +205,23 @@ def passive_beta(x: FactorInputs, n: int) -> np.ndarray:
     return K.rolling_beta(x["ret"], passive_growth(x), n)
 
 
+# ---------------------------------------------------------------------------- trading
+@factor(
+    "turnover_{n}",
+    formula="mean(turnover[t-n+1..t]) (mean daily turnover rate, stock_daily.turnover)",
+    source="Huaan 2024-12 table 44 (Turnover5, Turnover20)",
+    inputs=("turnover",),
+    direction=-1,
+    lookback=lambda n: n - 1,
+    windows=(5, 20),
+    levels=("stock",),
+)
+def turnover(x: FactorInputs, n: int) -> np.ndarray:
+    # the n-day sum over n: the rolling-sum kernel the flow factors already compile (a cold
+    # first run compiles no extra kernel for these two factors)
+    return K.rolling_sum(x["turnover"], n) / n
+
+
 # ---------------------------------------------------------------------------- returns
 @factor(
     "revs_{n}",

@@ -113,6 +113,8 @@ def stock_inputs(market: Market, stocks: pl.DataFrame) -> FactorInputs:
     shape = market.shape
     series = {c: _dense(stocks, day, col, shape, c) for c in FLOW_COLUMNS}
     series["ret"] = market.ret
+    if market.turnover is not None:  # the optional stock_daily.turnover (turnover_n factors)
+        series["turnover"] = market.turnover
     present = market.listed.copy()
     return FactorInputs("stock", cal, list(market.codes), present, series)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from etfflow.engine.schemas import BOARDS
 from etfflow.factors import processing_nb as nb
 from etfflow.factors.processing import (
     _NO_IDS,
@@ -54,7 +55,10 @@ STEP_ORDER = ("universe", "winsor", "fill", "zscore", "neutralize", "strip")
 #: Other spellings accepted by :func:`parse_steps`.
 ALIASES = {"winsorize": "winsor", "winsorise": "winsor", "neutralise": "neutralize"}
 FILL_METHODS = ("industry_median", "drop")
-NEUTRALIZE_REGRESSORS = ("industry", "log_cap", "board")
+NEUTRALIZE_REGRESSORS = ("industry", "log_cap", "board", "board_main")
+#: ``board_main``: board dummies with the Shanghai and Shenzhen main boards as one board
+#: (Huaan 2024-12 table 45 groups them so); the two spellings exclude each other.
+_SH_MAIN, _SZ_MAIN = BOARDS.index("SH_MAIN"), BOARDS.index("SZ_MAIN")
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ class Step:
     ``fill``        ``method``: ``"industry_median"`` or ``"drop"``             median
     ``zscore``      —
     ``neutralize``  ``regressors``: subset of ``("industry", "log_cap",         industry,
-                    "board")``                                                  log_cap
+                    "board")``, or ``board_main`` (main boards merged)          log_cap
     ``strip``       ``controls``: tuple of control names (keys of ``controls``) (required)
     ==============  ==========================================================  ===========
 
@@ -149,6 +153,10 @@ def _check_params(name: str, p: dict[str, Any]) -> dict[str, Any]:
         regs = p.get("regressors", ("industry", "log_cap"))
         regs = (regs,) if isinstance(regs, str) else tuple(regs)
         bad = [r for r in regs if r not in NEUTRALIZE_REGRESSORS]
+        if {"board", "board_main"} <= set(regs):
+            raise ProcessingError(
+                "neutralize takes board or board_main (main boards merged), not both"
+            )
         if bad or not regs or len(set(regs)) != len(regs):
             raise ProcessingError(
                 f"neutralize regressors {regs!r} are invalid; choose one or more of "
@@ -402,8 +410,10 @@ def apply_steps(
                 g, ng = _ids(require("groups", s), "groups", shape)
         if "log_cap" in regs:
             lc = _values(require("log_cap", s), "log_cap", shape)
-        if "board" in regs:
+        if "board" in regs or "board_main" in regs:
             bd, nbd = _ids(require("boards", s), "boards", shape)
+            if "board_main" in regs:  # the SZ main board counts as the SH main board
+                bd = np.ascontiguousarray(np.where(bd == _SZ_MAIN, _SH_MAIN, bd).astype(bd.dtype))
         if s.name == "strip":
             names = s.params["controls"]
             missing = [c for c in names if controls is None or c not in controls]
@@ -451,7 +461,7 @@ def apply_steps(
         cn,
         "industry" in regs,
         _NO_IDS if bd is None else bd,
-        "board" in regs,
+        "board" in regs or "board_main" in regs,
         max(nbd, 1),
         cs,
         out,

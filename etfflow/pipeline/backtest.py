@@ -29,6 +29,7 @@ from etfflow.backtest.engine import EQUAL_WEIGHT, NAV_SCHEMA, NO_VALUES, Evaluat
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.market import Market, index_returns, load_market
 from etfflow.engine.panel import index_of
+from etfflow.engine.schemas import BOARDS
 from etfflow.engine.store import DEFAULT_STORE, Store, open_store
 from etfflow.engine.universe import (
     UNIVERSES,
@@ -52,6 +53,7 @@ TABLES: dict[str, str] = {
     "bt_yearly": "yearly",
     "bt_group_summary": "group_summary",
     "bt_periods": "periods",
+    "bt_members": "members",
 }
 DEFAULT_GROUPS = {"stock": 10, "industry_l1": 5, "industry_l2": 5}
 
@@ -182,6 +184,7 @@ def run_backtest(
     cost_bps: float = 0.0,
     min_passive: float | None = None,
     benchmark: str = EQUAL_WEIGHT,
+    members: bool | None = None,
     export: str | Path | None = None,
     html: str | Path | None = None,
     html_factors: Sequence[str] | None = None,
@@ -226,6 +229,9 @@ def run_backtest(
         or an index code of the dataset's ``index_daily`` (e.g. ``"000300.SH"``, CSI 300),
         which then replaces it in every excess figure; it needs a close on every trading day
         of the backtest.
+    members
+        Store the long and short groups' assets of every rebalance (``bt_members``; Huaan
+        2024-12 table 16). Default: at industry levels (a few rows), not for stocks.
     export
         Folder for ``ic.parquet``, ``groups.parquet`` and ``summary.parquet``.
     html
@@ -298,6 +304,8 @@ def run_backtest(
         cost_bps=cost_bps,
         benchmark=index,
         benchmark_name=benchmark,
+        members=level != "stock" if members is None else members,
+        assets=sf.assets,
         progress=progress,
     )
     secs["evaluate"] = time.perf_counter() - t0
@@ -428,6 +436,7 @@ def load_evaluation(st: Store, run_id: str) -> tuple[Evaluation, dict]:
         "summary": [],
         "yearly": ["year"],
         "group_summary": ["group"],
+        "members": ["date", "leg", "asset"],
     }
     for attr, keys in sort_keys.items():
         df = parts[attr]
@@ -519,6 +528,17 @@ def flow_ts_corr(fs, *, horizon: int = 20, metrics: Sequence[str] = TS_CORR_METR
     return _ts_corr(fs.values, fs.inputs["ret"], dates, horizon, metrics)
 
 
+#: Board names with the two main boards merged (Huaan 2024-12 §3.3 treats them as one).
+MAIN_BOARDS = {"SH_MAIN": "MAIN", "SZ_MAIN": "MAIN"}
+
+
+def board_labels(market: Market, *, merge_main: bool = False) -> list[str]:
+    """Each stock's board name (``NONE`` without one); ``merge_main`` names both main boards
+    ``MAIN``."""
+    names = [BOARDS[b] if b >= 0 else "NONE" for b in market.board.tolist()]
+    return [MAIN_BOARDS.get(n, n) for n in names] if merge_main else names
+
+
 def run_ts_corr(
     store: str | Path = DEFAULT_STORE,
     *,
@@ -526,21 +546,28 @@ def run_ts_corr(
     level: str = "industry_l1",
     horizon: int = 20,
     metrics: Sequence[str] | None = None,
+    merge_main: bool = False,
 ) -> tuple[pl.DataFrame, dict]:
-    """:func:`flow_ts_corr` on a stored industry factor run (``factor_run``, or the latest at
+    """:func:`flow_ts_corr` on a stored factor run (``factor_run``, or the latest at
     ``level``): returns the table and the run's row (run id, pool, parameters).
+
+    At an industry level the groups are the industries. At ``level="stock"`` the groups are
+    the stocks, correlated one by one and summarised within each board (Huaan 2024-12 table
+    43): the table gains a ``board`` column (first), one block per board in
+    :data:`~etfflow.engine.schemas.BOARDS` order; ``merge_main`` counts the Shanghai and
+    Shenzhen main boards as one, ``MAIN``.
 
     ``metrics`` default to :data:`TS_CORR_METRICS` (those the run has); a named metric the run
     lacks is an error naming the run's factors.
     """
-    if level not in LEVELS or level == "stock":
-        raise EtfflowError(
-            f"time-series correlation is computed per industry: level must be one of "
-            f"{', '.join(lv for lv in LEVELS if lv != 'stock')}, got {level!r}"
-        )
+    if level not in LEVELS:
+        raise EtfflowError(f"unknown level {level!r}: choose one of {', '.join(LEVELS)}")
     sf = load_stored_factors(store, level=level, factor_run=factor_run)
-    if sf.level == "stock":
-        raise EtfflowError(f"factor run {sf.run['run_id']} is at stock level, not an industry")
+    if merge_main and sf.level != "stock":
+        raise EtfflowError(
+            f"merge_main groups stocks by board; factor run {sf.run['run_id']} is at level "
+            f"{sf.level!r} (use level='stock')"
+        )
     if metrics is not None:
         unknown = [m for m in metrics if m not in sf.panels]
         if unknown:
@@ -550,4 +577,15 @@ def run_ts_corr(
             )
     chosen = list(metrics) if metrics is not None else list(TS_CORR_METRICS)
     dates = sf.market.calendar.dates.to_numpy()
-    return _ts_corr(sf.panels, sf.returns, dates, horizon, chosen), sf.run
+    if sf.level != "stock":
+        return _ts_corr(sf.panels, sf.returns, dates, horizon, chosen), sf.run
+    labels = np.array(board_labels(sf.market, merge_main=merge_main))
+    parts = []
+    for board in dict.fromkeys(MAIN_BOARDS.get(b, b) if merge_main else b for b in BOARDS):
+        cols = np.flatnonzero(labels == board)
+        if len(cols) == 0:
+            continue
+        panels = {m: v[:, cols] for m, v in sf.panels.items() if m in chosen}
+        part = _ts_corr(panels, sf.returns[:, cols], dates, horizon, chosen)
+        parts.append(part.select(pl.lit(board).alias("board"), pl.all()))
+    return pl.concat(parts), sf.run

@@ -22,7 +22,7 @@ from etfflow.backtest.rotation.run import INPUT_TABLES, rotate
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.market import Market
 from etfflow.engine.schemas import CORE_TABLES
-from etfflow.engine.store import DEFAULT_STORE, open_store
+from etfflow.engine.store import DEFAULT_STORE, Store, open_store
 from etfflow.engine.validation import ValidationReport, validate
 
 #: Store table of each result table.
@@ -73,15 +73,7 @@ def run_rotation(
         report.raise_for_errors()
     result = rotate(ds, p, market=market, progress=progress)
     with open_store(store) as st:
-        run_id = st.write_run(
-            "rotation",
-            {STORE_TABLES[k]: v for k, v in result.tables.items()},
-            dataset_path=str(Path(data_dir).resolve()),
-            fingerprint=ds.fingerprint(),
-            pool=p.pool,
-            params=rotation_params(p),
-            diagnostics=result.meta,
-        )
+        run_id = write_rotation(st, result, data_dir=data_dir, fingerprint=ds.fingerprint())
     out = export_tables(result, export) if export else None
     page = None
     if html:
@@ -89,6 +81,21 @@ def run_rotation(
 
         page = write_html(result, html)
     return RotationRun(result, run_id, Path(store), out, page, report)
+
+
+def write_rotation(
+    st: Store, result: RotationResult, *, data_dir: str | Path, fingerprint: str
+) -> str:
+    """Store a rotation as one ``kind = 'rotation'`` run (one transaction); its run id."""
+    return st.write_run(
+        "rotation",
+        {STORE_TABLES[k]: v for k, v in result.tables.items()},
+        dataset_path=str(Path(data_dir).resolve()),
+        fingerprint=fingerprint,
+        pool=result.params.pool,
+        params=rotation_params(result.params),
+        diagnostics=result.meta,
+    )
 
 
 def export_tables(result: RotationResult, folder: str | Path) -> Path:

@@ -447,7 +447,7 @@ def test_engine_matches_loop_reference(p: dict) -> None:
             evaluate(**p)
         return
     try:
-        ev = evaluate(**p)
+        ev = evaluate(**p, members=True)
     except EtfflowError as e:  # month rebalance with lag >= gap: both refuse
         assert "lag" in str(e)
         return
@@ -470,6 +470,14 @@ def test_engine_matches_loop_reference(p: dict) -> None:
         # each period's direction (null without a cross-section)
         want = [int(x) if a else None for x, a in zip(ref.directions[name], act, strict=True)]
         assert ic["direction"].to_list() == want
+        # the long and short groups' assets (asset names default to column numbers)
+        k_of = {dd: k for k, dd in enumerate(d[ref.rebal].tolist())}
+        mem = ev.members.filter(pl.col("factor") == name)
+        got_members = {
+            (k_of[r["date"]], r["leg"], r["group"], int(r["asset"]))
+            for r in mem.iter_rows(named=True)
+        }
+        assert got_members == ref.members[name]
         for key, value in ref.metrics[name].items():
             _nan_close(np.nan if s[key] is None else s[key], value)
         assert (s["note"] is None) == all(act)

@@ -24,7 +24,7 @@ def tiny(tmp_path_factory):
 def test_help_lists_commands():
     r = runner.invoke(app, ["--help"])
     assert r.exit_code == 0
-    for cmd in ("generate", "validate", "penetrate", "demo", "rotation", "top", "market"):
+    for cmd in ("generate", "validate", "penetrate", "demo", "rotation", "top", "market", "study"):
         assert cmd in r.stdout
 
 

@@ -194,8 +194,16 @@ def test_tscorr_command_on_a_stored_industry_run(demo_run, tmp_path):
     assert "share_passive_diff_20" not in one.stdout
     bad = runner.invoke(app, [*args[:3], "--metrics", "no_such_metric"])
     assert bad.exit_code == 1 and "has no no_such_metric" in bad.stderr
-    stock = runner.invoke(app, [*args[:3], "--level", "stock"])
-    assert stock.exit_code == 1 and "per industry" in stock.stderr
+    # stock level: one block per board (Huaan table 43); --merge-main needs stocks
+    stock = runner.invoke(app, [*args[:3], "--level", "stock", "--export", str(out)])
+    assert stock.exit_code == 0, stock.output
+    flat = " ".join(stock.stdout.split())
+    assert "Board SH_MAIN" in flat and "Board CHINEXT" in flat
+    assert pl.read_parquet(out).columns == ["board", "metric", *TSCORR_SCHEMA.names()]
+    merged = runner.invoke(app, [*args[:3], "--level", "stock", "--merge-main"])
+    assert merged.exit_code == 0 and "Board MAIN" in " ".join(merged.stdout.split())
+    bad = runner.invoke(app, [*args[:3], "--merge-main"])
+    assert bad.exit_code == 1 and "level='stock'" in bad.stderr
 
 
 def test_backtest_min_passive_and_rolling_direction_options(tiny, tmp_path):

@@ -273,6 +273,7 @@ def random_series(rng, t: int, m: int) -> dict[str, np.ndarray]:
         "ret": rng.normal(0, 0.02, (t, m)),
         "share_passive": rng.random((t, m)) * 1e6,
         "share_passive_fund": rng.random((t, m)) * 1e8,
+        "turnover": rng.random((t, m)) * 0.05,  # the optional stock_daily.turnover
     }
     series["inflow"][0] = NAN
     return series
@@ -338,4 +339,26 @@ def test_first_value_of_every_factor_sits_at_its_declared_lookback():
         else:
             assert first == inst.lookback, (inst.name, first, inst.lookback)
         checked += 1
-    assert checked == len(fs.instances) >= 46
+    assert checked == len(fs.instances) >= 48  # turnover_5 and turnover_20 included
+
+
+def test_turnover_factor_is_the_mean_turnover_and_all_needs_its_input():
+    """turnover_n (Huaan table 44's Turnover5/20) is the n-day mean of stock_daily.turnover;
+    "all" leaves it out when the data has no turnover column, naming it is an error."""
+    rng = np.random.default_rng(8)
+    t, m = 40, 3
+    series = random_series(rng, t, m)
+    series["turnover"][10, 1] = NAN
+    fs = compute_factors(make_inputs(series, np.ones((t, m), bool)), "turnover")
+    v = fs.values["turnover_5"]
+    for d in (4, 12, 39):
+        for j in range(m):
+            win = series["turnover"][d - 4 : d + 1, j]
+            want = win.mean() if np.isfinite(win).all() else NAN
+            np.testing.assert_allclose(v[d, j], want, rtol=1e-12, equal_nan=True)
+    assert np.isnan(v[:4]).all() and np.isnan(v[10:15, 1]).all()
+    without = {k: a for k, a in series.items() if k != "turnover"}
+    x = make_inputs(without, np.ones((t, m), bool))
+    assert not any(n.startswith("turnover") for n in compute_factors(x, "all").names)
+    with pytest.raises(EtfflowError, match="factor input 'turnover' is not available"):
+        compute_factors(x, "turnover_20")

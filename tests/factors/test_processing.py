@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from etfflow.engine.schemas import BOARDS
 from etfflow.exceptions import EtfflowError
 from etfflow.factors import processing_nb as nb
 from etfflow.factors import processing_ref as R
@@ -346,7 +347,14 @@ def test_groups_per_stock_broadcast_like_per_date():
     panels(),
     st.lists(st.sampled_from(STEP_ORDER), unique=True),
     st.sampled_from(["industry_median", "drop"]),
-    st.sampled_from([("industry", "log_cap"), ("industry", "log_cap", "board"), ("log_cap",)]),
+    st.sampled_from(
+        [
+            ("industry", "log_cap"),
+            ("industry", "log_cap", "board"),
+            ("industry", "log_cap", "board_main"),
+            ("log_cap",),
+        ]
+    ),
 )
 def test_apply_steps_equals_the_steps_one_by_one(p, names, method, regs):
     x, g, b, lc, u, ctl = p
@@ -364,6 +372,8 @@ def test_apply_steps_equals_the_steps_one_by_one(p, names, method, regs):
     )
     np.testing.assert_array_equal(x, x0)  # input untouched
     want = x.copy()
+    # board_main: the SZ main board (id 1) counted as the SH main board (id 0)
+    main = np.where(b == BOARDS.index("SZ_MAIN"), BOARDS.index("SH_MAIN"), b)
     for nm in names:
         if nm == "universe":
             want = mask_universe(want, u)
@@ -378,7 +388,7 @@ def test_apply_steps_equals_the_steps_one_by_one(p, names, method, regs):
                 want,
                 groups=g if "industry" in regs else None,
                 log_cap=lc,
-                boards=b if "board" in regs else None,
+                boards=b if "board" in regs else (main if "board_main" in regs else None),
             )
         elif nm == "strip":
             want = strip(want, ctl)
@@ -438,7 +448,8 @@ def test_describe_round_trips_any_pipeline(names, k, scaled, regs, ctls):
         ("winsor(k=abc)", "winsor k must be a positive number"),
         ("winsor(scaled=maybe)", "winsor scaled must be True or False"),
         ("fill(mean)", "fill method 'mean' is unknown; valid: industry_median, drop"),
-        ("neutralize(sector)", "choose one or more of industry, log_cap, board"),
+        ("neutralize(sector)", "choose one or more of industry, log_cap, board, board_main"),
+        ("neutralize(board,board_main)", "board or board_main (main boards merged), not both"),
         ("strip", "strip needs the name of at least one control factor"),
         ("zscore(1)", "step 'zscore' takes no arguments"),
         ("winsor(k=3", "unbalanced '('"),

@@ -202,3 +202,60 @@ def test_index_benchmark_replaces_the_equal_weight(stored):
     assert s_ix["long_excess_ann"] != s_eq["long_excess_ann"]
     with pytest.raises(EtfflowError, match=r"no rows for index '399999.SZ'.*000300\.SH"):
         run_backtest(store, factor_run=frun.run_id, benchmark="399999.SZ")
+
+
+def test_stock_flows_ts_corr_within_each_board(stored):
+    """Huaan table 43: the stock run's rows for a board equal ts_rank_corr on that board's
+    stock columns alone; merge_main pools the SH and SZ main boards."""
+    from etfflow import load_market, open_dataset
+    from etfflow.backtest.tscorr import ts_rank_corr
+    from etfflow.pipeline.backtest import board_labels, run_ts_corr
+
+    data, store, frun, _irun = stored
+    got, row = run_ts_corr(store, factor_run=frun.run_id, level="stock", metrics=["revs_20"])
+    assert row["run_id"] == frun.run_id and got.columns[0] == "board"
+    market = load_market(open_dataset(data))
+    fs = frun.factors
+    dates = fs.inputs.calendar.dates.to_numpy()
+    labels = np.array(board_labels(market))
+    for board, merged in (("SH_MAIN", False), ("MAIN", True)):
+        table, _ = run_ts_corr(
+            store, factor_run=frun.run_id, level="stock", metrics=["revs_20"], merge_main=merged
+        )
+        cols = np.flatnonzero(
+            np.isin(labels, ["SH_MAIN", "SZ_MAIN"]) if merged else labels == board
+        )
+        want = ts_rank_corr(fs.values["revs_20"][:, cols], fs.inputs["ret"][:, cols], dates)
+        part = table.filter(pl.col("board") == board).drop("board", "metric")
+        assert_frame_equal(part, want)
+    assert "MAIN" not in got["board"].to_list()
+
+
+def test_industry_runs_store_the_long_group_of_every_rebalance(stored, tmp_path):
+    """bt_members (Huaan table 16): industry runs store each rebalance's long and short
+    groups; the long group is the top quintile of the factor on the signal day; stock runs
+    store them only when asked."""
+    _data, store, frun, irun = stored
+    ind = run_backtest(store, factor_run=irun.run_id, level="industry_l1", html=tmp_path / "i.html")
+    m = ind.evaluation.members
+    assert m.height > 0 and set(m["leg"].unique()) == {"long", "short"}
+    with open_store(store, read_only=True) as st:
+        back = st.table("bt_members", ind.run_id)
+    assert back.height == m.height
+    # one period by hand: the long group holds the industries of the top (or bottom) quintile
+    s = ind.evaluation.summary.row(0, named=True)
+    f = s["factor"]
+    first = ind.evaluation.ic.filter((pl.col("factor") == f) & (pl.col("n") > 0))["date"][0]
+    long = m.filter((pl.col("factor") == f) & (pl.col("leg") == "long") & (pl.col("date") == first))
+    d = ind.evaluation.ic.filter((pl.col("factor") == f) & (pl.col("date") == first))
+    want_group = 5 if d["direction"].item() == 1 else 1
+    assert long["group"].unique().to_list() == [want_group]
+    g = ind.evaluation.groups.filter(
+        (pl.col("factor") == f) & (pl.col("date") == first) & (pl.col("group") == want_group)
+    )
+    assert long.height == g["n"].item()  # no trading rules at industry level: held = targets
+    assert "多头持仓" in (tmp_path / "i.html").read_text(encoding="utf-8")
+    stock = run_backtest(store, factor_run=frun.run_id, factors="revs_20")
+    assert stock.evaluation.members.height == 0
+    asked = run_backtest(store, factor_run=frun.run_id, factors="revs_20", members=True)
+    assert asked.evaluation.members["asset"].str.contains(r"\.(SH|SZ|BJ)$").all()

@@ -482,21 +482,28 @@ def _swap_in(out: Path, table: str, staged: Path, existing: Path | None, stage: 
         raise
 
 
-def _manifest(out: Path, table: str, file: Path, map_file: Path, rows: int) -> str:
+def manifest_with_import(out: Path, entry: dict[str, Any]) -> str:
+    """The text of ``out``'s manifest with ``entry`` appended to its ``imports`` (a missing or
+    broken manifest starts afresh: open_dataset reports a broken one, an import rewrites it)."""
     mf = out / MANIFEST
     manifest: dict[str, Any] = {}
     if mf.is_file():
         try:
             manifest = json.loads(mf.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
-            manifest = {}  # open_dataset reports a broken manifest; an import rewrites it
-    manifest.setdefault("imports", []).append(
+            manifest = {}
+    manifest.setdefault("imports", []).append(entry)
+    return json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+
+
+def _manifest(out: Path, table: str, file: Path, map_file: Path, rows: int) -> str:
+    return manifest_with_import(
+        out,
         {
             "table": table,
             "file": file.name,
             "sha256": _sha256(file),
             "map": map_file.name,
             "rows": rows,
-        }
+        },
     )
-    return json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"

@@ -6,7 +6,10 @@ full (every page), with exactly the fields Tushare returned, under Tushare's own
 units. ``partition`` names the request: ``trade_date=20240102`` for a per-day endpoint,
 ``ts_code=510300.SH`` for a per-code endpoint, ``all`` for an endpoint fetched in one request
 (several parameters join with ``,``). A partition file exists only once its request is
-complete, which is what makes fetching resumable.
+complete, which is what makes fetching resumable. A request that is a snapshot as of the
+fetch's end (a reference list, a month not over) carries ``through=YYYYMMDD``
+(``list_status=L,through=20240131``, ``index_code=000300.SH,month=202401,through=20240115``);
+the fetch keeps one file per request, the latest.
 """
 
 from __future__ import annotations
