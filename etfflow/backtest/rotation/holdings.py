@@ -29,7 +29,7 @@ from etfflow.backtest.rotation.result import SCHEMAS
 from etfflow.engine.loading import Dataset
 from etfflow.engine.panel import epoch_days, index_of
 from etfflow.engine.pools import Pool
-from etfflow.exceptions import EtfflowError
+from etfflow.exceptions import EtfflowError, PoolError
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +329,13 @@ def weekly_holdings(
     need = "holding_weights" if mode == "weights" else "etf_pcf"
     if not ds.has(need):
         raise EtfflowError(f"the rotation's {mode} look-through needs table '{need}' in {ds.root}")
-    etfs = Pool.of(pool).select(ds.frame("etfs").collect())
+    chosen = Pool.of(pool)
+    if chosen.split is not None:
+        raise PoolError(
+            f"pool {chosen.label!r} changes over time; the rotation's weekly holdings take a "
+            "static pool (all, a category, nonbroad or ETF codes)"
+        )
+    etfs = chosen.select(ds.frame("etfs").collect())
     pool_codes = etfs["etf_code"].to_list()
     weeks = week_ends(days)
     months = month_ends(days)

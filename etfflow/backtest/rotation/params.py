@@ -24,7 +24,7 @@ class RotationParams:
     Parameters
     ----------
     pool
-        ETF pool (``all``, ``broad``, ``sector``, ``style``, ``non_broad``, …).
+        ETF pool (a static pool name: ``all``, ``broad``, ``sector``, ``style``, ``nonbroad``).
     start
         First day of the strategies' NAVs (signals use the history before it).
     top
