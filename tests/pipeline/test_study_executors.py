@@ -196,6 +196,18 @@ def test_killed_worker_same_results(kind: str, dask_cluster: Any, tmp_path: Path
     assert got == want
 
 
+def test_dask_worker_always_dying_names_cell(dask_cluster: Any) -> None:
+    """A cell that kills every worker it runs on fails the map naming it, once the scheduler
+    gave up on it (``distributed.scheduler.allowed-failures``: 3 deaths); the cluster stays
+    usable."""
+    with executor("dask", dask_cluster) as e, pytest.raises(StudyTaskError) as info:
+        list(e.map(st.always_die_task, [("cell 7 (pool=broad)", 0)], {}))
+    assert info.value.key == "cell 7 (pool=broad)"
+    assert "KilledWorker" in str(info.value)
+    with executor("dask", dask_cluster) as e:
+        assert run(e, st.sum_task, [("after", 2)], {"x": np.ones(3)}) == {"after": 6.0}
+
+
 def test_local_worker_always_dying_names_cells() -> None:
     with make_executor("local", workers=1) as e, pytest.raises(StudyTaskError) as info:
         list(e.map(st.always_die_task, [("cell 0 (pool=broad)", 0), ("cell 1", 1)], {}))
