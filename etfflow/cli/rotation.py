@@ -19,7 +19,7 @@ from rich.table import Table
 from etfflow.backtest.rotation.params import DEFAULT_HP_LAMBDA, RotationParams
 from etfflow.backtest.rotation.result import RotationResult
 from etfflow.cli._ui import compute_session, console, print_table
-from etfflow.engine.pools import STATIC_POOL_NAMES
+from etfflow.engine.pools import POOL_NAMES
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
 from etfflow.pipeline.rotation import run_rotation
 
@@ -142,7 +142,7 @@ def _pair(text: str, option: str) -> tuple[str, str]:
 
 def rotation_cmd(
     data_dir: Annotated[Path, typer.Argument(help="Dataset folder.", exists=True, file_okay=False)],
-    pool: Annotated[str, typer.Option(help=f"ETF pool: {', '.join(STATIC_POOL_NAMES)}.")] = "all",
+    pool: Annotated[str, typer.Option(help=f"ETF pool: {', '.join(POOL_NAMES)}.")] = "all",
     start: Annotated[
         str | None,
         typer.Option(

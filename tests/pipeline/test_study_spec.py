@@ -129,10 +129,10 @@ def test_defaults_cells_levels_and_duplicates(tmp_path):
 BAD = [
     # (text, line, key in the message, words of the message)
     (
-        'data = "data"\n[rotation]\npool = "turnover:high"\n',
+        'data = "data"\n[rotation]\npool = "turnover:middle"\n',
         3,
         "[rotation] pool",
-        "the rotation takes a fixed pool",
+        "turnover:middle",
     ),
     (
         'data = "data"\n[grid]\nfactors = ["revs_20"]\nmin_passive = [0.2, 1.5]\n',

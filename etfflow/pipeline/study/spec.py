@@ -328,15 +328,9 @@ def _rotation(spec: StudySpec, table: Mapping[str, Any]) -> RotationParams:
                 raise spec.err(where, f"expected a string, got {v!r}")
             if k == "pool":
                 try:
-                    rot_pool = Pool.of(v)
+                    Pool.of(v)
                 except EtfflowError as exc:
                     raise spec.err(where, str(exc)) from None
-                if rot_pool.split is not None:
-                    raise spec.err(
-                        where,
-                        f"the rotation takes a fixed pool (all, broad, sector, style, nonbroad), "
-                        f"not the time-varying {v!r}",
-                    )
             kw[k] = v
     try:
         return RotationParams(**kw).check()
