@@ -19,13 +19,17 @@ The short public API, loaded lazily (``import etfflow`` imports nothing heavy)::
     ev = ef.evaluate(fs, market, groups=10)        # ev.summary, ev.yearly, ...
     ef.plots.tear_sheet(ev, "w_passive_inflow_20")
     rot = ef.rotation(ds, top=6, rebalance=10)     # Huafu industry rotation: rot["summary"], ...
+    m = ef.etf_measures(ds)                        # per ETF-day AUM, HHI, top-10, turnover
+    ef.look_through(ds, pool="turnover:high")      # a sub-pool that changes monthly
+    cmp = ef.compare_pools("data/m")               # Kaiyuan sub-pool table: cmp.table
 
 Names: :func:`open_dataset`, :func:`validate`, :class:`Pool`, :func:`look_through` (alias
 :func:`penetrate`), :func:`load_market`, :func:`factor`, :func:`compute_factors`,
 :func:`stock_inputs`, :func:`industry_inputs`, :func:`process`, :func:`evaluate`,
 :func:`rotation` (with :class:`RotationParams`), :func:`study` (a study file's grid of
-backtests, docs/studies.md), :func:`generate_market`, :class:`Store`,
-:func:`open_store`, :mod:`plots`, :class:`EtfflowError`.
+backtests, docs/studies.md), :func:`etf_measures`, :func:`compare_pools`,
+:func:`generate_market`, :class:`Store`, :func:`open_store`, :mod:`plots`,
+:class:`EtfflowError`.
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "rotation": ("etfflow.backtest.rotation.run", "rotate"),
     "study": ("etfflow.pipeline.study.run", "run_study"),
     "RotationParams": ("etfflow.backtest.rotation.params", "RotationParams"),
+    "etf_measures": ("etfflow.engine.etf_measures", "etf_measures"),
+    "compare_pools": ("etfflow.pipeline.subpools", "compare_pools"),
     "generate_market": ("etfflow.data_samples", "generate_market"),
     "plots": ("etfflow.plots", None),
     "EtfflowError": ("etfflow.exceptions", "EtfflowError"),
@@ -65,7 +71,9 @@ __all__ = [
     "RotationParams",
     "Store",
     "__version__",
+    "compare_pools",
     "compute_factors",
+    "etf_measures",
     "evaluate",
     "factor",
     "generate_market",
@@ -103,6 +111,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from etfflow import plots
     from etfflow.backtest.api import evaluate_factors as evaluate
     from etfflow.data_samples import generate_market
+    from etfflow.engine.etf_measures import etf_measures
     from etfflow.engine.loading import open_dataset
     from etfflow.engine.lookthrough import penetrate
     from etfflow.engine.lookthrough import penetrate as look_through
@@ -115,3 +124,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from etfflow.factors.inputs import industry_inputs, stock_inputs
     from etfflow.factors.registry import factor
     from etfflow.pipeline.study.run import run_study as study
+    from etfflow.pipeline.subpools import compare_pools

@@ -13,6 +13,7 @@ from etfflow.cli import (
     coverage,
     data,
     demo,
+    etfs,
     factors,
     fetch,
     importing,
@@ -21,6 +22,7 @@ from etfflow.cli import (
     rotation,
     store,
     study,
+    subpools,
     top,
 )
 from etfflow.cli._ui import EtfflowGroup
@@ -47,6 +49,8 @@ app.command("rotation")(rotation.rotation_cmd)
 app.command("market")(market.market_cmd)
 app.command("coverage")(coverage.coverage_cmd)
 app.command("compare")(compare.compare_cmd)
+app.command("etfs")(etfs.etfs_cmd)
+app.command("subpools")(subpools.subpools_cmd)
 app.command("sql")(store.sql_cmd)
 app.add_typer(store.app, name="store")
 app.add_typer(study.app, name="study")

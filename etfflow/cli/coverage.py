@@ -26,8 +26,8 @@ def coverage_cmd(
     pools: Annotated[
         str | None,
         typer.Option(
-            help=f"Comma-separated ETF pools ({', '.join(POOL_NAMES)}; default: all of them, "
-            "leaving out a category the data has no ETF of)."
+            help=f"Comma-separated ETF pools ({', '.join(POOL_NAMES)}; default: "
+            f"{', '.join(DEFAULT_POOLS)}, leaving out a category the data has no ETF of)."
         ),
     ] = None,
     by: Annotated[

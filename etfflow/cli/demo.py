@@ -21,6 +21,7 @@ from etfflow.cli.factors import print_factor_run
 from etfflow.cli.lookthrough import print_summary
 from etfflow.cli.rotation import print_rotation
 from etfflow.data_samples import SIZES
+from etfflow.engine.pools import POOL_NAMES
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
 from etfflow.pipeline.demo import HEADLINE, default_market_dir, run_demo
 
@@ -37,6 +38,10 @@ def demo(
     store: Annotated[Path, typer.Option(help="DuckDB result store.", dir_okay=False)] = Path(
         DEFAULT_STORE
     ),
+    pool: Annotated[
+        str,
+        typer.Option(help=f"ETF pool of the look-through and factors: {', '.join(POOL_NAMES)}."),
+    ] = "all",
     wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
 ) -> None:
     """Synthetic market end to end: look-through, factors, decile and quintile backtests, report."""
@@ -46,7 +51,7 @@ def demo(
     out = out or default_market_dir(size, seed)
     check_store_path(store, create=True)  # before the progress bar: a clean error
     with compute_session() as progress:
-        d = run_demo(size=size, seed=seed, out=out, store=store, progress=progress)
+        d = run_demo(size=size, seed=seed, out=out, store=store, pool=pool, progress=progress)
     verb = "generated" if d.generated else "using"
     console.print(f"{verb} the {size} market (seed {seed}) at {escape(str(out))}")
     run, frun, irun = d.lookthrough, d.stock, d.industry

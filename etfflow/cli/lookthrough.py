@@ -17,7 +17,7 @@ from etfflow.pipeline.runs import run_lookthrough
 
 
 def make_pool(name: str, etfs: str | None, enhanced: bool | None) -> Pool:
-    base = Pool.category(name)
+    base = Pool.of(name)
     codes = tuple(c.strip() for c in etfs.split(",") if c.strip()) if etfs else None
     if codes is None and enhanced is None:
         return base
@@ -30,7 +30,13 @@ def make_pool(name: str, etfs: str | None, enhanced: bool | None) -> Pool:
         )
         if p
     )
-    return Pool(categories=base.categories, etf_codes=codes, enhanced=enhanced, name=label)
+    return Pool(
+        categories=base.categories,
+        etf_codes=codes,
+        enhanced=enhanced,
+        split=base.split,
+        name=label,
+    )
 
 
 def print_summary(result: LookThrough) -> None:

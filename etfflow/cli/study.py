@@ -81,8 +81,12 @@ def run_cmd(
         DEFAULT_STORE
     ),
     executor: Annotated[
-        str, typer.Option(help="Where cells run: serial, local (process pool) or dask.")
-    ] = "serial",
+        str,
+        typer.Option(
+            help="Where cells run: local (a process pool on this machine, the default), "
+            "serial (this process) or dask (a LocalCluster, or --cluster)."
+        ),
+    ] = "local",
     cluster: Annotated[
         str | None, typer.Option(help="Dask scheduler address tcp://HOST:PORT (dask executor).")
     ] = None,

@@ -23,10 +23,13 @@ def lookthrough_reference(
     etf_codes: list[str] | None = None,
     mode: str = "pcf",
     valuation: str = "nav",
+    members: set[tuple] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Stock table and industry level-1 table of the look-through, by loops.
 
-    ``tables`` maps table names to DataFrames; ``etf_codes`` is the pool (None = all ETFs).
+    ``tables`` maps table names to DataFrames; ``etf_codes`` is the pool (None = all ETFs);
+    ``members`` (``(date, etf_code)`` pairs), when given, keeps only those ETF-days (a
+    time-varying pool; the previous shares still come from the ETF's previous row).
     Returns ``(stocks, industry_l1)`` with the columns of the fast path's tables.
     """
     daily = _s(tables["stock_daily"], ["code"])
@@ -75,6 +78,8 @@ def lookthrough_reference(
         rows = rows_by_etf.get(etf, [])
         for i, (t, s_t, n_t) in enumerate(rows):
             s_prev = rows[i - 1][1] if i > 0 else 0.0
+            if members is not None and (t, etf) not in members:
+                continue
             basket = basket_in_force(etf, t)
             if basket is None and mode == "weights":
                 basket = basket_in_force(("index", index_of_etf[etf]), t)

@@ -94,15 +94,21 @@ def run_demo(
     seed: int = 0,
     out: str | Path | None = None,
     store: str | Path = DEFAULT_STORE,
+    pool: Pool | str | None = None,
     progress: Progress | None = None,
 ) -> DemoRun:
     """Run the demo job; the reports are written beside ``store``.
+
+    ``pool`` (default all ETFs; any :meth:`~etfflow.engine.pools.Pool.of` name, e.g.
+    ``"nonbroad"`` or ``"turnover:high"``) is the look-through's and the factors'; the
+    rotation keeps its own (static) pool.
 
     Raises :class:`~etfflow.exceptions.EtfflowError` on an unknown size or a store path that is
     not a DuckDB file, before any work.
     """
     if size not in SIZES:
         raise EtfflowError(f"unknown market size {size!r}: choose one of {', '.join(SIZES)}")
+    chosen = Pool.of(pool)  # an unknown name fails before any work
     out = Path(out) if out is not None else default_market_dir(size, seed)
     store = Path(store)
     check_store_path(store, create=True)  # before any work: a Parquet store path is refused
@@ -112,15 +118,14 @@ def run_demo(
     generated = not has_market(out, size, seed)
     if generated:
         generate_market(out, size=size, seed=seed, progress=progress)
-    pool = Pool.all()
-    lt = run_lookthrough(out, pool=pool, store=store, progress=progress)
+    lt = run_lookthrough(out, pool=chosen, store=store, progress=progress)
     market = load_market(open_dataset(out))
     stock, industry = (
         run_factors(
             out,
             level=level,
             process=STANDARD_PROCESSING[level],
-            pool=pool,
+            pool=chosen,
             store=store,
             lookthrough=lt,
             market=market,

@@ -129,6 +129,12 @@ def test_defaults_cells_levels_and_duplicates(tmp_path):
 BAD = [
     # (text, line, key in the message, words of the message)
     (
+        'data = "data"\n[rotation]\npool = "turnover:middle"\n',
+        3,
+        "[rotation] pool",
+        "turnover:middle",
+    ),
+    (
         'data = "data"\n[grid]\nfactors = ["revs_20"]\nmin_passive = [0.2, 1.5]\n',
         4,
         "[grid] min_passive",

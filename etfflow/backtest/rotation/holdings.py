@@ -26,10 +26,11 @@ import polars as pl
 
 from etfflow.backtest.rotation import holdings_nb
 from etfflow.backtest.rotation.result import SCHEMAS
+from etfflow.engine.etf_measures import etf_measures
 from etfflow.engine.loading import Dataset
 from etfflow.engine.panel import epoch_days, index_of
-from etfflow.engine.pools import Pool
-from etfflow.exceptions import EtfflowError
+from etfflow.engine.pools import Pool, split_members
+from etfflow.exceptions import EtfflowError, PoolError
 
 log = logging.getLogger(__name__)
 
@@ -329,8 +330,10 @@ def weekly_holdings(
     need = "holding_weights" if mode == "weights" else "etf_pcf"
     if not ds.has(need):
         raise EtfflowError(f"the rotation's {mode} look-through needs table '{need}' in {ds.root}")
-    etfs = Pool.of(pool).select(ds.frame("etfs").collect())
+    chosen = Pool.of(pool)
+    etfs = chosen.select(ds.frame("etfs").collect())
     pool_codes = etfs["etf_code"].to_list()
+    members = _split_members(ds, chosen, pool_codes, days, mode)
     weeks = week_ends(days)
     months = month_ends(days)
     codes, industries, table = industry_table(ds, months, level)
@@ -344,6 +347,8 @@ def weekly_holdings(
     def at(dates: pl.Series) -> tuple[np.ndarray, np.ndarray]:
         """Holdings ``(dates, industries)`` and the existing industries on ``dates``."""
         scale = etf_scale(ds, pool_codes, dates)
+        if members is not None:  # a time-varying pool: only its members on each date count
+            scale = np.where(_member_rows(members, pool_codes, dates), scale, 0.0)
         mi = (
             np.searchsorted(
                 epoch_days(months.cast(pl.Date)), epoch_days(dates.cast(pl.Date)), side="right"
@@ -385,6 +390,40 @@ def weekly_holdings(
     return WeeklyHoldings(
         weekly, industries, weeks, months, share, month_share, w_present, m_present, diagnostics
     )
+
+
+def _split_members(
+    ds: Dataset, pool: Pool, codes: list[str], days: pl.Series, mode: str
+) -> pl.DataFrame | None:
+    """The ``(date, etf_code)`` members of a time-varying pool on every trading day (None
+    for a fixed pool): the same membership the stock look-through uses
+    (:func:`etfflow.engine.pools.split_members`, measures of ``mode``)."""
+    if pool.split is None:
+        return None
+    if pool.split.measure == "turnover" and "amount" not in ds.frame("etf_daily").collect_schema():
+        raise PoolError(
+            f"pool {pool.label!r} splits ETFs by turnover, which needs etf_daily column 'amount'"
+        )
+    measures = etf_measures(
+        ds,
+        mode=mode,  # type: ignore[arg-type]
+        etf_codes=codes,
+        concentration=pool.split.measure == "concentration",
+    )
+    return split_members(measures, pool.split, days.cast(pl.Date).to_list())
+
+
+def _member_rows(members: pl.DataFrame, codes: list[str], dates: pl.Series) -> np.ndarray:
+    """``(dates, ETFs)`` booleans: which of ``codes`` are members on each of ``dates``."""
+    out = np.zeros((len(dates), len(codes)), dtype=bool)
+    on = members.filter(pl.col("date").is_in(dates.cast(pl.Date).implode()))
+    pos = {d: i for i, d in enumerate(dates.cast(pl.Date).to_list())}
+    col = {c: j for j, c in enumerate(codes)}
+    for d, c in on.select("date", pl.col("etf_code").cast(pl.String)).iter_rows():
+        j = col.get(c)
+        if j is not None:
+            out[pos[d], j] = True
+    return out
 
 
 def _grid(

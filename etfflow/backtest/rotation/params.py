@@ -24,7 +24,8 @@ class RotationParams:
     Parameters
     ----------
     pool
-        ETF pool (``all``, ``broad``, ``sector``, ``style``, ``non_broad``, …).
+        ETF pool: ``all``, a category, ``nonbroad``, or a time-varying split
+        (``concentration:high``, ``turnover:low``, ...: each week counts that week's members).
     start
         First day of the strategies' NAVs (signals use the history before it).
     top

@@ -18,9 +18,10 @@ except ImportError:  # pragma: no cover - Windows
     resource = None  # type: ignore[assignment]
 
 from etfflow._common import Progress
+from etfflow.engine.etf_measures import etf_measures
 from etfflow.engine.loading import Dataset
 from etfflow.engine.lookthrough import common_nb as nb
-from etfflow.engine.lookthrough.common import load_etf_panel, pool_etfs
+from etfflow.engine.lookthrough.common import load_etf_panel, member_panel, pool_etfs
 from etfflow.engine.lookthrough.pcf import Valuation, penetrate_pcf
 from etfflow.engine.lookthrough.tables import coverage_stats, group_table, stock_table
 from etfflow.engine.lookthrough.weights import run_weights, weight_columns
@@ -146,8 +147,12 @@ def penetrate(
         An opened dataset (:func:`etfflow.engine.loading.open_dataset`); validate it first
         (:func:`etfflow.engine.validation.validate`): the look-through trusts the contract.
     pool
-        The ETFs to count: a :class:`~etfflow.engine.pools.Pool`, a name (``"all"``,
-        ``"broad"``, ``"sector"``, ``"style"``) or None (all ETFs).
+        The ETFs to count: a :class:`~etfflow.engine.pools.Pool`, a name
+        (:data:`~etfflow.engine.pools.POOL_NAMES`: ``"all"``, a category, ``"nonbroad"``,
+        ``"concentration:high"``, ``"turnover:low"``, ...) or None (all ETFs). A split pool
+        counts an ETF-day only when the ETF is a member that day
+        (:func:`~etfflow.engine.pools.split_members`; its concentration from ``mode``'s
+        baskets, :mod:`etfflow.engine.etf_measures`).
     mode
         ``"pcf"``: daily baskets from ``etf_pcf``; ``"weights"``: weight snapshots from
         ``holding_weights`` in force as-of each day.
@@ -225,7 +230,29 @@ def penetrate(
         if mode == "weights":  # (PCF: later, not to add to the basket chunks' peak memory)
             code_column = background.submit(panel.row_codes)
         stages.lap("stock_panel")
-        etf = load_etf_panel(frames.pop("etfs"), frames.pop("etf_daily"), pool, panel)
+        member = None
+        if pool.split is not None:  # a time-varying pool: its members on each day
+            _, base_codes, _ = pool_etfs(frames["etfs"], pool)
+            names = ds.frame("etf_daily").collect_schema().names()
+            if pool.split.measure == "turnover" and "amount" not in names:
+                raise DataContractError(
+                    f"pool {pool.label!r} splits ETFs by turnover, which needs column 'amount'",
+                    table="etf_daily",
+                    column="amount",
+                    rule="missing_column",
+                    hint=f"available columns: {', '.join(names)}",
+                )
+            measures = etf_measures(
+                ds,
+                mode=mode,
+                etf_codes=base_codes,
+                concentration=pool.split.measure == "concentration",
+            )
+            member = member_panel(measures, pool, base_codes, panel.calendar)
+            if not member.any():
+                log.warning("pool %r has no member on any day (no decision yet?)", pool.label)
+            stages.lap("pool_members")
+        etf = load_etf_panel(frames.pop("etfs"), frames.pop("etf_daily"), pool, panel, member)
         stages.lap("etf_panel")
         if progress:
             progress("load panels", 1, 1)
@@ -278,6 +305,8 @@ def penetrate(
         "stage_seconds": stages.seconds,
         "stage_minor_faults": stages.faults,
     }
+    if member is not None:  # ETF-days of the split pool's members with an etf_daily row
+        diagnostics["pool_member_days"] = int(etf.present.sum())
     for k, v in diagnostics.items():
         if k.startswith(("etf_days_", "basket_rows_unpriced", "stock_days_without")) and v:
             log.warning("look-through: %s = %d", k, v)

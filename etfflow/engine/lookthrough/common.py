@@ -9,8 +9,8 @@ import numpy as np
 import polars as pl
 
 from etfflow.engine.lookthrough import common_nb as nb
-from etfflow.engine.panel import StockPanel, frozen, index_of
-from etfflow.engine.pools import Pool
+from etfflow.engine.panel import Calendar, StockPanel, frozen, index_of
+from etfflow.engine.pools import Pool, split_members
 from etfflow.exceptions import DataContractError
 
 
@@ -34,11 +34,36 @@ def pool_etfs(etfs: pl.DataFrame, pool: Pool) -> tuple[pl.DataFrame, list[str], 
     return etfs, etfs["etf_code"].to_list(), sorted(set(etfs["index_code"].to_list()))
 
 
+def member_panel(measures: pl.DataFrame, pool: Pool, codes: list[str], calendar: Calendar):
+    """``(etf, day)`` booleans: the members of a split pool (:func:`.pools.split_members`)
+    among ``codes`` on each trading day, from the base pool's per ETF-day ``measures``."""
+    if pool.split is None:
+        raise ValueError("member_panel needs a split pool")
+    members = split_members(measures, pool.split, calendar.dates.to_list())
+    out = np.zeros((len(codes), len(calendar)), dtype=np.bool_)
+    e = index_of(members["etf_code"], codes)
+    d = calendar.index_of(members["date"])
+    ok = (e >= 0) & (d >= 0)
+    out[e[ok], d[ok]] = True
+    return out
+
+
 def load_etf_panel(
-    etfs: pl.DataFrame, daily: pl.DataFrame, pool: Pool, panel: StockPanel
+    etfs: pl.DataFrame,
+    daily: pl.DataFrame,
+    pool: Pool,
+    panel: StockPanel,
+    member: np.ndarray | None = None,
 ) -> EtfPanel:
     """The pool's ETFs and their dense daily panels from ``etfs`` and ``etf_daily``
-    (:func:`~etfflow.engine.lookthrough.common_nb.etf_panel`)."""
+    (:func:`~etfflow.engine.lookthrough.common_nb.etf_panel`).
+
+    ``member`` (``(etf, day)`` booleans, pool order: :func:`member_panel`) restricts a
+    time-varying pool: an ETF-day outside it is absent (not present, shares, NAV and change
+    0, as a day without a row: the weights kernels add ``S`` unmasked), so both modes skip
+    it. ``dshares``
+    is computed before the mask, from the ETF's own previous row, so an ETF entering the pool
+    brings that day's creations and redemptions only, never its history."""
     etfs, codes, index_codes = pool_etfs(etfs, pool)
     ipos = {c: i for i, c in enumerate(index_codes)}
     etf_index = np.array([ipos[c] for c in etfs["index_code"].to_list()], dtype=np.int32)
@@ -63,6 +88,9 @@ def load_etf_panel(
         len(panel.calendar),
         len(codes),
     )
+    if member is not None:  # absent cells are False / 0, as etf_panel leaves them
+        present &= member
+        shares, nav, dshares = (np.where(present, x, 0.0) for x in (shares, nav, dshares))
     return EtfPanel(codes, index_codes, etf_index, unit, present, shares, nav, dshares)
 
 

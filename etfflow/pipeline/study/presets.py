@@ -78,13 +78,21 @@ factors = {_HUAAN_STOCK!r}
 
 #: Kaiyuan's non-broad pool is sector + style; add "style" to the grid on a dataset with style
 #: ETFs (the tiny synthetic market has none).
-_KAIYUAN_POOLS = ["all", "broad", "sector"]
+_KAIYUAN_POOLS = [
+    "all",
+    "broad",
+    "nonbroad",
+    "concentration:high",
+    "concentration:low",
+    "turnover:high",
+    "turnover:low",
+]
 KAIYUAN = Preset(
     "kaiyuan2024",
-    "Kaiyuan 2024-09: monthly tests by ETF category (all, broad, sector). Stocks: "
-    "w_passive_chg_20 in deciles, raw and neutralised (figures 6-7, 18-19). Industries: "
-    "w_passive_inflow_20 in terciles at CITIC L1 and L2 (tables 5-6) and "
-    "its RankICIR by pool (table 7).",
+    "Kaiyuan 2024-09: monthly tests by ETF sub-pool (all, broad, non-broad, high/low basket "
+    "concentration, high/low ETF turnover). Stocks: w_passive_chg_20 in deciles, raw and "
+    "neutralised (figures 6-7, 18-23). Industries: w_passive_inflow_20 in terciles at CITIC "
+    "L1 and L2 (tables 5-6); RankICIR by pool (tables 7-9).",
     f"""name = "kaiyuan2024"
 description = "Kaiyuan 2024-09 ETF-category pools: stock and industry flow factors, monthly"
 

@@ -105,3 +105,38 @@ def test_missing_holdings_table_is_a_clear_error(tiny_market: Path, tmp_path: Pa
     ds = open_dataset(root)
     with pytest.raises(EtfflowError, match="needs table 'etf_pcf'"):
         weekly_holdings(ds, _days(ds), mode="pcf")
+
+
+@pytest.mark.parametrize("pool", ["concentration:high", "turnover:low"])
+def test_a_time_varying_pool_counts_each_week_s_members_only(tiny_market: Path, pool) -> None:
+    """A split pool's week holds exactly what the fixed pool of that week's members holds
+    (the stock look-through's membership, point in time); weeks before the first decision
+    hold nothing."""
+    from etfflow.engine.etf_measures import etf_measures
+    from etfflow.engine.pools import split_members
+
+    ds = open_dataset(tiny_market)
+    days = _days(ds)
+    split = Pool.of(pool)
+    assert split.split is not None
+    wh = weekly_holdings(ds, days, pool=pool, mode="weights")
+    base = split.select(ds.frame("etfs").collect())["etf_code"].to_list()
+    measures = etf_measures(
+        ds, mode="weights", etf_codes=base, concentration=split.split.measure == "concentration"
+    )
+    members = split_members(measures, split.split, days.to_list())
+    weeks = wh.weeks.to_list()
+    checked = 0
+    for w in (weeks[len(weeks) // 3], weeks[-1]):
+        on = members.filter(pl.col("date") == w)["etf_code"].cast(pl.String).to_list()
+        assert on, f"no member on {w}"
+        fixed = weekly_holdings(ds, days, pool=Pool.codes(on), mode="weights")
+        a = wh.weekly.filter(pl.col("date") == w).select("industry", "holding")
+        b = fixed.weekly.filter(pl.col("date") == w).select("industry", "holding")
+        assert a.height == b.height > 0
+        np.testing.assert_allclose(a["holding"].to_numpy(), b["holding"].to_numpy(), rtol=1e-12)
+        checked += 1
+    assert checked == 2
+    first = members["date"].min()
+    early = wh.weekly.filter(pl.col("date") < first)
+    assert early.height == 0 or early["holding"].sum() == 0
