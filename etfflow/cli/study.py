@@ -10,6 +10,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from etfflow.cli import study_report
 from etfflow.cli._ui import compute_session, console, print_table
 from etfflow.cli.backtest import _cell
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
@@ -91,7 +92,12 @@ def run_cmd(
         str | None, typer.Option(help="Dask scheduler address tcp://HOST:PORT (dask executor).")
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.", min=1)] = None,
-    # the HTML comparison (--html FILE) comes with `etfflow study report`
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the comparison page (etfflow study report --html).", dir_okay=False
+        ),
+    ] = None,
 ) -> None:
     """Run every cell of a study (or a preset) and store it; print one row per cell."""
     spec = _spec(study, preset, data)  # every check of the file before any work
@@ -111,6 +117,9 @@ def run_cmd(
         "backtest runs (tables bt_*, linked by study_cells)"
         + (f", rotation run {run.rotation_run}" if run.rotation_run else "")
     )
+    if html is not None:
+        page = study_report.add_html(html, store, study_id=run.study_id)
+        console.print(f"wrote {escape(str(page))}")
 
 
 @app.command("presets")
@@ -122,3 +131,6 @@ def presets_cmd() -> None:
     for p in PRESETS.values():
         table.add_row(escape(p.name), escape(p.description))
     print_table(table)
+
+
+app.command("report")(study_report.report_cmd)

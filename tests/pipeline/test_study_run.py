@@ -262,12 +262,13 @@ def test_point_in_time(market, tmp_path):
 def test_preset_end_to_end_and_cli(market, tmp_path):
     for name in PRESETS:  # every preset validates on the tiny market (pools exist)
         study_run.check_dataset(open_dataset(market), preset_study(name, data=market))
-    store = tmp_path / "p.duckdb"
-    r = CliRunner().invoke(
-        app, ["study", "run", "--preset", "huafu2026", "--data", str(market), "--store", str(store)]
-    )
+    store, page = tmp_path / "p.duckdb", tmp_path / "p.html"
+    args = ["study", "run", "--preset", "huafu2026", "--data", str(market), "--store", str(store)]
+    r = CliRunner().invoke(app, [*args, "--html", str(page)])
     assert r.exit_code == 0, r.output
     assert "stored study" in r.stdout and "rotation run ro-" in r.stdout
+    text = page.read_text(encoding="utf-8")  # the comparison page of `etfflow study report`
+    assert "<svg" in text and "<script" not in text and "w_passive_inflow_5" in text
     assert "w_passive_inflow_5" in r.stdout and "ICIR" in r.stdout
     with open_store(store, read_only=True, create=False) as st:
         row = st.runs().filter(pl.col("kind") == "study").row(0, named=True)
