@@ -17,10 +17,9 @@ from etfflow._common import Progress
 from etfflow.engine.etf_measures import Mode, etf_measures
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.pools import SPLIT_MEASURES, Split, split_thresholds
-from etfflow.engine.schemas import CORE_TABLES
-from etfflow.engine.validation import ValidationReport, validate
+from etfflow.engine.validation import ValidationReport
 from etfflow.exceptions import EtfflowError
-from etfflow.pipeline.runs import write_parquet_atomic
+from etfflow.pipeline.runs import check_lookthrough_tables, write_parquet_atomic
 
 #: Columns summarised per category on the latest date.
 SUMMARY_COLUMNS: tuple[str, ...] = ("aum", "hhi", "top10_weight", "turnover_20")
@@ -104,11 +103,7 @@ def run_etfs(
     t0 = time.perf_counter()
     Split("aum", "high", quantile)  # checks the quantile before any work
     ds = open_dataset(data_dir)
-    report = None
-    if check:
-        holdings = "etf_pcf" if mode == "pcf" else "holding_weights"
-        report = validate(ds, tables=[*CORE_TABLES, holdings], progress=progress)
-        report.raise_for_errors()
+    report = check_lookthrough_tables(ds, mode, progress) if check else None
     if progress:
         progress("ETF measures", 0, 1)
     m = etf_measures(ds, mode=mode)

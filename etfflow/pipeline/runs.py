@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from etfflow._common import atomic_path
-from etfflow.engine.loading import open_dataset
+from etfflow.engine.loading import Dataset, open_dataset
 from etfflow.engine.lookthrough import LookThrough, Mode, Progress, Valuation, penetrate
 from etfflow.engine.market import Market, load_market
 from etfflow.engine.pools import Pool
@@ -43,6 +43,17 @@ def processing_for(level: str, process: str) -> str | None:
     if p.lower() in ("none", "raw", ""):
         return None
     return p
+
+
+def check_lookthrough_tables(
+    ds: Dataset, mode: str, progress: Progress | None = None
+) -> ValidationReport:
+    """Validate the tables a look-through of ``mode`` reads (the core tables and its
+    holdings: ``etf_pcf`` or ``holding_weights``); raises on a contract error."""
+    holdings = "etf_pcf" if mode == "pcf" else "holding_weights"
+    report = validate(ds, tables=[*CORE_TABLES, holdings], progress=progress)
+    report.raise_for_errors()
+    return report
 
 
 @dataclass
@@ -79,11 +90,7 @@ def run_lookthrough(
     """
     pool = pool or Pool.all()
     ds = open_dataset(data_dir)
-    report = None
-    if check:
-        holdings = "etf_pcf" if mode == "pcf" else "holding_weights"
-        report = validate(ds, tables=[*CORE_TABLES, holdings], progress=progress)
-        report.raise_for_errors()
+    report = check_lookthrough_tables(ds, mode, progress) if check else None
     result = penetrate(ds, pool=pool, mode=mode, valuation=valuation, progress=progress)
     if progress:
         progress("store", 0, 1)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from etfflow.exceptions import EtfflowError
 from etfflow.pipeline.study.spec import StudySpec, load_study
+from etfflow.pipeline.subpools import DEFAULT_POOLS as SUBPOOLS
 
 
 @dataclass(frozen=True)
@@ -78,15 +79,7 @@ factors = {_HUAAN_STOCK!r}
 
 #: Kaiyuan's non-broad pool is sector + style; add "style" to the grid on a dataset with style
 #: ETFs (the tiny synthetic market has none).
-_KAIYUAN_POOLS = [
-    "all",
-    "broad",
-    "nonbroad",
-    "concentration:high",
-    "concentration:low",
-    "turnover:high",
-    "turnover:low",
-]
+_KAIYUAN_POOLS = list(SUBPOOLS)  # the report's seven sub-pools, as `etfflow subpools`
 KAIYUAN = Preset(
     "kaiyuan2024",
     "Kaiyuan 2024-09: monthly tests by ETF sub-pool (all, broad, non-broad, high/low basket "

@@ -34,21 +34,7 @@ from etfflow.pipeline.study.cells import CELL_FIELDS, Cell
 #: Keys of ``[grid]`` (lists), ``[defaults]`` and ``[[cells]]`` (scalars). ``factors`` gives
 #: the cell's one factor (column ``factor``); a family stem (``revs``) or ``all`` expands to
 #: every factor it names at the cell's level.
-GRID_KEYS: tuple[str, ...] = (
-    "pool",
-    "mode",
-    "level",
-    "process",
-    "factors",
-    "groups",
-    "rebalance",
-    "direction",
-    "lag",
-    "universe",
-    "cost_bps",
-    "benchmark",
-    "min_passive",
-)
+GRID_KEYS: tuple[str, ...] = tuple("factors" if k == "factor" else k for k in CELL_FIELDS)
 TOP_KEYS: tuple[str, ...] = ("data", "name", "description", "grid", "defaults", "cells", "rotation")
 MODES: tuple[str, ...] = ("weights", "pcf")
 DIRECTIONS: tuple[str, ...] = ("auto", "rolling", "default", "1", "-1")
