@@ -135,6 +135,14 @@ def compute_cmd(
     check: Annotated[
         bool, typer.Option("--check/--no-check", help="Validate the input tables first.")
     ] = True,
+    min_passive: Annotated[
+        float | None,
+        typer.Option(
+            "--min-passive",
+            help="Industry levels: sum the industries over the stocks whose w_passive is at "
+            "least the day's Q-quantile (Kaiyuan figure 16).",
+        ),
+    ] = None,
 ) -> None:
     """Look through a pool and compute factors at one level into the store."""
     if level not in LEVELS:
@@ -158,6 +166,7 @@ def compute_cmd(
             store=store,
             export=export,
             check=check,
+            min_passive=min_passive,
             progress=progress,
         )
     print_factor_run(run)

@@ -196,3 +196,53 @@ def _require(df: pl.DataFrame, table: str, cols: tuple[str, ...]) -> None:
     for c in cols:
         if c not in have:
             raise DataContractError.missing_column(table=table, column=c, available=sorted(have))
+
+
+#: The industry inputs that are sums over stocks (``w_passive`` is their ratio): what
+#: :func:`industry_inputs_from_stocks` can rebuild from a subset of the stocks.
+ADDITIVE_COLUMNS: tuple[str, ...] = ("mv_passive", "share_passive", "inflow", "float_mcap")
+
+
+def industry_inputs_from_stocks(
+    market: Market, stocks: pl.DataFrame, level: str, keep: np.ndarray | None = None
+) -> FactorInputs:
+    """Industry inputs summed (整体法) from the look-through's stock table over the stocks
+    with ``keep[t, s]`` (default: every listed stock), e.g. only the stocks with enough ETF
+    ownership (Kaiyuan 2024-09 figure 16; ``etfflow factors compute --min-passive``).
+
+    ``mv_passive``, ``share_passive``, ``inflow`` and ``float_mcap`` are the sums over the
+    kept stocks of the industry on ``t`` (``inflow`` null where no kept stock has one),
+    ``w_passive`` their ratio ``Σ mv_passive / Σ F``; an industry with no kept stock on ``t``
+    has no cell. ``share_passive_fund`` (the shares of the distinct ETFs holding the
+    industry) is not a sum over stocks, so these inputs lack it (and the factors built on
+    it). ``ret`` stays the whole industry's float-cap-weighted return. With every stock kept
+    the sums equal :func:`industry_inputs`' (tested).
+    """
+    if level not in ("industry_l1", "industry_l2"):
+        raise EtfflowError(f"unknown industry level {level!r}: choose industry_l1 or industry_l2")
+    x = stock_inputs(market, stocks)
+    ids, labels = market.group_ids(level)
+    ret, _ = industry_returns(market, level)
+    t_n, g_n = len(market.calendar), len(labels)
+    ok = (ids >= 0) & x.present
+    if keep is not None:
+        if keep.shape != ok.shape:
+            raise EtfflowError(f"keep has shape {keep.shape}, the stock panel {ok.shape}")
+        ok &= keep
+    key = (np.arange(t_n, dtype=np.int64)[:, None] * g_n + ids)[ok]
+    size = t_n * g_n
+    present = (np.bincount(key, minlength=size) > 0).reshape(t_n, g_n)
+
+    def total(name: str) -> np.ndarray:
+        v = x[name][ok]
+        fin = np.isfinite(v)
+        s = np.bincount(key[fin], weights=v[fin], minlength=size).reshape(t_n, g_n)
+        n = np.bincount(key[fin], minlength=size).reshape(t_n, g_n)
+        return np.where(present & (n > 0), s, np.nan)
+
+    series = {c: total(c) for c in ADDITIVE_COLUMNS}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = series["float_mcap"]
+        series["w_passive"] = np.where(f > 0, series["mv_passive"] / f, np.nan)
+    series["ret"] = np.where(present, ret, np.nan)
+    return FactorInputs(level, market.calendar, list(labels), present, series)

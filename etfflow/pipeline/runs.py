@@ -17,11 +17,18 @@ from etfflow.engine.market import Market, load_market
 from etfflow.engine.pools import Pool
 from etfflow.engine.schemas import CORE_TABLES
 from etfflow.engine.store import DEFAULT_STORE, open_store
+from etfflow.engine.universe import min_passive_mask
 from etfflow.engine.validation import ValidationReport, validate
 from etfflow.exceptions import EtfflowError
 from etfflow.factors.compute import FactorSet, compute_factors
 from etfflow.factors.compute import process as process_factors
-from etfflow.factors.inputs import LEVELS, Level, industry_inputs, stock_inputs
+from etfflow.factors.inputs import (
+    LEVELS,
+    Level,
+    industry_inputs,
+    industry_inputs_from_stocks,
+    stock_inputs,
+)
 
 #: The reports' standard processing (Huaan 2024-12 §3.3;
 #: docs/methodology.md#4-cross-sectional-processing), the default of ``etfflow factors compute`` and
@@ -174,6 +181,7 @@ def run_factors(
     check: bool = True,
     lookthrough: LookThroughRun | None = None,
     market: Market | None = None,
+    min_passive: float | None = None,
     progress: Progress | None = None,
 ) -> FactorRun:
     """Look through a pool, compute factors at one level, store both, optionally export.
@@ -182,9 +190,23 @@ def run_factors(
     factor values go to the wide table ``factor_values`` (``run_id, level, date, code`` then
     one column per factor) and their definitions to ``factor_defs``, in one transaction.
     Pass ``lookthrough``/``market`` to reuse what an earlier call computed on the same data.
+
+    ``min_passive`` (industry levels; Kaiyuan 2024-09 figure 16): build the industry inputs
+    from the stocks whose ``w_passive`` is at least that day's ``min_passive``-quantile among
+    the listed stocks with a value (:func:`etfflow.factors.inputs.industry_inputs_from_stocks`;
+    factors on ``share_passive_fund`` are then not available). For stocks, drop them in the
+    backtest instead (``run_backtest(min_passive=...)``).
     """
     if level not in LEVELS:
         raise EtfflowError(f"unknown level {level!r}: choose one of {', '.join(LEVELS)}")
+    if min_passive is not None and level == "stock":
+        raise EtfflowError(
+            "min_passive at stock level filters the backtest's universe: use "
+            "`etfflow backtest --min-passive Q` (run_backtest(min_passive=...)); here it builds "
+            "industry factors from the stocks with enough ETF ownership (--level industry_l1)"
+        )
+    if min_passive is not None and not 0 <= min_passive < 1:  # before any work
+        raise EtfflowError(f"min-passive quantile must be in [0, 1), got {min_passive!r}")
     process = _default_strip(process)
     pool = pool or Pool.all()
     secs: dict[str, float] = {}
@@ -198,6 +220,10 @@ def run_factors(
     market = market or load_market(ds)
     if level == "stock":
         inputs = stock_inputs(market, lt.result.stocks)
+    elif min_passive is not None:  # industries summed over the stocks with enough ETF holding
+        w = stock_inputs(market, lt.result.stocks)
+        keep = min_passive_mask(w["w_passive"], w.present, float(min_passive))
+        inputs = industry_inputs_from_stocks(market, lt.result.stocks, level, keep)
     else:
         inputs = industry_inputs(market, lt.result.groups, level)
     secs["inputs"] = time.perf_counter() - t0
@@ -221,6 +247,7 @@ def run_factors(
         "processing": fs.processing,
         "lookthrough_run": lt.run_id,
         "lookthrough": lt.result.params,
+        **({"min_passive": float(min_passive)} if min_passive is not None else {}),
     }
     stored = frame.with_columns(pl.lit(level).alias("level")).select("level", *frame.columns)
     with open_store(store) as st:
