@@ -22,6 +22,7 @@ from etfflow.pipeline.study.report import (
     METRICS,
     StudyReport,
     study_report,
+    uplift,
 )
 from etfflow.pipeline.study.report_html import metric_format, metric_label, write_study_html
 
@@ -89,6 +90,14 @@ def report_cmd(
         typer.Option(help="Column key (default: factor when it varies, else the next key)."),
     ] = None,
     top: Annotated[int, typer.Option(help="Cells in the best-cells table.")] = 10,
+    show_uplift: Annotated[
+        bool,
+        typer.Option(
+            "--uplift",
+            help="Also print the difference of the two values of the row key (e.g. process: "
+            "+ board vs industry + size, Huaan table 45's uplift row).",
+        ),
+    ] = False,
     html: Annotated[
         Path | None, typer.Option(help="Also write the report to this HTML page.", dir_okay=False)
     ] = None,
@@ -99,6 +108,12 @@ def report_cmd(
     set_wide(wide)
     rep = study_report(store, study_id=study, metric=metric, rows=rows, cols=cols, top=top)
     print_report(rep)
+    if show_uplift:
+        up = uplift(rep.pivot, rep.index[0])
+        fmt = _coloured(metric_format(metric))
+        values = [c for c in up.columns if c not in rep.index]
+        title = f"uplift of {metric_label(metric)}: {up[rep.index[0]][0]}"
+        print_table(render(up, title=title, formats=dict.fromkeys(values, fmt)))
     if html is not None:
         add_html(html, store, report=rep)
 

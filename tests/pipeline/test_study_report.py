@@ -349,3 +349,29 @@ def test_cli_errors(study, args, message):
 def test_cli_missing_store(tmp_path):
     res = CliRunner().invoke(_app(), ["report", "--store", str(tmp_path / "typo.duckdb")])
     assert res.exit_code == 1 and "no store at" in res.output
+
+
+def test_uplift_rows_are_the_differences_of_the_stored_values(study) -> None:
+    """Huaan table 45's 提升 row: the second value of the row key minus the first, per column
+    and per combination of the other row keys, from the stored bt_summary values."""
+    from etfflow.pipeline.study.report import uplift
+
+    store, sid, _small = study
+    pivot = metric_pivot(store, study_id=sid, rows="pool", cols="factor")
+    up = uplift(pivot, "pool")
+    stored = _stored(store, sid)
+    assert up["pool"].unique().to_list() == ["broad − all"]
+    for r in up.iter_rows(named=True):
+        for f in FACTORS:
+            got = stored.filter((pl.col("factor") == f) & (pl.col("rebalance") == r["rebalance"]))
+            a = got.filter(pl.col("pool") == "all")["rank_icir"].item()
+            b = got.filter(pl.col("pool") == "broad")["rank_icir"].item()
+            assert r[f] == pytest.approx(b - a, rel=1e-12, abs=1e-15)
+    with pytest.raises(EtfflowError, match="exactly two values of 'pool'"):
+        uplift(pivot.with_columns(pl.lit("x").alias("pool")), "pool")
+    from etfflow.cli import app
+
+    args = ["study", "report", "--store", str(store), "--study", sid, "--rows", "pool"]
+    r = CliRunner().invoke(app, [*args, "--uplift"])
+    assert r.exit_code == 0, r.output
+    assert "uplift of" in r.stdout and "broad − all" in r.stdout

@@ -339,6 +339,43 @@ def metric_pivot(
     return wide.sort(order, maintain_order=True)
 
 
+def uplift(pivot: pl.DataFrame, key: str) -> pl.DataFrame:
+    """The uplift rows of a :func:`metric_pivot` whose row key ``key`` has exactly two
+    values (e.g. ``process``: industry + size vs + board, Huaan 2024-12 table 45's 提升 row):
+    for every combination of the other row keys, the second value's row minus the first's,
+    labelled ``"<second> − <first>"``. Raises :class:`EtfflowError` when ``key`` is not a row
+    key of the pivot or does not have two values.
+
+    Examples
+    --------
+    >>> p = pl.DataFrame({"process": ["a", "b"], "f": [0.1, 0.25], "g": [0.3, 0.2]})
+    >>> uplift(p, "process").rows()
+    [('b − a', 0.15, -0.09999999999999998)]
+    """
+    if key not in pivot.columns:
+        raise EtfflowError(f"uplift: {key!r} is not a row key of the table ({pivot.columns})")
+    values = pivot[key].unique(maintain_order=True).to_list()
+    if len(values) != 2:
+        raise EtfflowError(
+            f"uplift needs exactly two values of {key!r}, the study has {len(values)}: {values}"
+        )
+    first, second = values
+    others = [c for c in pivot.columns if c != key and pivot.schema[c] == pl.String]
+    numbers = [c for c in pivot.columns if c not in others and c != key]
+    a = pivot.filter(pl.col(key) == first).drop(key)
+    b = pivot.filter(pl.col(key) == second).drop(key)
+    joined = (
+        b.join(a, on=others, how="left", suffix="__first")
+        if others
+        else b.hstack(a.rename({c: f"{c}__first" for c in numbers}))
+    )
+    return joined.select(
+        pl.lit(f"{second} − {first}").alias(key),
+        *others,
+        *[(pl.col(c) - pl.col(f"{c}__first")).alias(c) for c in numbers],
+    )
+
+
 def _best_order(metric: str, values: pl.Expr) -> tuple[pl.Expr, bool]:
     if metric in SIGNED_STRENGTH:
         return values.abs(), True
