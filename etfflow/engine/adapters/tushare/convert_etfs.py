@@ -1,0 +1,388 @@
+"""ETF tables of a Tushare raw folder: ``etfs``, ``etf_daily``, ``etf_pcf`` and
+``holding_weights`` (from the daily baskets, the ETFs' own disclosures and index weights)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from etfflow.engine.adapters.pcf import CASH_CODES, FLAGS
+from etfflow.engine.adapters.tushare.categories import CategoryRules
+from etfflow.engine.adapters.tushare.convert_read import (
+    FILE,
+    PCT,
+    THOUSAND,
+    WAN,
+    Counts,
+    _check_codes,
+    _count,
+    _fail,
+    check_unit,
+    raw_files_hint,
+)
+from etfflow.engine.schemas import TABLES
+from etfflow.exceptions import SourceFileError
+
+#: sub_flag of etf_sh_cons / etf_sz_cons (text, or the exchanges' digit codes) -> contract.
+SUB_FLAGS: Final[dict[str, str]] = {
+    "禁止": "forbidden",
+    "允许": "allowed",
+    "必须": "required",
+    "退补": "allowed",
+    **{str(k): v for k, v in FLAGS.items()},
+}
+
+
+def _creation_units(raw: Mapping[str, pl.DataFrame | None], counts: Counts) -> pl.DataFrame:
+    """The creation unit of each ETF: its first ``creation_redemption_unit`` in the raw
+    folder (the contract keeps one per ETF; later changes are counted)."""
+    parts = [
+        df.select("ts_code", "trade_date", "creation_redemption_unit")
+        for api in ("etf_bs_sh_detail", "etf_bs_sz_detail")
+        if (df := raw.get(api)) is not None and df.height
+    ]
+    if not parts:
+        return pl.DataFrame(schema={"etf_code": pl.String, "creation_unit": pl.Float64})
+    units = pl.concat(parts).drop_nulls("creation_redemption_unit").sort("trade_date")
+    changed = units.group_by("ts_code").agg(pl.col("creation_redemption_unit").n_unique() > 1)
+    _count(
+        counts,
+        "etfs: ETFs whose creation unit changed (first one kept)",
+        int(changed["creation_redemption_unit"].sum()),
+    )
+    return (
+        units.group_by("ts_code")
+        .agg(pl.col("creation_redemption_unit").first().alias("creation_unit"))
+        .rename({"ts_code": "etf_code"})
+    )
+
+
+def etfs_table(
+    raw: Mapping[str, pl.DataFrame | None], rules: CategoryRules, counts: Counts
+) -> pl.DataFrame:
+    """``etfs`` from ``etf_basic`` (+ ``fund_basic`` for type and delisting, the PCF detail
+    endpoints for the creation unit, :mod:`categories` for the category)."""
+    basic = raw["etf_basic"]
+    assert basic is not None
+    _check_codes(basic, "etf_basic", "ts_code")
+    e = basic
+    for c in ("index_name", "cname", "etf_type"):
+        if c not in e.columns:
+            e = e.with_columns(pl.lit(None, pl.String).alias(c))
+    fb = raw.get("fund_basic")
+    if fb is not None:
+        f = fb.select(
+            "ts_code",
+            pl.col("fund_type").alias("_fund_type"),
+            (
+                pl.col("invest_type") if "invest_type" in fb.columns else pl.lit(None, pl.String)
+            ).alias("_invest_type"),
+            (pl.col("delist_date") if "delist_date" in fb.columns else pl.lit(None, pl.Date)).alias(
+                "delist_date"
+            ),
+        ).unique("ts_code", keep="last")
+        e = e.join(f, on="ts_code", how="left")
+    else:
+        e = e.with_columns(
+            pl.lit(None, pl.String).alias("_fund_type"),
+            pl.lit(None, pl.String).alias("_invest_type"),
+            pl.lit(None, pl.Date).alias("delist_date"),
+        )
+    equity = (pl.col("etf_type").is_null() | (pl.col("etf_type") == "境内")) & (
+        pl.col("_fund_type").is_null() | (pl.col("_fund_type") == "股票型")
+    )
+    _count(counts, "etf_basic: non-equity or QDII ETFs left out", e.filter(~equity).height)
+    e = e.filter(equity)
+    bj = e["ts_code"].str.ends_with(".BJ")
+    _count(counts, "etf_basic: Beijing ETFs left out", int(bj.sum()))
+    e = e.filter(~bj)
+    unlisted = e["list_date"].is_null()
+    _count(counts, "etf_basic: ETFs without a list date left out", int(unlisted.sum()))
+    e = e.filter(~unlisted)
+    e = e.rename({"ts_code": "etf_code"}).join(
+        _creation_units(raw, counts), on="etf_code", how="left"
+    )
+    no_unit = e["creation_unit"].is_null() | (e["creation_unit"] <= 0)
+    _count(
+        counts, "etfs: ETFs without a creation unit (etf_bs_*_detail) left out", int(no_unit.sum())
+    )
+    e = e.filter(~no_unit)
+    cats = [
+        rules.category(code, name)
+        for code, name in zip(e["index_code"], e["index_name"], strict=True)
+    ]
+    e = e.with_columns(pl.Series("category", cats, dtype=pl.String))
+    bad = e["category"].is_null()
+    if bad.any():
+        rows = e.filter(bad).select("etf_code", "csname", "index_code", "index_name", FILE)
+        raise SourceFileError(
+            "tushare endpoint 'etf_basic': the tracked index of these ETFs is neither a known "
+            "broad index nor named, so its category cannot be decided",
+            file=rows[FILE][0],
+            table="etf_basic",
+            column="index_code",
+            rule="unparsable_value",
+            examples=rows.drop(FILE),
+            n_rows=rows.height,
+            hint='give it in a --categories file: [codes] "<index_code>" = "sector"',
+        )
+    text = pl.concat_str(
+        [pl.col(c).fill_null("") for c in ("csname", "cname", "_invest_type")], separator="|"
+    )
+    return e.select(
+        "etf_code",
+        pl.col("csname").alias("name"),
+        "category",
+        "index_code",
+        text.str.contains("增强").alias("is_enhanced"),
+        "creation_unit",
+        "list_date",
+        "delist_date",
+    ).sort("etf_code")
+
+
+def etf_daily_table(
+    raw: Mapping[str, pl.DataFrame | None], etfs: pl.DataFrame, counts: Counts
+) -> pl.DataFrame:
+    """``etf_daily`` from ``etf_share_size`` (+ ``fund_daily`` for the traded amount)."""
+    size = raw["etf_share_size"]
+    assert size is not None
+    check_unit(
+        size.filter(pl.col("total_share") > 0),
+        "etf_share_size",
+        "total_size",
+        pl.col("total_size") / (pl.col("total_share") * pl.col("nav")),
+        "万元 (total_share in 万份)",
+        "total_size / (total_share × nav)",
+    )
+    s = size.filter(pl.col("ts_code").is_in(etfs["etf_code"].implode()))
+    _count(counts, "etf_share_size: rows of ETFs not in etfs (left out)", size.height - s.height)
+    out = s.select(
+        pl.col("trade_date").alias("date"),
+        pl.col("ts_code").alias("etf_code"),
+        (pl.col("total_share") * WAN).alias("shares"),
+        "nav",
+        *(["close"] if "close" in s.columns else []),
+        FILE,
+    )
+    bad = out["nav"].is_null() | out["shares"].is_null()
+    if bad.any():
+        rows = out.filter(bad)
+        _fail("etf_share_size", rows[FILE][0], "nav", "is empty", rows, int(bad.sum()))
+    fd = raw.get("fund_daily")
+    if fd is not None:
+        out = out.join(
+            fd.select(
+                pl.col("trade_date").alias("date"),
+                pl.col("ts_code").alias("etf_code"),
+                (pl.col("amount") * THOUSAND).alias("amount"),
+            ).unique(["date", "etf_code"], keep="last"),
+            on=["date", "etf_code"],
+            how="left",
+        )
+    cols = [c for c in TABLES["etf_daily"].columns if c in out.columns]
+    return out.select(cols).sort("date", "etf_code")
+
+
+def etf_pcf_table(
+    raw: Mapping[str, pl.DataFrame | None], etfs: pl.DataFrame, counts: Counts
+) -> pl.DataFrame | None:
+    """``etf_pcf`` from ``etf_sh_cons`` + ``etf_sz_cons``: Shanghai/Shenzhen components with
+    a positive quantity; Hong Kong, Beijing, cash (``159900.SZ``, quantity 0) and other rows
+    are counted and left out, as ``etfflow import pcf`` does."""
+    parts = [df for api in ("etf_sh_cons", "etf_sz_cons") if (df := raw.get(api)) is not None]
+    if not parts:
+        return None
+    cons = pl.concat(parts, how="diagonal_relaxed")
+    if "exchange" not in cons.columns:
+        cons = cons.with_columns(pl.lit(None, pl.String).alias("exchange"))
+    code = pl.col("con_code").cast(pl.String)
+    market = (
+        pl.when(code.str.contains(r"^\d{6}\.(SH|SZ|BJ)$"))
+        .then(code.str.slice(-2))
+        .when(code.str.contains(r"^\d{4,5}\.HK$"))
+        .then(pl.lit("HK"))
+        .when(pl.col("exchange") == "OTH")
+        .then(pl.lit("OTHER"))
+    )
+    cons = cons.with_columns(market.alias("_market"))
+    bad = cons["_market"].is_null()
+    if bad.any():
+        rows = cons.filter(bad)
+        _fail(
+            Path(rows[FILE][0]).parent.name,
+            rows[FILE][0],
+            "con_code",
+            "holds a code that maps to no exchange",
+            rows,
+            int(bad.sum()),
+        )
+    bare = code.str.split(".").list.first()
+    kind = (
+        pl.when(pl.col("_market").is_in(["SH", "SZ"]))
+        .then(
+            pl.when(bare.is_in(list(CASH_CODES)) | (pl.col("qty") <= 0))
+            .then(pl.lit("cash"))
+            .otherwise(pl.lit("a_share"))
+        )
+        .when(pl.col("_market") == "HK")
+        .then(pl.lit("hk"))
+        .when(pl.col("_market") == "BJ")
+        .then(pl.lit("bj"))
+        .otherwise(pl.lit("other"))
+    )
+    cons = cons.with_columns(
+        kind.alias("_kind"),
+        pl.col("sub_flag")
+        .cast(pl.String)
+        .str.strip_chars()
+        .replace_strict(SUB_FLAGS, default=None)
+        .alias("cash_substitute"),
+    )
+    bad = cons["cash_substitute"].is_null()
+    if bad.any():
+        rows = cons.filter(bad)
+        _fail(
+            Path(rows[FILE][0]).parent.name,
+            rows[FILE][0],
+            "sub_flag",
+            f"is not a known substitution flag ({', '.join(SUB_FLAGS)})",
+            rows,
+            int(bad.sum()),
+        )
+    for k, n in cons.group_by("_kind").len().iter_rows():
+        if k != "a_share":
+            _count(counts, f"etf cons: {k} component rows left out", n)
+    a = cons.filter(pl.col("_kind") == "a_share")
+    known = a["ts_code"].is_in(etfs["etf_code"].implode())
+    _count(counts, "etf cons: rows of ETFs not in etfs (left out)", int((~known).sum()))
+    return (
+        a.filter(known)
+        .select(
+            pl.col("trade_date").alias("date"),
+            pl.col("ts_code").alias("etf_code"),
+            pl.col("con_code").alias("code"),
+            pl.col("qty").alias("quantity"),
+            "cash_substitute",
+        )
+        .sort("date", "etf_code", "code")
+    )
+
+
+def index_weights(iw: pl.DataFrame, counts: Counts) -> pl.DataFrame:
+    """Per-index weight snapshots from ``index_weight``: % -> fraction, Beijing constituents
+    left out (counted); ``date`` = ``trade_date``."""
+    _check_codes(iw, "index_weight", "con_code")
+    sums = iw.group_by("index_code", "trade_date").agg(pl.col("weight").sum().alias("s"))
+    check_unit(
+        sums.with_columns(pl.lit(raw_files_hint({"i": iw}, "i")).alias(FILE)),
+        "index_weight",
+        "weight",
+        pl.col("s") / 100.0,
+        "% (a snapshot sums to 100)",
+        "the sum of a snapshot's weights / 100",
+    )
+    bj = iw["con_code"].str.ends_with(".BJ")
+    _count(counts, "index_weight: Beijing constituents left out", int(bj.sum()))
+    return iw.filter(~bj).select(
+        pl.col("trade_date").alias("date"),
+        pl.lit(None, pl.String).alias("etf_code"),
+        "index_code",
+        pl.col("con_code").alias("code"),
+        (pl.col("weight") * PCT).alias("weight"),
+    )
+
+
+def etf_weights(port: pl.DataFrame, etfs: pl.DataFrame, counts: Counts) -> pl.DataFrame:
+    """Per-ETF weight snapshots from the ETFs' own ``fund_portfolio`` rows, point in time:
+    one snapshot per announcement (``date`` = ``ann_date``) holding every row of the same
+    report period announced by then (a semi-annual full list adds to the top ten), weights =
+    ``mkv`` / the snapshot's total."""
+    p = port.filter(pl.col("ts_code").is_in(etfs["etf_code"].implode()))
+    a_share = p["symbol"].cast(pl.String).str.contains(r"^\d{6}\.(SH|SZ)$").fill_null(False)
+    _count(
+        counts,
+        "fund_portfolio: ETF holdings outside Shanghai/Shenzhen left out",
+        int((~a_share).sum()),
+    )
+    p = p.filter(a_share)
+    anns = p.select("ts_code", "end_date", pl.col("ann_date").alias("date")).unique()
+    snaps = (
+        anns.join(p, on=["ts_code", "end_date"])
+        .filter(pl.col("ann_date") <= pl.col("date"))
+        .unique(["ts_code", "date", "symbol"], keep="first", maintain_order=True)
+    )
+    total = pl.col("mkv").sum().over("ts_code", "date")
+    return snaps.join(
+        etfs.select(pl.col("etf_code").alias("ts_code"), "index_code"), on="ts_code"
+    ).select(
+        "date",
+        pl.col("ts_code").alias("etf_code"),
+        "index_code",
+        pl.col("symbol").alias("code"),
+        (pl.col("mkv") / total).alias("weight"),
+    )
+
+
+def basket_weights(pcf: pl.DataFrame, daily: pl.DataFrame, days: pl.Series) -> pl.DataFrame:
+    """Per-ETF weight snapshots from the daily baskets: on the last trading day of each month,
+    each component's ``quantity × close`` over the basket's total (what the ETF holds, valued
+    that day; the close of day t is known at the end of t, when the snapshot starts)."""
+    d = days.alias("day").to_frame()
+    month_ends = (
+        d.with_columns(pl.col("day").dt.truncate("1mo").alias("month"))
+        .group_by("month")
+        .agg(pl.col("day").max())["day"]
+    )
+    value = pl.col("quantity") * pl.col("close")
+    return (
+        pcf.filter(pl.col("date").is_in(month_ends.implode()))
+        .join(daily.select("date", "code", "close"), on=["date", "code"])
+        .filter(value > 0)
+        .select(
+            "date",
+            "etf_code",
+            "code",
+            (value / value.sum().over("date", "etf_code")).alias("weight"),
+        )
+    )
+
+
+def holding_weights_table(
+    raw: Mapping[str, pl.DataFrame | None],
+    tables: Mapping[str, pl.DataFrame],
+    days: pl.Series,
+    counts: Counts,
+) -> pl.DataFrame | None:
+    """``holding_weights``: per-ETF snapshots from the daily baskets (:func:`basket_weights`)
+    or, for ETFs without baskets, from their own ``fund_portfolio`` disclosures
+    (:func:`etf_weights`); per-index snapshots from ``index_weight`` (:func:`index_weights`).
+    Each snapshot is renormalised to sum to 1 (Tushare rounds index weights to 4 decimals of
+    a percent; the largest deviation is counted, in ppm)."""
+    etfs = tables["etfs"]
+    parts = []
+    pcf = tables.get("etf_pcf")
+    with_baskets = pl.Series("etf_code", [], dtype=pl.String)
+    if pcf is not None and pcf.height:
+        b = basket_weights(pcf, tables["stock_daily"], days)
+        parts.append(b.join(etfs.select("etf_code", "index_code"), on="etf_code"))
+        with_baskets = pcf["etf_code"].unique()
+    if (port := raw.get("fund_portfolio")) is not None and port.height:
+        others = etfs.filter(~pl.col("etf_code").is_in(with_baskets.implode()))
+        parts.append(etf_weights(port, others, counts))
+    if (iw := raw.get("index_weight")) is not None and iw.height:
+        parts.append(index_weights(iw, counts))
+    if not parts:
+        return None
+    cols = ["date", "etf_code", "index_code", "code", "weight"]
+    w = pl.concat([x.select(cols).cast({"etf_code": pl.String}) for x in parts])
+    total = pl.col("weight").sum().over("date", "etf_code", "index_code")
+    dev = w.select((total - 1.0).abs().max()).item()
+    if dev is not None:
+        counts["holding_weights: largest |snapshot sum − 1| before renormalising (ppm)"] = round(
+            float(dev) * 1e6
+        )
+    return w.with_columns(pl.col("weight") / total).sort("date", "etf_code", "index_code", "code")
