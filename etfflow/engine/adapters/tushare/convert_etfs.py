@@ -187,6 +187,14 @@ def etf_daily_table(
     return out.select(cols).sort("date", "etf_code")
 
 
+def _fail_cons(cons: pl.DataFrame, bad: pl.Series, field_: str, problem: str) -> None:
+    """Stop on the ``bad`` rows of the basket endpoints (named after their endpoint folder)."""
+    if bad.any():
+        rows = cons.filter(bad)
+        ep = Path(rows[FILE][0]).parent.name  # etf_sh_cons or etf_sz_cons
+        _fail(ep, rows[FILE][0], field_, problem, rows, int(bad.sum()))
+
+
 def etf_pcf_table(
     raw: Mapping[str, pl.DataFrame | None], etfs: pl.DataFrame, counts: Counts
 ) -> pl.DataFrame | None:
@@ -209,17 +217,7 @@ def etf_pcf_table(
         .then(pl.lit("OTHER"))
     )
     cons = cons.with_columns(market.alias("_market"))
-    bad = cons["_market"].is_null()
-    if bad.any():
-        rows = cons.filter(bad)
-        _fail(
-            Path(rows[FILE][0]).parent.name,
-            rows[FILE][0],
-            "con_code",
-            "holds a code that maps to no exchange",
-            rows,
-            int(bad.sum()),
-        )
+    _fail_cons(cons, cons["_market"].is_null(), "con_code", "holds a code that maps to no exchange")
     bare = code.str.split(".").list.first()
     kind = (
         pl.when(pl.col("_market").is_in(["SH", "SZ"]))
@@ -242,17 +240,12 @@ def etf_pcf_table(
         .replace_strict(SUB_FLAGS, default=None)
         .alias("cash_substitute"),
     )
-    bad = cons["cash_substitute"].is_null()
-    if bad.any():
-        rows = cons.filter(bad)
-        _fail(
-            Path(rows[FILE][0]).parent.name,
-            rows[FILE][0],
-            "sub_flag",
-            f"is not a known substitution flag ({', '.join(SUB_FLAGS)})",
-            rows,
-            int(bad.sum()),
-        )
+    _fail_cons(
+        cons,
+        cons["cash_substitute"].is_null(),
+        "sub_flag",
+        f"is not a known substitution flag ({', '.join(SUB_FLAGS)})",
+    )
     for k, n in cons.group_by("_kind").len().iter_rows():
         if k != "a_share":
             _count(counts, f"etf cons: {k} component rows left out", n)
