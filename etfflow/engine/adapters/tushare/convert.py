@@ -5,6 +5,7 @@
 allows, checks the result with :func:`etfflow.engine.validation.validate` and moves it into
 the dataset folder ``out`` (merged with what is there: rows of the same dates or keys are
 replaced, as ``etfflow import table`` does). Nothing is written when anything fails.
+
 The conversion is split by domain; every name stays importable from this module:
 
 =========================  ============================================================
