@@ -17,7 +17,8 @@ import dataclasses
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import polars as pl
 import typer
@@ -49,6 +50,15 @@ except ImportError:  # pragma: no cover
     # is (pulled in by another package, e.g. distributed) and its types differ from the vendored
     from click import Context  # type: ignore[import-not-found, no-redef, assignment, unused-ignore]
     from click.exceptions import UsageError  # type: ignore[import-not-found, no-redef, assignment, unused-ignore]
+
+#: ``--html FILE`` of the commands that write one self-contained page.
+HtmlOption = Annotated[
+    Path | None, typer.Option(help="Write a self-contained HTML page.", dir_okay=False)
+]
+#: ``--check/--no-check`` of the commands that read a dataset.
+CheckOption = Annotated[
+    bool, typer.Option("--check/--no-check", help="Validate the input tables first.")
+]
 
 #: Width of piped output (rich's default for a non-terminal is 80).
 PIPE_WIDTH = 120

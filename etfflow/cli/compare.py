@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from etfflow.cli._ui import console, fmt_pct, print_table, render
+from etfflow.cli._ui import HtmlOption, console, fmt_pct, print_table, render
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
 from etfflow.pipeline.compare import compare_runs, write_outputs
 
@@ -33,9 +33,7 @@ def compare_cmd(
     export: Annotated[
         Path | None, typer.Option(help="Write the NAV lines as Parquet.", dir_okay=False)
     ] = None,
-    html: Annotated[
-        Path | None, typer.Option(help="Write a self-contained HTML page.", dir_okay=False)
-    ] = None,
+    html: HtmlOption = None,
 ) -> None:
     """NAVs of stored backtests side by side (Huaan 2024-12 tables 23, 35–38, 53).
 

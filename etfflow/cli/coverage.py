@@ -10,7 +10,7 @@ import polars as pl
 import typer
 from rich.markup import escape
 
-from etfflow.cli._ui import compute_session, console, fmt_pct, print_table, render
+from etfflow.cli._ui import HtmlOption, compute_session, console, fmt_pct, print_table, render
 from etfflow.engine.coverage_series import FREQS, GROUPINGS
 from etfflow.engine.lookthrough import Mode
 from etfflow.engine.pools import POOL_NAMES
@@ -40,9 +40,7 @@ def coverage_cmd(
     export: Annotated[
         Path | None, typer.Option(help="Write the table as one Parquet file.", dir_okay=False)
     ] = None,
-    html: Annotated[
-        Path | None, typer.Option(help="Write a self-contained HTML page.", dir_okay=False)
-    ] = None,
+    html: HtmlOption = None,
 ) -> None:
     """Coverage over time: the share of stocks ETFs hold and their share of float cap.
 

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from etfflow.cli._ui import compute_session, console, fmt_num, fmt_pct, print_table, render
+from etfflow.cli._ui import (
+    CheckOption,
+    compute_session,
+    console,
+    fmt_num,
+    fmt_pct,
+    print_table,
+    render,
+)
 from etfflow.pipeline.etfs import run_etfs
 
 
@@ -36,9 +44,7 @@ def etfs_cmd(
     quantile: Annotated[
         float, typer.Option(help="Quantile of the split thresholds shown (0.5: median).")
     ] = 0.5,
-    check: Annotated[
-        bool, typer.Option("--check/--no-check", help="Validate the input tables first.")
-    ] = True,
+    check: CheckOption = True,
 ) -> None:
     """Per ETF and day: AUM, basket concentration (HHI, top-10 weight) and 20-day turnover.
 

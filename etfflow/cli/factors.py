@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from etfflow.cli._ui import compute_session, console, print_table, render
+from etfflow.cli._ui import CheckOption, HtmlOption, compute_session, console, print_table, render
 from etfflow.cli.lookthrough import make_pool
 from etfflow.engine.pools import POOL_NAMES
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
@@ -132,9 +132,7 @@ def compute_cmd(
         Path | None,
         typer.Option(help="Also write the wide factor table to this Parquet file.", dir_okay=False),
     ] = None,
-    check: Annotated[
-        bool, typer.Option("--check/--no-check", help="Validate the input tables first.")
-    ] = True,
+    check: CheckOption = True,
     min_passive: Annotated[
         float | None,
         typer.Option(
@@ -185,9 +183,7 @@ def beta_cmd(
         Path | None,
         typer.Option(help="Write code, beta, r2 per stock to this Parquet file.", dir_okay=False),
     ] = None,
-    html: Annotated[
-        Path | None, typer.Option(help="Write a self-contained HTML page.", dir_okay=False)
-    ] = None,
+    html: HtmlOption = None,
 ) -> None:
     """passive_beta across stocks on one day: distribution and mean R² (Huaan table 55)."""
     from etfflow.pipeline.beta import run_beta_profile

@@ -9,7 +9,7 @@ import polars as pl
 import typer
 from rich.markup import escape
 
-from etfflow.cli._ui import compute_session, console, coverage_table, print_table
+from etfflow.cli._ui import CheckOption, compute_session, console, coverage_table, print_table
 from etfflow.engine.lookthrough import LookThrough, Mode, Valuation
 from etfflow.engine.pools import POOL_NAMES, Pool
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
@@ -80,9 +80,7 @@ def penetrate_cmd(
         Path | None,
         typer.Option(help="Also write the daily stock table to this Parquet file.", dir_okay=False),
     ] = None,
-    check: Annotated[
-        bool, typer.Option("--check/--no-check", help="Validate the input tables first.")
-    ] = True,
+    check: CheckOption = True,
 ) -> None:
     """Look through every ETF of a pool to its stocks, daily, into the store.
 

@@ -10,7 +10,16 @@ import polars as pl
 import typer
 from rich.markup import escape
 
-from etfflow.cli._ui import compute_session, console, fmt_num, fmt_pct, print_table, render
+from etfflow.cli._ui import (
+    CheckOption,
+    HtmlOption,
+    compute_session,
+    console,
+    fmt_num,
+    fmt_pct,
+    print_table,
+    render,
+)
 from etfflow.engine.overview import ranking
 from etfflow.pipeline.market import run_market
 
@@ -29,12 +38,8 @@ def market_cmd(
         Path | None,
         typer.Option(help="Write the three tables as Parquet into this folder.", file_okay=False),
     ] = None,
-    html: Annotated[
-        Path | None, typer.Option(help="Write a self-contained HTML page.", dir_okay=False)
-    ] = None,
-    check: Annotated[
-        bool, typer.Option("--check/--no-check", help="Validate the input tables first.")
-    ] = True,
+    html: HtmlOption = None,
+    check: CheckOption = True,
 ) -> None:
     """ETF market overview: count, AUM and net inflows by year, category and index.
 

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from etfflow.backtest.rotation.params import DEFAULT_HP_LAMBDA, RotationParams
 from etfflow.backtest.rotation.result import RotationResult
-from etfflow.cli._ui import compute_session, console, print_table
+from etfflow.cli._ui import CheckOption, compute_session, console, print_table
 from etfflow.engine.pools import POOL_NAMES
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
 from etfflow.pipeline.rotation import run_rotation
@@ -173,9 +173,7 @@ def rotation_cmd(
     html: Annotated[
         Path | None, typer.Option(help="Also write the HTML report here.", dir_okay=False)
     ] = None,
-    check: Annotated[
-        bool, typer.Option("--check/--no-check", help="Validate the input tables first.")
-    ] = True,
+    check: CheckOption = True,
 ) -> None:
     """Industry rotation from ETF flows (Huafu 2026-02): weekly look-through to industries,
     style regimes, divergence from active funds and the composite top-k strategy.

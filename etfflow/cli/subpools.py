@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from etfflow.cli._ui import compute_session, console, fmt_num, fmt_pct, print_table, render
+from etfflow.cli._ui import (
+    CheckOption,
+    HtmlOption,
+    compute_session,
+    console,
+    fmt_num,
+    fmt_pct,
+    print_table,
+    render,
+)
 from etfflow.engine.pools import POOL_NAMES
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
 from etfflow.pipeline.subpools import DEFAULT_POOLS, compare_pools, wide
@@ -28,12 +37,8 @@ def subpools_cmd(
         Path | None,
         typer.Option(help="Write the comparison table to this Parquet file.", dir_okay=False),
     ] = None,
-    html: Annotated[
-        Path | None, typer.Option(help="Write a self-contained HTML page.", dir_okay=False)
-    ] = None,
-    check: Annotated[
-        bool, typer.Option("--check/--no-check", help="Validate the input tables first.")
-    ] = True,
+    html: HtmlOption = None,
+    check: CheckOption = True,
 ) -> None:
     """Flow factors by ETF sub-pool: Rank IC, RankICIR and long-short side by side.
 
