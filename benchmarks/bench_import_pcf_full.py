@@ -1,0 +1,221 @@
+"""Full-size PCF history import: files per second, streamed month by month, vs plain ElementTree.
+
+Walks the generated ``full`` synthetic market (``--data``, default ``/work/bench_data/full_seed0``,
+read only) month by month. For each month it writes that month's ETF-days as the exchanges'
+PCF XML files into a temporary batch folder (the test writer
+``tests/engine/adapters/pcf_writer.py``: Shanghai ETFs as ``SSEPortfolioCompositionFile``,
+Shenzhen ones as ``PCFFile``, UTF-8 and GB18030 alternating), then times, in the same process
+and alternating which goes first:
+
+* ``etfflow``: :func:`etfflow.engine.adapters.pcf.import_pcf` of the batch INTO ONE growing
+  dataset folder (parse, every check, merge by ETF-day with what is already there, Parquet
+  writes, move into place) -- how a user imports a history, one delivery after another;
+* ``plain``: the plain ``xml.etree`` loop of ``bench_import_pcf.py`` on the same files (no
+  checks, no merge, nothing written).
+
+Then it deletes the batch and goes on. One progress line per month (flushed, so a partial run
+still yields numbers), then totals: files, bytes, files/s both ways and their ratio, the
+per-batch import time as the dataset grows (first vs last batches), peak RSS and minor page
+faults (``resource.getrusage``) per phase. ``--max-rss-gb`` stops the walk before a month
+when the process's resident memory already exceeds it (the machine is shared, no swap).
+
+    nice python benchmarks/bench_import_pcf_full.py [--months N] [--tmp DIR] [--max-rss-gb 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_import_pcf import plain_etree
+
+from etfflow.engine.adapters.pcf import import_pcf, pcf_files
+from etfflow.engine.loading import open_dataset
+from tests.engine.adapters.pcf_writer import write_market_pcf
+
+PHASES = ("write", "etfflow", "plain")
+
+
+def rss_gb() -> float:
+    """Current resident set size of this process, GB (``/proc/self/statm``)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e9
+
+
+def peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB on Linux
+
+
+def minflt() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def du(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def month_starts(first: dt.date, last: dt.date) -> list[dt.date]:
+    out, d = [], first.replace(day=1)
+    while d <= last:
+        out.append(d)
+        d = (d.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return out
+
+
+def log(msg: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("/work/bench_data/full_seed0"))
+    ap.add_argument("--months", type=int, default=0, help="months to walk (0: all)")
+    ap.add_argument("--tmp", type=Path, default=None, help="scratch folder (default: system tmp)")
+    ap.add_argument("--max-rss-gb", type=float, default=12.0)
+    args = ap.parse_args()
+
+    ds = open_dataset(args.data)
+    etfs = ds.frame("etfs").collect()
+    daily = ds.frame("etf_daily").collect()
+    pcf_all = ds.frame("etf_pcf")
+    first, last = daily["date"].min(), daily["date"].max()
+    assert isinstance(first, dt.date) and isinstance(last, dt.date)
+    months = month_starts(first, last)
+    n_months = len(months)
+    if args.months:
+        months = months[: args.months]
+    log(
+        f"{args.data}: {daily.height:,} ETF-days, {n_months} months {first}..{last}; "
+        f"walking {len(months)}"
+    )
+    header = (
+        f"{'month':<8} {'files':>6} {'MB':>6} {'write s':>7} {'etfflow s':>9} {'plain s':>7} "
+        f"{'etf f/s':>7} {'plain f/s':>9} {'ratio':>5} {'dataset MB':>10} {'rss GB':>6}"
+    )
+    rows: list[dict[str, float]] = []
+    faults = dict.fromkeys(PHASES, 0)
+    tot = {"files": 0, "bytes": 0, "components": 0}
+    stopped = ""
+    with tempfile.TemporaryDirectory(dir=args.tmp, prefix="pcf_full_") as tmp_s:
+        tmp = Path(tmp_s)
+        out = tmp / "dataset"
+        log(header)
+        for i, m in enumerate(months):
+            if rss_gb() > args.max_rss_gb:
+                stopped = f"stopped before {m:%Y-%m}: RSS {rss_gb():.1f} GB > --max-rss-gb"
+                break
+            end = months[i + 1] if i + 1 < len(months) else last + dt.timedelta(days=1)
+            batch = tmp / f"batch_{m:%Y%m}"
+            f0, t0 = minflt(), time.perf_counter()
+            part = pcf_all.filter((pl.col("date") >= m) & (pl.col("date") < end)).collect()
+            day = daily.filter(
+                (pl.col("date") >= m - dt.timedelta(days=31)) & (pl.col("date") < end)
+            )
+            files = write_market_pcf(part, etfs, day, batch)
+            t_write = time.perf_counter() - t0
+            faults["write"] += minflt() - f0
+            size = sum(f.stat().st_size for f in files)
+            assert len(pcf_files([batch])) == len(files)
+            t: dict[str, float] = {}
+            for who in ("etfflow", "plain") if i % 2 == 0 else ("plain", "etfflow"):
+                f0, t0 = minflt(), time.perf_counter()
+                if who == "etfflow":
+                    summary = import_pcf([batch], out)
+                else:
+                    plain = plain_etree(files)
+                t[who] = time.perf_counter() - t0
+                faults[who] += minflt() - f0
+            n_comp = sum(summary.counts.values())
+            assert summary.n_files == len(files) and plain.height == n_comp, (
+                f"{m:%Y-%m}: etfflow read {n_comp} components, plain {plain.height}"
+            )
+            del plain, part
+            shutil.rmtree(batch)
+            tot["files"] += len(files)
+            tot["bytes"] += size
+            tot["components"] += n_comp
+            row = {
+                "files": len(files),
+                "bytes": size,
+                "write": t_write,
+                "etfflow": t["etfflow"],
+                "plain": t["plain"],
+                "dataset": du(out),
+            }
+            rows.append(row)
+            log(
+                f"{m:%Y-%m}  {len(files):6d} {size / 1e6:6.0f} {t_write:7.1f} {t['etfflow']:9.1f} "
+                f"{t['plain']:7.1f} {len(files) / t['etfflow']:7.0f} "
+                f"{len(files) / t['plain']:9.0f} {t['etfflow'] / t['plain']:5.2f} "
+                f"{row['dataset'] / 1e6:10.0f} {rss_gb():6.2f}"
+            )
+    report(rows, tot, faults, n_months, stopped)
+
+
+def report(
+    rows: list[dict[str, float]],
+    tot: dict[str, int],
+    faults: dict[str, int],
+    n_months: int,
+    stopped: str,
+) -> None:
+    if not rows:
+        log(f"no month completed. {stopped}")
+        return
+    t_etf = sum(r["etfflow"] for r in rows)
+    t_plain = sum(r["plain"] for r in rows)
+    t_write = sum(r["write"] for r in rows)
+    print(
+        f"\n{len(rows)} of {n_months} months ({len(rows) / n_months:.0%})"
+        + (f"; {stopped}" if stopped else "")
+    )
+    print(
+        f"files {tot['files']:,}, {tot['bytes'] / 1e9:.2f} GB of XML, "
+        f"{tot['components']:,} components; final dataset {rows[-1]['dataset'] / 1e6:,.0f} MB"
+    )
+    print(f"writing the XML (test writer, not timed against): {t_write:,.0f} s")
+    print(
+        f"etfflow import (parse + merge + write): {t_etf:,.0f} s, "
+        f"{tot['files'] / t_etf:,.0f} files/s"
+    )
+    print(
+        f"plain xml.etree loop:                   {t_plain:,.0f} s, "
+        f"{tot['files'] / t_plain:,.0f} files/s"
+    )
+    print(f"ratio etfflow / plain (time): {t_etf / t_plain:.2f}")
+
+    # per-file import time as the dataset grows; the plain loop's per-file time is the control
+    k = max(1, min(3, len(rows) // 3))
+    for name, sel in (("first", rows[:k]), ("last", rows[-k:])):
+        e = sum(r["etfflow"] for r in sel) / sum(r["files"] for r in sel) * 1e3
+        p = sum(r["plain"] for r in sel) / sum(r["files"] for r in sel) * 1e3
+        print(
+            f"{name} {k} batches: etfflow {e:.2f} ms/file, plain {p:.2f} ms/file, "
+            f"ratio {e / p:.2f}, dataset {sel[-1]['dataset'] / 1e6:,.0f} MB"
+        )
+    ratios = [r["etfflow"] / r["plain"] for r in rows]
+    print(
+        f"per-batch ratio: median {statistics.median(ratios):.2f}, "
+        f"min {min(ratios):.2f}, max {max(ratios):.2f}"
+    )
+    print(
+        f"peak RSS {peak_gb():.2f} GB; minor page faults: "
+        + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in faults.items())
+    )
+
+
+if __name__ == "__main__":
+    main()
