@@ -95,6 +95,7 @@ def main() -> None:
     assert isinstance(first, dt.date) and isinstance(last, dt.date)
     months = month_starts(first, last)
     n_months = len(months)
+    ends = [*months[1:], last + dt.timedelta(days=1)]  # each month's end, from the full walk
     if args.months:
         months = months[: args.months]
     log(
@@ -117,7 +118,7 @@ def main() -> None:
             if rss_gb() > args.max_rss_gb:
                 stopped = f"stopped before {m:%Y-%m}: RSS {rss_gb():.1f} GB > --max-rss-gb"
                 break
-            end = months[i + 1] if i + 1 < len(months) else last + dt.timedelta(days=1)
+            end = ends[i]
             batch = tmp / f"batch_{m:%Y%m}"
             f0, t0 = minflt(), time.perf_counter()
             part = pcf_all.filter((pl.col("date") >= m) & (pl.col("date") < end)).collect()
