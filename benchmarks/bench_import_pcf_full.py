@@ -19,7 +19,11 @@ per-batch import time as the dataset grows (first vs last batches), peak RSS and
 faults (``resource.getrusage``) per phase. ``--max-rss-gb`` stops the walk before a month
 when the process's resident memory already exceeds it (the machine is shared, no swap).
 
-    nice python benchmarks/bench_import_pcf_full.py [--months N] [--tmp DIR] [--max-rss-gb 12]
+    nice python benchmarks/bench_import_pcf_full.py [--months N] [--until HH:MM] [--tmp DIR]
+        [--max-rss-gb 12]
+
+``--until`` starts no month that would end past that clock time; ``kill PID`` (SIGTERM) stops
+the month under way and still prints the totals of the months done.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import datetime as dt
 import os
 import resource
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -85,7 +90,20 @@ def main() -> None:
     ap.add_argument("--months", type=int, default=0, help="months to walk (0: all)")
     ap.add_argument("--tmp", type=Path, default=None, help="scratch folder (default: system tmp)")
     ap.add_argument("--max-rss-gb", type=float, default=12.0)
+    ap.add_argument(
+        "--until",
+        default="",
+        help="HH:MM (local clock): start no month that the last one's duration would push past it",
+    )
     args = ap.parse_args()
+    deadline = None
+    if args.until:
+        hh, mm = map(int, args.until.split(":"))
+        now = dt.datetime.now()
+        deadline = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+        if deadline < now:
+            deadline += dt.timedelta(days=1)
+    signal.signal(signal.SIGTERM, _stop)  # a `kill PID` still prints the totals so far
 
     ds = open_dataset(args.data)
     etfs = ds.frame("etfs").collect()
@@ -115,55 +133,85 @@ def main() -> None:
         out = tmp / "dataset"
         log(header)
         for i, m in enumerate(months):
+            last_wall = sum(rows[-1][k] for k in PHASES) if rows else 0.0
+            if deadline and dt.datetime.now() + dt.timedelta(seconds=1.2 * last_wall) > deadline:
+                stopped = f"stopped before {m:%Y-%m}: --until {args.until}"
+                break
             if rss_gb() > args.max_rss_gb:
                 stopped = f"stopped before {m:%Y-%m}: RSS {rss_gb():.1f} GB > --max-rss-gb"
                 break
-            end = ends[i]
             batch = tmp / f"batch_{m:%Y%m}"
-            f0, t0 = minflt(), time.perf_counter()
-            part = pcf_all.filter((pl.col("date") >= m) & (pl.col("date") < end)).collect()
-            day = daily.filter(
-                (pl.col("date") >= m - dt.timedelta(days=31)) & (pl.col("date") < end)
-            )
-            files = write_market_pcf(part, etfs, day, batch)
-            t_write = time.perf_counter() - t0
-            faults["write"] += minflt() - f0
-            size = sum(f.stat().st_size for f in files)
-            assert len(pcf_files([batch])) == len(files)
-            t: dict[str, float] = {}
-            for who in ("etfflow", "plain") if i % 2 == 0 else ("plain", "etfflow"):
-                f0, t0 = minflt(), time.perf_counter()
-                if who == "etfflow":
-                    summary = import_pcf([batch], out)
-                else:
-                    plain = plain_etree(files)
-                t[who] = time.perf_counter() - t0
-                faults[who] += minflt() - f0
-            n_comp = sum(summary.counts.values())
-            assert summary.n_files == len(files) and plain.height == n_comp, (
-                f"{m:%Y-%m}: etfflow read {n_comp} components, plain {plain.height}"
-            )
-            del plain, part
-            shutil.rmtree(batch)
-            tot["files"] += len(files)
-            tot["bytes"] += size
-            tot["components"] += n_comp
-            row = {
-                "files": len(files),
-                "bytes": size,
-                "write": t_write,
-                "etfflow": t["etfflow"],
-                "plain": t["plain"],
-                "dataset": du(out),
-            }
+            try:
+                row = one_month(m, ends[i], i, batch, out, pcf_all, etfs, daily, faults)
+            except Stopped:
+                stopped = f"stopped by SIGTERM during {m:%Y-%m}"
+                break
             rows.append(row)
+            for k in ("files", "bytes", "components"):
+                tot[k] += int(row[k])
             log(
-                f"{m:%Y-%m}  {len(files):6d} {size / 1e6:6.0f} {t_write:7.1f} {t['etfflow']:9.1f} "
-                f"{t['plain']:7.1f} {len(files) / t['etfflow']:7.0f} "
-                f"{len(files) / t['plain']:9.0f} {t['etfflow'] / t['plain']:5.2f} "
+                f"{m:%Y-%m}  {row['files']:6.0f} {row['bytes'] / 1e6:6.0f} {row['write']:7.1f} "
+                f"{row['etfflow']:9.1f} {row['plain']:7.1f} {row['files'] / row['etfflow']:7.0f} "
+                f"{row['files'] / row['plain']:9.0f} {row['etfflow'] / row['plain']:5.2f} "
                 f"{row['dataset'] / 1e6:10.0f} {rss_gb():6.2f}"
             )
     report(rows, tot, faults, n_months, stopped)
+
+
+class Stopped(BaseException):
+    pass
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped
+
+
+def one_month(
+    m: dt.date,
+    end: dt.date,
+    i: int,
+    batch: Path,
+    out: Path,
+    pcf_all: pl.LazyFrame,
+    etfs: pl.DataFrame,
+    daily: pl.DataFrame,
+    faults: dict[str, int],
+) -> dict[str, float]:
+    """Write month ``m``'s files into ``batch``, time both readers on them, delete them."""
+    f0, t0 = minflt(), time.perf_counter()
+    part = pcf_all.filter((pl.col("date") >= m) & (pl.col("date") < end)).collect()
+    day = daily.filter((pl.col("date") >= m - dt.timedelta(days=31)) & (pl.col("date") < end))
+    try:
+        files = write_market_pcf(part, etfs, day, batch)
+        t_write = time.perf_counter() - t0
+        faults["write"] += minflt() - f0
+        size = sum(f.stat().st_size for f in files)
+        assert len(pcf_files([batch])) == len(files)
+        t: dict[str, float] = {}
+        n_plain = 0
+        for who in ("etfflow", "plain") if i % 2 == 0 else ("plain", "etfflow"):
+            f0, t0 = minflt(), time.perf_counter()
+            if who == "etfflow":
+                summary = import_pcf([batch], out)
+            else:
+                n_plain = plain_etree(files).height
+            t[who] = time.perf_counter() - t0
+            faults[who] += minflt() - f0
+    finally:
+        shutil.rmtree(batch, ignore_errors=True)
+    n_comp = sum(summary.counts.values())
+    assert summary.n_files == len(files) and n_plain == n_comp, (
+        f"{m:%Y-%m}: etfflow read {n_comp} components, plain {n_plain}"
+    )
+    return {
+        "files": len(files),
+        "bytes": size,
+        "components": n_comp,
+        "write": t_write,
+        "etfflow": t["etfflow"],
+        "plain": t["plain"],
+        "dataset": du(out),
+    }
 
 
 def report(
