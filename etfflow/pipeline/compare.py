@@ -112,16 +112,13 @@ def compare_runs(
             rid = row["run_id"]
             summary = st.table("bt_summary", rid)
             have = summary["factor"].to_list()
+            run_navs = st.table("bt_nav", rid).filter(pl.col("series").cast(pl.String) == series)
             for f in factors:
                 if f not in have:
                     raise EtfflowError(
                         f"backtest run {rid} has no factor {f!r}; it has: {', '.join(have[:12])}"
                     )
-                nav = (
-                    st.table("bt_nav", rid)
-                    .filter((pl.col("factor") == f) & (pl.col("series").cast(pl.String) == series))
-                    .sort("date")
-                )
+                nav = run_navs.filter(pl.col("factor") == f).sort("date")
                 navs.append(
                     nav.select(
                         pl.lit(labels[(rid, f)]).alias("line"),

@@ -409,7 +409,7 @@ def run_study(
     secs["shared"] = time.perf_counter() - t0
     keys = spec.grid_keys or ["factor"]
     assets = {
-        lv: industry_returns(market, lv)[1]
+        lv: market.group_ids(lv)[1]  # the industry names (the returns' columns)
         for lv in dict.fromkeys(c.level for c in cells)
         if lv != "stock"
     }
