@@ -219,6 +219,7 @@ def market_as_tushare(data_dir: str | Path) -> dict[str, pl.DataFrame]:
         pl.col("etf_code").alias("ts_code"),
         _ymd("date").alias("trade_date"),
         "close",
+        (pl.col("amount") / pl.col("close") / 100.0).alias("vol"),  # 手
         (pl.col("amount") / 1000.0).alias("amount"),  # 千元
     )
     pcf = _frame(ds, "etf_pcf").join(stocks.select("code", "name"), on="code", how="left")

@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from etfflow.cli._ui import console, print_table, progress_bar, render
 from etfflow.engine.adapters.tushare.client import DEFAULT_API_URL
-from etfflow.engine.adapters.tushare.endpoints import CATALOGUE
+from etfflow.engine.adapters.tushare.endpoints import BENCHMARK_INDICES, CATALOGUE, STYLE_INDICES
 
 app = typer.Typer(no_args_is_help=True, help="Download raw provider data into a raw folder.")
 
@@ -38,6 +38,14 @@ def tushare_cmd(
         str | None,
         typer.Option(help=f"Comma-separated endpoints (default all): {', '.join(CATALOGUE)}."),
     ] = None,
+    indices: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated index codes whose index_daily is fetched besides "
+            f"{', '.join(dict.fromkeys((*STYLE_INDICES, *BENCHMARK_INDICES)))} (Tushare codes "
+            "with suffix); 'tracked' adds every index tracked by an ETF.",
+        ),
+    ] = None,
 ) -> None:
     """Download Tushare Pro's endpoint tables for START..END into RAW (one Parquet file per
     request, in Tushare's fields and units), resumable and incremental."""
@@ -54,6 +62,7 @@ def tushare_cmd(
             api_url=api_url,
             progress=progress,
             endpoints=names,
+            indices=[c for c in indices.split(",") if c.strip()] if indices else (),
         )
     print_table(render(s.table(), title=f"tushare {start}..{end}"))
     console.print(

@@ -100,13 +100,25 @@ def tushare_cmd(
             dir_okay=False,
         ),
     ] = None,
+    creation_units: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV ts_code,creation_unit[,start_date] giving the creation unit (fund shares) "
+            "of ETFs etf_bs_sh_detail/etf_bs_sz_detail lack (Shanghai's start 2025-07-25); "
+            "OUT's pcf_header (etfflow import pcf) is used too.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Convert a Tushare Pro raw folder into the data contract and merge it into OUT (rows of
     the same dates or keys are replaced; a failed import leaves OUT as it was)."""
     from etfflow.engine.adapters.tushare.convert import import_tushare
 
     with progress_bar() as progress:
-        s = import_tushare(raw_dir, out, categories=categories, progress=progress)
+        s = import_tushare(
+            raw_dir, out, categories=categories, progress=progress, creation_units=creation_units
+        )
     rows = pl.DataFrame({"table": list(s.rows), "rows": list(s.rows.values())})
     print_table(render(rows, title="tables written"))
     if s.counts:

@@ -223,27 +223,39 @@ def test_etf_daily_pcf_and_weight_units(tmp_path: Path) -> None:
             tmp_path,
             "etf_share_size",
             {
-                "trade_date": ["20240102", "20240102", "20240102"],
-                "ts_code": ["510300.SH", "159919.SZ", "513050.SH"],
-                "total_share": [3.0e5, 1.0e5, 5.0],  # 万份
-                "total_size": [1.2e6, 4.0e5, 5.0],  # 万元
-                "nav": [4.0, 4.0, 1.0],
-                "close": [4.01, 3.99, 1.0],
+                "trade_date": ["20240102", "20240102", "20240102", "20240103", "20240102"],
+                "ts_code": ["510300.SH", "159919.SZ", "513050.SH", "510300.SH", "512000.SH"],
+                "total_share": [3.0e5, 1.0e5, 5.0, 3.0e5, 7.0],  # 万份
+                "total_size": [1.2e6, 4.0e5, 5.0, 1.2e6, 7.0],  # 万元
+                "nav": [4.0, 4.0, 1.0, 4.0, 1.0],
+                "close": [4.01, 3.99, 1.0, 4.02, 1.0],
             },
         ),
-        "fund_daily": raw_rows(
+        "fund_daily": raw_rows(  # 510300.SH on 2024-01-02 only: 159919.SZ did not trade
             tmp_path,
             "fund_daily",
-            {"ts_code": ["510300.SH"], "trade_date": ["20240102"], "amount": [5.0e6]},  # 千元
+            {
+                "ts_code": ["510300.SH"],
+                "trade_date": ["20240102"],
+                "close": [4.01],
+                "vol": [5.0e9 / 4.01 / 100],  # 手
+                "amount": [5.0e6],  # 千元
+            },
         ),
     }
     counts: dict[str, int] = {}
-    ed = etf_daily_table(raw, etfs, counts)
+    ed = etf_daily_table(raw, etfs, counts, no_unit=["512000.SH"])
     assert ed.rows() == [
-        (D(2024, 1, 2), "159919.SZ", 1.0e9, 4.0, 3.99, None),
+        (D(2024, 1, 2), "159919.SZ", 1.0e9, 4.0, 3.99, 0.0),
         (D(2024, 1, 2), "510300.SH", 3.0e9, 4.0, 4.01, 5.0e9),
+        (D(2024, 1, 3), "510300.SH", 3.0e9, 4.0, 4.02, None),  # fund_daily not fetched
     ]
-    assert counts == {"etf_share_size: rows of ETFs not in etfs (left out)": 1}
+    assert counts == {
+        "etf_share_size: rows of other ETFs not in etfs (left out)": 1,
+        "etf_share_size: ETF-days of ETFs without a creation unit (left out)": 1,
+        "etf_daily: ETF-days without a fund_daily row (not traded: amount 0)": 1,
+        "etf_daily: ETF-days of days fund_daily was not fetched for (amount null)": 1,
+    }
     cons = {
         "etf_sz_cons": raw_rows(
             tmp_path,
@@ -686,9 +698,11 @@ def test_missing_endpoint_and_category_file(raw: Path, market: Path, tmp_path: P
 def test_round_trip_through_the_http_server(market: Path, tmp_path: Path) -> None:
     """The synthetic market served on 127.0.0.1 in Tushare's wire protocol, fetched with
     ``fetch_tushare`` (paging, per-day/per-code/per-quarter requests) and imported: validate
-    passes and the look-through equals the original's in both modes. What the fetch catalogue
-    does not request is absent (``fund_daily``: etf_daily.amount; index_daily beyond the style
-    indices)."""
+    passes, nothing is reported missing, ``etf_daily`` (with ``amount``, from ``fund_daily``)
+    equals the original, so do the look-through in both modes and a turnover sub-pool;
+    ``index_daily`` holds the style and benchmark indices plus ``--indices``, and a backtest
+    against ``--benchmark 000905.SH`` runs on it."""
+    from etfflow.engine.adapters.tushare.endpoints import index_codes
     from etfflow.engine.adapters.tushare.fetch import fetch_tushare
     from tests.tushare_server import TushareServer
 
@@ -698,15 +712,41 @@ def test_round_trip_through_the_http_server(market: Path, tmp_path: Path) -> Non
     with TushareServer(tables, token="t0k3n", default_cap=3000) as server:
         fetch_tushare(
             raw_dir, start=days.min(), end=days.max(), token="t0k3n", api_url=server.url,
-            backoff=0.0,
+            backoff=0.0, indices=["930955.CSI"],
         )  # fmt: skip
+        asked = {p["ts_code"] for a, p in server.calls if a == "index_daily"}
+        assert asked == set(index_codes(["930955.CSI"]))
+        n = len(server.calls)  # --indices tracked: only the tracked indices not fetched yet
+        fetch_tushare(
+            raw_dir, start=days.min(), end=days.max(), token="t0k3n", api_url=server.url,
+            backoff=0.0, indices=["tracked"],
+        )  # fmt: skip
+        later = {p["ts_code"] for a, p in server.calls[n:] if a == "index_daily"}
+        tracked = set(tables["etf_basic"]["index_code"])
+        assert later == tracked - asked and later
     s = import_tushare(raw_dir, out)
-    assert "etf_daily.amount: fund_daily is not in the raw folder" in s.not_provided
+    assert s.not_provided == ()
     a, b = open_dataset(market), open_dataset(out)
     assert validate(b).ok
-    for t in ("stocks", "stock_industry", "stock_daily", "etfs", "etf_pcf", "active_holdings"):
+    for t in ("stocks", "stock_industry", "stock_daily", "etfs", "etf_daily", "etf_pcf",
+              "active_holdings"):  # fmt: skip
         x, y = strs(a.frame(t).collect()), strs(b.frame(t).collect())
         keys = list(TABLES[t].key)
         _close(x.sort(keys), y.select(x.columns).sort(keys), t)
+    x, y = strs(a.frame("index_daily").collect()), strs(b.frame("index_daily").collect())
+    assert set(y["index_code"]) == set(x["index_code"]) & (asked | tracked)
+    assert {"000300.SH", "000905.SH", "932000.CSI", "930955.CSI"} <= set(y["index_code"])
+    x = x.filter(pl.col("index_code").is_in(y["index_code"].implode()))
+    _close(x.sort("date", "index_code"), y.select(x.columns).sort("date", "index_code"), "idx")
     for mode in ("weights", "pcf"):
         _close(penetrate(a, mode=mode).stocks, penetrate(b, mode=mode).stocks, mode)  # type: ignore[arg-type]
+    for pool in ("turnover:high", "turnover:low"):
+        _close(penetrate(a, pool=pool).stocks, penetrate(b, pool=pool).stocks, pool)
+    store = tmp_path / "s.duckdb"
+    r = runner.invoke(
+        app, ["factors", "compute", str(out), "--factors", "revs_20", "--store", str(store)]
+    )
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["backtest", "--store", str(store), "--benchmark", "000905.SH"])
+    assert r.exit_code == 0, r.output
+    assert "benchmark 000905.SH" in r.stdout

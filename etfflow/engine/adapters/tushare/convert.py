@@ -44,12 +44,15 @@ from etfflow.engine.adapters.tushare.categories import CategoryRules, load_categ
 from etfflow.engine.adapters.tushare.convert_etfs import (
     SUB_FLAGS,
     basket_weights,
+    dataset_pcf_header,
     etf_daily_table,
     etf_pcf_table,
     etf_weights,
     etfs_table,
     holding_weights_table,
     index_weights,
+    read_creation_units,
+    unit_observations,
 )
 from etfflow.engine.adapters.tushare.convert_funds import FUND_TYPES_ACTIVE, rotation_tables
 from etfflow.engine.adapters.tushare.convert_read import (
@@ -111,6 +114,7 @@ __all__ = [
     "import_tushare",
     "index_weights",
     "raw_files_hint",
+    "read_creation_units",
     "read_endpoint",
     "rotation_tables",
     "st_flags",
@@ -139,8 +143,14 @@ def convert_raw(
     *,
     categories: str | Path | CategoryRules | None = None,
     progress: Progress | None = None,
+    pcf_header: pl.DataFrame | None = None,
+    creation_units: pl.DataFrame | None = None,
 ) -> tuple[dict[str, pl.DataFrame], Counts, tuple[str, ...]]:
-    """The contract tables of a raw folder (in memory): ``(tables, counts, not_provided)``."""
+    """The contract tables of a raw folder (in memory): ``(tables, counts, not_provided)``.
+
+    ``pcf_header`` (``etf_code``, ``date``, ``creation_unit``: the table ``etfflow import pcf``
+    writes) and ``creation_units`` (:func:`read_creation_units`) add creation units to those
+    of ``etf_bs_sh_detail`` / ``etf_bs_sz_detail`` (Shanghai's starts 2025-07-25)."""
     raw_dir = Path(raw_dir)
     rules = categories if isinstance(categories, CategoryRules) else load_categories(categories)
     n = len(ENDPOINTS) + 8
@@ -184,9 +194,14 @@ def convert_raw(
             lambda: put("stock_daily", stock_daily_table(raw, tables["stocks"], days, counts)),
         )
     )
-    steps.append(("etfs", lambda: put("etfs", etfs_table(raw, rules, counts))))
+    units = unit_observations(raw, pcf_header, creation_units)
+    no_unit: list[str] = []
+    steps.append(("etfs", lambda: put("etfs", etfs_table(raw, rules, counts, units, no_unit))))
     steps.append(
-        ("etf_daily", lambda: put("etf_daily", etf_daily_table(raw, tables["etfs"], counts)))
+        (
+            "etf_daily",
+            lambda: put("etf_daily", etf_daily_table(raw, tables["etfs"], counts, no_unit)),
+        )
     )
     steps.append(("etf_pcf", lambda: put("etf_pcf", etf_pcf_table(raw, tables["etfs"], counts))))
     steps.append(
@@ -227,6 +242,18 @@ def convert_raw(
             not_provided.append(f"{t}: its endpoints are not in the raw folder")
     if "fund_daily" not in raw or raw["fund_daily"] is None:
         not_provided.append("etf_daily.amount: fund_daily is not in the raw folder")
+    if no_unit:
+        size = raw["etf_share_size"]
+        assert size is not None
+        n_days = int(size["ts_code"].is_in(no_unit).sum())
+        shown = ", ".join(sorted(no_unit)[:8]) + (", ..." if len(no_unit) > 8 else "")
+        not_provided.append(
+            f"etfs.creation_unit: {len(no_unit)} ETFs ({n_days} ETF-days of etf_share_size) have "
+            f"none in etf_bs_sh_detail/etf_bs_sz_detail, the dataset's pcf_header or "
+            f"--creation-units and are left out: {shown} (etf_bs_sh_detail starts 2025-07-25: "
+            "give them with --creation-units FILE, or `etfflow import pcf` into the dataset "
+            "folder first)"
+        )
     tables = {
         t: df.select([c for c in TABLES[t].columns if c in df.columns]).cast(
             {c: TABLES[t].columns[c] for c in df.columns if c in TABLES[t].columns}
@@ -243,6 +270,7 @@ def import_tushare(
     *,
     categories: str | Path | CategoryRules | None = None,
     progress: Progress | None = None,
+    creation_units: str | Path | None = None,
 ) -> TushareImportSummary:
     """Convert a Tushare raw folder into the dataset folder ``out``.
 
@@ -257,6 +285,10 @@ def import_tushare(
         A TOML file of category overrides (:mod:`categories`), or rules.
     progress
         Optional progress reporter.
+    creation_units
+        A CSV ``ts_code,creation_unit[,start_date]`` (:func:`read_creation_units`) for ETFs
+        the PCF detail endpoints have no creation unit for (Shanghai's start 2025-07-25);
+        ``pcf_header`` in ``out`` (``etfflow import pcf``) is used as well.
 
     Returns
     -------
@@ -266,7 +298,8 @@ def import_tushare(
     ------
     SourceFileError
         A missing endpoint or field, a value that does not parse, a unit that cannot be
-        inferred, a code that maps to no exchange (naming endpoint file, field, example rows).
+        inferred, a code that maps to no exchange (naming endpoint file, field, example rows);
+        a bad ``creation_units`` file.
     ValidationError
         The converted dataset breaks the data contract.
 
@@ -281,7 +314,14 @@ def import_tushare(
         raise SourceFileError(
             f"--out {out} is a file, not a dataset folder", file=out, table="(dataset)"
         )
-    tables, counts, not_provided = convert_raw(raw_dir, categories=categories, progress=progress)
+    given = read_creation_units(creation_units) if creation_units is not None else None
+    tables, counts, not_provided = convert_raw(
+        raw_dir,
+        categories=categories,
+        progress=progress,
+        pcf_header=dataset_pcf_header(out),
+        creation_units=given,
+    )
     merged: dict[str, pl.DataFrame] = {}
     for t, df in tables.items():
         existing = table_path(out, t) if out.is_dir() else None

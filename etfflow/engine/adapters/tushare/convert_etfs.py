@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
 import polars as pl
 
-from etfflow.engine.adapters.pcf import CASH_CODES, FLAGS
+from etfflow.engine.adapters.pcf import CASH_CODES, FLAGS, HEADER_TABLE
 from etfflow.engine.adapters.tushare.categories import CategoryRules
 from etfflow.engine.adapters.tushare.convert_read import (
     FILE,
+    HAND,
     PCT,
     THOUSAND,
     WAN,
@@ -23,6 +24,7 @@ from etfflow.engine.adapters.tushare.convert_read import (
     check_unit,
     raw_files_hint,
 )
+from etfflow.engine.loading import scan_table, table_path
 from etfflow.engine.schemas import TABLES
 from etfflow.exceptions import SourceFileError
 
@@ -36,35 +38,89 @@ SUB_FLAGS: Final[dict[str, str]] = {
 }
 
 
-def _creation_units(raw: Mapping[str, pl.DataFrame | None], counts: Counts) -> pl.DataFrame:
-    """The creation unit of each ETF: its first ``creation_redemption_unit`` in the raw
-    folder (the contract keeps one per ETF; later changes are counted)."""
+#: Where a creation unit may come from, by precedence on the same day (the earliest dated
+#: value of an ETF is kept; an undated --creation-units row comes before every dated one).
+UNIT_SOURCES: Final = ("--creation-units", "etf_bs_*_detail", "pcf_header")
+UNIT_SCHEMA: Final = pl.Schema(
+    {"etf_code": pl.String, "date": pl.Date, "creation_unit": pl.Float64, "source": pl.String}
+)
+
+
+def unit_observations(
+    raw: Mapping[str, pl.DataFrame | None],
+    pcf_header: pl.DataFrame | None = None,
+    given: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Every dated creation unit at hand (:data:`UNIT_SCHEMA`): the PCF detail endpoints
+    (``trade_date``), a ``pcf_header`` of ``etfflow import pcf`` (``date``) and the rows of a
+    ``--creation-units`` file (``start_date``, null when not given)."""
     parts = [
-        df.select("ts_code", "trade_date", "creation_redemption_unit")
+        df.select(
+            pl.col("ts_code").alias("etf_code"),
+            pl.col("trade_date").alias("date"),
+            pl.col("creation_redemption_unit").alias("creation_unit"),
+            pl.lit("etf_bs_*_detail").alias("source"),
+        )
         for api in ("etf_bs_sh_detail", "etf_bs_sz_detail")
         if (df := raw.get(api)) is not None and df.height
     ]
+    if pcf_header is not None and pcf_header.height:
+        parts.append(
+            pcf_header.select(
+                pl.col("etf_code").cast(pl.String),
+                "date",
+                "creation_unit",
+                pl.lit("pcf_header").alias("source"),
+            )
+        )
+    if given is not None and given.height:
+        parts.append(
+            given.select(*UNIT_SCHEMA).with_columns(pl.lit("--creation-units").alias("source"))
+        )
     if not parts:
-        return pl.DataFrame(schema={"etf_code": pl.String, "creation_unit": pl.Float64})
-    units = pl.concat(parts).drop_nulls("creation_redemption_unit").sort("trade_date")
-    changed = units.group_by("ts_code").agg(pl.col("creation_redemption_unit").n_unique() > 1)
+        return pl.DataFrame(schema=UNIT_SCHEMA)
+    return pl.concat([x.cast(dict(UNIT_SCHEMA)) for x in parts]).filter(  # type: ignore[arg-type]
+        pl.col("creation_unit").is_not_null() & (pl.col("creation_unit") > 0)
+    )
+
+
+def _creation_units(units: pl.DataFrame, counts: Counts) -> pl.DataFrame:
+    """The creation unit of each ETF: its earliest dated value (the contract keeps one per
+    ETF; later changes are counted; ties by :data:`UNIT_SOURCES`), and where it came from."""
+    if units.height == 0:
+        return pl.DataFrame(
+            schema={"etf_code": pl.String, "creation_unit": pl.Float64, "source": pl.String}
+        )
+    rank = pl.col("source").replace_strict(
+        {s: i for i, s in enumerate(UNIT_SOURCES)}, return_dtype=pl.Int32
+    )
+    units = units.sort(pl.col("date"), rank, nulls_last=False)
+    changed = units.group_by("etf_code").agg(pl.col("creation_unit").n_unique() > 1)
     _count(
         counts,
         "etfs: ETFs whose creation unit changed (first one kept)",
-        int(changed["creation_redemption_unit"].sum()),
+        int(changed["creation_unit"].sum()),
     )
-    return (
-        units.group_by("ts_code")
-        .agg(pl.col("creation_redemption_unit").first().alias("creation_unit"))
-        .rename({"ts_code": "etf_code"})
+    first = units.group_by("etf_code", maintain_order=True).agg(
+        pl.col("creation_unit").first(), pl.col("source").first()
     )
+    for src, n in first.group_by("source").len().sort("source").iter_rows():
+        if src != "etf_bs_*_detail":
+            _count(counts, f"etfs: creation units taken from {src}", n)
+    return first
 
 
 def etfs_table(
-    raw: Mapping[str, pl.DataFrame | None], rules: CategoryRules, counts: Counts
+    raw: Mapping[str, pl.DataFrame | None],
+    rules: CategoryRules,
+    counts: Counts,
+    units: pl.DataFrame | None = None,
+    no_unit: list[str] | None = None,
 ) -> pl.DataFrame:
-    """``etfs`` from ``etf_basic`` (+ ``fund_basic`` for type and delisting, the PCF detail
-    endpoints for the creation unit, :mod:`categories` for the category)."""
+    """``etfs`` from ``etf_basic`` (+ ``fund_basic`` for type and delisting, :mod:`categories`
+    for the category) and the creation units ``units`` (:func:`unit_observations`; default
+    the PCF detail endpoints only). The codes of the ETFs left out for want of a creation unit
+    are appended to ``no_unit``."""
     basic = raw["etf_basic"]
     assert basic is not None
     _check_codes(basic, "etf_basic", "ts_code")
@@ -102,14 +158,20 @@ def etfs_table(
     unlisted = e["list_date"].is_null()
     _count(counts, "etf_basic: ETFs without a list date left out", int(unlisted.sum()))
     e = e.filter(~unlisted)
+    units = unit_observations(raw) if units is None else units
     e = e.rename({"ts_code": "etf_code"}).join(
-        _creation_units(raw, counts), on="etf_code", how="left"
+        _creation_units(units, counts).drop("source"), on="etf_code", how="left"
     )
-    no_unit = e["creation_unit"].is_null() | (e["creation_unit"] <= 0)
+    missing = e["creation_unit"].is_null()
     _count(
-        counts, "etfs: ETFs without a creation unit (etf_bs_*_detail) left out", int(no_unit.sum())
+        counts,
+        "etfs: ETFs without a creation unit (etf_bs_*_detail, pcf_header, --creation-units) "
+        "left out",
+        int(missing.sum()),
     )
-    e = e.filter(~no_unit)
+    if no_unit is not None:
+        no_unit.extend(e.filter(missing)["etf_code"].to_list())
+    e = e.filter(~missing)
     cats = [
         rules.category(code, name)
         for code, name in zip(e["index_code"], e["index_name"], strict=True)
@@ -145,9 +207,15 @@ def etfs_table(
 
 
 def etf_daily_table(
-    raw: Mapping[str, pl.DataFrame | None], etfs: pl.DataFrame, counts: Counts
+    raw: Mapping[str, pl.DataFrame | None],
+    etfs: pl.DataFrame,
+    counts: Counts,
+    no_unit: Sequence[str] = (),
 ) -> pl.DataFrame:
-    """``etf_daily`` from ``etf_share_size`` (+ ``fund_daily`` for the traded amount)."""
+    """``etf_daily`` from ``etf_share_size`` (+ ``fund_daily`` for the traded amount: on a
+    day ``fund_daily`` has rows for, an ETF without one did not trade, amount 0, counted; on a
+    day it has none, the amount is null). ``no_unit``: ETFs left out of ``etfs`` for want of a
+    creation unit (their rows are counted apart)."""
     size = raw["etf_share_size"]
     assert size is not None
     check_unit(
@@ -159,7 +227,13 @@ def etf_daily_table(
         "total_size / (total_share × nav)",
     )
     s = size.filter(pl.col("ts_code").is_in(etfs["etf_code"].implode()))
-    _count(counts, "etf_share_size: rows of ETFs not in etfs (left out)", size.height - s.height)
+    unitless = int(size["ts_code"].is_in(list(no_unit)).sum())
+    _count(counts, "etf_share_size: ETF-days of ETFs without a creation unit (left out)", unitless)
+    _count(
+        counts,
+        "etf_share_size: rows of other ETFs not in etfs (left out)",
+        size.height - s.height - unitless,
+    )
     out = s.select(
         pl.col("trade_date").alias("date"),
         pl.col("ts_code").alias("etf_code"),
@@ -174,15 +248,40 @@ def etf_daily_table(
         _fail("etf_share_size", rows[FILE][0], "nav", "is empty", rows, int(bad.sum()))
     fd = raw.get("fund_daily")
     if fd is not None:
-        out = out.join(
-            fd.select(
-                pl.col("trade_date").alias("date"),
-                pl.col("ts_code").alias("etf_code"),
-                (pl.col("amount") * THOUSAND).alias("amount"),
-            ).unique(["date", "etf_code"], keep="last"),
-            on=["date", "etf_code"],
-            how="left",
+        check_unit(
+            fd.filter(pl.col("vol") > 0),
+            "fund_daily",
+            "amount",
+            pl.col("amount") * THOUSAND / (pl.col("vol") * HAND * pl.col("close")),
+            "千元 (vol in 手)",
+            "amount × 1e3 / (vol × 100 × close)",
         )
+        traded = fd.select(
+            pl.col("trade_date").alias("date"),
+            pl.col("ts_code").alias("etf_code"),
+            (pl.col("amount") * THOUSAND).alias("amount"),
+            pl.lit(True).alias("_row"),
+        ).unique(["date", "etf_code"], keep="last")
+        fetched = fd["trade_date"].unique().implode()
+        out = out.join(traded, on=["date", "etf_code"], how="left")
+        no_row = out["_row"].is_null()
+        on_fetched = out["date"].is_in(fetched)
+        _count(
+            counts,
+            "etf_daily: ETF-days without a fund_daily row (not traded: amount 0)",
+            int((no_row & on_fetched).sum()),
+        )
+        _count(
+            counts,
+            "etf_daily: ETF-days of days fund_daily was not fetched for (amount null)",
+            int((no_row & ~on_fetched).sum()),
+        )
+        out = out.with_columns(
+            pl.when(pl.col("_row").is_null() & pl.col("date").is_in(fetched))
+            .then(0.0)
+            .otherwise(pl.col("amount"))
+            .alias("amount")
+        ).drop("_row")
     cols = [c for c in TABLES["etf_daily"].columns if c in out.columns]
     return out.select(cols).sort("date", "etf_code")
 
@@ -379,3 +478,114 @@ def holding_weights_table(
             float(dev) * 1e6
         )
     return w.with_columns(pl.col("weight") / total).sort("date", "etf_code", "index_code", "code")
+
+
+# creation units from outside the raw folder ------------------------------------------------
+#: The columns of a ``--creation-units`` file (``start_date`` optional).
+UNIT_FILE_COLUMNS: Final = ("ts_code", "creation_unit", "start_date")
+_UNIT_TABLE: Final = "creation_units"
+
+
+def _unit_error(path: Path, column: str | None, problem: str, rows: pl.DataFrame) -> None:
+    raise SourceFileError(
+        f"--creation-units: {problem}",
+        file=path,
+        table=_UNIT_TABLE,
+        column=column,
+        rule="unparsable_value" if column else "unreadable_file",
+        examples=rows.head(5),
+        n_rows=rows.height,
+        hint="a CSV with the header ts_code,creation_unit[,start_date]: e.g. "
+        "510300.SH,900000,20120528 (creation_unit in fund shares > 0; start_date YYYYMMDD or "
+        "YYYY-MM-DD, the first day the unit applies; docs/tushare.md)",
+    )
+
+
+def read_creation_units(path: str | Path) -> pl.DataFrame:
+    """A ``--creation-units`` CSV (``ts_code,creation_unit[,start_date]``) as
+    :data:`UNIT_SCHEMA` rows (``date`` = ``start_date``, null when not given).
+
+    Raises
+    ------
+    SourceFileError
+        An unreadable file, a missing or unknown column, a code without its ``.SH``/``.SZ``
+        suffix, a unit that is not a number > 0, a date that does not parse, two rows for the
+        same ETF and start date (naming the file, the column and example rows).
+    """
+    path = Path(path)
+    try:
+        df = pl.read_csv(path, infer_schema=False, row_index_name="line", row_index_offset=2)
+    except Exception as exc:  # any CSV reader error: the file is unusable
+        raise SourceFileError(
+            f"--creation-units: unreadable CSV ({exc})".splitlines()[0],
+            file=path,
+            table=_UNIT_TABLE,
+            rule="unreadable_file",
+        ) from None
+    cols = [c.strip() for c in df.columns]
+    df.columns = cols
+    missing = [c for c in UNIT_FILE_COLUMNS[:2] if c not in cols]
+    unknown = [c for c in cols if c not in (*UNIT_FILE_COLUMNS, "line")]
+    if missing or unknown:
+        what = f"column {missing[0]!r} is missing" if missing else f"unknown column {unknown[0]!r}"
+        raise SourceFileError(
+            f"--creation-units: {what} (the file has {', '.join(c for c in cols if c != 'line')})",
+            file=path,
+            table=_UNIT_TABLE,
+            column=(missing or unknown)[0],
+            rule="missing_column" if missing else "unknown_column",
+            examples=df.head(1),
+            hint="the header is ts_code,creation_unit[,start_date]",
+        )
+    if "start_date" not in cols:
+        df = df.with_columns(pl.lit(None, pl.String).alias("start_date"))
+    df = df.with_columns(pl.col(c).str.strip_chars() for c in UNIT_FILE_COLUMNS)
+    bad = ~df["ts_code"].str.contains(r"^\d{6}\.(SH|SZ)$").fill_null(False)
+    if bad.any():
+        _unit_error(path, "ts_code", "not an ETF code with its suffix (510300.SH)", df.filter(bad))
+    unit = df["creation_unit"].cast(pl.Float64, strict=False)
+    bad = unit.is_null() | ~unit.is_finite().fill_null(False) | (unit.fill_null(0) <= 0)
+    if bad.any():
+        _unit_error(path, "creation_unit", "not a number of fund shares > 0", df.filter(bad))
+    text = df["start_date"].str.replace_all("-", "")
+    date = text.str.strptime(pl.Date, "%Y%m%d", strict=False)
+    bad = date.is_null() & text.is_not_null() & (text != "")
+    if bad.any():
+        _unit_error(path, "start_date", "not a date YYYYMMDD / YYYY-MM-DD", df.filter(bad))
+    out = pl.DataFrame(
+        {"etf_code": df["ts_code"], "date": date, "creation_unit": unit, "line": df["line"]}
+    )
+    dup = out.select("etf_code", "date").is_duplicated()
+    if dup.any():
+        _unit_error(
+            path,
+            "ts_code",
+            "two rows for the same ETF and start_date",
+            df.filter(dup),
+        )
+    return out.drop("line").with_columns(pl.lit("--creation-units").alias("source"))
+
+
+def dataset_pcf_header(out: Path) -> pl.DataFrame | None:
+    """The creation units of ``pcf_header`` in the dataset folder ``out`` (written by
+    ``etfflow import pcf``: one file or a year-partitioned folder), None when absent."""
+    path = table_path(out, HEADER_TABLE) if out.is_dir() else None
+    if path is None:
+        return None
+    lf = scan_table(path)
+    names = lf.collect_schema().names()
+    missing = [c for c in ("date", "etf_code", "creation_unit") if c not in names]
+    if missing:
+        raise SourceFileError(
+            f"the dataset's {HEADER_TABLE} has no column {missing[0]!r}",
+            file=path,
+            table=HEADER_TABLE,
+            column=missing[0],
+            rule="missing_column",
+            hint="re-import the PCF files with `etfflow import pcf`",
+        )
+    return lf.select(
+        pl.col("etf_code").cast(pl.String),
+        pl.col("date").cast(pl.Date),
+        pl.col("creation_unit").cast(pl.Float64),
+    ).collect()

@@ -17,6 +17,7 @@ daily_basic.total_mv   万元                        stock_daily.total_mcap ×1e
 daily_basic.turnover   %                           stock_daily.turnover ×0.01
 etf_share_size.total_share  万份                   etf_daily.shares ×1e4
 etf_share_size.nav/close    元                     etf_daily.nav / close
+fund_daily.vol         手 (lots of 100 units)      (only the unit check)
 fund_daily.amount      千元                        etf_daily.amount ×1e3
 etf_sh/sz_cons.qty     股                          etf_pcf.quantity
 index_weight.weight    %                           holding_weights.weight ×0.01
@@ -25,10 +26,10 @@ fund_portfolio.mkv     元                          active_holdings.mv
 =====================  ==========================  =========================================
 
 A unit is also checked against the other fields of the row where Tushare gives both sides
-(``amount`` against ``close × vol``, ``total_mv`` against ``close × total_share``,
-``total_size`` against ``nav × total_share``, index weights summing to 100): a median ratio far
-from 1 means the file is not in the documented unit, and the import stops (the unit cannot be
-inferred) instead of guessing.
+(``amount`` against ``close × vol`` for ``daily`` and ``fund_daily``, ``total_mv`` against
+``close × total_share``, ``total_size`` against ``nav × total_share``, index weights summing to
+100): a median ratio far from 1 means the file is not in the documented unit, and the import
+stops (the unit cannot be inferred) instead of guessing.
 """
 
 from __future__ import annotations
@@ -160,9 +161,9 @@ ENDPOINTS: Final[dict[str, Endpoint]] = {
         ),
         E(
             "fund_daily",
-            ("ts_code", "trade_date", "amount"),
+            ("ts_code", "trade_date", "close", "vol", "amount"),
             ("trade_date",),
-            ("amount",),
+            ("close", "vol", "amount"),
             required=False,
         ),
         E(

@@ -14,9 +14,9 @@ cap of one answer (the page size), and how the date range is split into requests
     One request per open day of the trading calendar between ``--start`` and ``--end``.
 ``month`` / ``year_code``
     One request per (code, calendar month) or (code, calendar year), the codes from
-    :attr:`Endpoint.codes` (tracked indices of ``etf_basic``, or the style indices); a period
-    that ends after ``--end`` is requested up to ``--end`` and named ``through=END`` until a
-    later run completes it.
+    :attr:`Endpoint.codes` (tracked indices of ``etf_basic``, or :func:`index_codes`: the style
+    and benchmark indices plus ``--indices``); a period that ends after ``--end`` is requested
+    up to ``--end`` and named ``through=END`` until a later run completes it.
 ``quarter``
     ``fund_portfolio``: one request per report period (quarter end) from two quarters before
     ``--start`` to ``--end``; a period is final once ``--end`` is 92 days past it (annual
@@ -24,7 +24,8 @@ cap of one answer (the page size), and how the date range is split into requests
 
 Field names, types and units are Tushare's, checked against its documentation (the URL of each
 endpoint is in :attr:`Endpoint.doc`); the units matter to the import (``etfflow import
-tushare``): ``daily.vol`` 手 (100 shares), ``daily.amount`` 千元, ``daily_basic.float_share`` /
+tushare``): ``daily.vol`` / ``fund_daily.vol`` 手 (100 shares or fund units),
+``daily.amount`` / ``fund_daily.amount`` 千元, ``daily_basic.float_share`` /
 ``total_share`` 万股, ``circ_mv`` / ``total_mv`` 万元, ``turnover_rate`` %,
 ``etf_share_size.total_share`` 万份, ``total_size`` 万元, ``index_weight.weight`` %,
 ``fund_basic.issue_amount`` 亿份, ``fund_portfolio.mkv`` 元 and ``amount`` 股,
@@ -37,6 +38,8 @@ component lists); the PCF headers (creation unit, cash component) are ``etf_bs_s
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,6 +50,45 @@ Split = Literal["once", "year", "trade_date", "month", "year_code", "quarter"]
 #: Style and size indices of the industry rotation's regimes (Huafu 2026-02): CSI 300,
 #: CSI 1000, CNI Growth, CNI Value; ``index_daily`` is fetched for these.
 STYLE_INDICES: tuple[str, ...] = ("000300.SH", "000852.SH", "399370.SZ", "399371.SZ")
+#: The usual benchmarks (``etfflow backtest --benchmark CODE``), under Tushare's codes (the
+#: suffix names the publisher: ``.SH`` SSE and the older CSI indices, ``.SZ`` SZSE/CNI,
+#: ``.CSI`` China Securities Index): SSE Composite, SSE 50, CSI 300, CSI 500, CSI 1000,
+#: CSI 2000, SZSE Component, ChiNext, STAR 50. ``index_daily`` is fetched for these too.
+BENCHMARK_INDICES: tuple[str, ...] = (
+    "000001.SH",
+    "000016.SH",
+    "000300.SH",
+    "000905.SH",
+    "000852.SH",
+    "932000.CSI",
+    "399001.SZ",
+    "399006.SZ",
+    "000688.SH",
+)
+#: ``--indices tracked``: every index tracked by an ETF of ``etf_basic`` (one request per
+#: index and year: about a thousand indices).
+TRACKED = "tracked"
+_INDEX_CODE = re.compile(r"^[0-9A-Z]{3,10}\.[A-Z]{2,4}$")
+
+
+def index_codes(extra: Sequence[str] = ()) -> list[str]:
+    """The indices ``index_daily`` is fetched for: :data:`STYLE_INDICES`,
+    :data:`BENCHMARK_INDICES` and ``extra`` (Tushare codes with their suffix; the word
+    :data:`TRACKED` is resolved by the fetch), without repeats, in that order."""
+    out: list[str] = []
+    for code in (*STYLE_INDICES, *BENCHMARK_INDICES, *extra):
+        code = code.strip()
+        if code == TRACKED or not code:
+            continue
+        if not _INDEX_CODE.match(code):
+            raise EtfflowError(
+                f"--indices: {code!r} is not a Tushare index code: give the code with its "
+                "suffix, e.g. 000300.SH (CSI 300), 399006.SZ (ChiNext), 932000.CSI (CSI 2000), "
+                f"or the word {TRACKED!r} (every index tracked by an ETF)"
+            )
+        if code not in out:
+            out.append(code)
+    return out
 
 
 @dataclass(frozen=True)
@@ -58,7 +100,7 @@ class Endpoint:
     (one request each, for ``once``); ``date_param`` the parameter carrying the day of a
     ``trade_date`` split (``nav_date`` for ``fund_nav``); ``code_param`` the parameter carrying
     the code of a per-code split and ``codes`` where the codes come from (``etf_index``: the
-    ``index_code`` of ``etf_basic``; ``style``: :data:`STYLE_INDICES`).
+    ``index_code`` of ``etf_basic``; ``indices``: :func:`index_codes`).
     """
 
     api_name: str
@@ -70,7 +112,7 @@ class Endpoint:
     params: tuple[dict[str, str], ...] = ({},)
     date_param: str = "trade_date"
     code_param: str = "ts_code"
-    codes: Literal["", "etf_index", "style"] = ""
+    codes: Literal["", "etf_index", "indices"] = ""
     note: str = ""
 
     def __post_init__(self) -> None:
@@ -216,6 +258,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         note="total_share 万份, total_size 万元, nav and close 元",
     ),
     Endpoint(
+        "fund_daily",
+        "trade_date",
+        _f(
+            "ts_code trade_date open:float high:float low:float close:float pre_close:float "
+            "change:float pct_chg:float vol:float amount:float"
+        ),
+        ("ts_code", "trade_date", "close", "vol", "amount"),
+        cap=2000,
+        doc=f"{DOC}127",
+        note="exchange-traded funds' daily bars (ETFs, LOFs); vol 手, amount 千元",
+    ),
+    Endpoint(
         "etf_sh_cons",
         "trade_date",
         _f("trade_date ts_code con_code con_name qty:float sub_flag sca:float exchange"),
@@ -290,7 +344,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         ("ts_code", "trade_date", "close"),
         cap=8000,
         doc=f"{DOC}95",
-        codes="style",
+        codes="indices",
+        note="closes in points; the style and benchmark indices plus --indices",
     ),
     Endpoint(
         "fund_portfolio",

@@ -38,8 +38,9 @@ from etfflow._common import Progress, atomic_path
 from etfflow.engine.adapters.tushare.client import DEFAULT_API_URL, TushareClient
 from etfflow.engine.adapters.tushare.endpoints import (
     PORTFOLIO_FINAL_DAYS,
-    STYLE_INDICES,
+    TRACKED,
     Endpoint,
+    index_codes,
     select,
 )
 from etfflow.engine.adapters.tushare.raw import partition_name, raw_file, raw_files, read_raw
@@ -305,12 +306,20 @@ def _open_days(raw_dir: Path, start: str, end: str) -> list[str]:
     )
 
 
-def _codes(ep: Endpoint, raw_dir: Path) -> list[str]:
-    if ep.codes == "style":
-        return list(STYLE_INDICES)
+def _tracked(raw_dir: Path) -> list[str]:
+    """The indices tracked by the ETFs of ``etf_basic`` in the raw folder."""
+    etfs = read_raw(raw_dir, "etf_basic")
+    return etfs.get_column("index_code").drop_nulls().unique().sort().to_list()
+
+
+def _codes(ep: Endpoint, raw_dir: Path, indices: Sequence[str]) -> list[str]:
+    if ep.codes == "indices":
+        codes = index_codes(indices)
+        if TRACKED in indices:
+            codes += [c for c in _tracked(raw_dir) if c not in codes]
+        return codes
     if ep.codes == "etf_index":
-        etfs = read_raw(raw_dir, "etf_basic")
-        return etfs.get_column("index_code").drop_nulls().unique().sort().to_list()
+        return _tracked(raw_dir)
     return []
 
 
@@ -327,6 +336,7 @@ def fetch_tushare(
     backoff: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
     today: dt.date | None = None,
+    indices: Sequence[str] = (),
 ) -> FetchSummary:
     """Download the Tushare endpoints for ``start``..``end`` into ``raw_dir``.
 
@@ -353,6 +363,10 @@ def fetch_tushare(
         The current day in China (default: now, UTC+8). ``end`` may not be later; the
         per-day requests stop the day before: Tushare fills a day's tables during its
         evening, and a per-day file is final once written.
+    indices
+        Index codes whose ``index_daily`` is fetched besides the style and benchmark indices
+        (:func:`~etfflow.engine.adapters.tushare.endpoints.index_codes`); the word
+        ``tracked`` adds every index tracked by an ETF of ``etf_basic`` (fetched first).
 
     Returns
     -------
@@ -374,7 +388,12 @@ def fetch_tushare(
             f"--end {end} is in the future (today is {_ymd(today)} in China): a request "
             "answered before its data exists would be stored as complete"
         )
-    eps = select(list(endpoints) if endpoints else None)
+    indices = [c.strip() for c in indices if c.strip()]
+    index_codes(indices)  # a malformed code stops the fetch before any request
+    names = list(endpoints) if endpoints else None
+    if names and TRACKED in indices and "index_daily" in names:
+        names.append("etf_basic")  # its tracked indices
+    eps = select(names)
     client = TushareClient(token, api_url, max_retries=max_retries, backoff=backoff, sleep=sleep)
     raw = Path(raw_dir)
     raw.mkdir(parents=True, exist_ok=True)
@@ -393,6 +412,7 @@ def fetch_tushare(
             "start": start,
             "end": end,
             "endpoints": [ep.api_name for ep in eps],
+            "indices": indices,
             "started_at": started,
             "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             if complete
@@ -420,7 +440,7 @@ def fetch_tushare(
             summary.deferred = [d for d in days if d >= _ymd(today)]
             days = [d for d in days if d < _ymd(today)]
             summary.trading_days = len(days)
-        codes = _codes(ep, raw) if ep.codes else ()
+        codes = _codes(ep, raw, indices) if ep.codes else ()
         reqs = requests_for(ep, s, e, days=days or (), codes=codes, today=today)
         _fetch_endpoint(client, raw, ep, reqs, summary.endpoints[ep.api_name], progress)
         summary.calls, summary.retries = client.stats.calls, client.stats.retries
