@@ -18,7 +18,13 @@ from typer.testing import CliRunner
 
 from etfflow.cli import app
 from etfflow.engine.adapters.tushare.client import TushareClient, TushareError
-from etfflow.engine.adapters.tushare.endpoints import CATALOGUE, ENDPOINTS, select
+from etfflow.engine.adapters.tushare.endpoints import (
+    CATALOGUE,
+    ENDPOINTS,
+    STYLE_INDICES,
+    index_codes,
+    select,
+)
 from etfflow.engine.adapters.tushare.fetch import (
     MANIFEST,
     FetchSummary,
@@ -121,6 +127,12 @@ def tushare_tables() -> dict[str, pl.DataFrame]:
                 {"trade_date": d, "ts_code": e, "etf_name": e, "total_share": 5000.0 + k,
                  "total_size": 20000.0, "nav": 4.0, "close": 4.01, "exchange": e[-2:]}
             )  # fmt: skip
+            if not (e == "159915.SZ" and d == "20240105"):  # a day it did not trade
+                t["fund_daily"].append(
+                    {"ts_code": e, "trade_date": d, "open": 4.0, "high": 4.02, "low": 3.99,
+                     "close": 4.01, "pre_close": 4.0, "change": 0.01, "pct_chg": 0.25,
+                     "vol": 1.0e4, "amount": 4010.0}  # 手, 千元
+                )  # fmt: skip
             t["etf_bs_sh_detail" if e.endswith("SH") else "etf_bs_sz_detail"].append(
                 {"ann_date": d, "trade_date": d, "ts_code": e, "pre_cash_component": "12.5",
                  "navpercu": "4000000", "nav": 4.0, "estimated_cash_component": 10.0,
@@ -466,6 +478,52 @@ def test_a_wider_range_fetches_only_what_is_new(server: TushareServer, tmp_path:
     assert a.keys() == b.keys()
     for k in a:
         assert a[k].equals(b[k]), k
+
+
+def test_index_daily_codes_and_indices_option(server: TushareServer, tmp_path: Path) -> None:
+    """index_daily: the style and benchmark indices, plus --indices (codes, or 'tracked': the
+    indices of etf_basic); a malformed code stops the fetch before any request."""
+    assert index_codes()[:4] == list(STYLE_INDICES)
+    assert {"000300.SH", "000905.SH", "932000.CSI", "399006.SZ"} <= set(index_codes())
+    assert len(index_codes()) == len(set(index_codes())) == 11
+    assert index_codes(["000300.SH", " 930955.CSI", "tracked"])[-1] == "930955.CSI"
+    with pytest.raises(EtfflowError, match=r"'000905' is not a Tushare index code.*suffix"):
+        run(tmp_path, server, indices=["000905"])
+    assert server.calls == []
+    s = run(tmp_path, server, endpoints=["index_daily"], indices=["930955.CSI", "tracked"])
+    asked = [p["ts_code"] for a, p in server.calls if a == "index_daily"]
+    # the ETFs here track 000300.SH and 399006.SZ, benchmarks already (the round trip in
+    # test_tushare_import adds tracked sector indices)
+    assert asked == index_codes(["930955.CSI"])
+    assert len(asked) == len(set(asked)) == s.endpoints["index_daily"].requests == 12
+    assert "etf_basic" in s.endpoints  # fetched for its tracked indices
+    idx = read_raw(tmp_path, "index_daily")
+    assert set(idx["ts_code"]) == {"000300.SH", "000852.SH"}  # the codes the server has
+    manifest = json.loads((tmp_path / MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["indices"] == ["930955.CSI", "tracked"]
+    r = runner.invoke(
+        app,
+        ["fetch", "tushare", "--start", START, "--end", END, "--raw", str(tmp_path / "c"),
+         "--api-url", server.url, "--endpoints", "index_daily", "--indices", "399975.SZ,"],
+        env={"TUSHARE_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert {p["ts_code"] for a, p in server.calls if a == "index_daily"} >= {"399975.SZ"}
+    r = runner.invoke(
+        app,
+        ["fetch", "tushare", "--start", START, "--end", END, "--raw", str(tmp_path / "d"),
+         "--api-url", server.url, "--indices", "CSI300"],
+        env={"TUSHARE_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert r.exit_code == 1 and "'CSI300' is not a Tushare index code" in r.stderr
+
+
+def test_fund_daily_is_fetched_per_day(server: TushareServer, tmp_path: Path) -> None:
+    s = run(tmp_path, server, endpoints=["fund_daily"])
+    assert s.endpoints["fund_daily"].requests == s.trading_days == 9
+    fd = read_raw(tmp_path, "fund_daily")
+    assert fd.height == 2 * 9 - 1
+    assert set(fd.columns) >= {"ts_code", "trade_date", "close", "vol", "amount"}
 
 
 def test_requests_of_each_split() -> None:

@@ -30,6 +30,7 @@ from etfflow.engine.adapters.tushare.convert import (
     etf_pcf_table,
     import_tushare,
     index_weights,
+    read_creation_units,
     read_endpoint,
     rotation_tables,
     stock_daily_table,
@@ -607,6 +608,11 @@ BAD = {
         lambda df: df.with_columns(pl.col("amount") * 1000.0),  # 元, not 千元
         r"field 'amount' is not in 千元.*unit cannot be inferred",
     ),
+    "fund_daily unit not inferable": (
+        "fund_daily",
+        lambda df: df.with_columns(pl.col("amount") * 1000.0),  # 元, not 千元
+        r"endpoint 'fund_daily': field 'amount' is not in 千元.*unit cannot be inferred",
+    ),
     "share unit not inferable": (
         "etf_share_size",
         lambda df: df.with_columns(pl.col("total_share") * 1e4),  # 份, not 万份
@@ -750,3 +756,179 @@ def test_round_trip_through_the_http_server(market: Path, tmp_path: Path) -> Non
     r = runner.invoke(app, ["backtest", "--store", str(store), "--benchmark", "000905.SH"])
     assert r.exit_code == 0, r.output
     assert "benchmark 000905.SH" in r.stdout
+
+
+# --- creation units: etf_bs_sh_detail starts 2025-07-25 -----------------------------------
+def _without_sh_units(raw: Path, tmp: Path) -> Path:
+    """The raw folder as a fetch before 2025-07-25 leaves it: no Shanghai PCF headers."""
+    moved = tmp / "raw_no_sh"
+    shutil.copytree(raw, moved)
+    shutil.rmtree(moved / "etf_bs_sh_detail")
+    return moved
+
+
+def _sh_units(market: Path) -> pl.DataFrame:
+    """The Shanghai ETFs' creation units of the original, dated their first etf_daily day."""
+    ds = open_dataset(market)
+    first = strs(ds.frame("etf_daily").collect()).group_by("etf_code").agg(pl.col("date").min())
+    return (
+        strs(ds.frame("etfs").collect())
+        .filter(pl.col("etf_code").str.ends_with(".SH"))
+        .join(first, on="etf_code")
+        .select("etf_code", "date", "creation_unit")
+        .sort("etf_code")
+    )
+
+
+def _same_etfs(market: Path, out: Path) -> None:
+    a, b = open_dataset(market), open_dataset(out)
+    for t in ("etfs", "etf_daily", "etf_pcf"):
+        x, y = strs(a.frame(t).collect()), strs(b.frame(t).collect())
+        keys = list(TABLES[t].key)
+        _close(x.sort(keys), y.select(x.columns).sort(keys), t)
+
+
+def test_etfs_without_a_creation_unit_are_named_and_counted(
+    raw: Path, market: Path, tmp_path: Path
+) -> None:
+    bare = _without_sh_units(raw, tmp_path)
+    sh = _sh_units(market)
+    out = tmp_path / "data"
+    r = runner.invoke(app, ["import", "tushare", str(bare), "--out", str(out)],
+                      env={"COLUMNS": "400"})  # fmt: skip
+    assert r.exit_code == 0, r.output
+    size = strs(open_dataset(market).frame("etf_daily").collect())
+    n_days = size.filter(pl.col("etf_code").is_in(sh["etf_code"].implode())).height
+    assert f"etfs.creation_unit: {sh.height} ETFs ({n_days} ETF-days of etf_share_size)" in (
+        r.stdout.replace("\n", "")
+    )
+    assert sh["etf_code"][0] in r.stdout and "--creation-units" in r.stdout
+    s = import_tushare(bare, tmp_path / "again")
+    key = "etfs: ETFs without a creation unit (etf_bs_*_detail, pcf_header, --creation-units) "
+    assert s.counts[key + "left out"] == sh.height
+    assert s.counts["etf_share_size: ETF-days of ETFs without a creation unit (left out)"] == (
+        n_days
+    )
+    etfs = strs(open_dataset(out).frame("etfs").collect())
+    assert not etfs["etf_code"].str.ends_with(".SH").any()
+
+
+@pytest.mark.parametrize("form", ["file", "year folder"])
+def test_creation_units_from_the_datasets_pcf_header(
+    form: str, raw: Path, market: Path, tmp_path: Path
+) -> None:
+    """``etfflow import pcf`` wrote pcf_header (one file, or year=YYYY/data.parquet): its
+    creation units fill the Shanghai gap and the ETF tables equal the original's."""
+    bare = _without_sh_units(raw, tmp_path)
+    sh = _sh_units(market)
+    out = tmp_path / "data"
+    out.mkdir()
+    header = sh.with_columns(pl.lit("SH").alias("exchange"), pl.lit(1.0).alias("nav"))
+    if form == "file":
+        header.write_parquet(out / "pcf_header.parquet")
+    else:
+        years = header.with_columns(pl.col("date").dt.year().alias("y"))
+        for (year,), part in years.partition_by("y", as_dict=True, include_key=False).items():
+            (out / "pcf_header" / f"year={year}").mkdir(parents=True)
+            part.write_parquet(out / "pcf_header" / f"year={year}" / "data.parquet")
+    s = import_tushare(bare, out)
+    assert s.not_provided == ()
+    assert s.counts["etfs: creation units taken from pcf_header"] == sh.height
+    _same_etfs(market, out)
+
+
+def test_creation_units_from_a_file(raw: Path, market: Path, tmp_path: Path) -> None:
+    bare = _without_sh_units(raw, tmp_path)
+    sh = _sh_units(market)
+    f = tmp_path / "units.csv"
+    rows = [f"{c},{u:.0f},{d:%Y%m%d}" for c, d, u in sh.iter_rows()]
+    rows[0] = rows[0].rsplit(",", 1)[0] + ","  # no start_date: applies from the start
+    f.write_text("ts_code,creation_unit,start_date\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "data"
+    args = ["import", "tushare", str(bare), "--out", str(out), "--creation-units", str(f)]
+    r = runner.invoke(app, args, env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    assert "creation units taken from --creation-units" in r.stdout
+    assert "etfs.creation_unit" not in r.stdout
+    _same_etfs(market, out)
+    g = tmp_path / "two.csv"  # without start_date; an ISO date works too
+    g.write_text("ts_code,creation_unit\n510300.SH,900000\n", encoding="utf-8")
+    assert read_creation_units(g).rows() == [("510300.SH", None, 900000.0, "--creation-units")]
+
+
+def test_the_earliest_creation_unit_is_kept_and_changes_counted() -> None:
+    raw = {
+        "etf_bs_sh_detail": pl.DataFrame(
+            {
+                "ts_code": ["510300.SH", "510300.SH", "512000.SH"],
+                "trade_date": [D(2025, 7, 25), D(2025, 7, 28), D(2025, 7, 25)],
+                "creation_redemption_unit": [900000.0, 900000.0, 1.0e6],
+            }
+        )
+    }
+    header = pl.DataFrame(
+        {"etf_code": ["510300.SH"], "date": [D(2024, 1, 2)], "creation_unit": [800000.0]}
+    )
+    given = pl.DataFrame(
+        {
+            "etf_code": ["512000.SH", "159919.SZ"],
+            "date": [D(2025, 7, 25), None],
+            "creation_unit": [2.0e6, 500000.0],
+        },
+        schema_overrides={"date": pl.Date},
+    )
+    from etfflow.engine.adapters.tushare.convert_etfs import _creation_units, unit_observations
+
+    counts: dict[str, int] = {}
+    units = _creation_units(unit_observations(raw, header, given), counts).sort("etf_code")
+    assert units.rows() == [
+        ("159919.SZ", 500000.0, "--creation-units"),
+        ("510300.SH", 800000.0, "pcf_header"),  # 2024: earlier than etf_bs_sh_detail's
+        ("512000.SH", 2.0e6, "--creation-units"),  # same day: the file comes first
+    ]
+    assert counts == {
+        "etfs: ETFs whose creation unit changed (first one kept)": 2,
+        "etfs: creation units taken from --creation-units": 2,
+        "etfs: creation units taken from pcf_header": 1,
+    }
+
+
+BAD_UNITS = {
+    "missing column": ("ts_code,unit\n510300.SH,900000\n", "column 'creation_unit' is missing"),
+    "unknown column": (
+        "ts_code,creation_unit,start\n510300.SH,900000,20240102\n",
+        "unknown column 'start'",
+    ),
+    "no suffix": ("ts_code,creation_unit\n510300,900000\n", "column 'ts_code'.*suffix"),
+    "not positive": ("ts_code,creation_unit\n510300.SH,0\n", "column 'creation_unit'.*> 0"),
+    "not a number": ("ts_code,creation_unit\n510300.SH,90万\n", "column 'creation_unit'"),
+    "bad date": (
+        "ts_code,creation_unit,start_date\n510300.SH,900000,2024/01/02\n",
+        "column 'start_date'.*not a date",
+    ),
+    "duplicate": (
+        "ts_code,creation_unit\n510300.SH,900000\n510300.SH,800000\n",
+        "two rows for the same ETF",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_UNITS))
+def test_bad_creation_unit_files_name_file_column_and_row(
+    case: str, raw: Path, market: Path, tmp_path: Path
+) -> None:
+    text, pattern = BAD_UNITS[case]
+    f = tmp_path / "units.csv"
+    f.write_text(text, encoding="utf-8")
+    existing = tmp_path / "old"
+    shutil.copytree(market, existing)
+    before = digest(existing)
+    with pytest.raises(SourceFileError, match=pattern) as exc:
+        import_tushare(raw, existing, creation_units=f)
+    assert str(f) in str(exc.value) and "510300" in str(exc.value)  # file and example row
+    assert digest(existing) == before
+    r = runner.invoke(
+        app, ["import", "tushare", str(raw), "--out", str(tmp_path / "n"), "--creation-units",
+              str(f)],
+    )  # fmt: skip
+    assert r.exit_code == 1 and "creation_units" in r.stderr and not (tmp_path / "n").exists()

@@ -75,7 +75,9 @@ def unit_observations(
         )
     if given is not None and given.height:
         parts.append(
-            given.select(*UNIT_SCHEMA).with_columns(pl.lit("--creation-units").alias("source"))
+            given.select(
+                "etf_code", "date", "creation_unit", pl.lit("--creation-units").alias("source")
+            )
         )
     if not parts:
         return pl.DataFrame(schema=UNIT_SCHEMA)
