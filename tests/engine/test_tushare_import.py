@@ -236,11 +236,11 @@ def test_etf_daily_pcf_and_weight_units(tmp_path: Path) -> None:
             tmp_path,
             "fund_daily",
             {
-                "ts_code": ["510300.SH"],
-                "trade_date": ["20240102"],
-                "close": [4.01],
-                "vol": [5.0e9 / 4.01 / 100],  # 手
-                "amount": [5.0e6],  # 千元
+                "ts_code": ["510300.SH", "160119.SZ"],  # and a LOF
+                "trade_date": ["20240102", "20240102"],
+                "close": [4.01, 1.5],
+                "vol": [5.0e9 / 4.01 / 100, 20.0],  # 手
+                "amount": [5.0e6, 3.0],  # 千元
             },
         ),
     }
@@ -256,6 +256,7 @@ def test_etf_daily_pcf_and_weight_units(tmp_path: Path) -> None:
         "etf_share_size: ETF-days of ETFs without a creation unit (left out)": 1,
         "etf_daily: ETF-days without a fund_daily row (not traded: amount 0)": 1,
         "etf_daily: ETF-days of days fund_daily was not fetched for (amount null)": 1,
+        "fund_daily: rows of funds not in etfs (LOFs, other funds; left out)": 1,
     }
     cons = {
         "etf_sz_cons": raw_rows(

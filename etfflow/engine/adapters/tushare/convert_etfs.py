@@ -265,6 +265,11 @@ def etf_daily_table(
             pl.lit(True).alias("_row"),
         ).unique(["date", "etf_code"], keep="last")
         fetched = fd["trade_date"].unique().implode()
+        _count(
+            counts,
+            "fund_daily: rows of funds not in etfs (LOFs, other funds; left out)",
+            int((~fd["ts_code"].is_in(etfs["etf_code"].implode())).sum()),
+        )
         out = out.join(traded, on=["date", "etf_code"], how="left")
         no_row = out["_row"].is_null()
         on_fetched = out["date"].is_in(fetched)
