@@ -887,11 +887,7 @@ def test_the_earliest_creation_unit_is_kept_and_changes_counted() -> None:
         ("510300.SH", 800000.0, "pcf_header"),  # 2024: earlier than etf_bs_sh_detail's
         ("512000.SH", 2.0e6, "--creation-units"),  # same day: the file comes first
     ]
-    assert counts == {
-        "etfs: ETFs whose creation unit changed (first one kept)": 2,
-        "etfs: creation units taken from --creation-units": 2,
-        "etfs: creation units taken from pcf_header": 1,
-    }
+    assert counts == {"etfs: ETFs whose creation unit changed (first one kept)": 2}
 
 
 BAD_UNITS = {

@@ -103,13 +103,9 @@ def _creation_units(units: pl.DataFrame, counts: Counts) -> pl.DataFrame:
         "etfs: ETFs whose creation unit changed (first one kept)",
         int(changed["creation_unit"].sum()),
     )
-    first = units.group_by("etf_code", maintain_order=True).agg(
+    return units.group_by("etf_code", maintain_order=True).agg(
         pl.col("creation_unit").first(), pl.col("source").first()
     )
-    for src, n in first.group_by("source").len().sort("source").iter_rows():
-        if src != "etf_bs_*_detail":
-            _count(counts, f"etfs: creation units taken from {src}", n)
-    return first
 
 
 def etfs_table(
@@ -162,9 +158,12 @@ def etfs_table(
     e = e.filter(~unlisted)
     units = unit_observations(raw) if units is None else units
     e = e.rename({"ts_code": "etf_code"}).join(
-        _creation_units(units, counts).drop("source"), on="etf_code", how="left"
+        _creation_units(units, counts), on="etf_code", how="left"
     )
     missing = e["creation_unit"].is_null()
+    for src, n in e.group_by("source").len().drop_nulls().sort("source").iter_rows():
+        if src != "etf_bs_*_detail":
+            _count(counts, f"etfs: creation units taken from {src}", n)
     _count(
         counts,
         "etfs: ETFs without a creation unit (etf_bs_*_detail, pcf_header, --creation-units) "
