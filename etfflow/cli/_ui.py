@@ -147,10 +147,11 @@ def progress_bar() -> Iterator[ProgressFn]:
 
 
 @contextmanager
-def compute_session() -> Iterator[ProgressFn]:
+def compute_session(needs: Sequence[str] | None = None) -> Iterator[ProgressFn]:
     """:func:`progress_bar` for a command that runs numba kernels: on a first run (cold kernel
-    cache) a second process compiles kernels meanwhile (:mod:`etfflow.pipeline.warm`)."""
-    with background_compile() as helper:
+    cache) a second process compiles kernels meanwhile (:mod:`etfflow.pipeline.warm`);
+    ``needs``: module prefixes of the kernels the command runs (default: the demo's)."""
+    with background_compile(needs=needs) as helper:
         if helper is not None:
             err_console.print("first run: compiling the numba kernels (in two processes)")
         with progress_bar() as progress:

@@ -271,7 +271,8 @@ def backtest_cmd(
     if direction not in ("auto", "rolling", "default", "1", "-1", "+1"):
         raise typer.BadParameter("auto, rolling, default, 1 or -1", param_hint="--direction")
     check_store_path(store, create=False)  # reads a factor run first: never creates a store
-    with compute_session() as progress:
+    # the backtest's kernels: trading-rule masks, then the backtest engine (no look-through)
+    with compute_session(needs=("etfflow.engine.universe", "etfflow.backtest")) as progress:
         result = run_backtest(
             store,
             factor_run=run,

@@ -9,16 +9,20 @@ module lets a second process share that work on a multi-core machine:
   in the order of first use (``python -m etfflow.pipeline.warm --record`` regenerates it; a test
   fails when it is stale);
 - :func:`background_compile` starts ``python -m etfflow.pipeline.warm`` when the cache of those
-  kernels is cold and a core is idle. That process compiles the list from the end (the
-  backtest's kernels first) while the main process compiles from the start as it reaches each
-  stage; every kernel the helper finished is loaded from the cache instead of being compiled
-  again;
+  kernels is cold and a core is idle. The helper works through :func:`plan`: the kernels a
+  command needs from the last one used to the first (the backtest's first), while the main
+  process compiles from the start as it reaches each stage;
+- the main process *claims* every kernel it starts compiling (a file named after the kernel in
+  a folder shared with the helper, written from numba's compile event), and the helper skips
+  claimed kernels, so where the two meet neither compiles what the other did; every kernel
+  the helper finished is loaded from the cache instead of being compiled again;
 - the helper is stopped when the main work ends (numba writes cache files atomically, so a
   stop mid-way leaves no partial entry). Results never depend on it: a kernel loaded from the
   cache is the same machine code the main process would have compiled.
 
 Only the CLI starts the helper (``ETFFLOW_BACKGROUND_COMPILE=0`` turns it off); library calls
-never spawn processes.
+never spawn processes. The synthetic market's kernels (``etfflow.data_samples``) are left to
+the main process: most runs find the market already generated.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ SIGNATURES = Path(__file__).with_name("kernel_signatures.txt")
 ENV_SWITCH = "ETFFLOW_BACKGROUND_COMPILE"
 
 Entry = tuple[str, str, str]
+
+#: Kernels the helper leaves to the main process (see the module docstring).
+SKIP: tuple[str, ...] = ("etfflow.data_samples",)
 
 
 def read_signatures(path: str | Path = SIGNATURES) -> list[Entry]:
@@ -115,10 +122,82 @@ def idle_core() -> bool:
     return ncpu >= 2 and load < ncpu - 0.5
 
 
-def compile_entries(entries: Sequence[Entry]) -> int:
-    """Compile (or load from the cache) every entry; returns how many succeeded."""
+def plan(
+    entries: Sequence[Entry],
+    needs: Sequence[str] | None = None,
+    skip: Sequence[str] = SKIP,
+) -> list[Entry]:
+    """The helper's order: the needed entries from the last one used to the first.
+
+    ``needs`` keeps the entries whose module starts with one of its prefixes (all when
+    ``None``); ``skip`` drops those starting with one of its prefixes. The main process
+    compiles from the first kernel as it reaches each stage; the helper prepares the last
+    stages meanwhile, and the two meet in the middle (where claims stop the helper from
+    compiling what the main process has done or is doing).
+    """
+    kept = [
+        e
+        for e in entries
+        if (needs is None or e[0].startswith(tuple(needs))) and not e[0].startswith(tuple(skip))
+    ]
+    return kept[::-1]
+
+
+def claim_name(module: str, qualname: str) -> str:
+    """The claim file's name of a kernel (see :class:`Claims`)."""
+    return f"{module}:{qualname}"
+
+
+class Claims:
+    """Write a claim file for every etfflow kernel this process starts compiling.
+
+    A numba compile-event listener (:mod:`numba.core.event`, numba's public event API):
+    ``on_start`` of a ``numba:compile`` event touches ``folder/<module>:<qualname>``. The
+    helper process skips claimed kernels. Use as a context manager (registers and removes the
+    listener).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        from numba.core import event
+
+        self.folder = folder
+
+        class _Listener(event.Listener):
+            def on_start(self, ev: event.Event) -> None:
+                f = ev.data["dispatcher"].py_func
+                if f.__module__.startswith("etfflow."):
+                    try:
+                        (folder / claim_name(f.__module__, f.__qualname__)).touch()
+                    except OSError:  # the claim only saves the helper some work
+                        pass
+
+            def on_end(self, ev: event.Event) -> None:
+                pass
+
+        self._listener = _Listener()
+
+    def __enter__(self) -> Claims:
+        from numba.core import event
+
+        event.register("numba:compile", self._listener)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from numba.core import event
+
+        event.unregister("numba:compile", self._listener)
+
+
+def compile_entries(entries: Sequence[Entry], claims: Path | None = None) -> int:
+    """Compile (or load from the cache) every entry; returns how many succeeded.
+
+    With ``claims``, an entry whose claim file exists there (the main process compiles or
+    compiled it) is skipped and not counted.
+    """
     done = 0
     for module, qualname, sig in entries:
+        if claims is not None and (claims / claim_name(module, qualname)).exists():
+            continue
         try:
             dispatcher(module, qualname).compile(parse_signature(sig))
             done += 1
@@ -129,30 +208,52 @@ def compile_entries(entries: Sequence[Entry]) -> int:
 
 @contextmanager
 def background_compile(
-    enabled: bool = True, signatures: str | Path = SIGNATURES
+    enabled: bool = True,
+    signatures: str | Path = SIGNATURES,
+    needs: Sequence[str] | None = None,
 ) -> Iterator[subprocess.Popen | None]:
-    """Run the body while a helper process compiles the listed kernels (cold cache only)."""
+    """Run the body while a helper process compiles the listed kernels (cold cache only).
+
+    ``needs``: module prefixes of the kernels the command runs (all listed kernels when
+    ``None``); the helper compiles those in :func:`plan` order and skips every kernel this
+    process has claimed (:class:`Claims`).
+    """
     proc = None
     switch = os.environ.get(ENV_SWITCH, "1")
-    if enabled and switch != "0":
-        entries = read_signatures(signatures)
-        if cache_is_cold(entries) and (switch == "force" or idle_core()):
+    entries = plan(read_signatures(signatures), needs) if enabled and switch != "0" else []
+    if entries and cache_is_cold(entries) and (switch == "force" or idle_core()):
+        with tempfile.TemporaryDirectory(prefix="etfflow_claims_") as tmp, Claims(Path(tmp)):
             proc = subprocess.Popen(
-                [sys.executable, "-m", "etfflow.pipeline.warm", "--signatures", str(signatures)],
+                [
+                    sys.executable,
+                    "-m",
+                    "etfflow.pipeline.warm",
+                    "--signatures",
+                    str(signatures),
+                    "--claims",
+                    tmp,
+                    *(a for n in needs or () for a in ("--needs", n)),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-    try:
-        yield proc
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
             try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                yield proc
+            finally:
+                _stop(proc)
+    else:
+        yield None
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _record_child(out: Path) -> None:
@@ -203,13 +304,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--signatures", type=Path, default=SIGNATURES)
     ap.add_argument("--record", action="store_true", help=f"regenerate {SIGNATURES.name}")
     ap.add_argument("--record-to", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--claims", type=Path, help="skip kernels claimed in this folder")
+    ap.add_argument("--needs", action="append", help="module prefix of the needed kernels")
     a = ap.parse_args(argv)
     if a.record_to is not None:
         _record_child(a.record_to)
     elif a.record:
         print(f"{len(record(a.signatures))} kernel signatures written to {a.signatures}")
     else:
-        compile_entries(read_signatures(a.signatures)[::-1])
+        compile_entries(plan(read_signatures(a.signatures), a.needs), a.claims)
 
 
 if __name__ == "__main__":

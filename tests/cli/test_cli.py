@@ -158,7 +158,7 @@ def test_compute_commands_compile_in_a_helper_process_on_a_cold_cache(
     calls: list[str] = []
 
     @contextlib.contextmanager
-    def fake_background_compile():
+    def fake_background_compile(**kw):
         calls.append("start")
         yield object()  # as if a helper had started
         calls.append("stop")

@@ -15,6 +15,7 @@ from etfflow.pipeline.warm import (
     SIGNATURES,
     background_compile,
     parse_signature,
+    plan,
     read_signatures,
     record,
 )
@@ -118,3 +119,79 @@ def test_the_helper_is_stopped_when_the_work_ends(tmp_path, monkeypatch, idle):
     monkeypatch.setenv(ENV_SWITCH, "force")
     with background_compile(signatures=sigs) as helper:
         assert helper is not None
+
+
+def test_the_helper_plan_runs_backwards_over_the_needed_kernels_without_the_market_ones():
+    entries = [
+        ("etfflow.data_samples.kernels", "simulate", "()"),
+        ("etfflow.engine.panel_nb", "a", "()"),
+        ("etfflow.factors.kernels_nb", "b", "()"),
+        ("etfflow.engine.universe", "c", "()"),
+        ("etfflow.backtest.engine_nb", "d", "()"),
+    ]
+    assert [e[1] for e in plan(entries)] == ["d", "c", "b", "a"]
+    needs = ("etfflow.engine.universe", "etfflow.backtest")
+    assert [e[1] for e in plan(entries, needs)] == ["d", "c"]
+    assert [e[1] for e in plan(entries, skip=())] == ["d", "c", "b", "a", "simulate"]
+    assert plan([], needs) == []
+    # the demo's list: the generator's kernels are left to the main process
+    demo = plan(read_signatures())
+    assert demo and not any(m.startswith("etfflow.data_samples") for m, _, _ in demo)
+
+
+CLAIMS_CHILD = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from etfflow.pipeline import warm
+    from etfflow.pipeline.warm import Claims, claim_name, dispatcher, read_signatures
+
+    sigs, claims = sys.argv[1], Path(sys.argv[2])
+    (a_mod, a_name, a_sig), (b_mod, b_name, b_sig) = read_signatures(sigs)
+    with Claims(claims):  # this process claims what it compiles while registered
+        dispatcher(a_mod, a_name).compile(warm.parse_signature(a_sig))
+    dispatcher(b_mod, b_name).compile(warm.parse_signature(b_sig))
+    assert sorted(p.name for p in claims.iterdir()) == [claim_name(a_mod, a_name)]
+    print("ok")
+    """
+)
+
+INDEX_CHILD = textwrap.dedent(
+    """
+    import sys
+    from etfflow.pipeline import warm
+    print(" ".join(str(warm._index_exists(m, q)) for m, q, _ in warm.read_signatures(sys.argv[1])))
+    """
+)
+
+
+def _child(code: str, *args: object, cache: object) -> str:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    r = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], env=env, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout.strip()
+
+
+def test_the_main_process_claims_the_kernels_it_compiles(tmp_path):
+    sigs = tmp_path / "sigs.txt"
+    sigs.write_text("\n".join(_entries("max_drawdown", "pair_starts")) + "\n")
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    assert _child(CLAIMS_CHILD, sigs, claims, cache=tmp_path / "cache") == "ok"
+
+
+def test_the_helper_skips_kernels_the_main_process_claimed(tmp_path):
+    sigs = tmp_path / "sigs.txt"
+    sigs.write_text("\n".join(_entries("max_drawdown", "pair_starts")) + "\n")
+    _, (b_mod, b_name, _) = read_signatures(sigs)
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    (claims / warm.claim_name(b_mod, b_name)).touch()
+    cache = tmp_path / "cache"
+    assert _child(INDEX_CHILD, sigs, cache=cache) == "False False"
+    helper = "from etfflow.pipeline.warm import main; import sys; main(sys.argv[1:])"
+    _child(helper, "--signatures", sigs, "--claims", claims, cache=cache)
+    # the unclaimed kernel was compiled into the cache, the claimed one left alone
+    assert _child(INDEX_CHILD, sigs, cache=cache) == "True False"
