@@ -40,7 +40,7 @@ from typer.core import TyperGroup
 
 from etfflow._common import Progress as ProgressFn
 from etfflow.exceptions import EtfflowError
-from etfflow.pipeline.warm import background_compile
+from etfflow.pipeline.warm import background_compile, first_run
 
 try:  # typer vendors click since 0.2x; older typers use the click package
     from typer._click import Context
@@ -151,9 +151,18 @@ def compute_session(needs: Sequence[str] | None = None) -> Iterator[ProgressFn]:
     """:func:`progress_bar` for a command that runs numba kernels: on a first run (cold kernel
     cache) a second process compiles kernels meanwhile (:mod:`etfflow.pipeline.warm`);
     ``needs``: module prefixes of the kernels the command runs (default: the demo's)."""
+    cold = first_run(needs)
     with background_compile(needs=needs) as helper:
         if helper is not None:
-            err_console.print("first run: compiling the numba kernels (in two processes)")
+            err_console.print(
+                "first run: compiling the numba kernels once, in two processes "
+                "(later runs load them from the cache)"
+            )
+        elif cold:
+            err_console.print(
+                "first run: compiling the numba kernels once, in this process: no idle core "
+                "for a helper (later runs load them from the cache)"
+            )
         with progress_bar() as progress:
             yield progress
 

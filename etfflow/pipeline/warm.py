@@ -105,6 +105,11 @@ def cache_is_cold(entries: Sequence[Entry]) -> bool:
     return not (_index_exists(*first[:2]) and _index_exists(*last[:2]))
 
 
+def first_run(needs: Sequence[str] | None = None, signatures: str | Path = SIGNATURES) -> bool:
+    """Whether the kernels a command needs are not in numba's cache yet (a first run)."""
+    return cache_is_cold(plan(read_signatures(signatures), needs))
+
+
 def idle_core() -> bool:
     """A core is free for the helper: 2+ usable CPUs and a 1-minute load below CPUs - 0.5.
 

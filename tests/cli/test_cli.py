@@ -169,3 +169,29 @@ def test_compute_commands_compile_in_a_helper_process_on_a_cold_cache(
     assert r.exit_code == 0, r.output
     assert calls == ["start", "stop"]
     assert "first run: compiling the numba kernels" in r.stderr
+
+
+def test_a_cold_cache_without_a_helper_still_says_it_is_a_first_run(
+    demo_run, tmp_path, monkeypatch
+):
+    """A busy machine gets no helper, but the user is told why this run is slow; a warm cache
+    says nothing."""
+    import contextlib
+
+    import etfflow.cli._ui as ui
+
+    @contextlib.contextmanager
+    def no_helper(**kw):
+        yield None
+
+    monkeypatch.setattr(ui, "background_compile", no_helper)
+    store = tmp_path / "s.duckdb"
+    args = ["penetrate", str(demo_run.market), "--store", str(store)]
+    monkeypatch.setattr(ui, "first_run", lambda needs=None: True)
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "first run: compiling the numba kernels once, in this process" in r.stderr
+    monkeypatch.setattr(ui, "first_run", lambda needs=None: False)
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "first run" not in r.stderr

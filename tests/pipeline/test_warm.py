@@ -195,3 +195,19 @@ def test_the_helper_skips_kernels_the_main_process_claimed(tmp_path):
     _child(helper, "--signatures", sigs, "--claims", claims, cache=cache)
     # the unclaimed kernel was compiled into the cache, the claimed one left alone
     assert _child(INDEX_CHILD, sigs, cache=cache) == "True False"
+
+
+def test_first_run_reads_the_cache_of_the_needed_kernels(tmp_path):
+    code = textwrap.dedent(
+        """
+        import sys
+        from etfflow.pipeline import warm
+        sigs = sys.argv[1]
+        before = warm.first_run(signatures=sigs)
+        warm.compile_entries(warm.read_signatures(sigs))
+        print(before, warm.first_run(signatures=sigs))
+        """
+    )
+    sigs = tmp_path / "sigs.txt"
+    sigs.write_text("\n".join(_entries("max_drawdown", "pair_starts")) + "\n")
+    assert _child(code, sigs, cache=tmp_path / "cache") == "True False"
