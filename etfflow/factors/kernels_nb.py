@@ -45,10 +45,12 @@ Layout: time is the outer loop and the columns of a block the contiguous inner l
 per-column state lives in small arrays and LLVM vectorises the update across stocks. Beta /
 corr / residual update their state in two passes per row because one fused loop over 21
 arrays exceeds LLVM's runtime alias-check budget and is left scalar. Specialisations: the
-block kernels take their statistic as an argument (one compile per family), ``j0`` is always
-a loop value, and the public wrappers pass every input panel as a read-only C-contiguous
-float64 view (see :func:`etfflow.factors.kernels._apply`), so one demo run compiles one
-specialisation of each kernel it uses.
+pair family's block kernels take their statistic as a run-time int64 argument (one compile
+for beta, corr and residual; a literal constant would specialise them per statistic), the
+sum and moment families as a constant (their vectorised inner loops stay branch-free),
+``j0`` is always a loop value, and the public wrappers pass every input panel as a read-only
+C-contiguous float64 view (see :func:`etfflow.factors.kernels._apply`), so one demo run
+compiles one specialisation of each kernel it uses.
 """
 
 from __future__ import annotations
@@ -90,7 +92,9 @@ _REBUILD_WINDOWS = 16
 _REBUILD_MIN_ROWS = 256
 _INF = np.inf
 
-# statistic selectors inside a family (compile-time constants of the wrappers)
+# statistic selectors inside a family: compile-time constants for the one-series families (a
+# branch-free, vectorised inner loop per statistic), np.int64 run-time values for the pair
+# family (scalar code either way: one compile for beta, corr and residual)
 _SUM, _MEAN = 0, 1
 _STD, _ZSCORE = 0, 1
 _BETA, _CORR, _RESIDUAL = 0, 1, 2
@@ -654,19 +658,19 @@ def rolling_slope_nb(y, out, window, minp, block, part=0, nparts=1):
 @njit(**_JIT)
 def rolling_beta_nb(y, x, out, window, minp, block, part=0, nparts=1):
     """2-D rolling beta of y on x; twin :func:`etfflow.factors.kernels_ref.rolling_beta`."""
-    return _pair_nb(y, x, out, window, minp, block, part, nparts, _BETA)
+    return _pair_nb(y, x, out, window, minp, block, part, nparts, np.int64(_BETA))
 
 
 @njit(**_JIT)
 def rolling_corr_nb(x, y, out, window, minp, block, part=0, nparts=1):
     """2-D rolling correlation; reference twin :func:`etfflow.factors.kernels_ref.rolling_corr`."""
-    return _pair_nb(y, x, out, window, minp, block, part, nparts, _CORR)
+    return _pair_nb(y, x, out, window, minp, block, part, nparts, np.int64(_CORR))
 
 
 @njit(**_JIT)
 def rolling_residual_nb(y, x, out, window, minp, block, part=0, nparts=1):
     """2-D rolling OLS residual; twin :func:`etfflow.factors.kernels_ref.rolling_residual`."""
-    return _pair_nb(y, x, out, window, minp, block, part, nparts, _RESIDUAL)
+    return _pair_nb(y, x, out, window, minp, block, part, nparts, np.int64(_RESIDUAL))
 
 
 # --------------------------------------------------------------------------- 1-D kernels
@@ -720,7 +724,7 @@ def rolling_slope_1d_nb(y, window, minp):
 def rolling_beta_1d_nb(y, x, window, minp):
     """Rolling OLS beta of one series on another."""
     out = np.empty(y.shape[0])
-    _pair_nb(_col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, _BETA)
+    _pair_nb(_col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, np.int64(_BETA))
     return out
 
 
@@ -728,7 +732,7 @@ def rolling_beta_1d_nb(y, x, window, minp):
 def rolling_corr_1d_nb(x, y, window, minp):
     """Rolling Pearson correlation of two series."""
     out = np.empty(y.shape[0])
-    _pair_nb(_col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, _CORR)
+    _pair_nb(_col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, np.int64(_CORR))
     return out
 
 
@@ -736,5 +740,7 @@ def rolling_corr_1d_nb(x, y, window, minp):
 def rolling_residual_1d_nb(y, x, window, minp):
     """Rolling OLS residual of one series on another."""
     out = np.empty(y.shape[0])
-    _pair_nb(_col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, _RESIDUAL)
+    _pair_nb(
+        _col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, np.int64(_RESIDUAL)
+    )
     return out
