@@ -74,7 +74,13 @@ def penetrate_cmd(
         bool | None, typer.Option("--enhanced/--plain", help="Only enhanced / only plain ETFs.")
     ] = None,
     mode: Annotated[str, typer.Option(help="pcf (daily baskets) or weights (snapshots).")] = "pcf",
-    valuation: Annotated[str, typer.Option(help="nav (S·N·w) or basket (q·S/U·close).")] = "nav",
+    valuation: Annotated[
+        str,
+        typer.Option(
+            help="nav (S·N·w) or basket (q·S/U·close; leaves out, and names, the ETFs whose "
+            "etfs.creation_unit U is null)."
+        ),
+    ] = "nav",
     store: Annotated[Path, typer.Option(help="DuckDB result store.", dir_okay=False)] = Path(
         DEFAULT_STORE
     ),
