@@ -115,7 +115,8 @@ def _without_unit(frames: dict[str, pl.DataFrame], pool: Pool) -> tuple[Pool, li
             hint="use valuation 'nav' (it needs no creation unit), or give the units "
             "(etfflow import tushare --creation-units FILE, or etfflow import pcf)",
         )
-    kept = tuple(c for c in chosen["etf_code"].to_list() if c not in set(missing))
+    gone = set(missing)
+    kept = tuple(c for c in chosen["etf_code"].to_list() if c not in gone)
     narrowed = Pool(pool.categories, kept, pool.enhanced, pool.predicate, pool.split, pool.label)
     days = int(frames["etf_daily"]["etf_code"].cast(pl.String).is_in(missing).sum())
     return narrowed, missing, days
