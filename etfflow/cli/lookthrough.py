@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from etfflow.cli._ui import CheckOption, compute_session, console, coverage_table, print_table
-from etfflow.engine.lookthrough import LookThrough, Mode, Valuation
+from etfflow.engine.lookthrough import LookThrough, Mode, Valuation, unit_note
 from etfflow.engine.pools import POOL_NAMES, Pool
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
 from etfflow.pipeline.runs import run_lookthrough
@@ -60,6 +60,8 @@ def print_summary(result: LookThrough) -> None:
     }
     if skipped:
         console.print("counted, not used: " + ", ".join(f"{k}={v:,}" for k, v in skipped.items()))
+    if note := unit_note(d):
+        console.print(escape(note))
 
 
 def penetrate_cmd(
@@ -72,7 +74,13 @@ def penetrate_cmd(
         bool | None, typer.Option("--enhanced/--plain", help="Only enhanced / only plain ETFs.")
     ] = None,
     mode: Annotated[str, typer.Option(help="pcf (daily baskets) or weights (snapshots).")] = "pcf",
-    valuation: Annotated[str, typer.Option(help="nav (S·N·w) or basket (q·S/U·close).")] = "nav",
+    valuation: Annotated[
+        str,
+        typer.Option(
+            help="nav (S·N·w) or basket (q·S/U·close; leaves out, and names, the ETFs whose "
+            "etfs.creation_unit U is null)."
+        ),
+    ] = "nav",
     store: Annotated[Path, typer.Option(help="DuckDB result store.", dir_okay=False)] = Path(
         DEFAULT_STORE
     ),

@@ -51,7 +51,7 @@ RULES: dict[str, Rule] = _catalogue(
     Rule("negative", E, "negative value",
          "prices, money, shares, quantities and weights must be >= 0"),
     Rule("non_positive", E, "value must be > 0",
-         "the creation unit (fund shares per basket) is divided by"),
+         "the creation unit (fund shares per basket) is divided by: write null when unknown"),
     Rule("non_finite", E, "NaN or infinite value",
          "write null for a missing optional value, never NaN or inf"),
     Rule("invalid_value", E, "value not in ({allowed})", "use one of {allowed}"),

@@ -27,7 +27,8 @@ def lookthrough_reference(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Stock table and industry level-1 table of the look-through, by loops.
 
-    ``tables`` maps table names to DataFrames; ``etf_codes`` is the pool (None = all ETFs);
+    ``tables`` maps table names to DataFrames; ``etf_codes`` is the pool (None = all ETFs;
+    with ``valuation="basket"`` an ETF whose ``creation_unit`` is null takes no part);
     ``members`` (``(date, etf_code)`` pairs), when given, keeps only those ETF-days (a
     time-varying pool; the previous shares still come from the ETF's previous row).
     Returns ``(stocks, industry_l1)`` with the columns of the fast path's tables.
@@ -75,6 +76,8 @@ def lookthrough_reference(
     industry = _industry_lookup(tables["stock_industry"])
 
     for etf in sorted(pool):
+        if valuation == "basket" and unit[etf] is None:
+            continue  # unknown creation unit: left out of the basket valuation
         rows = rows_by_etf.get(etf, [])
         for i, (t, s_t, n_t) in enumerate(rows):
             s_prev = rows[i - 1][1] if i > 0 else 0.0

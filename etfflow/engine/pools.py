@@ -187,7 +187,9 @@ class Pool:
     enhanced
         Keep only enhanced (True) or only plain index (False) ETFs.
     predicate
-        Any boolean Polars expression over the ``etfs`` columns.
+        Any boolean Polars expression over the ``etfs`` columns; a row where it is null
+        is left out (``pl.col("creation_unit") >= 1e6`` leaves out the ETFs whose unit is
+        unknown).
     split
         Makes the pool change over time: on each day, the ETFs of the pool the other
         criteria select that the :class:`Split` keeps (applied by the look-through).

@@ -153,11 +153,13 @@ ETFS = TableSpec(
         C("category", S, checks=(isin(ETF_CATEGORIES),)),
         C("index_code", S),
         C("is_enhanced", B),
-        C("creation_unit", F, checks=(gt0(),)),
+        C("creation_unit", F, nullable=True, checks=(gt0(),)),
         C("list_date", D),
         opt("delist_date", D, checks=(not_before("list_date", "delist_before_list"),)),
     ),
-    doc="equity ETFs; category in broad, sector, style; creation_unit in fund shares",
+    doc="equity ETFs; category in broad, sector, style; creation_unit in fund shares per "
+    "creation unit, null = unknown (the ETF is left out of the PCF look-through at basket "
+    "valuation, the only computation that divides by it)",
 )
 ETF_DAILY = TableSpec(
     "etf_daily",

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from etfflow.engine.loading import open_dataset
-from etfflow.engine.lookthrough import penetrate
+from etfflow.engine.lookthrough import penetrate, unit_note
 from etfflow.engine.lookthrough.common import null_as_nan
 from etfflow.engine.lookthrough.pcf import ChunkBuffers
 from etfflow.engine.lookthrough_ref import lookthrough_reference
@@ -259,20 +259,95 @@ def market_and_pool(draw):
     return tables, subset, draw(st.booleans())
 
 
+def _null_units(tables: dict[str, pl.DataFrame], codes: list[str]) -> dict[str, pl.DataFrame]:
+    """The market with ``etfs.creation_unit`` null (unknown) for ``codes``."""
+    e = tables["etfs"]
+    unit = pl.when(pl.col("etf_code").is_in(codes)).then(None).otherwise(pl.col("creation_unit"))
+    return {**tables, "etfs": e.with_columns(unit.cast(pl.Float64).alias("creation_unit"))}
+
+
+def _without_etfs(tables: dict[str, pl.DataFrame], codes: list[str]) -> dict[str, pl.DataFrame]:
+    """The market without the ETFs ``codes``: no ``etfs``, ``etf_daily``, basket or own
+    snapshot row of theirs."""
+    gone = pl.col("etf_code").is_in(codes).fill_null(False)
+    return {
+        k: df.filter(~gone) if k in ("etfs", "etf_daily", "etf_pcf", "holding_weights") else df
+        for k, df in tables.items()
+    }
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(market_and_pool(), st.sampled_from(["nav", "basket"]), st.integers(1, 4))
-def test_pcf_matches_reference(mp, valuation, chunk_days):
+@given(market_and_pool(), st.sampled_from(["nav", "basket"]), st.integers(1, 4), st.data())
+def test_pcf_matches_reference(mp, valuation, chunk_days, data):
     tables, pool_codes, categorical = mp
-    fast = _run(
-        tables,
-        categorical=categorical,
-        pool_codes=pool_codes,
-        mode="pcf",
-        valuation=valuation,
-        chunk_days=chunk_days,
-    )
+    etfs = tables["etfs"]["etf_code"].to_list()
+    unitless = data.draw(st.lists(st.sampled_from(etfs), unique=True), label="unitless")
+    tables = _null_units(tables, unitless)
+    kw = {"mode": "pcf", "valuation": valuation, "chunk_days": chunk_days}
+    if valuation == "basket" and set(pool_codes or etfs) <= set(unitless):
+        with pytest.raises(DataContractError, match=r"creation unit.*null"):
+            _run(tables, categorical=categorical, pool_codes=pool_codes, **kw)
+        return
+    fast = _run(tables, categorical=categorical, pool_codes=pool_codes, **kw)
     ref = lookthrough_reference(tables, etf_codes=pool_codes, mode="pcf", valuation=valuation)
     _compare(fast, *ref)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(markets(), st.data())
+def test_an_etf_without_creation_unit(tables, data):
+    """Null units: basket valuation equals the market without those ETFs (to 1e-12) and names
+    them with their ETF-days; NAV valuation and the weights mode are bit-identical."""
+    etfs = tables["etfs"]["etf_code"].to_list()
+    gone = data.draw(st.lists(st.sampled_from(etfs), min_size=1, unique=True), label="unitless")
+    nulled = _null_units(tables, gone)
+    for mode, valuation in (("pcf", "nav"), ("weights", "nav")):
+        a = _run(tables, categorical=True, pool_codes=None, mode=mode, valuation=valuation)
+        b = _run(nulled, categorical=True, pool_codes=None, mode=mode, valuation=valuation)
+        for x, y in ((a.stocks, b.stocks), (a.groups, b.groups), (a.coverage, b.coverage)):
+            assert_frame_equal(x, y)
+        assert b.diagnostics["etfs_without_creation_unit"] == []
+    if len(gone) == len(etfs):
+        with pytest.raises(DataContractError, match=r"null \(unknown\) for every ETF"):
+            _run(nulled, categorical=True, pool_codes=None, mode="pcf", valuation="basket")
+        return
+    got = _run(nulled, categorical=True, pool_codes=None, mode="pcf", valuation="basket")
+    want = _run(
+        _without_etfs(tables, gone),
+        categorical=True,
+        pool_codes=None,
+        mode="pcf",
+        valuation="basket",
+    )
+    for x, y in ((got.stocks, want.stocks), (got.groups, want.groups)):
+        assert_frame_equal(x, y, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
+    assert_frame_equal(got.coverage, want.coverage, check_exact=False, rel_tol=1e-12)
+    d = got.diagnostics
+    assert d["etfs_without_creation_unit"] == sorted(gone)
+    in_daily = tables["etf_daily"]["etf_code"].is_in(gone)
+    assert d["etf_days_without_creation_unit"] == int(in_daily.sum())
+    assert d["pool_etfs"] == len(etfs) - len(gone)
+    assert got.params["pool"]["label"] == "all"
+
+
+def test_unit_note_names_the_etfs_and_their_days(hand_ds, tmp_path):
+    """Y's unit unknown: basket valuation leaves it out (a pool naming only Y is an error),
+    NAV valuation keeps it; the note names Y and its two ETF-days."""
+    t = _null_units(hand_market(), [Y])
+    ds = open_dataset(write_market(t, tmp_path / "m", categorical=False))
+    lt = penetrate(ds, valuation="basket")
+    note = unit_note(lt.diagnostics)
+    assert note is not None and "1 ETFs, 2 ETF-days: 510500.SH" in note
+    a = _row(lt.stocks, D1, "code", A)
+    assert a["n_etf"] == 1 and a["mv_passive"] == pytest.approx(1e6 / 1000 * 100 * 10.0)
+    assert unit_note(penetrate(ds).diagnostics) is None
+    assert _row(penetrate(ds).stocks, D1, "code", A)["n_etf"] == 2
+    with pytest.raises(DataContractError, match=r"(?s)creation_unit.*510500\.SH.*valuation 'nav'"):
+        penetrate(ds, pool=Pool.codes([Y]), valuation="basket")
+    many = {"etfs_without_creation_unit": [f"51{i:04d}.SH" for i in range(10)]}
+    note = unit_note({**many, "etf_days_without_creation_unit": 12345})
+    assert note is not None and "10 ETFs, 12,345 ETF-days" in note
+    assert "510007.SH, ..." in note and "510008.SH" not in note
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -782,7 +857,7 @@ _SIGNATURES_CHILD = """
 import json, sys
 from numba.core.registry import CPUDispatcher
 from etfflow.engine.loading import open_dataset
-from etfflow.engine.lookthrough import penetrate
+from etfflow.engine.lookthrough import penetrate, unit_note
 
 for root in sys.argv[1:]:
     ds = open_dataset(root)

@@ -255,3 +255,40 @@ def test_split_on_short_calendars():
     m = pl.DataFrame(schema={"date": pl.Date, "etf_code": pl.String, "hhi": pl.Float64})
     for dates in ([], [dt.date(2024, 1, 31)]):
         assert split_members(m, Split("concentration", "high"), dates).height == 0
+
+
+@settings(max_examples=examples(15), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(markets(max_days=30), st.sampled_from(["concentration:high", "aum:low"]), st.data())
+def test_split_pool_at_basket_valuation_without_creation_units(tables, name, data):
+    """Basket valuation of a split pool with some ETFs' units null equals the split pool of
+    the market without those ETFs: they take no part in the split decisions either."""
+    from tests.engine.test_lookthrough import _null_units, _without_etfs
+
+    codes = tables["etfs"]["etf_code"].to_list()
+    gone = data.draw(st.lists(st.sampled_from(codes), min_size=1, max_size=len(codes) - 1,
+                              unique=True)) if len(codes) > 1 else []  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        got = penetrate(_open(_null_units(tables, gone), tmp), pool=name, valuation="basket")
+    with tempfile.TemporaryDirectory() as tmp:
+        want = penetrate(_open(_without_etfs(tables, gone), tmp), pool=name, valuation="basket")
+    for a, b in ((got.stocks, want.stocks), (got.groups, want.groups)):
+        assert_frame_equal(a, b, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
+    assert got.diagnostics["etfs_without_creation_unit"] == sorted(gone)
+    assert got.diagnostics["pool_member_days"] == want.diagnostics["pool_member_days"]
+
+
+def test_a_predicate_on_a_null_creation_unit_leaves_the_etf_out():
+    """``creation_unit`` null (unknown) satisfies no comparison: such a pool leaves it out."""
+    etfs = pl.DataFrame(
+        {
+            "etf_code": ["510300.SH", "510500.SH", "159919.SZ"],
+            "category": ["broad"] * 3,
+            "index_code": ["000300.SH", "000905.SH", "000300.SH"],
+            "is_enhanced": [False] * 3,
+            "creation_unit": [900_000.0, None, 1_000_000.0],
+        }
+    )
+    big = Pool.where(pl.col("creation_unit") >= 9e5, name="big_units").select(etfs)
+    assert big["etf_code"].to_list() == ["510300.SH", "159919.SZ"]
+    known = Pool.where(pl.col("creation_unit").is_not_null(), name="known").select(etfs)
+    assert known.height == 2 and Pool.all().select(etfs).height == 3

@@ -37,6 +37,11 @@ from etfflow.engine.adapters.tushare.convert import (
     stock_industry_table,
     stocks_table,
 )
+from etfflow.engine.adapters.tushare.convert_etfs import (
+    KEPT_UNIT_SOURCE,
+    NO_UNIT_COUNT,
+    UNITLESS_DAYS_COUNT,
+)
 from etfflow.engine.adapters.tushare.raw import raw_file
 from etfflow.engine.loading import open_dataset
 from etfflow.engine.lookthrough import penetrate
@@ -245,15 +250,15 @@ def test_etf_daily_pcf_and_weight_units(tmp_path: Path) -> None:
         ),
     }
     counts: dict[str, int] = {}
-    ed = etf_daily_table(raw, etfs, counts, no_unit=["512000.SH"])
+    ed = etf_daily_table(raw, etfs, counts, no_unit=["510300.SH"])  # kept, counted
     assert ed.rows() == [
         (D(2024, 1, 2), "159919.SZ", 1.0e9, 4.0, 3.99, 0.0),
         (D(2024, 1, 2), "510300.SH", 3.0e9, 4.0, 4.01, 5.0e9),
         (D(2024, 1, 3), "510300.SH", 3.0e9, 4.0, 4.02, None),  # fund_daily not fetched
     ]
     assert counts == {
-        "etf_share_size: rows of other ETFs not in etfs (left out)": 1,
-        "etf_share_size: ETF-days of ETFs without a creation unit (left out)": 1,
+        "etf_share_size: rows of other ETFs not in etfs (left out)": 2,
+        "etf_daily: ETF-days of ETFs without a creation unit (kept)": 2,
         "etf_daily: ETF-days without a fund_daily row (not traded: amount 0)": 1,
         "etf_daily: ETF-days of days fund_daily was not fetched for (amount null)": 1,
         "fund_daily: rows of funds not in etfs (LOFs, other funds; left out)": 1,
@@ -789,9 +794,12 @@ def _same_etfs(market: Path, out: Path) -> None:
         _close(x.sort(keys), y.select(x.columns).sort(keys), t)
 
 
-def test_etfs_without_a_creation_unit_are_named_and_counted(
+def test_etfs_without_a_creation_unit_are_kept_named_and_counted(
     raw: Path, market: Path, tmp_path: Path
 ) -> None:
+    """No Shanghai unit: the Shanghai ETFs stay in etfs (null unit), etf_daily and etf_pcf;
+    the weights and NAV-valued PCF look-throughs equal the original's, basket valuation
+    leaves them out and names them."""
     bare = _without_sh_units(raw, tmp_path)
     sh = _sh_units(market)
     out = tmp_path / "data"
@@ -800,18 +808,53 @@ def test_etfs_without_a_creation_unit_are_named_and_counted(
     assert r.exit_code == 0, r.output
     size = strs(open_dataset(market).frame("etf_daily").collect())
     n_days = size.filter(pl.col("etf_code").is_in(sh["etf_code"].implode())).height
-    assert f"etfs.creation_unit: {sh.height} ETFs ({n_days} ETF-days of etf_share_size)" in (
-        r.stdout.replace("\n", "")
-    )
+    line = r.stdout.replace("\n", "")
+    assert f"etfs.creation_unit: {sh.height} ETFs ({n_days} ETF-days of etf_share_size)" in line
+    assert "kept with a null unit for the weights mode" in line
+    assert "left out of the PCF mode at basket valuation" in line
     assert sh["etf_code"][0] in r.stdout and "--creation-units" in r.stdout
     s = import_tushare(bare, tmp_path / "again")
-    key = "etfs: ETFs without a creation unit (etf_bs_*_detail, pcf_header, --creation-units) "
-    assert s.counts[key + "left out"] == sh.height
-    assert s.counts["etf_share_size: ETF-days of ETFs without a creation unit (left out)"] == (
-        n_days
+    assert s.counts[NO_UNIT_COUNT] == sh.height
+    assert s.counts[UNITLESS_DAYS_COUNT] == n_days
+    assert "etf_share_size: rows of other ETFs not in etfs (left out)" not in s.counts
+    a, b = open_dataset(market), open_dataset(out)
+    assert validate(b).ok
+    etfs = strs(b.frame("etfs").collect())
+    assert etfs.filter(pl.col("creation_unit").is_null())["etf_code"].sort().equals(sh["etf_code"])
+    nulled = strs(a.frame("etfs").collect()).with_columns(
+        pl.when(pl.col("etf_code").is_in(sh["etf_code"].implode()))
+        .then(None)
+        .otherwise(pl.col("creation_unit"))
+        .alias("creation_unit")
     )
-    etfs = strs(open_dataset(out).frame("etfs").collect())
-    assert not etfs["etf_code"].str.ends_with(".SH").any()
+    _close(nulled.sort("etf_code"), etfs.select(nulled.columns).sort("etf_code"), "etfs")
+    for t in ("etf_daily", "etf_pcf"):
+        x, y = strs(a.frame(t).collect()), strs(b.frame(t).collect())
+        keys = list(TABLES[t].key)
+        _close(x.sort(keys), y.select(x.columns).sort(keys), t)
+    for mode in ("weights", "pcf"):
+        _close(penetrate(a, mode=mode).stocks, penetrate(b, mode=mode).stocks, mode)  # type: ignore[arg-type]
+    basket = penetrate(b, valuation="basket")
+    assert basket.diagnostics["etfs_without_creation_unit"] == sh["etf_code"].to_list()
+    assert basket.diagnostics["etf_days_without_creation_unit"] == n_days
+
+
+def test_a_reimport_keeps_the_units_an_earlier_import_found(
+    raw: Path, market: Path, tmp_path: Path
+) -> None:
+    """Units given once (--creation-units) survive a re-import without them: the dataset's
+    own etfs fills the gap (counted), never a null over a known unit."""
+    bare = _without_sh_units(raw, tmp_path)
+    sh = _sh_units(market)
+    f = tmp_path / "units.csv"
+    rows = [f"{c},{u:.0f}" for c, _, u in sh.iter_rows()]
+    f.write_text("ts_code,creation_unit\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "data"
+    import_tushare(bare, out, creation_units=f)
+    s = import_tushare(bare, out)
+    assert s.counts[f"etfs: creation units taken from {KEPT_UNIT_SOURCE}"] == sh.height
+    assert NO_UNIT_COUNT not in s.counts and s.not_provided == ()
+    _same_etfs(market, out)
 
 
 @pytest.mark.parametrize("form", ["file", "year folder"])

@@ -407,6 +407,22 @@ ERROR_CASES = [
         ["512880.SH"],
     ),
     (
+        "negative-creation-unit",  # null is allowed (unknown), a value must still be > 0
+        setv("etfs", "creation_unit", -900000.0, etf_code="512880.SH"),
+        "etfs",
+        "creation_unit",
+        "non_positive",
+        ["512880.SH", "-900000"],
+    ),
+    (
+        "nan-creation-unit",
+        setv("etfs", "creation_unit", float("nan"), etf_code="512880.SH"),
+        "etfs",
+        "creation_unit",
+        "non_finite",
+        ["512880.SH"],
+    ),
+    (
         "etf-weights-sum",
         setv("holding_weights", "weight", 0.6, code="000001.SZ"),
         "holding_weights",
@@ -670,6 +686,21 @@ def test_each_rule_has_a_failing_example(
     assert row.height == 1 and row["count"][0] >= 1 and row["severity"][0] == "error"
     with pytest.raises(ValidationError):
         report.raise_for_errors()
+
+
+@pytest.mark.parametrize("codes", ["string", "categorical"])
+def test_null_creation_unit_is_valid(make_dataset, codes: str) -> None:
+    """``etfs.creation_unit`` null means unknown (weights look-through only): no error, no
+    warning; a null in another required column of ``etfs`` still is one."""
+
+    def unknown_units(f: Frames) -> None:
+        f["etfs"] = f["etfs"].with_columns(pl.lit(None, pl.Float64).alias("creation_unit"))
+
+    report = run(make_dataset, unknown_units, codes=codes)
+    assert report.ok and report.errors == [] and report.warnings == []
+    bad = run(make_dataset, setv("etfs", "name", None, etf_code="512880.SH"), codes=codes)
+    assert find(bad, "etfs", "null_value", "name").n_rows == 1
+    assert TABLES["etfs"].column("creation_unit").rules == ("non_positive", "non_finite")
 
 
 def test_counts_every_offending_row(make_dataset) -> None:

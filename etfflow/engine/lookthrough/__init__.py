@@ -32,6 +32,9 @@ docs/methodology.md#7-choices-where-the-reports-are-silent):
   a day compares with its last known shares rather than with zero.
 - Weights mode: an ETF's own snapshot (``etf_code`` set) wins over its index's snapshot
   (``etf_code`` null, ``index_code`` set).
+- An ETF whose ``etfs.creation_unit`` is null (unknown) is left out of the PCF look-through
+  at basket valuation (``q·S/U·close`` divides by it), named and counted in ``diagnostics``;
+  NAV valuation (``S·N·w``, ``w`` the basket's value shares) and the weights mode keep it.
 
 Modules: :mod:`~etfflow.engine.lookthrough.api` (:func:`penetrate`, :class:`LookThrough`),
 :mod:`~etfflow.engine.lookthrough.pcf` and :mod:`~etfflow.engine.lookthrough.weights` (the two
@@ -44,7 +47,13 @@ modes), :mod:`~etfflow.engine.lookthrough.tables` (output tables, :func:`coverag
 from __future__ import annotations
 
 from etfflow._common import Progress
-from etfflow.engine.lookthrough.api import DEFAULT_CHUNK_DAYS, LookThrough, Mode, penetrate
+from etfflow.engine.lookthrough.api import (
+    DEFAULT_CHUNK_DAYS,
+    LookThrough,
+    Mode,
+    penetrate,
+    unit_note,
+)
 from etfflow.engine.lookthrough.pcf import Valuation
 from etfflow.engine.lookthrough.tables import COVERAGE_METRICS, coverage_stats
 from etfflow.engine.lookthrough.weights import WEIGHTS_BLOCK_DAYS
@@ -62,4 +71,5 @@ __all__ = [
     "coverage_stats",
     "look_through",
     "penetrate",
+    "unit_note",
 ]

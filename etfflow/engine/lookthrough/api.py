@@ -89,6 +89,53 @@ def _read(ds: Dataset, mode: Mode) -> dict[str, pl.DataFrame]:
     return dict(zip(lazy, pl.collect_all(list(lazy.values()), engine="in-memory"), strict=True))
 
 
+#: Codes of the ETFs left out for want of a creation unit shown in a note (all are counted).
+SHOWN_CODES = 8
+
+
+def _without_unit(frames: dict[str, pl.DataFrame], pool: Pool) -> tuple[Pool, list[str], int]:
+    """Basket valuation divides by ``etfs.creation_unit``: the pool without its ETFs whose
+    unit is null (unknown), their codes and their ``etf_daily`` rows (ETF-days).
+
+    The pool keeps its other criteria and its label; the ETFs left out take no part at all,
+    as if they were not in the dataset. Raises when no ETF of the pool has a unit."""
+    chosen = pool.select(frames["etfs"])
+    missing = chosen.filter(pl.col("creation_unit").is_null())["etf_code"].sort().to_list()
+    if not missing:
+        return pool, [], 0
+    if len(missing) == chosen.height:
+        raise DataContractError(
+            f"valuation 'basket' divides by the creation unit, which is null (unknown) for "
+            f"every ETF of pool {pool.label!r}",
+            table="etfs",
+            column="creation_unit",
+            rule="null_value",
+            examples=chosen.select("etf_code", "name", "creation_unit").head(5),
+            n_rows=chosen.height,
+            hint="use valuation 'nav' (it needs no creation unit), or give the units "
+            "(etfflow import tushare --creation-units FILE, or etfflow import pcf)",
+        )
+    gone = set(missing)
+    kept = tuple(c for c in chosen["etf_code"].to_list() if c not in gone)
+    narrowed = Pool(pool.categories, kept, pool.enhanced, pool.predicate, pool.split, pool.label)
+    days = int(frames["etf_daily"]["etf_code"].cast(pl.String).is_in(missing).sum())
+    return narrowed, missing, days
+
+
+def unit_note(diagnostics: dict) -> str | None:
+    """The note on the ETFs a basket-valued PCF look-through left out for want of a creation
+    unit (None when it left out none)."""
+    codes = diagnostics.get("etfs_without_creation_unit") or []
+    if not codes:
+        return None
+    shown = ", ".join(codes[:SHOWN_CODES]) + (", ..." if len(codes) > SHOWN_CODES else "")
+    return (
+        f"left out of the PCF look-through (valuation basket divides by etfs.creation_unit, "
+        f"which is null): {len(codes)} ETFs, "
+        f"{diagnostics['etf_days_without_creation_unit']:,} ETF-days: {shown}"
+    )
+
+
 def _minor_faults() -> int:
     """Minor page faults of the process so far (all threads; 0 where ``resource`` is missing)."""
     if resource is None:
@@ -159,7 +206,11 @@ def penetrate(
     valuation
         ``"nav"``: ``h = S·N·w``; ``"basket"``: ``h = q·S/U·close`` (PCF only;
         docs/methodology.md#24-valuation).
-        Both agree when ``N·U`` equals the basket value.
+        Both agree when ``N·U`` equals the basket value. ``"basket"`` leaves out the pool's
+        ETFs whose ``etfs.creation_unit`` ``U`` is null (unknown), as if they were not in the
+        dataset: ``diagnostics["etfs_without_creation_unit"]`` lists them and
+        ``diagnostics["etf_days_without_creation_unit"]`` counts their ``etf_daily`` rows
+        (:func:`unit_note`). ``"nav"`` and the weights mode do not use ``U`` and keep them.
     chunk_days
         Trading days of baskets read at a time (PCF; bounds memory).
     progress
@@ -186,7 +237,8 @@ def penetrate(
     Raises
     ------
     DataContractError
-        When a required table is missing or a row cannot be placed on the calendar.
+        When a required table is missing or a row cannot be placed on the calendar; with
+        valuation ``"basket"``, when no ETF of the pool has a creation unit.
     """
     pool = Pool.of(pool)
     if chunk_days < 1:
@@ -214,8 +266,11 @@ def penetrate(
         stages.lap("numba_setup")
         frames = reading.result()
         stages.lap("read")
+        run_pool, no_unit, no_unit_days = pool, list[str](), 0
+        if mode == "pcf" and valuation == "basket":
+            run_pool, no_unit, no_unit_days = _without_unit(frames, pool)
         if mode == "weights":  # snapshot columns to arrays meanwhile
-            _, etf_codes, index_codes = pool_etfs(frames["etfs"], pool)
+            _, etf_codes, index_codes = pool_etfs(frames["etfs"], run_pool)
             stock_codes = sorted(frames["stocks"]["code"].cast(pl.String).to_list())
             weights_future = background.submit(
                 weight_columns,
@@ -232,7 +287,7 @@ def penetrate(
         stages.lap("stock_panel")
         member = None
         if pool.split is not None:  # a time-varying pool: its members on each day
-            _, base_codes, _ = pool_etfs(frames["etfs"], pool)
+            _, base_codes, _ = pool_etfs(frames["etfs"], run_pool)
             names = ds.frame("etf_daily").collect_schema().names()
             if pool.split.measure == "turnover" and "amount" not in names:
                 raise DataContractError(
@@ -248,11 +303,11 @@ def penetrate(
                 etf_codes=base_codes,
                 concentration=pool.split.measure == "concentration",
             )
-            member = member_panel(measures, pool, base_codes, panel.calendar)
+            member = member_panel(measures, run_pool, base_codes, panel.calendar)
             if not member.any():
                 log.warning("pool %r has no member on any day (no decision yet?)", pool.label)
             stages.lap("pool_members")
-        etf = load_etf_panel(frames.pop("etfs"), frames.pop("etf_daily"), pool, panel, member)
+        etf = load_etf_panel(frames.pop("etfs"), frames.pop("etf_daily"), run_pool, panel, member)
         stages.lap("etf_panel")
         if progress:
             progress("load panels", 1, 1)
@@ -298,6 +353,8 @@ def penetrate(
         "etf_days_with_carried_basket": int(c[nb.C_CARRIED]),
         "etf_days_empty_basket": int(c[nb.C_EMPTY_BASKET]),
         "basket_rows_unpriced": int(c[nb.C_UNPRICED]),
+        "etfs_without_creation_unit": no_unit,
+        "etf_days_without_creation_unit": no_unit_days,
         "stock_days_without_industry": panel.n_no_industry,
         "non_contiguous_chunks": info["non_contiguous_chunks"],
         "chunk_buffer_allocations": info.get("buffer_allocations", 0),
@@ -310,6 +367,8 @@ def penetrate(
     for k, v in diagnostics.items():
         if k.startswith(("etf_days_", "basket_rows_unpriced", "stock_days_without")) and v:
             log.warning("look-through: %s = %d", k, v)
+    if note := unit_note(diagnostics):
+        log.warning("look-through: %s", note)
     params = {
         "pool": pool.describe(),
         "mode": mode,

@@ -260,16 +260,16 @@ def validate(
 
     Notes
     -----
-    Errors: missing required column (for ``holding_weights`` one of etf_code/index_code),
-    wrong dtype, files of a folder table with different schemas, nulls in required columns,
-    duplicate keys, negative or non-finite prices/money/shares/quantities/weights
-    (``creation_unit`` must be > 0, ``ret`` finite), weight snapshots not summing to 1 within
-    ``WEIGHT_SUM_TOL``, codes unknown to ``stocks``/``etfs``/``active_funds``, stock_daily dates
-    on weekends, dates of ``etf_daily``, ``etf_pcf``, ``holding_weights``, ``index_daily``,
-    ``fund_nav`` that are not ``stock_daily`` dates, ``delist_date < list_date``,
-    ``end_date < start_date`` and overlapping industry intervals, values outside the
-    enumerations (board, category, kind, cash_substitute), ``fund_issuance.month`` not a
-    month start, ``disclose_date < report_date``.
+    Errors: missing required column (for ``holding_weights`` one of etf_code/index_code), wrong
+    dtype, files of a folder table with different schemas, nulls in required columns
+    (``etfs.creation_unit`` may be null: unknown), duplicate keys, negative or non-finite
+    prices/money/shares/quantities/weights (``creation_unit`` null or > 0, ``ret`` finite),
+    weight snapshots not summing to 1 within ``WEIGHT_SUM_TOL``, codes unknown to
+    ``stocks``/``etfs``/``active_funds``, stock_daily dates on weekends, dates of ``etf_daily``,
+    ``etf_pcf``, ``holding_weights``, ``index_daily``, ``fund_nav`` that are not ``stock_daily``
+    dates, ``delist_date < list_date``, ``end_date < start_date`` and overlapping industry
+    intervals, values outside the enumerations (board, category, kind, cash_substitute),
+    ``fund_issuance.month`` not a month start, ``disclose_date < report_date``.
 
     Warnings: stock-day with no industry in force, stock-day or ETF-day outside the listing
     dates, ETF-day with zero shares, zero-quantity / zero-weight components, PCF component

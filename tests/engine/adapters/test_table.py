@@ -163,6 +163,27 @@ def test_constants_and_contract_named_columns_pass_through() -> None:
     }
 
 
+def test_a_blank_creation_unit_imports_as_null(tmp_path: Path) -> None:
+    """``etfs.creation_unit`` may be unknown: a blank cell imports as null and validates; a
+    unit <= 0 is still refused, naming the row (and nothing is written)."""
+    f, m, out = tmp_path / "etfs.csv", tmp_path / "etfs.toml", tmp_path / "d"
+    head = "etf_code,name,category,index_code,is_enhanced,creation_unit,list_date\n"
+    f.write_text(
+        head + "510300,沪深300ETF,broad,000300.SH,false,,2012-05-28\n"
+        "159919,300ETF,broad,000300.SH,false,900000,2012-05-28\n",
+        encoding="utf-8",
+    )
+    m.write_text('[codes]\ncolumns = ["etf_code"]\n', encoding="utf-8")
+    res = tb.import_table(f, table="etfs", map_file=m, out=out)
+    assert res.rows == 2
+    etfs = pl.read_parquet(out / "etfs.parquet").sort("etf_code")
+    assert etfs["creation_unit"].to_list() == [900000.0, None]
+    f.write_text(head + "510500,500ETF,broad,000905.SH,false,0,2013-03-15\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"(?s)creation_unit.*510500\.SH"):
+        tb.import_table(f, table="etfs", map_file=m, out=out)
+    assert pl.read_parquet(out / "etfs.parquet").sort("etf_code").equals(etfs)
+
+
 def suffix_reference(code: str, prefixes: dict[str, str]) -> str | None:
     """Plain twin of ``suffix_codes`` (tests only)."""
     c = code.strip().upper()

@@ -44,6 +44,7 @@ from etfflow.engine.adapters.tushare.categories import CategoryRules, load_categ
 from etfflow.engine.adapters.tushare.convert_etfs import (
     SUB_FLAGS,
     basket_weights,
+    dataset_creation_units,
     dataset_pcf_header,
     etf_daily_table,
     etf_pcf_table,
@@ -145,12 +146,16 @@ def convert_raw(
     progress: Progress | None = None,
     pcf_header: pl.DataFrame | None = None,
     creation_units: pl.DataFrame | None = None,
+    kept_units: pl.DataFrame | None = None,
 ) -> tuple[dict[str, pl.DataFrame], Counts, tuple[str, ...]]:
     """The contract tables of a raw folder (in memory): ``(tables, counts, not_provided)``.
 
     ``pcf_header`` (``etf_code``, ``date``, ``creation_unit``: the table ``etfflow import pcf``
     writes) and ``creation_units`` (:func:`read_creation_units`) add creation units to those
-    of ``etf_bs_sh_detail`` / ``etf_bs_sz_detail`` (Shanghai's starts 2025-07-25)."""
+    of ``etf_bs_sh_detail`` / ``etf_bs_sz_detail`` (Shanghai's starts 2025-07-25);
+    ``kept_units`` (``etf_code``, ``creation_unit``: the dataset's ``etfs``) fills the ETFs
+    none of them has. An ETF still without one is kept with a null unit (named in
+    ``not_provided``)."""
     raw_dir = Path(raw_dir)
     rules = categories if isinstance(categories, CategoryRules) else load_categories(categories)
     n = len(ENDPOINTS) + 8
@@ -196,7 +201,9 @@ def convert_raw(
     )
     units = unit_observations(raw, pcf_header, creation_units)
     no_unit: list[str] = []
-    steps.append(("etfs", lambda: put("etfs", etfs_table(raw, rules, counts, units, no_unit))))
+    steps.append(
+        ("etfs", lambda: put("etfs", etfs_table(raw, rules, counts, units, no_unit, kept_units)))
+    )
     steps.append(
         (
             "etf_daily",
@@ -249,10 +256,11 @@ def convert_raw(
         shown = ", ".join(sorted(no_unit)[:8]) + (", ..." if len(no_unit) > 8 else "")
         not_provided.append(
             f"etfs.creation_unit: {len(no_unit)} ETFs ({n_days} ETF-days of etf_share_size) have "
-            f"none in etf_bs_sh_detail/etf_bs_sz_detail, the dataset's pcf_header or "
-            f"--creation-units and are left out: {shown} (etf_bs_sh_detail starts 2025-07-25: "
-            "give them with --creation-units FILE, or `etfflow import pcf` into the dataset "
-            "folder first)"
+            f"none in etf_bs_sh_detail/etf_bs_sz_detail, the dataset's pcf_header or etfs, or "
+            f"--creation-units: kept with a null unit for the weights mode and the PCF mode at "
+            f"NAV valuation, left out of the PCF mode at basket valuation: {shown} "
+            "(etf_bs_sh_detail starts 2025-07-25: give them with --creation-units FILE, or "
+            "`etfflow import pcf` into the dataset folder first)"
         )
     tables = {
         t: df.select([c for c in TABLES[t].columns if c in df.columns]).cast(
@@ -321,6 +329,7 @@ def import_tushare(
         progress=progress,
         pcf_header=dataset_pcf_header(out),
         creation_units=given,
+        kept_units=dataset_creation_units(out),
     )
     merged: dict[str, pl.DataFrame] = {}
     for t, df in tables.items():

@@ -38,6 +38,13 @@ SUB_FLAGS: Final[dict[str, str]] = {
 }
 
 
+#: The count of the ETFs kept in ``etfs`` with a null (unknown) creation unit.
+NO_UNIT_COUNT: Final = (
+    "etfs: ETFs without a creation unit (etf_bs_*_detail, pcf_header, --creation-units) kept "
+    "with a null unit (weights mode, PCF at NAV valuation; left out at basket valuation)"
+)
+#: The count of their ``etf_daily`` rows (ETF-days).
+UNITLESS_DAYS_COUNT: Final = "etf_daily: ETF-days of ETFs without a creation unit (kept)"
 #: Where a creation unit may come from, by precedence on the same day (the earliest dated
 #: value of an ETF is kept; an undated --creation-units row comes before every dated one).
 UNIT_SOURCES: Final = ("--creation-units", "etf_bs_*_detail", "pcf_header")
@@ -108,17 +115,25 @@ def _creation_units(units: pl.DataFrame, counts: Counts) -> pl.DataFrame:
     )
 
 
+#: The ``source`` of a creation unit kept from the dataset folder's own ``etfs`` table.
+KEPT_UNIT_SOURCE: Final = "the dataset's etfs (earlier import)"
+
+
 def etfs_table(
     raw: Mapping[str, pl.DataFrame | None],
     rules: CategoryRules,
     counts: Counts,
     units: pl.DataFrame | None = None,
     no_unit: list[str] | None = None,
+    kept_units: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """``etfs`` from ``etf_basic`` (+ ``fund_basic`` for type and delisting, :mod:`categories`
     for the category) and the creation units ``units`` (:func:`unit_observations`; default
-    the PCF detail endpoints only). The codes of the ETFs left out for want of a creation unit
-    are appended to ``no_unit``."""
+    the PCF detail endpoints only), else ``kept_units`` (``etf_code``, ``creation_unit``: the
+    dataset's ``etfs`` before the import, :func:`dataset_creation_units`). An ETF with no
+    unit anywhere is kept with a null ``creation_unit`` (unknown: the weights look-through
+    and the PCF one at NAV valuation use it, basket valuation leaves it out); their codes are
+    appended to ``no_unit``."""
     basic = raw["etf_basic"]
     assert basic is not None
     _check_codes(basic, "etf_basic", "ts_code")
@@ -160,19 +175,26 @@ def etfs_table(
     e = e.rename({"ts_code": "etf_code"}).join(
         _creation_units(units, counts), on="etf_code", how="left"
     )
+    if kept_units is not None and kept_units.height:
+        kept = kept_units.select("etf_code", pl.col("creation_unit").alias("_kept"))
+        e = (
+            e.join(kept, on="etf_code", how="left")
+            .with_columns(
+                pl.when(pl.col("creation_unit").is_null() & pl.col("_kept").is_not_null())
+                .then(pl.lit(KEPT_UNIT_SOURCE))
+                .otherwise(pl.col("source"))
+                .alias("source"),
+                pl.coalesce("creation_unit", "_kept").alias("creation_unit"),
+            )
+            .drop("_kept")
+        )
     missing = e["creation_unit"].is_null()
     for src, n in e.group_by("source").len().drop_nulls().sort("source").iter_rows():
         if src != "etf_bs_*_detail":
             _count(counts, f"etfs: creation units taken from {src}", n)
-    _count(
-        counts,
-        "etfs: ETFs without a creation unit (etf_bs_*_detail, pcf_header, --creation-units) "
-        "left out",
-        int(missing.sum()),
-    )
+    _count(counts, NO_UNIT_COUNT, int(missing.sum()))
     if no_unit is not None:
         no_unit.extend(e.filter(missing)["etf_code"].to_list())
-    e = e.filter(~missing)
     cats = [
         rules.category(code, name)
         for code, name in zip(e["index_code"], e["index_name"], strict=True)
@@ -215,8 +237,8 @@ def etf_daily_table(
 ) -> pl.DataFrame:
     """``etf_daily`` from ``etf_share_size`` (+ ``fund_daily`` for the traded amount: on a
     day ``fund_daily`` has rows for, an ETF without one did not trade, amount 0, counted; on a
-    day it has none, the amount is null). ``no_unit``: ETFs left out of ``etfs`` for want of a
-    creation unit (their rows are counted apart)."""
+    day it has none, the amount is null). ``no_unit``: ETFs of ``etfs`` with a null creation
+    unit (their rows are kept and counted)."""
     size = raw["etf_share_size"]
     assert size is not None
     check_unit(
@@ -228,12 +250,12 @@ def etf_daily_table(
         "total_size / (total_share × nav)",
     )
     s = size.filter(pl.col("ts_code").is_in(etfs["etf_code"].implode()))
-    unitless = int(size["ts_code"].is_in(list(no_unit)).sum())
-    _count(counts, "etf_share_size: ETF-days of ETFs without a creation unit (left out)", unitless)
+    unitless = int(s["ts_code"].is_in(list(no_unit)).sum())
+    _count(counts, UNITLESS_DAYS_COUNT, unitless)
     _count(
         counts,
         "etf_share_size: rows of other ETFs not in etfs (left out)",
-        size.height - s.height - unitless,
+        size.height - s.height,
     )
     out = s.select(
         pl.col("trade_date").alias("date"),
@@ -570,6 +592,23 @@ def read_creation_units(path: str | Path) -> pl.DataFrame:
             df.filter(dup),
         )
     return out.drop("line").with_columns(pl.lit("--creation-units").alias("source"))
+
+
+def dataset_creation_units(out: Path) -> pl.DataFrame | None:
+    """The known (non-null) creation units of ``etfs`` in the dataset folder ``out``
+    (``etf_code``, ``creation_unit``), None when it has no ``etfs``: a re-import whose sources
+    have no unit for an ETF keeps the one an earlier import found."""
+    path = table_path(out, "etfs") if out.is_dir() else None
+    if path is None:
+        return None
+    lf = scan_table(path)
+    if not {"etf_code", "creation_unit"} <= set(lf.collect_schema().names()):
+        return None  # the validation of the merged dataset names what is missing
+    return (
+        lf.select(pl.col("etf_code").cast(pl.String), pl.col("creation_unit").cast(pl.Float64))
+        .filter(pl.col("creation_unit").is_not_null() & (pl.col("creation_unit") > 0))
+        .collect()
+    )
 
 
 def dataset_pcf_header(out: Path) -> pl.DataFrame | None:
