@@ -13,7 +13,6 @@ from etfflow.engine.adapters.pcf import CASH_CODES, FLAGS, HEADER_TABLE
 from etfflow.engine.adapters.tushare.categories import CategoryRules
 from etfflow.engine.adapters.tushare.convert_read import (
     FILE,
-    HAND,
     PCT,
     THOUSAND,
     WAN,
@@ -21,6 +20,7 @@ from etfflow.engine.adapters.tushare.convert_read import (
     _check_codes,
     _count,
     _fail,
+    check_amount_unit,
     check_unit,
     raw_files_hint,
 )
@@ -271,14 +271,7 @@ def etf_daily_table(
         _fail("etf_share_size", rows[FILE][0], "nav", "is empty", rows, int(bad.sum()))
     fd = raw.get("fund_daily")
     if fd is not None:
-        check_unit(
-            fd.filter(pl.col("vol") > 0),
-            "fund_daily",
-            "amount",
-            pl.col("amount") * THOUSAND / (pl.col("vol") * HAND * pl.col("close")),
-            "千元 (vol in 手)",
-            "amount × 1e3 / (vol × 100 × close)",
-        )
+        check_amount_unit(fd, "fund_daily")
         traded = fd.select(
             pl.col("trade_date").alias("date"),
             pl.col("ts_code").alias("etf_code"),

@@ -372,6 +372,19 @@ def check_unit(
         )
 
 
+def check_amount_unit(df: pl.DataFrame, ep: str) -> None:
+    """``amount`` of a daily-quote endpoint (``daily``, ``fund_daily``) is in 千元 with ``vol``
+    in 手: ``amount × 1e3 / (vol × 100 × close)`` is about 1 on the rows that traded."""
+    check_unit(
+        df.filter(pl.col("vol") > 0),
+        ep,
+        "amount",
+        pl.col("amount") * THOUSAND / (pl.col("vol") * HAND * pl.col("close")),
+        "千元 (vol in 手)",
+        "amount × 1e3 / (vol × 100 × close)",
+    )
+
+
 Counts = dict[str, int]
 
 

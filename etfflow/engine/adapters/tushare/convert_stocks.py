@@ -17,7 +17,6 @@ import polars as pl
 
 from etfflow.engine.adapters.tushare.convert_read import (
     FILE,
-    HAND,
     PCT,
     THOUSAND,
     WAN,
@@ -25,6 +24,7 @@ from etfflow.engine.adapters.tushare.convert_read import (
     _check_codes,
     _count,
     _fail,
+    check_amount_unit,
     check_unit,
     raw_files_hint,
 )
@@ -140,14 +140,7 @@ def stock_daily_table(
     _count(counts, "daily: Beijing rows left out", int(bj.sum()))
     daily = daily.filter(~bj)
     basic = basic.filter(~basic["ts_code"].str.ends_with(".BJ"))
-    check_unit(
-        daily.filter(pl.col("vol") > 0),
-        "daily",
-        "amount",
-        pl.col("amount") * THOUSAND / (pl.col("vol") * HAND * pl.col("close")),
-        "千元 (vol in 手)",
-        "amount × 1e3 / (vol × 100 × close)",
-    )
+    check_amount_unit(daily, "daily")
     check_unit(
         basic,
         "daily_basic",
