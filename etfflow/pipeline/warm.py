@@ -34,6 +34,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -266,20 +267,23 @@ def _record_child(out: Path) -> None:
     from numba.core.dispatcher import Dispatcher
 
     seen: dict[tuple[str, str, str], None] = {}
-    depth = [0]
+    # per thread: validation warms its kernels up in a thread while the main thread reads
+    # tables, and a kernel called from Python in one thread is top level whatever the other does
+    local = threading.local()
     original = Dispatcher.compile
 
     def compile_and_record(self: Any, sig: Any) -> Any:
-        if depth[0] == 0:
+        depth = getattr(local, "depth", 0)
+        if depth == 0:
             f = self.py_func
             if f.__module__.startswith("etfflow."):
                 args = tuple(sig) if isinstance(sig, tuple) else (sig,)
                 seen.setdefault((f.__module__, f.__qualname__, repr(args)), None)
-        depth[0] += 1
+        local.depth = depth + 1
         try:
             return original(self, sig)
         finally:
-            depth[0] -= 1
+            local.depth = depth
 
     Dispatcher.compile = compile_and_record  # type: ignore[method-assign]
     from etfflow.pipeline.demo import run_demo

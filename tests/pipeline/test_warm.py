@@ -23,7 +23,9 @@ from etfflow.pipeline.warm import (
 
 def test_the_recorded_kernel_list_is_current(tmp_path):
     fresh = record(tmp_path / "sigs.txt")
-    assert fresh == read_signatures(), (
+    # the same entries; their order (which only steers the helper) may differ where two
+    # threads reach kernels at the same time (validation warms its kernels up in a thread)
+    assert sorted(fresh) == sorted(read_signatures()), (
         "the demo calls other numba kernels or argument types than "
         f"{SIGNATURES.name} lists: run `python -m etfflow.pipeline.warm --record`"
     )
