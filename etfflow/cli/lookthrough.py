@@ -56,7 +56,9 @@ def print_summary(result: LookThrough) -> None:
     skipped = {
         k: v
         for k, v in d.items()
-        if k.startswith(("etf_days_", "basket_rows_unpriced", "stock_days_without")) and v
+        if k.startswith(("etf_days_", "basket_rows_unpriced", "stock_days_without"))
+        and k != "etf_days_without_creation_unit"  # the unit note below names them
+        and v
     }
     if skipped:
         console.print("counted, not used: " + ", ".join(f"{k}={v:,}" for k, v in skipped.items()))
