@@ -16,11 +16,20 @@ What lands where (all under the dataset folder, merged by ETF-day):
     Every component row of every file, A-share or not, with its name, market (``SH``, ``SZ``,
     ``HK``, ``BJ``, ``OTHER``), ``kind`` (``a_share``, ``hk``, ``bj``, ``cash``, ``other``),
     the raw substitution flag, premium ratio and cash amounts (CNY): nothing is dropped.
-``pcf_header.parquet`` (not a contract table)
+``pcf_header/year=YYYY/data.parquet`` (not a contract table)
     One row per ETF-day: ``creation_unit`` (fund shares), ``nav_per_cu`` and ``nav`` (CNY,
     as of ``pre_trading_day``: the file of day t carries the NAV of the previous trading
     day), ``cash_component``, ``estimated_cash_component``, ``max_cash_ratio`` and the counts
-    of component kinds, plus the source file name.
+    of component kinds, plus the source file name. (Datasets imported before the header was
+    partitioned have one ``pcf_header.parquet``: the next import converts it.)
+
+Incremental merge: an import reads and rewrites only the year partitions of the years its
+files cover (in all three tables); every other partition is left as it is (same file, same
+inode). Each partition is sorted by (date, etf_code[, code]) and says so in its Parquet
+metadata (``etfflow.sorted_by``), so a delivery dated after the history is appended without
+re-sorting. A table in another layout (a single ``<table>.parquet``, a folder of other
+files) is read whole once and rewritten in this layout. Importing a history month by month
+gives exactly the tables of importing it in one call.
 
 A PCF file cannot provide ``etf_daily.shares`` (total shares outstanding) nor the ``etfs``
 columns other than ``creation_unit`` (``name``, ``category``, ``index_code``,
@@ -33,6 +42,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterable, Sequence
@@ -127,27 +137,85 @@ class PcfImportSummary:
 
 # import_pcf and its writing helpers live in the package module itself, so that
 # ``pcf._write_by_year`` (replaced by the atomic-write tests) is the one import_pcf calls.
+#: The tables import_pcf writes, each as ``<table>/year=YYYY/data.parquet``.
+PCF_TABLES: Final = ("etf_pcf", COMPONENT_TABLE, HEADER_TABLE)
+PART_FILE: Final = "data.parquet"
+#: Parquet key-value metadata of a partition written sorted by its key (see :func:`_merge`).
+SORTED_KEY: Final = "etfflow.sorted_by"
+_YEAR_DIR: Final = re.compile(r"year=(\d{4})")
+
+
+def _sort_key(df: pl.DataFrame) -> list[str]:
+    return [c for c in ("date", "etf_code", "code") if c in df.columns]
+
+
+def _year_parts(out: Path, table: str) -> dict[int, Path] | None:
+    """``{year: file}`` when ``out/<table>`` is in import_pcf's own layout, else None.
+
+    The own layout is a folder holding only ``year=YYYY/data.parquet`` entries (an empty or
+    missing folder counts: no year yet). A single ``<table>.parquet`` file, or a folder of
+    any other shape (e.g. one ``data.parquet`` written by the Tushare import), is not: such a
+    table is read whole once and rewritten in the own layout.
+    """
+    if (out / f"{table}.parquet").exists():
+        return None
+    folder = out / table
+    if not folder.is_dir():
+        return {}
+    parts: dict[int, Path] = {}
+    for child in folder.iterdir():
+        m = _YEAR_DIR.fullmatch(child.name)
+        if m is None or not child.is_dir() or os.listdir(child) != [PART_FILE]:
+            return None
+        parts[int(m[1])] = child / PART_FILE
+    return parts
+
+
 def _read_existing(out: Path, table: str) -> pl.DataFrame | None:
+    """The whole table (any layout), or None when absent."""
     path = table_path(out, table) if out.is_dir() else None
     if path is None:
         return None
     df = scan_table(path).collect()
     if "year" in df.columns:  # the hive partition key, not a column of the table
         df = df.drop("year")
-    return df.with_columns(pl.col(pl.Categorical, pl.Enum).cast(pl.String))
+    return _codes_categorical(df)
+
+
+def _read_years(parts: dict[int, Path], years: Iterable[int]) -> pl.DataFrame | None:
+    """The partitions of ``years`` (only those files are scanned), or None when none exists.
+
+    A partition this module wrote sorted says so in its Parquet metadata; any other is sorted
+    here, so that :func:`_merge` can trust the order of what it keeps.
+    """
+    frames = []
+    for y in sorted(set(years) & parts.keys()):
+        df = _codes_categorical(pl.scan_parquet(parts[y]).collect())
+        if pl.read_parquet_metadata(parts[y]).get(SORTED_KEY) != ",".join(_sort_key(df)):
+            df = df.sort(_sort_key(df), maintain_order=True)
+        frames.append(df)
+    return pl.concat(frames, how="diagonal_relaxed") if frames else None
 
 
 def _merge(old: pl.DataFrame | None, new: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
-    """``new`` plus the rows of ``old`` whose (date, etf_code) is not in ``keys``."""
-    if old is None:
+    """``new`` plus the rows of ``old`` whose (date, etf_code) is not in ``keys``, sorted.
+
+    ``new`` is sorted by (date, etf_code[, code]). When every kept row is dated before the
+    first new one (a delivery appended after the history) and ``old`` is sorted, the
+    concatenation is already in order and the sort is skipped; the result is the same.
+    """
+    by = _sort_key(new)
+    if old is None or old.is_empty():
         return new
     kept = old.join(keys, on=["date", "etf_code"], how="anti")
     kept = kept.select(
         pl.col(c) if c in kept.columns else pl.lit(None).alias(c) for c in new.columns
     ).cast(new.schema)
-    return pl.concat([kept, new]).sort(
-        [c for c in ("date", "etf_code", "code") if c in new.columns]
-    )
+    merged = pl.concat([kept, new])
+    last = kept["date"].max()
+    if last is None or last < new["date"].min():  # type: ignore[operator]
+        return merged
+    return merged.sort(by, maintain_order=True)
 
 
 def _codes_categorical(df: pl.DataFrame) -> pl.DataFrame:
@@ -157,28 +225,36 @@ def _codes_categorical(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _write_by_year(df: pl.DataFrame, folder: Path) -> None:
+    """``folder/year=YYYY/data.parquet`` for each year of ``df`` (sorted by its key)."""
     folder.mkdir(parents=True)
+    meta = {SORTED_KEY: ",".join(_sort_key(df))}
     for (year,), part in df.group_by(pl.col("date").dt.year(), maintain_order=True):
         d = folder / f"year={year}"
         d.mkdir()
-        _codes_categorical(part).write_parquet(d / "data.parquet", compression="zstd")
+        _codes_categorical(part).write_parquet(d / PART_FILE, compression="zstd", metadata=meta)
 
 
-def _swap_in(staging: Path, out: Path, names: Sequence[str]) -> None:
-    """Move ``staging/<name>`` over ``out/<name>`` for each name; undo all on a failure.
+def _swap_in(staging: Path, out: Path, names: Sequence[str], remove: Sequence[str] = ()) -> None:
+    """Move ``staging/<name>`` over ``out/<name>`` for each name, move each ``out/<remove>``
+    away; undo all on a failure.
 
-    Each move is one ``os.replace`` (the old entry is first renamed aside), so a reader sees
-    either the old or the new table, and a failure in the middle puts every old one back.
+    A name may be nested (``etf_pcf/year=2024``; its parent must exist in ``out``). Each move
+    is one ``os.replace`` (the old entry is first renamed aside into ``staging/.old``), so a
+    reader sees either the old or the new entry, and a failure in the middle puts every old
+    one back. What was moved aside is deleted with ``staging``.
     """
     aside = staging / ".old"
     aside.mkdir()
     done: list[tuple[str, bool, bool]] = []  # (name, had an old one, new one in place)
     try:
-        for n in names:
+        for n in [*names, *remove]:
             had = (out / n).exists()
             if had:
+                (aside / n).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(out / n, aside / n)
             done.append((n, had, False))
+            if n in remove:
+                continue
             os.replace(staging / n, out / n)
             done[-1] = (n, had, True)
     except BaseException:
@@ -218,35 +294,56 @@ def import_pcf(
 
     Notes
     -----
-    Every file is parsed before anything is written. The new tables are written into a
-    temporary folder beside ``out`` and moved into place (``os.replace``); a failure leaves
-    ``out`` as it was. Point in time: a row dated t comes from the file of ``TradingDay`` t
-    only (published before the open of t; its NAV is that of the previous trading day).
+    Every file is parsed before anything is written. Only the year partitions of the years
+    the files cover are read, merged and rewritten, into a temporary folder beside ``out``,
+    then moved into place (``os.replace``, one per partition); a failure at any point puts
+    every old partition back and leaves ``out`` as it was. Untouched years are not
+    rewritten. Point in time: a row dated t comes from the file of ``TradingDay`` t only
+    (published before the open of t; its NAV is that of the previous trading day).
     """
     out = Path(out)
     files = pcf_files(paths)
     header, comp = parse_pcf_files(files, progress=progress)
-    keys = header.select("date", "etf_code")
-    old_header = _read_existing(out, HEADER_TABLE)
-    replaced = 0 if old_header is None else old_header.join(keys, on=["date", "etf_code"]).height
     contract = TABLES["etf_pcf"].columns
     pcf = comp.filter(pl.col("kind") == "a_share").select(
         pl.col(c).cast(contract[c]) for c in contract
     )
-    pcf = _merge(_read_existing(out, "etf_pcf"), pcf, keys)
-    comp_all = _merge(_read_existing(out, COMPONENT_TABLE), comp, keys)
-    header_all = _merge(old_header, header, keys)
+    new = {
+        "etf_pcf": _codes_categorical(pcf),
+        COMPONENT_TABLE: _codes_categorical(comp),
+        HEADER_TABLE: _codes_categorical(header),
+    }
+    keys = new[HEADER_TABLE].select("date", "etf_code")
+    years = set(header["date"].dt.year().unique().to_list())
+    replaced = 0
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.pcf-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
     staging.mkdir()
     try:
-        _write_by_year(pcf, staging / "etf_pcf")
-        _write_by_year(comp_all, staging / COMPONENT_TABLE)
-        _codes_categorical(header_all).write_parquet(
-            staging / f"{HEADER_TABLE}.parquet", compression="zstd"
-        )
-        names = ["etf_pcf", COMPONENT_TABLE, f"{HEADER_TABLE}.parquet"]
+        names: list[str] = []  # entries of ``out`` (tables or year partitions) replaced
+        remove: list[str] = []  # entries of ``out`` that go away
+        for table, df in new.items():
+            parts = _year_parts(out, table) if out.is_dir() else {}
+            if parts is None:  # another layout: read whole, rewritten in the own layout
+                old = _read_existing(out, table)
+            else:  # only the partitions of the delivery's years are read and rewritten
+                old = _read_years(parts, years)
+            if table == HEADER_TABLE and old is not None:
+                replaced = old.join(keys, on=["date", "etf_code"]).height
+            _write_by_year(_merge(old, df, keys), staging / table)
+            del old
+            if parts is None or not (out / table).is_dir():
+                names.append(table)
+                if (out / f"{table}.parquet").is_file():  # a single file gives way
+                    remove.append(f"{table}.parquet")
+                continue
+            for y in sorted(years):
+                n = f"{table}/year={y}"
+                if (staging / n).is_dir():
+                    names.append(n)
+                elif y in parts:  # every row of that year was replaced by none
+                    remove.append(n)
         if not out.exists():
             fresh = staging / ".new"
             fresh.mkdir()
@@ -254,15 +351,7 @@ def import_pcf(
                 os.replace(staging / n, fresh / n)
             os.replace(fresh, out)
         else:
-            single = out / "etf_pcf.parquet"  # a single-file etf_pcf gives way to the folder
-            if single.is_file():
-                os.replace(single, staging / "etf_pcf.single.parquet")
-            try:
-                _swap_in(staging, out, names)
-            except BaseException:
-                if (staging / "etf_pcf.single.parquet").exists():
-                    os.replace(staging / "etf_pcf.single.parquet", single)
-                raise
+            _swap_in(staging, out, names, remove)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     counts = {k: int(header[f"n_{k}"].sum()) for k in KINDS}
