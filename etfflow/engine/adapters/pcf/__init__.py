@@ -182,40 +182,83 @@ def _read_existing(out: Path, table: str) -> pl.DataFrame | None:
     return _codes_categorical(df)
 
 
-def _read_years(parts: dict[int, Path], years: Iterable[int]) -> pl.DataFrame | None:
-    """The partitions of ``years`` (only those files are scanned), or None when none exists.
+def _conform(lf: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
+    """``lf`` with the columns of ``schema`` in its order and types (missing ones null)."""
+    names = lf.collect_schema().names()
+    return lf.select(
+        pl.col(c).cast(t) if c in names else pl.lit(None, dtype=t).alias(c)
+        for c, t in schema.items()
+    )
 
-    A partition this module wrote sorted says so in its Parquet metadata; any other is sorted
-    here, so that :func:`_merge` can trust the order of what it keeps.
+
+def _year_of(df: pl.DataFrame, year: int) -> pl.DataFrame:
+    """The rows of ``year`` of ``df`` (sorted by date: a zero-copy slice)."""
+    years = df["date"].dt.year()
+    lo = years.search_sorted(year, side="left")
+    hi = years.search_sorted(year, side="right")
+    return df.slice(lo, hi - lo)
+
+
+def _sorted(df: pl.DataFrame | None) -> pl.DataFrame | None:
+    return None if df is None else df.sort(_sort_key(df), maintain_order=True)
+
+
+def _count_replaced(
+    out: Path, parts: dict[int, Path] | None, keys: pl.DataFrame, years: set[int]
+) -> int:
+    """The ETF-days of ``keys`` already in ``out``'s ``pcf_header``."""
+    if parts is None:
+        path = table_path(out, HEADER_TABLE)
+        lf = scan_table(path) if path is not None else None
+    else:
+        files = [parts[y] for y in sorted(years & parts.keys())]
+        lf = pl.scan_parquet(files) if files else None
+    if lf is None:
+        return 0
+    old = _codes_categorical(lf.select("date", "etf_code").collect())
+    return old.join(keys, on=["date", "etf_code"]).height
+
+
+def _merge_year(
+    old: Path | None, new: pl.DataFrame, keys: pl.DataFrame
+) -> pl.DataFrame | pl.LazyFrame:
+    """One year partition: the old file ``old`` merged with the year's new rows ``new``.
+
+    When the old partition carries the sorted mark and every row of it is dated before the
+    first new one (a delivery after the history: the usual case), no ETF-day can be replaced
+    and the concatenation is in order: returned lazily, to be streamed from the old file to
+    the new one without holding the year in memory. Otherwise the partition is read and
+    merged in memory (:func:`_merge`).
     """
-    frames = []
-    for y in sorted(set(years) & parts.keys()):
-        df = _codes_categorical(pl.scan_parquet(parts[y]).collect())
-        if pl.read_parquet_metadata(parts[y]).get(SORTED_KEY) != ",".join(_sort_key(df)):
-            df = df.sort(_sort_key(df), maintain_order=True)
-        frames.append(df)
-    return pl.concat(frames, how="diagonal_relaxed") if frames else None
+    if old is None:
+        return new
+    lf = _conform(pl.scan_parquet(old), new.schema)
+    first = new["date"].min()
+    sorted_mark = pl.read_parquet_metadata(old).get(SORTED_KEY) == ",".join(_sort_key(new))
+    last = lf.select(pl.col("date").max()).collect().item()
+    if sorted_mark and first is not None and (last is None or last < first):
+        return pl.concat([lf, new.lazy()])
+    df = lf.collect()
+    if not sorted_mark:
+        df = df.sort(_sort_key(df), maintain_order=True)
+    return _merge(df, new, keys)
 
 
 def _merge(old: pl.DataFrame | None, new: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
     """``new`` plus the rows of ``old`` whose (date, etf_code) is not in ``keys``, sorted.
 
-    ``new`` is sorted by (date, etf_code[, code]). When every kept row is dated before the
-    first new one (a delivery appended after the history) and ``old`` is sorted, the
-    concatenation is already in order and the sort is skipped; the result is the same.
+    ``new`` and ``old`` are sorted by (date, etf_code[, code]); the result is sorted too
+    (stable: rows with the same key keep their order).
     """
-    by = _sort_key(new)
     if old is None or old.is_empty():
         return new
-    kept = old.join(keys, on=["date", "etf_code"], how="anti")
-    kept = kept.select(
-        pl.col(c) if c in kept.columns else pl.lit(None).alias(c) for c in new.columns
-    ).cast(new.schema)
+    kept = old.join(keys, on=["date", "etf_code"], how="anti", maintain_order="left")
+    kept = _conform(kept.lazy(), new.schema).collect()
     merged = pl.concat([kept, new])
-    last = kept["date"].max()
-    if last is None or last < new["date"].min():  # type: ignore[operator]
+    last, first = kept["date"].max(), new["date"].min()
+    if last is None or first is None or last < first:  # type: ignore[operator]
         return merged
-    return merged.sort(by, maintain_order=True)
+    return merged.sort(_sort_key(new), maintain_order=True)
 
 
 def _codes_categorical(df: pl.DataFrame) -> pl.DataFrame:
@@ -224,14 +267,26 @@ def _codes_categorical(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _write_by_year(df: pl.DataFrame, folder: Path) -> None:
-    """``folder/year=YYYY/data.parquet`` for each year of ``df`` (sorted by its key)."""
+def _write_part(part: pl.DataFrame | pl.LazyFrame, path: Path, meta: dict[str, str]) -> None:
+    """Write one partition file (a LazyFrame is streamed)."""
+    part.lazy().sink_parquet(path, compression="zstd", metadata=meta)
+
+
+def _write_by_year(parts: dict[int, pl.DataFrame | pl.LazyFrame], folder: Path) -> None:
+    """``folder/year=YYYY/data.parquet`` for each year of ``parts`` that has rows.
+
+    Every part is sorted by its key (date, etf_code[, code]) and marked so in its Parquet
+    metadata (``etfflow.sorted_by``).
+    """
     folder.mkdir(parents=True)
-    meta = {SORTED_KEY: ",".join(_sort_key(df))}
-    for (year,), part in df.group_by(pl.col("date").dt.year(), maintain_order=True):
+    for year, part in sorted(parts.items()):
+        if isinstance(part, pl.DataFrame) and part.is_empty():
+            continue  # no row that year (e.g. no A-share component): no partition
+        names = part.collect_schema().names()
+        meta = {SORTED_KEY: ",".join(c for c in ("date", "etf_code", "code") if c in names)}
         d = folder / f"year={year}"
         d.mkdir()
-        _codes_categorical(part).write_parquet(d / PART_FILE, compression="zstd", metadata=meta)
+        _write_part(part, d / PART_FILE, meta)
 
 
 def _swap_in(staging: Path, out: Path, names: Sequence[str], remove: Sequence[str] = ()) -> None:
@@ -325,14 +380,16 @@ def import_pcf(
         remove: list[str] = []  # entries of ``out`` that go away
         for table, df in new.items():
             parts = _year_parts(out, table) if out.is_dir() else {}
+            if table == HEADER_TABLE:
+                replaced = _count_replaced(out, parts, keys, years)
+            merged: dict[int, pl.DataFrame | pl.LazyFrame]
             if parts is None:  # another layout: read whole, rewritten in the own layout
-                old = _read_existing(out, table)
+                old = _merge(_sorted(_read_existing(out, table)), df, keys)
+                merged = {y: _year_of(old, y) for y in old["date"].dt.year().unique()}
             else:  # only the partitions of the delivery's years are read and rewritten
-                old = _read_years(parts, years)
-            if table == HEADER_TABLE and old is not None:
-                replaced = old.join(keys, on=["date", "etf_code"]).height
-            _write_by_year(_merge(old, df, keys), staging / table)
-            del old
+                merged = {y: _merge_year(parts.get(y), _year_of(df, y), keys) for y in years}
+            _write_by_year(merged, staging / table)
+            del merged
             if parts is None or not (out / table).is_dir():
                 names.append(table)
                 if (out / f"{table}.parquet").is_file():  # a single file gives way
