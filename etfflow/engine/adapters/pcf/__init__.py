@@ -136,11 +136,11 @@ class PcfImportSummary:
 
 
 # import_pcf and its writing helpers live in the package module itself, so that
-# ``pcf._write_by_year`` (replaced by the atomic-write tests) is the one import_pcf calls.
-#: The tables import_pcf writes, each as ``<table>/year=YYYY/data.parquet``.
-PCF_TABLES: Final = ("etf_pcf", COMPONENT_TABLE, HEADER_TABLE)
+# ``pcf._write_by_year`` and ``pcf._write_part`` (replaced by the atomic-write tests) are the
+# ones import_pcf calls.
 PART_FILE: Final = "data.parquet"
-#: Parquet key-value metadata of a partition written sorted by its key (see :func:`_merge`).
+#: Parquet key-value metadata of a partition written sorted by its key (see
+#: :func:`_merge_year`).
 SORTED_KEY: Final = "etfflow.sorted_by"
 _YEAR_DIR: Final = re.compile(r"year=(\d{4})")
 
