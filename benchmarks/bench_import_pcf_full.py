@@ -146,6 +146,7 @@ def main() -> None:
             except Stopped:
                 stopped = f"stopped by SIGTERM during {m:%Y-%m}"
                 break
+            row["year"], row["month"] = m.year, m.month
             rows.append(row)
             for k in ("files", "bytes", "components"):
                 tot[k] += int(row[k])
@@ -254,6 +255,24 @@ def report(
         print(
             f"{name} {k} batches: etfflow {e:.2f} ms/file, plain {p:.2f} ms/file, "
             f"ratio {e / p:.2f}, dataset {sel[-1]['dataset'] / 1e6:,.0f} MB"
+        )
+    # per calendar year: a month's import rewrites only its year's partitions, so the cost per
+    # file may grow within a year (the partition grows) but must not grow from year to year
+    for y in sorted({int(r["year"]) for r in rows}):
+        sel = [r for r in rows if r["year"] == y]
+        n = sum(r["files"] for r in sel)
+        e = sum(r["etfflow"] for r in sel) / n * 1e3
+        p = sum(r["plain"] for r in sel) / n * 1e3
+        jan = [r for r in sel if r["month"] <= 3]
+        dec = [r for r in sel if r["month"] >= 10]
+        q = "".join(
+            f", {name} {sum(r['etfflow'] for r in g) / sum(r['files'] for r in g) * 1e3:.2f}"
+            for name, g in (("Jan-Mar", jan), ("Oct-Dec", dec))
+            if g
+        )
+        print(
+            f"{y}: {len(sel)} months, {n:,.0f} files, etfflow {e:.2f} ms/file{q}; "
+            f"plain {p:.2f} ms/file; ratio {e / p:.2f}"
         )
     ratios = [r["etfflow"] / r["plain"] for r in rows]
     print(

@@ -276,9 +276,9 @@ def test_failure_while_swapping_puts_every_old_table_back(
     moved_in = []
 
     def failing(src: os.PathLike[str], dst: os.PathLike[str]) -> None:
-        if Path(dst).parent == out:
+        if Path(dst).is_relative_to(out):
             moved_in.append(dst)
-            if len(moved_in) == 2:  # the second table moved into place fails
+            if len(moved_in) == 2:  # the second partition moved into place fails
                 raise OSError("device busy")
         real(src, dst)
 

@@ -376,4 +376,7 @@ def parse_pcf_files(
             {"etf": first["etf_code"], "TradingDay": first["date"]},
         )
     comp = pl.DataFrame(cols.comp, schema=COMPONENT_SCHEMA)
-    return header.sort("date", "etf_code"), comp.sort("date", "etf_code", "code")
+    return (
+        header.sort("date", "etf_code", maintain_order=True),
+        comp.sort("date", "etf_code", "code", maintain_order=True),
+    )
