@@ -10,7 +10,13 @@ import typer
 from rich.markup import escape
 
 from etfflow.cli._ui import CheckOption, compute_session, console, coverage_table, print_table
-from etfflow.engine.lookthrough import LookThrough, Mode, Valuation, unit_note
+from etfflow.engine.lookthrough import (
+    LookThrough,
+    Mode,
+    Valuation,
+    counted_not_used,
+    unit_note,
+)
 from etfflow.engine.pools import POOL_NAMES, Pool
 from etfflow.engine.store import DEFAULT_STORE, check_store_path
 from etfflow.pipeline.runs import run_lookthrough
@@ -53,14 +59,7 @@ def print_summary(result: LookThrough) -> None:
         f"passive holdings {float(last['mv_passive'].sum()) / 1e8:,.1f} 亿 CNY "
         f"({float(last['mv_passive'].sum()) / float(last['float_mcap'].sum()):.2%} of float cap)"
     )
-    skipped = {
-        k: v
-        for k, v in d.items()
-        if k.startswith(("etf_days_", "basket_rows_unpriced", "stock_days_without"))
-        and k != "etf_days_without_creation_unit"  # the unit note below names them
-        and v
-    }
-    if skipped:
+    if skipped := counted_not_used(d):
         console.print("counted, not used: " + ", ".join(f"{k}={v:,}" for k, v in skipped.items()))
     if note := unit_note(d):
         console.print(escape(note))

@@ -51,6 +51,7 @@ from etfflow.engine.lookthrough.api import (
     DEFAULT_CHUNK_DAYS,
     LookThrough,
     Mode,
+    counted_not_used,
     penetrate,
     unit_note,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "Mode",
     "Progress",
     "Valuation",
+    "counted_not_used",
     "coverage_stats",
     "look_through",
     "penetrate",

@@ -122,6 +122,19 @@ def _without_unit(frames: dict[str, pl.DataFrame], pool: Pool) -> tuple[Pool, li
     return narrowed, missing, days
 
 
+def counted_not_used(diagnostics: dict) -> dict[str, int]:
+    """The look-through's nonzero counts of rows it could not use (ETF-days without a basket
+    or shares, unpriced basket rows, stock-days without an industry). The ETF-days left out
+    for want of a creation unit are not among them: :func:`unit_note` names those."""
+    return {
+        k: v
+        for k, v in diagnostics.items()
+        if k.startswith(("etf_days_", "basket_rows_unpriced", "stock_days_without"))
+        and k != "etf_days_without_creation_unit"
+        and v
+    }
+
+
 def unit_note(diagnostics: dict) -> str | None:
     """The note on the ETFs a basket-valued PCF look-through left out for want of a creation
     unit (None when it left out none)."""
@@ -364,9 +377,8 @@ def penetrate(
     }
     if member is not None:  # ETF-days of the split pool's members with an etf_daily row
         diagnostics["pool_member_days"] = int(etf.present.sum())
-    for k, v in diagnostics.items():
-        if k.startswith(("etf_days_", "basket_rows_unpriced", "stock_days_without")) and v:
-            log.warning("look-through: %s = %d", k, v)
+    for k, v in counted_not_used(diagnostics).items():
+        log.warning("look-through: %s = %d", k, v)
     if note := unit_note(diagnostics):
         log.warning("look-through: %s", note)
     params = {

@@ -76,6 +76,7 @@ from etfflow.engine.adapters.pcf.parsing import (
     parse_pcf_files,
     pcf_files,
 )
+from etfflow.engine.adapters.swap import swap_in
 from etfflow.engine.loading import scan_table, table_path
 from etfflow.engine.schemas import TABLES
 
@@ -145,8 +146,9 @@ SORTED_KEY: Final = "etfflow.sorted_by"
 _YEAR_DIR: Final = re.compile(r"year=(\d{4})")
 
 
-def _sort_key(df: pl.DataFrame) -> list[str]:
-    return [c for c in ("date", "etf_code", "code") if c in df.columns]
+def _sort_key(columns: Sequence[str]) -> list[str]:
+    """The key a table of these columns is sorted by: date, etf_code[, code]."""
+    return [c for c in ("date", "etf_code", "code") if c in columns]
 
 
 def _year_parts(out: Path, table: str) -> dict[int, Path] | None:
@@ -200,7 +202,7 @@ def _year_of(df: pl.DataFrame, year: int) -> pl.DataFrame:
 
 
 def _sorted(df: pl.DataFrame | None) -> pl.DataFrame | None:
-    return None if df is None else df.sort(_sort_key(df), maintain_order=True)
+    return None if df is None else df.sort(_sort_key(df.columns), maintain_order=True)
 
 
 def _count_replaced(
@@ -234,13 +236,13 @@ def _merge_year(
         return new
     lf = _conform(pl.scan_parquet(old), new.schema)
     first = new["date"].min()
-    sorted_mark = pl.read_parquet_metadata(old).get(SORTED_KEY) == ",".join(_sort_key(new))
+    sorted_mark = pl.read_parquet_metadata(old).get(SORTED_KEY) == ",".join(_sort_key(new.columns))
     last = lf.select(pl.col("date").max()).collect().item()
     if sorted_mark and first is not None and (last is None or last < first):
         return pl.concat([lf, new.lazy()])
     df = lf.collect()
     if not sorted_mark:
-        df = df.sort(_sort_key(df), maintain_order=True)
+        df = df.sort(_sort_key(df.columns), maintain_order=True)
     return _merge(df, new, keys)
 
 
@@ -258,7 +260,7 @@ def _merge(old: pl.DataFrame | None, new: pl.DataFrame, keys: pl.DataFrame) -> p
     last, first = kept["date"].max(), new["date"].min()
     if last is None or first is None or last < first:  # type: ignore[operator]
         return merged
-    return merged.sort(_sort_key(new), maintain_order=True)
+    return merged.sort(_sort_key(new.columns), maintain_order=True)
 
 
 def _codes_categorical(df: pl.DataFrame) -> pl.DataFrame:
@@ -282,43 +284,10 @@ def _write_by_year(parts: dict[int, pl.DataFrame | pl.LazyFrame], folder: Path) 
     for year, part in sorted(parts.items()):
         if isinstance(part, pl.DataFrame) and part.is_empty():
             continue  # no row that year (e.g. no A-share component): no partition
-        names = part.collect_schema().names()
-        meta = {SORTED_KEY: ",".join(c for c in ("date", "etf_code", "code") if c in names)}
+        meta = {SORTED_KEY: ",".join(_sort_key(part.collect_schema().names()))}
         d = folder / f"year={year}"
         d.mkdir()
         _write_part(part, d / PART_FILE, meta)
-
-
-def _swap_in(staging: Path, out: Path, names: Sequence[str], remove: Sequence[str] = ()) -> None:
-    """Move ``staging/<name>`` over ``out/<name>`` for each name, move each ``out/<remove>``
-    away; undo all on a failure.
-
-    A name may be nested (``etf_pcf/year=2024``; its parent must exist in ``out``). Each move
-    is one ``os.replace`` (the old entry is first renamed aside into ``staging/.old``), so a
-    reader sees either the old or the new entry, and a failure in the middle puts every old
-    one back. What was moved aside is deleted with ``staging``.
-    """
-    aside = staging / ".old"
-    aside.mkdir()
-    done: list[tuple[str, bool, bool]] = []  # (name, had an old one, new one in place)
-    try:
-        for n in [*names, *remove]:
-            had = (out / n).exists()
-            if had:
-                (aside / n).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(out / n, aside / n)
-            done.append((n, had, False))
-            if n in remove:
-                continue
-            os.replace(staging / n, out / n)
-            done[-1] = (n, had, True)
-    except BaseException:
-        for n, had, placed in reversed(done):
-            if placed:
-                shutil.rmtree(out / n) if (out / n).is_dir() else (out / n).unlink()
-            if had:
-                os.replace(aside / n, out / n)
-        raise
 
 
 def import_pcf(
@@ -408,7 +377,7 @@ def import_pcf(
                 os.replace(staging / n, fresh / n)
             os.replace(fresh, out)
         else:
-            _swap_in(staging, out, names, remove)
+            swap_in(staging, out, names, remove)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     counts = {k: int(header[f"n_{k}"].sum()) for k in KINDS}

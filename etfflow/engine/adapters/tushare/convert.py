@@ -38,7 +38,7 @@ from pathlib import Path
 import polars as pl
 
 from etfflow._common import Progress, atomic_path
-from etfflow.engine.adapters.pcf import _swap_in as swap_in
+from etfflow.engine.adapters.swap import swap_in
 from etfflow.engine.adapters.table import manifest_with_import, merge
 from etfflow.engine.adapters.tushare.categories import CategoryRules, load_categories
 from etfflow.engine.adapters.tushare.convert_etfs import (
