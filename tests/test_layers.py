@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "_version": 0,
     "exceptions": 0,
     "_threads": 0,
+    "_jit": 0,
     "_common": 0,
     "engine": 1,
     "data_samples": 1,

@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from etfflow._jit import inner, kernel
 
 #: Columns per chunk of :func:`period_growth`.
 _CHUNK = 256
@@ -26,7 +27,7 @@ _CHUNK = 256
 _FULL_TOL = 1e-12
 
 
-@njit(cache=True)
+@inner
 def period_growth_1d(r, starts, ends, lo, hi, out):
     """Growth of columns ``lo:hi``: ``out[d] = prod_{a<j<=d}(1 + r[j])`` for ``a < d <= b``.
 
@@ -44,7 +45,7 @@ def period_growth_1d(r, starts, ends, lo, hi, out):
                 out[d, j] = out[d - 1, j] * (1.0 + x) if x == x else out[d - 1, j]
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def period_growth(r, starts, ends):
     """(T, M) growth since each period's start (:func:`period_growth_1d`), chunk by
     chunk of columns; NaN outside the periods. Periods ``(starts[k], ends[k]]`` must be disjoint
@@ -60,7 +61,7 @@ def period_growth(r, starts, ends):
     return out
 
 
-@njit(cache=True)
+@kernel
 def _pearson(x, y):
     n = x.shape[0]
     if n < 2:
@@ -86,7 +87,7 @@ def _pearson(x, y):
     return sxy / math.sqrt(sxx * syy)
 
 
-@njit(cache=True)
+@kernel
 def _average_ranks(x):
     """1-based ranks of ``x`` with ties given their average rank; also the sort order."""
     n = x.shape[0]
@@ -105,7 +106,7 @@ def _average_ranks(x):
     return ranks, order
 
 
-@njit(cache=True)
+@kernel
 def qcut_labels(xs, ranks_sorted, qs, out):
     """Quantile labels (0-based) of sorted values ``xs``, as ``pd.qcut(x, G, labels=False)``.
 
@@ -154,7 +155,7 @@ def qcut_labels(xs, ranks_sorted, qs, out):
     return unique
 
 
-@njit(cache=True)
+@inner
 def cross_section_1d(f, y, ok, qs, grp):
     """IC, Rank IC, count and groups of one rebalance date.
 
@@ -197,7 +198,7 @@ def cross_section_1d(f, y, ok, qs, grp):
     return ic, ric, n
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def cross_sections(factor, fwd, eligible, qs):
     """:func:`cross_section_1d` on every rebalance date.
 
@@ -222,7 +223,7 @@ def cross_sections(factor, fwd, eligible, qs):
     return ic, ric, cnt, groups
 
 
-@njit(cache=True)
+@inner
 def rebalance_1d(g, k, targets, n_targets, growth, start, buyable, sellable, st):
     """Rebalance the portfolio of group ``g`` at the start of period ``k`` (state ``st``).
 
@@ -294,7 +295,7 @@ def rebalance_1d(g, k, targets, n_targets, growth, start, buyable, sellable, st)
     return nm, buy, sell
 
 
-@njit(cache=True)
+@kernel
 def simulate_groups(groups, n_groups, starts, ends, growth, buyable, sellable, active):
     """Buy-and-hold paths of the portfolios of groups ``0..n_groups-1`` through all periods.
 
@@ -370,7 +371,7 @@ def simulate_groups(groups, n_groups, starts, ends, growth, buyable, sellable, a
     return gross, n_members, buy, sell, val
 
 
-@njit(cache=True)
+@kernel
 def max_drawdown(nav):
     """Largest peak-to-trough fall ``min_t nav[t] / max_{s<=t} nav[s] - 1`` (<= 0).
 
@@ -390,7 +391,7 @@ def max_drawdown(nav):
     return worst
 
 
-@njit(cache=True)
+@inner
 def first_valid_row(x):
     """Index of the first row of ``x`` holding a finite value (``x.shape[0]`` if none)."""
     for t in range(x.shape[0]):

@@ -8,16 +8,17 @@ fixed; the Python driver in :mod:`etfflow.data_samples.simulate` applies the eve
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from etfflow._jit import inner, kernel
 
 
-@njit(cache=True)
+@inner
 def round2(x: float) -> float:
     """Round a positive price to 0.01 CNY (half up)."""
     return np.floor(x * 100.0 + 0.5) / 100.0
 
 
-@njit(cache=True)
+@kernel
 def simulate_segment(
     t0,
     t1,
@@ -174,7 +175,7 @@ def simulate_segment(
             gx_ring[slot, s] = gx
 
 
-@njit(cache=True)
+@kernel
 def count_basket_rows(d0, d1, active, ver_ptr, ver_from, ver_len):  # pragma: no cover
     """Number of basket rows over days ``[d0, d1)``."""
     n_e = active.shape[1]
@@ -190,7 +191,7 @@ def count_basket_rows(d0, d1, active, ver_ptr, ver_from, ver_len):  # pragma: no
     return total
 
 
-@njit(cache=True)
+@kernel
 def fill_basket_rows(
     d0,
     d1,
@@ -243,7 +244,7 @@ def fill_basket_rows(
     return i
 
 
-@njit(cache=True)
+@kernel
 def fill_weight_rows(
     days,
     active,

@@ -11,10 +11,11 @@ multi-chunk columns).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from etfflow._jit import inner, kernel
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def map_codes(phys: np.ndarray, lookup: np.ndarray) -> np.ndarray:
     """``lookup[phys[i]]`` with -1 for ids beyond the table (unknown codes)."""
     n = phys.shape[0]
@@ -26,7 +27,7 @@ def map_codes(phys: np.ndarray, lookup: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def map_days(epoch_days: np.ndarray, day_lookup: np.ndarray, epoch0: int) -> np.ndarray:
     """Calendar index of each date (days since 1970), -1 when not a trading day."""
     n = epoch_days.shape[0]
@@ -38,7 +39,7 @@ def map_days(epoch_days: np.ndarray, day_lookup: np.ndarray, epoch0: int) -> np.
     return out
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def stock_rows(epoch: np.ndarray, phys: np.ndarray, lookup: np.ndarray, e_lo: int, e_hi: int):
     """Trading calendar and (day, stock) of every ``stock_daily`` row.
 
@@ -74,13 +75,13 @@ def stock_rows(epoch: np.ndarray, phys: np.ndarray, lookup: np.ndarray, e_lo: in
     return cal, day, stock, n_unknown, n_unordered
 
 
-@njit(cache=True)
+@inner
 def _pair_less(v: np.ndarray, s: np.ndarray, i: int | np.integer, j: int | np.integer) -> bool:
     """``(v[i], s[i]) < (v[j], s[j])`` in (value, stock) order."""
     return v[i] < v[j] or (v[i] == v[j] and s[i] < s[j])
 
 
-@njit(cache=True)
+@inner
 def _select_pair(v: np.ndarray, s: np.ndarray, n: int, k: int) -> int:
     """Position of the ``k``-th smallest of ``(v[:n], s[:n])`` in (value, stock) order,
     rearranging both in place (quickselect, median-of-three pivots)."""
@@ -115,7 +116,7 @@ def _select_pair(v: np.ndarray, s: np.ndarray, n: int, k: int) -> int:
     return k
 
 
-@njit(cache=True)
+@inner
 def _cap_thresholds(
     r0: int,
     r1: int,
@@ -138,8 +139,9 @@ def _cap_thresholds(
 
     A threshold is looked for among the caps inside its window ``[win_lo, win_hi)`` kept
     from an earlier day (one counting pass, then a selection among the few candidates); when the
-    rank falls outside the window (or there is none yet) the day's caps are sorted and the
-    windows reset to ``window`` ranks on either side. Returns the number of thresholds.
+    rank falls outside the window (or there is none yet) the ranks are selected among all the
+    day's caps and the windows reset to ``window`` ranks on either side.
+    Returns the number of thresholds.
     """
     m = 0
     for r in range(r0, r1):
@@ -189,18 +191,26 @@ def _cap_thresholds(
                 sort_v[n] = v
                 sort_s[n] = row_stock[r]
                 n += 1
-        order = np.argsort(sort_v[:n], kind="mergesort")
+        # selections in (value, stock) order instead of a sort: np.argsort would compile
+        # numba's merge sort (~1 s of a first run) for a path taken on few days
+        nn = np.int64(n)  # typed, not a literal: one specialisation of _select_pair
         for b in range(n_thr):
             t = ((b + 1) * m + n_buckets - 1) // n_buckets
-            thr_v[b] = sort_v[order[t]]
-            thr_s[b] = sort_s[order[t]]
-            win_lo[b] = sort_v[order[max(t - window, 0)]]
-            win_hi[b] = sort_v[order[t + window]] if t + window < n else np.inf
+            _select_pair(sort_v, sort_s, nn, max(t - window, 0))
+            win_lo[b] = sort_v[max(t - window, 0)]
+            if t + window < n:
+                _select_pair(sort_v, sort_s, nn, t + window)
+                win_hi[b] = sort_v[t + window]
+            else:
+                win_hi[b] = np.inf
+            _select_pair(sort_v, sort_s, nn, t)
+            thr_v[b] = sort_v[t]
+            thr_s[b] = sort_s[t]
             has_win[b] = True
     return n_thr
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def group_bits(
     row_start: np.ndarray,
     row_stock: np.ndarray,
@@ -283,7 +293,7 @@ def group_bits(
     return gbit, no_ind.sum()
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def rows_to_dense(
     row_start: np.ndarray, row_stock: np.ndarray, values: np.ndarray, n_stock: int, fill: float
 ) -> np.ndarray:

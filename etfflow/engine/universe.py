@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
+from etfflow._jit import inner, kernel
 from etfflow.exceptions import EtfflowError
 
 if TYPE_CHECKING:  # the engine imports this module; keep it free of the data stack
@@ -181,7 +181,7 @@ def stock_rules(
     )
 
 
-@njit(cache=True)
+@inner
 def _universe_1d(
     epoch,
     listed,
@@ -220,7 +220,7 @@ def _universe_1d(
         bench[t] = (not st) and (t - first > bench_days)
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _universe_masks(
     epoch, listed, is_st, suspended, list_date, no_list, first, min_days, cooldown, bench_days
 ):
@@ -228,9 +228,9 @@ def _universe_masks(
     t, n = listed.shape
     uni = np.zeros((t, n), dtype=np.bool_)
     bench = np.zeros((t, n), dtype=np.bool_)
+    # writes into the column views (a copy back with ``uni[:, s] = u`` would compile numba's
+    # shape-mismatch error message, ~1 s of a first run)
     for s in range(n):
-        u = np.zeros(t, dtype=np.bool_)
-        b = np.zeros(t, dtype=np.bool_)
         _universe_1d(
             epoch,
             listed[:, s],
@@ -242,11 +242,9 @@ def _universe_masks(
             min_days,
             cooldown,
             bench_days,
-            u,
-            b,
+            uni[:, s],
+            bench[:, s],
         )
-        uni[:, s] = u
-        bench[:, s] = b
     return uni, bench
 
 

@@ -16,16 +16,16 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from numba import njit
 
 from etfflow._common import Progress
+from etfflow._jit import kernel
 from etfflow.engine.market import Market
 from etfflow.exceptions import EtfflowError
 from etfflow.factors.inputs import FactorInputs
 from etfflow.factors.registry import FactorInstance, resolve
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _finalize(v: np.ndarray, present: np.ndarray) -> None:  # pragma: no cover - numba
     """In place: NaN outside ``present`` and for ±inf (one pass)."""
     t, m = v.shape

@@ -1,6 +1,6 @@
 """numba kernels of the rolling statistics (docs/methodology.md#32-the-factor-families).
 
-Every ``@njit`` function of :mod:`etfflow.factors.kernels` lives here; that module holds the
+Every numba kernel of :mod:`etfflow.factors.kernels` lives here; that module holds the
 public API (argument checks, dtype / layout normalisation, column blocks on threads) and
 documents the semantics (missing values, ``min_periods``, constant windows). These kernels
 do no checks: a 2-D kernel takes float64 ``(T, N)`` panels, time on axis 0, an output panel
@@ -55,10 +55,9 @@ compiles one specialisation of each kernel it uses.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from numba import njit
+
+from etfflow._jit import inner, kernel
 
 __all__ = [
     "CONSTANT_RTOL",
@@ -68,6 +67,7 @@ __all__ = [
     "rolling_corr_nb",
     "rolling_mean_1d_nb",
     "rolling_mean_nb",
+    "rolling_pair_nb",
     "rolling_residual_1d_nb",
     "rolling_residual_nb",
     "rolling_slope_1d_nb",
@@ -98,12 +98,12 @@ _INF = np.inf
 _SUM, _MEAN = 0, 1
 _STD, _ZSCORE = 0, 1
 _BETA, _CORR, _RESIDUAL = 0, 1, 2
-
-_JIT: dict[str, Any] = {"cache": True, "error_model": "numpy", "nogil": True}
+#: The pair statistics as the int64 that :func:`rolling_pair_nb` is compiled for.
+_PAIR_STAT = np.array([_BETA, _CORR, _RESIDUAL], dtype=np.int64)
 
 
 # --------------------------------------------------------------------------- primitives
-@njit(**_JIT)
+@inner
 def _two_sum(s, e, v):
     """``(s, e) + v`` with TwoSum: returns the new float sum and the updated error sum."""
     t = s + v
@@ -111,19 +111,19 @@ def _two_sum(s, e, v):
     return t, e + ((s - (t - bp)) + (v - bp))
 
 
-@njit(**_JIT)
+@inner
 def _store(arrays, jj, values):
     """``arrays[i][jj] = values[i]`` for every state array ``i``."""
     for i, arr in enumerate(arrays):
         arr[jj] = values[i]
 
 
-@njit(**_JIT)
+@inner
 def _rebuild_period(window):
     return max(_REBUILD_WINDOWS * window, _REBUILD_MIN_ROWS)
 
 
-@njit(**_JIT)
+@inner
 def _nonconstant(d, s1, n, c):
     """True when ``n·D`` (``D = n·Σd² - (Σd)²``) is above the constant-window threshold."""
     m = n * c + s1  # n * window mean
@@ -131,7 +131,7 @@ def _nonconstant(d, s1, n, c):
 
 
 # --------------------------------------------------------------------------- sum / mean
-@njit(**_JIT)
+@inner
 def _sum_row(xr, xo, orow, cnt, nz, s1, e1, minp, stat):
     rebuild = False
     for jj in range(xr.shape[0]):
@@ -158,7 +158,7 @@ def _sum_row(xr, xo, orow, cnt, nz, s1, e1, minp, stat):
     return rebuild
 
 
-@njit(**_JIT)
+@inner
 def _sum_rebuild(x, t, j, window):
     n = 0.0
     z = 0.0
@@ -174,7 +174,7 @@ def _sum_rebuild(x, t, j, window):
     return n, z, s, e
 
 
-@njit(**_JIT)
+@inner
 def _sum_block(x, out, j0, j1, window, minp, stat):
     nt = x.shape[0]
     nb = j1 - j0
@@ -204,7 +204,7 @@ def _sum_block(x, out, j0, j1, window, minp, stat):
 
 
 # --------------------------------------------------------------------------- std / z-score
-@njit(**_JIT)
+@inner
 def _rebuild_needed(s, d, r, n):
     """Drift or precision flag of one variable: anchored ``Σd = s``, ``n·Σ(x-mean)² = d``.
 
@@ -216,7 +216,7 @@ def _rebuild_needed(s, d, r, n):
     return ((s != 0.0) & (s * s > _DRIFT * d)) | (n * r > _OUTLIER * d) | (not abs(d) < _INF)
 
 
-@njit(**_JIT)
+@inner
 def _moments_value(okn, dn, c, n, s1, s2, minp, ddof, stat):
     """Output of std / z-score from anchored sums ``s1 = Σd``, ``s2 = Σd²``."""
     d = n * s2 - s1 * s1  # n * Σ(x - mean)²
@@ -229,7 +229,7 @@ def _moments_value(okn, dn, c, n, s1, s2, minp, ddof, stat):
     return (n * dn - s1) * np.sqrt((n - ddof) / (n * d)) if good else np.nan
 
 
-@njit(**_JIT)
+@inner
 def _moments_row(xr, xo, orow, flag, state, minp, ddof, stat):
     """One row of a block: update, output, flags; True when a column needs a rebuild."""
     c, cnt, s1, e1, s2, e2 = state
@@ -260,7 +260,7 @@ def _moments_row(xr, xo, orow, flag, state, minp, ddof, stat):
     return rebuild
 
 
-@njit(**_JIT)
+@inner
 def _last_valid(x, lo, t, j):
     """The latest finite ``x[k, j]`` for ``k`` in ``t..lo`` (the new anchor), else 0."""
     for k in range(t, lo - 1, -1):
@@ -270,7 +270,7 @@ def _last_valid(x, lo, t, j):
     return 0.0
 
 
-@njit(**_JIT)
+@inner
 def _moments_rebuild(x, t, j, window, state, jj):
     """Recompute column ``jj``'s state for the window ending at row ``t`` (new anchor)."""
     lo = max(t - window + 1, 0)
@@ -286,7 +286,7 @@ def _moments_rebuild(x, t, j, window, state, jj):
     _store(state, jj, (c, n, s1, e1, s2, e2))
 
 
-@njit(**_JIT)
+@inner
 def _moments_block(x, out, j0, j1, window, minp, ddof, stat):
     nt = x.shape[0]
     nb = j1 - j0
@@ -318,13 +318,13 @@ def _moments_block(x, out, j0, j1, window, minp, ddof, stat):
 # Time enters as u = row - anchor, with the anchor row common to a block and moved to the
 # current row at every full rebuild, so that |u| <= 17 * window: Σu and Σu² are sums of small
 # integers, exact in float64 (no compensation needed), and n·Σu² - (Σu)² is exact.
-@njit(**_JIT)
+@inner
 def _slope_value(n, su, suu, sy, suy, minp):
     ok = (n >= minp) & (n >= 2.0)
     return (n * suy - su * sy) / (n * suu - su * su) if ok else np.nan
 
 
-@njit(**_JIT)
+@inner
 def _slope_row(yr, yo, orow, flag, un, uo, state, minp):
     """One row; ``un``/``uo`` are the time offsets (row - anchor) entering / leaving."""
     c, cnt, su, suu, sy, ey, syy, eyy, suy, euy = state
@@ -363,7 +363,7 @@ def _slope_row(yr, yo, orow, flag, un, uo, state, minp):
     return rebuild
 
 
-@njit(**_JIT)
+@inner
 def _slope_rebuild(y, t, j, window, anchor, state, jj):
     lo = max(t - window + 1, 0)
     c = _last_valid(y, lo, t, j)
@@ -382,7 +382,7 @@ def _slope_rebuild(y, t, j, window, anchor, state, jj):
     _store(state, jj, (c, n, su, suu, sy, ey, syy, eyy, suy, euy))
 
 
-@njit(**_JIT)
+@inner
 def _slope_block(y, out, j0, j1, window, minp):
     nt = y.shape[0]
     nb = j1 - j0
@@ -419,7 +419,7 @@ def _slope_block(y, out, j0, j1, window, minp):
 # the block (the marginal sums; then count, cross sum and output): one fused loop touches 21
 # arrays, more than LLVM's runtime alias checks accept, and is not vectorised; the two
 # passes are.
-@njit(**_JIT)
+@inner
 def _pair_value(ok_t, dy_t, dx_t, cy, cx, n, sy, sx, syy, sxx, sxy, minp, stat):
     """Output of beta / corr / residual (y on x) from anchored sums."""
     dxx = n * sxx - sx * sx
@@ -436,7 +436,7 @@ def _pair_value(ok_t, dy_t, dx_t, cy, cx, n, sy, sx, syy, sxx, sxy, minp, stat):
     return ((n * dy_t - sy) - b * (n * dx_t - sx)) / n if good & ok_t else np.nan
 
 
-@njit(**_JIT)
+@inner
 def _pair_marginals(yr, xr, yo, xo, my, mx):
     """Pass 1: update Σd and Σd² of y and of x over the rows where both are valid."""
     cy, sy, ey, syy, eyy = my
@@ -460,7 +460,7 @@ def _pair_marginals(yr, xr, yo, xo, my, mx):
         sxx[jj], exx[jj] = _two_sum(sxx[jj], exx[jj], dxn * dxn - dxo * dxo)
 
 
-@njit(**_JIT)
+@inner
 def _pair_cross(yr, xr, yo, xo, orow, flag, my, mx, cnt, cross, minp, stat):
     """Pass 2: pair count, Σdx·dy, output and rebuild flags; True if any flag."""
     cy, sy, ey, syy, eyy = my
@@ -498,7 +498,7 @@ def _pair_cross(yr, xr, yo, xo, orow, flag, my, mx, cnt, cross, minp, stat):
     return rebuild
 
 
-@njit(**_JIT)
+@inner
 def _pair_rebuild(y, x, t, j, window, my, mx, cnt, cross, jj):
     """Recompute column ``jj``'s state for the window ending at row ``t`` (new anchors)."""
     lo = max(t - window + 1, 0)
@@ -532,7 +532,7 @@ def _pair_rebuild(y, x, t, j, window, my, mx, cnt, cross, jj):
     cross[1][jj] = exy
 
 
-@njit(**_JIT)
+@inner
 def _pair_block(y, x, out, j0, j1, window, minp, stat):
     nt = y.shape[0]
     nb = j1 - j0
@@ -585,7 +585,7 @@ def _pair_block(y, x, out, j0, j1, window, minp, stat):
 # ...``; the Python API runs the parts on threads
 # (:func:`etfflow.factors.kernels._run_blocks`). ``j0`` is always a
 # loop value, so each block kernel is compiled once per statistic (a literal 0 would add one).
-@njit(**_JIT)
+@inner
 def _sum_nb(x, out, window, minp, block, part, nparts, stat):
     nblock = (x.shape[1] + block - 1) // block
     for b in range(part, nblock, nparts):
@@ -594,7 +594,7 @@ def _sum_nb(x, out, window, minp, block, part, nparts, stat):
     return out
 
 
-@njit(**_JIT)
+@inner
 def _moments_nb(x, out, window, minp, ddof, block, part, nparts, stat):
     nblock = (x.shape[1] + block - 1) // block
     for b in range(part, nblock, nparts):
@@ -603,7 +603,7 @@ def _moments_nb(x, out, window, minp, ddof, block, part, nparts, stat):
     return out
 
 
-@njit(**_JIT)
+@inner
 def _slope_nb(y, out, window, minp, block, part, nparts):
     nblock = (y.shape[1] + block - 1) // block
     for b in range(part, nblock, nparts):
@@ -612,8 +612,14 @@ def _slope_nb(y, out, window, minp, block, part, nparts):
     return out
 
 
-@njit(**_JIT)
-def _pair_nb(y, x, out, window, minp, block, part, nparts, stat):
+@kernel
+def rolling_pair_nb(y, x, out, window, minp, block, part, nparts, stat):
+    """2-D rolling beta / corr / OLS residual of ``y`` on ``x`` (``stat``: int64 0 / 1 / 2).
+
+    The one compiled entry point of the pair family: :func:`rolling_beta_nb`,
+    :func:`rolling_corr_nb` and :func:`rolling_residual_nb` are plain Python calls of it, so a
+    run that uses two of them compiles the family once.
+    """
     nblock = (y.shape[1] + block - 1) // block
     for b in range(part, nblock, nparts):
         j0 = b * block
@@ -621,7 +627,7 @@ def _pair_nb(y, x, out, window, minp, block, part, nparts, stat):
     return out
 
 
-@njit(**_JIT)
+@kernel
 def rolling_sum_nb(x, out, window, minp, block, part=0, nparts=1):
     """2-D rolling sum into ``out`` (T, N), column blocks of width ``block``; this call does
     blocks ``part, part + nparts, ...`` (all by default).
@@ -631,55 +637,82 @@ def rolling_sum_nb(x, out, window, minp, block, part=0, nparts=1):
     return _sum_nb(x, out, window, minp, block, part, nparts, _SUM)
 
 
-@njit(**_JIT)
+@kernel
 def rolling_mean_nb(x, out, window, minp, block, part=0, nparts=1):
     """2-D rolling mean; reference twin :func:`etfflow.factors.kernels_ref.rolling_mean`."""
     return _sum_nb(x, out, window, minp, block, part, nparts, _MEAN)
 
 
-@njit(**_JIT)
+@kernel
 def rolling_std_nb(x, out, window, minp, ddof, block, part=0, nparts=1):
     """2-D rolling std; reference twin :func:`etfflow.factors.kernels_ref.rolling_std`."""
     return _moments_nb(x, out, window, minp, ddof, block, part, nparts, _STD)
 
 
-@njit(**_JIT)
+@kernel
 def rolling_zscore_nb(x, out, window, minp, ddof, block, part=0, nparts=1):
     """2-D rolling z-score; reference twin :func:`etfflow.factors.kernels_ref.rolling_zscore`."""
     return _moments_nb(x, out, window, minp, ddof, block, part, nparts, _ZSCORE)
 
 
-@njit(**_JIT)
+@kernel
 def rolling_slope_nb(y, out, window, minp, block, part=0, nparts=1):
     """2-D rolling slope on time; twin :func:`etfflow.factors.kernels_ref.rolling_slope`."""
     return _slope_nb(y, out, window, minp, block, part, nparts)
 
 
-@njit(**_JIT)
-def rolling_beta_nb(y, x, out, window, minp, block, part=0, nparts=1):
+def rolling_beta_nb(
+    y: np.ndarray,
+    x: np.ndarray,
+    out: np.ndarray,
+    window: int,
+    minp: int,
+    block: int,
+    part: int = 0,
+    nparts: int = 1,
+) -> np.ndarray:
     """2-D rolling beta of y on x; twin :func:`etfflow.factors.kernels_ref.rolling_beta`."""
-    return _pair_nb(y, x, out, window, minp, block, part, nparts, np.int64(_BETA))
+    stat = _PAIR_STAT[_BETA]
+    return rolling_pair_nb(y, x, out, window, minp, block, part, nparts, stat)
 
 
-@njit(**_JIT)
-def rolling_corr_nb(x, y, out, window, minp, block, part=0, nparts=1):
+def rolling_corr_nb(
+    x: np.ndarray,
+    y: np.ndarray,
+    out: np.ndarray,
+    window: int,
+    minp: int,
+    block: int,
+    part: int = 0,
+    nparts: int = 1,
+) -> np.ndarray:
     """2-D rolling correlation; reference twin :func:`etfflow.factors.kernels_ref.rolling_corr`."""
-    return _pair_nb(y, x, out, window, minp, block, part, nparts, np.int64(_CORR))
+    stat = _PAIR_STAT[_CORR]
+    return rolling_pair_nb(y, x, out, window, minp, block, part, nparts, stat)
 
 
-@njit(**_JIT)
-def rolling_residual_nb(y, x, out, window, minp, block, part=0, nparts=1):
+def rolling_residual_nb(
+    y: np.ndarray,
+    x: np.ndarray,
+    out: np.ndarray,
+    window: int,
+    minp: int,
+    block: int,
+    part: int = 0,
+    nparts: int = 1,
+) -> np.ndarray:
     """2-D rolling OLS residual; twin :func:`etfflow.factors.kernels_ref.rolling_residual`."""
-    return _pair_nb(y, x, out, window, minp, block, part, nparts, np.int64(_RESIDUAL))
+    stat = _PAIR_STAT[_RESIDUAL]
+    return rolling_pair_nb(y, x, out, window, minp, block, part, nparts, stat)
 
 
 # --------------------------------------------------------------------------- 1-D kernels
-@njit(**_JIT)
+@inner
 def _col(a):
     return np.ascontiguousarray(a).reshape((a.shape[0], 1))
 
 
-@njit(**_JIT)
+@kernel
 def rolling_sum_1d_nb(x, window, minp):
     """Rolling sum of one series (the 2-D kernel on a one-column view: the block kernels
     keep one specialisation per statistic)."""
@@ -688,7 +721,7 @@ def rolling_sum_1d_nb(x, window, minp):
     return out
 
 
-@njit(**_JIT)
+@kernel
 def rolling_mean_1d_nb(x, window, minp):
     """Rolling mean of one series."""
     out = np.empty(x.shape[0])
@@ -696,7 +729,7 @@ def rolling_mean_1d_nb(x, window, minp):
     return out
 
 
-@njit(**_JIT)
+@kernel
 def rolling_std_1d_nb(x, window, minp, ddof):
     """Rolling standard deviation of one series."""
     out = np.empty(x.shape[0])
@@ -704,7 +737,7 @@ def rolling_std_1d_nb(x, window, minp, ddof):
     return out
 
 
-@njit(**_JIT)
+@kernel
 def rolling_zscore_1d_nb(x, window, minp, ddof):
     """Rolling z-score of one series."""
     out = np.empty(x.shape[0])
@@ -712,7 +745,7 @@ def rolling_zscore_1d_nb(x, window, minp, ddof):
     return out
 
 
-@njit(**_JIT)
+@kernel
 def rolling_slope_1d_nb(y, window, minp):
     """Rolling OLS slope of one series on its row index."""
     out = np.empty(y.shape[0])
@@ -720,27 +753,31 @@ def rolling_slope_1d_nb(y, window, minp):
     return out
 
 
-@njit(**_JIT)
+@kernel
 def rolling_beta_1d_nb(y, x, window, minp):
     """Rolling OLS beta of one series on another."""
     out = np.empty(y.shape[0])
-    _pair_nb(_col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, np.int64(_BETA))
+    rolling_pair_nb(
+        _col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, np.int64(_BETA)
+    )
     return out
 
 
-@njit(**_JIT)
+@kernel
 def rolling_corr_1d_nb(x, y, window, minp):
     """Rolling Pearson correlation of two series."""
     out = np.empty(y.shape[0])
-    _pair_nb(_col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, np.int64(_CORR))
+    rolling_pair_nb(
+        _col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, np.int64(_CORR)
+    )
     return out
 
 
-@njit(**_JIT)
+@kernel
 def rolling_residual_1d_nb(y, x, window, minp):
     """Rolling OLS residual of one series on another."""
     out = np.empty(y.shape[0])
-    _pair_nb(
+    rolling_pair_nb(
         _col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, np.int64(_RESIDUAL)
     )
     return out

@@ -10,10 +10,11 @@ NumPy needs two or three full passes and temporaries for each of these.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from etfflow._jit import kernel
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _lag_op(a, n, den, mode, out):  # pragma: no cover - numba
     t, m = a.shape
     for i in range(t):
@@ -55,7 +56,7 @@ def diff_over(a: np.ndarray, n: int, den: np.ndarray) -> np.ndarray:
     return _run(a, n, den, 2)
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _ratio(num, den, out):  # pragma: no cover - numba
     t, m = num.shape
     for i in range(t):

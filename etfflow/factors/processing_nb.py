@@ -20,8 +20,9 @@ Reference twins: :mod:`etfflow.factors.processing_ref` (plain NumPy, one date at
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from numba.core.types import boolean, int64
+
+from etfflow._jit import inner, kernel
 
 #: Consistency constant that turns the MAD into a standard-deviation estimate (normal data).
 MAD_SCALE = 1.4826
@@ -43,7 +44,7 @@ _NBINS = 256
 _SMALL = 24
 
 
-@njit(cache=True)
+@inner
 def _insertion_sort(a: np.ndarray, m: int) -> None:
     for r in range(1, m):
         v = a[r]
@@ -54,7 +55,7 @@ def _insertion_sort(a: np.ndarray, m: int) -> None:
         a[q + 1] = v
 
 
-@njit(cache=True, nogil=True, locals={"m": int64, "c": int64})
+@kernel(locals={"m": int64, "c": int64})
 def select_pair(a: np.ndarray, m: int, k: int, counts: np.ndarray):
     """The ``k``-th and ``(k-1)``-th smallest (0-based) of the finite floats ``a[:m]``.
 
@@ -134,7 +135,7 @@ def select_pair(a: np.ndarray, m: int, k: int, counts: np.ndarray):
         m = c
 
 
-@njit(cache=True)
+@kernel
 def median_inplace(buf: np.ndarray, m: int, counts: np.ndarray) -> float:
     """Median of the finite floats ``buf[:m]`` (mean of the two middle values when ``m`` is
     even, like ``np.median``); ``buf`` is overwritten, ``counts`` is scratch."""
@@ -149,7 +150,7 @@ def median_inplace(buf: np.ndarray, m: int, counts: np.ndarray) -> float:
 # --------------------------------------------------------------------------- winsorise
 
 
-@njit(cache=True, nogil=True, locals={"m": int64})
+@inner(locals={"m": int64})
 def winsorize_mad_1d(x: np.ndarray, k: float, scaled: bool, out: np.ndarray) -> None:
     """Clip one date to ``median ± k·MAD``; twin ``winsorize_mad_ref``.
 
@@ -192,7 +193,7 @@ def winsorize_mad_1d(x: np.ndarray, k: float, scaled: bool, out: np.ndarray) -> 
             out[i] = v
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def winsorize_mad_2d(
     x: np.ndarray, k: float, scaled: bool, out: np.ndarray, lo: int, hi: int
 ) -> None:
@@ -204,7 +205,7 @@ def winsorize_mad_2d(
 # --------------------------------------------------------------------------- fill
 
 
-@njit(cache=True)
+@inner
 def fill_group_median_1d(
     x: np.ndarray,
     g: np.ndarray,
@@ -269,7 +270,7 @@ def fill_group_median_1d(
             out[i] = med[gi] if gi >= 0 else np.nan
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def fill_group_median_2d(
     x: np.ndarray,
     g: np.ndarray,
@@ -290,7 +291,7 @@ def fill_group_median_2d(
 # --------------------------------------------------------------------------- z-score
 
 
-@njit(cache=True)
+@inner
 def zscore_1d(x: np.ndarray, out: np.ndarray) -> None:
     """``(x - mean) / std`` over one date's finite values, sample std (ddof=1).
 
@@ -329,7 +330,7 @@ def zscore_1d(x: np.ndarray, out: np.ndarray) -> None:
         out[i] = (v - mean) / sd if np.isfinite(v) else np.nan
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def zscore_2d(x: np.ndarray, out: np.ndarray, lo: int, hi: int) -> None:
     """:func:`zscore_1d` on the rows ``lo:hi``."""
     for t in range(lo, hi):
@@ -339,7 +340,7 @@ def zscore_2d(x: np.ndarray, out: np.ndarray, lo: int, hi: int) -> None:
 # --------------------------------------------------------------------------- OLS residual
 
 
-@njit(cache=True)
+@inner
 def _cholesky_solve_drop(s: np.ndarray, rhs: np.ndarray, raw: np.ndarray) -> np.ndarray:
     """Solve ``s @ b = rhs`` (symmetric PSD ``s``) dropping collinear columns (their b = 0).
 
@@ -383,7 +384,7 @@ def _cholesky_solve_drop(s: np.ndarray, rhs: np.ndarray, raw: np.ndarray) -> np.
     return b
 
 
-@njit(cache=True)
+@inner
 def ols_residual_1d(
     y: np.ndarray,
     g: np.ndarray,
@@ -579,7 +580,7 @@ def ols_residual_1d(
         out[idx[r]] = d0[r]
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def ols_residual_2d(
     y: np.ndarray,
     g: np.ndarray,
@@ -608,7 +609,7 @@ def ols_residual_2d(
 UNIVERSE, WINSOR, FILL, ZSCORE, NEUTRALIZE, STRIP = 0, 1, 2, 3, 4, 5
 
 
-@njit(cache=True, nogil=True, locals={"no_ids": boolean, "one": int64})
+@kernel(locals={"no_ids": boolean, "one": int64})
 def pipeline_2d(
     x: np.ndarray,
     codes: np.ndarray,
@@ -666,4 +667,7 @@ def pipeline_2d(
                 ols_residual_1d(inp, gt, no_ids, one, cs[:, t, :], bt, no_ids, one, row)
             first = False
         if first:
-            row[:] = src
+            # a loop, not ``row[:] = src``: the slice assignment compiles numba's
+            # shape-mismatch error message (string formatting), ~1 s of a first run
+            for i in range(row.shape[0]):
+                row[i] = src[i]

@@ -728,7 +728,7 @@ print(json.dumps(out))
 # The kernels the wrappers call: exactly one specialisation each, whatever the inputs.
 _ENTRY_POINTS = (
     *(f"kernels_nb.rolling_{s}_nb" for s in ("sum", "mean", "std", "zscore", "slope")),
-    *(f"kernels_nb.rolling_{s}_nb" for s in ("beta", "corr", "residual")),
+    "kernels_nb.rolling_pair_nb",  # beta, corr and residual: Python calls of this one kernel
     *(f"processing_nb.{k}_2d" for k in ("winsorize_mad", "fill_group_median", "zscore")),
     "processing_nb.ols_residual_2d",
     "processing_nb.pipeline_2d",

@@ -9,10 +9,11 @@ table rows), compared in ``tests/backtest/rotation/test_holdings.py``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from etfflow._jit import kernel
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def snapshot_sums(
     sid: np.ndarray,
     code: np.ndarray,

@@ -9,7 +9,8 @@ definitions), compared in ``tests/engine/test_lookthrough.py``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from etfflow._jit import kernel
 
 # Counter columns returned by the accumulation kernel (per day).
 C_ETF_DAYS = 0  # ETF-days of the pool with an etf_daily row
@@ -21,7 +22,7 @@ C_EMPTY_BASKET = 5  # ETF-days whose basket has no positive priceable value
 N_COUNTERS = 6
 
 
-@njit(cache=True)
+@kernel
 def _lookup(x: int | np.integer, table: np.ndarray, offset: int | np.integer) -> int:
     """``table[x - offset]``, -1 outside the table (``x`` and ``offset`` are int64: one
     specialisation for int32 days and uint32 category ids)."""
@@ -31,7 +32,7 @@ def _lookup(x: int | np.integer, table: np.ndarray, offset: int | np.integer) ->
     return int(table[k])
 
 
-@njit(cache=True)
+@kernel
 def find_segments(
     day_raw: np.ndarray,
     owner_raw: np.ndarray,
@@ -70,7 +71,7 @@ def find_segments(
     return seg_day, seg_owner, seg_start, seg_end, off
 
 
-@njit(cache=True)
+@kernel
 def etf_panel(
     day: np.ndarray, etf: np.ndarray, shares: np.ndarray, nav: np.ndarray, n_day: int, n_etf: int
 ):
@@ -103,7 +104,7 @@ def etf_panel(
     return present, sh, nv, ds
 
 
-@njit(cache=True)
+@kernel
 def warm_up() -> int:
     """Does nothing: the first call of any kernel sets numba up (≈0.3 s), so callers make this
     call while something else (reading Parquet) runs."""

@@ -12,8 +12,8 @@ Reference twin: :func:`etfflow.engine.lookthrough_ref.lookthrough_reference`.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from etfflow._jit import kernel
 from etfflow.engine.lookthrough.common_nb import (
     C_CARRIED,
     C_EMPTY_BASKET,
@@ -24,7 +24,7 @@ from etfflow.engine.lookthrough.common_nb import (
 )
 
 
-@njit(cache=True)
+@kernel
 def basket_pointers(
     d_lo: int,
     d_hi: int,
@@ -76,7 +76,7 @@ def basket_pointers(
     return src, start, end, bday, dup
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def accumulate(
     d_lo: int,
     d_hi: int,
@@ -243,7 +243,7 @@ def accumulate(
                     b += 1
 
 
-@njit(cache=True)
+@kernel
 def copy_carry(
     state_src: np.ndarray,
     state_start: np.ndarray,
@@ -292,7 +292,7 @@ def copy_carry(
     return new_code, new_val
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def panels_to_rows(
     row_start: np.ndarray,
     row_stock: np.ndarray,

@@ -10,8 +10,8 @@ Reference twin: :func:`etfflow.engine.lookthrough_ref.lookthrough_reference`.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from etfflow._jit import inner, kernel
 from etfflow.engine.lookthrough.common_nb import (
     C_CARRIED,
     C_ETF_DAYS,
@@ -20,7 +20,7 @@ from etfflow.engine.lookthrough.common_nb import (
 )
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def weight_rows(
     epoch: np.ndarray,
     etf_phys: np.ndarray,
@@ -51,7 +51,7 @@ def weight_rows(
     return day, owner
 
 
-@njit(cache=True)
+@inner
 def _owner_of(r, etf_phys, etf_lookup, idx_phys, idx_lookup, n_etf):
     """Pool owner of row ``r``: its ETF's position, else ``n_etf +`` its index's, -1 none."""
     null = np.uint32(0xFFFFFFFF)
@@ -65,7 +65,7 @@ def _owner_of(r, etf_phys, etf_lookup, idx_phys, idx_lookup, n_etf):
     return n_etf + i if i >= 0 else -1
 
 
-@njit(cache=True)
+@kernel
 def weight_segments(
     epoch: np.ndarray,
     etf_phys: np.ndarray,
@@ -127,7 +127,7 @@ def weight_segments(
     return seg_day[:m].copy(), seg_owner[:m].copy(), seg_start[:m].copy(), seg_end[:m].copy()
 
 
-@njit(cache=True, nogil=True)
+@inner
 def _block_etfs(
     k,
     a,
@@ -161,7 +161,7 @@ def _block_etfs(
     return nb_e
 
 
-@njit(cache=True, nogil=True)
+@inner
 def _block_columns(
     k,
     a,
@@ -226,7 +226,7 @@ def _block_columns(
     return all_finite
 
 
-@njit(cache=True, nogil=True)
+@inner
 def _block_etf_vectors(
     a,
     n_len,
@@ -273,7 +273,7 @@ def _block_etf_vectors(
     return xv
 
 
-@njit(cache=True, nogil=True)
+@inner
 def _stock_sums(
     n_len,
     nb_e,
@@ -359,7 +359,7 @@ def _stock_sums(
             st[n5 + j] = n_idx_full + nidx_part[j]
 
 
-@njit(cache=True, nogil=True)
+@inner
 def _write_rows(
     a,
     n_len,
@@ -435,7 +435,7 @@ def _write_rows(
                 gi[bb] += inf
 
 
-@njit(cache=True, nogil=True)
+@inner
 def _first_day_touches(
     a,
     nb_e,
@@ -461,7 +461,7 @@ def _first_day_touches(
             touch0[x, b] = cnt[x, b] > 0
 
 
-@njit(cache=True, nogil=True)
+@inner
 def _touch_changes(
     a,
     n_len,
@@ -513,7 +513,7 @@ def _touch_changes(
     return n_diff
 
 
-@njit(cache=True, nogil=True)
+@inner
 def _group_distinct(
     a,
     n_len,
@@ -605,7 +605,7 @@ def _group_distinct(
             gf[b, j] = 0.0
 
 
-@njit(cache=True, nogil=True)
+@inner
 def _reset_block(
     nb_e,
     n_diff,
@@ -623,7 +623,7 @@ def _reset_block(
         indiff[diff_x[t], diff_b[t]] = False
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def weights_flows(
     blk_lo: np.ndarray,
     blk_hi: np.ndarray,

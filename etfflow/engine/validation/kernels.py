@@ -11,7 +11,8 @@ compared in ``tests/engine/test_validation.py``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from etfflow._jit import kernel
 
 
 def ids32(x: np.ndarray) -> np.ndarray:
@@ -30,7 +31,7 @@ def ids32(x: np.ndarray) -> np.ndarray:
     return v
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def take_ranks(values: np.ndarray, table: np.ndarray, offset: int) -> np.ndarray:
     """``table[values[i] - offset]``, -1 outside the table (unknown code, non-trading day)."""
     n = values.shape[0]
@@ -50,7 +51,7 @@ def take_ranks_reference(values: np.ndarray, table: np.ndarray, offset: int) -> 
     return out
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def missing_bits(rank: np.ndarray, day: np.ndarray, bits: np.ndarray, n_days: int) -> np.ndarray:
     """``rank >= 0 and day >= 0 and not bits[rank * n_days + day]`` per row."""
     n = rank.shape[0]
@@ -71,7 +72,7 @@ def missing_bits_reference(
     return out
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def unsorted_keys(a: np.ndarray, b: np.ndarray, c: np.ndarray, size_b: int, size_c: int) -> int:
     """Rows whose key ``(a, b, c)`` is not strictly after the previous row's (0 = sorted by the
     key, no duplicate). Ranks, -1 = null or unknown (sorts first, like a packed 0); ``c`` of
@@ -97,7 +98,7 @@ def unsorted_keys_reference(arrays: list[np.ndarray]) -> int:
     return sum(1 for i in range(1, len(rows)) if rows[i] <= rows[i - 1])
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def pair_starts(day: np.ndarray, owner: np.ndarray, n_days: int) -> np.ndarray:
     """``owner * n_days + day`` of each row where (day, owner) differs from the previous row's,
     for rows with both ranks known (>= 0); sorted input gives each pair once."""

@@ -1,0 +1,52 @@
+"""The numba options of every etfflow kernel: two decorators, one set of compile flags.
+
+numba compiles the NumPy functions a kernel calls (``np.empty``, ``np.zeros``, sorts ...) once
+per *set of compile flags* of the calling kernel: a kernel with ``nogil`` and one without, or
+one with ``error_model="numpy"`` and one with the default, each get their own copy. Every
+kernel therefore uses the same flags:
+
+* ``cache=True``: machine code is kept on disk (the first run compiles, later runs load);
+* ``nogil=True``: a kernel called from Python releases the GIL (row or column blocks run on
+  threads, :mod:`etfflow._threads`);
+* ``error_model="numpy"``: a float division by zero gives ±inf / NaN like NumPy instead of
+  raising (no kernel relies on the exception; every division whose divisor can be 0 is
+  guarded where it is written), so no exception path is compiled per division.
+
+:func:`inner` is for helpers that only other kernels call: numba builds no Python-callable
+wrapper (argument unboxing) and no C callback for them, which cut about 7 % of a cold demo's
+compile time (docs/performance.md). Calling an :func:`inner` helper from Python raises
+numba's TypeError; use a :func:`kernel` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from numba import njit
+
+__all__ = ["INNER_OPTIONS", "KERNEL_OPTIONS", "inner", "kernel"]
+
+KERNEL_OPTIONS: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
+INNER_OPTIONS: dict[str, Any] = {
+    **KERNEL_OPTIONS,
+    "no_cpython_wrapper": True,
+    "no_cfunc_wrapper": True,
+}
+
+
+def _decorate(options: dict[str, Any], fn: Callable[..., Any] | None, locals_: Any) -> Any:
+    opts = dict(options)
+    if locals_:
+        opts["locals"] = locals_
+    return njit(**opts) if fn is None else njit(**opts)(fn)
+
+
+def kernel(fn: Callable[..., Any] | None = None, *, locals: Any = None) -> Any:
+    """``@kernel`` / ``@kernel(locals={...})``: a numba kernel callable from Python."""
+    return _decorate(KERNEL_OPTIONS, fn, locals)
+
+
+def inner(fn: Callable[..., Any] | None = None, *, locals: Any = None) -> Any:
+    """``@inner``: a numba helper called only by other kernels (no Python wrapper)."""
+    return _decorate(INNER_OPTIONS, fn, locals)
