@@ -13,9 +13,9 @@ kernel therefore uses the same flags:
   guarded where it is written), so no exception path is compiled per division.
 
 :func:`inner` is for helpers that only other kernels call: numba builds no Python-callable
-wrapper (argument unboxing) and no C callback for them, which cut about 7 % of a cold demo's
-compile time (docs/performance.md). Calling an :func:`inner` helper from Python raises
-numba's TypeError; use a :func:`kernel` instead.
+wrapper (argument unboxing) and no C callback for them (about 7 % of a cold demo's compile
+time; README, "Performance"). An :func:`inner` helper cannot be called from Python: use a
+:func:`kernel` for anything Python calls (tests included).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 from numba import njit
+from numba.core.registry import CPUDispatcher
 
-__all__ = ["INNER_OPTIONS", "KERNEL_OPTIONS", "inner", "kernel"]
+__all__ = ["INNER_OPTIONS", "KERNEL_OPTIONS", "InnerDispatcher", "inner", "kernel"]
 
 KERNEL_OPTIONS: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
 INNER_OPTIONS: dict[str, Any] = {
@@ -47,6 +48,26 @@ def kernel(fn: Callable[..., Any] | None = None, *, locals: Any = None) -> Any:
     return _decorate(KERNEL_OPTIONS, fn, locals)
 
 
+class InnerDispatcher(CPUDispatcher):
+    """The dispatcher of an :func:`inner` helper: it compiles (and caches) like any kernel
+    when another kernel calls it, but a call from Python raises instead of jumping into the
+    Python entry point numba did not build."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        f = self.py_func
+        raise TypeError(
+            f"{f.__module__}.{f.__qualname__} is an etfflow.inner numba helper, callable only "
+            "from other kernels (it has no Python entry point); call the kernel that uses it"
+        )
+
+
 def inner(fn: Callable[..., Any] | None = None, *, locals: Any = None) -> Any:
     """``@inner``: a numba helper called only by other kernels (no Python wrapper)."""
-    return _decorate(INNER_OPTIONS, fn, locals)
+
+    def wrap(func: Callable[..., Any]) -> InnerDispatcher:
+        options = {k: v for k, v in INNER_OPTIONS.items() if k != "cache"}
+        disp = InnerDispatcher(py_func=func, locals=locals or {}, targetoptions=options)
+        disp.enable_caching()
+        return disp
+
+    return wrap if fn is None else wrap(fn)

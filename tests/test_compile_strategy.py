@@ -112,3 +112,42 @@ def test_numba_threads_are_left_alone() -> None:
     before = numba.get_num_threads()
     K.rolling_mean(np.ones((30, 20)), 3)
     assert numba.get_num_threads() == before
+
+
+def test_every_kernel_uses_one_of_the_two_flag_sets() -> None:
+    # numba compiles the NumPy functions a kernel calls (np.empty, np.zeros ...) once per set
+    # of compile flags of the caller: a kernel declared with other flags (a plain
+    # ``@njit(cache=True)``) would compile its own copies on every first run.
+    from etfflow._jit import INNER_OPTIONS, KERNEL_OPTIONS
+
+    allowed = [
+        {k: v for k, v in opts.items() if k != "cache"} for opts in (KERNEL_OPTIONS, INNER_OPTIONS)
+    ]
+    kernels = _dispatchers()
+    odd = {}
+    for name, d in kernels.items():
+        flags = {k: v for k, v in d.targetoptions.items() if k not in ("locals", "boundscheck")}
+        flags.pop("nopython", None)
+        if flags not in allowed:
+            odd[name] = flags
+    assert odd == {}
+    # and the helpers really have no Python wrapper (the point of ``inner``)
+    inner = [n for n, d in kernels.items() if d.targetoptions.get("no_cpython_wrapper")]
+    assert "etfflow.factors.kernels_nb._pair_block" in inner
+    assert "etfflow.factors.kernels_nb.rolling_pair_nb" not in inner
+
+
+def test_an_inner_helper_called_from_python_raises_instead_of_crashing() -> None:
+    # ``inner`` helpers have no Python entry point: a plain numba dispatcher would jump into
+    # nothing (a segfault); InnerDispatcher raises a TypeError naming the helper. Checked in a
+    # child so that a regression crashes the child, not the test session.
+    child = """
+from etfflow.factors import kernels_nb as N
+try:
+    N._two_sum(1.0, 0.0, 2.0)
+except TypeError as e:
+    print("TypeError:", e)
+"""
+    res = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, (res.returncode, res.stderr[-2000:])
+    assert "TypeError: etfflow.factors.kernels_nb._two_sum is an etfflow.inner" in res.stdout

@@ -87,11 +87,77 @@ def _pearson(x, y):
     return sxy / math.sqrt(sxx * syy)
 
 
+#: Run length of the insertion sort that starts :func:`_argsort_stable`.
+_RUN = 16
+
+
+@inner
+def _argsort_stable(x):
+    """Indices that sort ``x`` ascending, ties in index order, NaN last (insertion-sorted runs,
+    then bottom-up merges of (value, index) pairs; ``np.argsort(x, kind="stable")``). Written
+    out because numba's own sorts cost ~1 s of compiling on a first run."""
+    n = x.shape[0]
+    a = np.empty(n, dtype=np.int64)
+    b = np.empty(n, dtype=np.int64)
+    va = np.empty(n)
+    vb = np.empty(n)
+    # NaN as +inf after every +inf: keys compare as (value, nan flag, index)
+    for lo in range(0, n, _RUN):
+        hi = min(lo + _RUN, n)
+        for i in range(lo, hi):
+            v = x[i]
+            q = i - 1
+            while q >= lo and (va[q] > v or (v == v and va[q] != va[q])):
+                va[q + 1] = va[q]
+                a[q + 1] = a[q]
+                q -= 1
+            va[q + 1] = v
+            a[q + 1] = i
+    width = _RUN
+    while width < n:
+        lo = 0
+        while lo < n:
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i = lo
+            j = mid
+            k = lo
+            while i < mid and j < hi:
+                xi = va[i]
+                xj = va[j]
+                # the right one first only when strictly smaller (stable); NaN is largest
+                if xj < xi or (xi != xi and xj == xj):
+                    vb[k] = xj
+                    b[k] = a[j]
+                    j += 1
+                else:
+                    vb[k] = xi
+                    b[k] = a[i]
+                    i += 1
+                k += 1
+            while i < mid:
+                vb[k] = va[i]
+                b[k] = a[i]
+                i += 1
+                k += 1
+            while j < hi:
+                vb[k] = va[j]
+                b[k] = a[j]
+                j += 1
+                k += 1
+            lo = hi
+        a, b = b, a
+        va, vb = vb, va
+        width *= 2
+    return a
+
+
 @kernel
 def _average_ranks(x):
-    """1-based ranks of ``x`` with ties given their average rank; also the sort order."""
+    """1-based ranks of ``x`` with ties given their average rank; also the (stable) sort
+    order."""
     n = x.shape[0]
-    order = np.argsort(x)
+    order = _argsort_stable(x)
     ranks = np.empty(n)
     j = 0
     while j < n:

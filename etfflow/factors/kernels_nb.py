@@ -100,6 +100,9 @@ _STD, _ZSCORE = 0, 1
 _BETA, _CORR, _RESIDUAL = 0, 1, 2
 #: The pair statistics as the int64 that :func:`rolling_pair_nb` is compiled for.
 _PAIR_STAT = np.array([_BETA, _CORR, _RESIDUAL], dtype=np.int64)
+# the one block of a 1-D kernel, as int64 values (literal 0 / 1 would compile the block kernels
+# once more)
+_J0, _J1 = np.int64(0), np.int64(1)
 
 
 # --------------------------------------------------------------------------- primitives
@@ -583,35 +586,10 @@ def _pair_block(y, x, out, j0, j1, window, minp, stat):
 # --------------------------------------------------------------------------- 2-D wrappers
 # Serial and ``nogil``: part ``part`` of ``nparts`` takes the blocks ``part, part + nparts,
 # ...``; the Python API runs the parts on threads
-# (:func:`etfflow.factors.kernels._run_blocks`). ``j0`` is always a
-# loop value, so each block kernel is compiled once per statistic (a literal 0 would add one).
-@inner
-def _sum_nb(x, out, window, minp, block, part, nparts, stat):
-    nblock = (x.shape[1] + block - 1) // block
-    for b in range(part, nblock, nparts):
-        j0 = b * block
-        _sum_block(x, out, j0, min(j0 + block, x.shape[1]), window, minp, stat)
-    return out
-
-
-@inner
-def _moments_nb(x, out, window, minp, ddof, block, part, nparts, stat):
-    nblock = (x.shape[1] + block - 1) // block
-    for b in range(part, nblock, nparts):
-        j0 = b * block
-        _moments_block(x, out, j0, min(j0 + block, x.shape[1]), window, minp, ddof, stat)
-    return out
-
-
-@inner
-def _slope_nb(y, out, window, minp, block, part, nparts):
-    nblock = (y.shape[1] + block - 1) // block
-    for b in range(part, nblock, nparts):
-        j0 = b * block
-        _slope_block(y, out, j0, min(j0 + block, y.shape[1]), window, minp)
-    return out
-
-
+# (:func:`etfflow.factors.kernels._run_blocks`). Each entry point loops over its blocks itself
+# (no shared loop kernel in between: one level less for numba to compile and LLVM to
+# optimise). ``j0`` is always an int64 value (the loop's, or ``_J0`` in the 1-D kernels), so
+# each block kernel is compiled once per statistic (a literal 0 would add one).
 @kernel
 def rolling_pair_nb(y, x, out, window, minp, block, part, nparts, stat):
     """2-D rolling beta / corr / OLS residual of ``y`` on ``x`` (``stat``: int64 0 / 1 / 2).
@@ -634,31 +612,51 @@ def rolling_sum_nb(x, out, window, minp, block, part=0, nparts=1):
 
     Reference twin: :func:`etfflow.factors.kernels_ref.rolling_sum`.
     """
-    return _sum_nb(x, out, window, minp, block, part, nparts, _SUM)
+    nblock = (x.shape[1] + block - 1) // block
+    for b in range(part, nblock, nparts):
+        j0 = b * block
+        _sum_block(x, out, j0, min(j0 + block, x.shape[1]), window, minp, _SUM)
+    return out
 
 
 @kernel
 def rolling_mean_nb(x, out, window, minp, block, part=0, nparts=1):
     """2-D rolling mean; reference twin :func:`etfflow.factors.kernels_ref.rolling_mean`."""
-    return _sum_nb(x, out, window, minp, block, part, nparts, _MEAN)
+    nblock = (x.shape[1] + block - 1) // block
+    for b in range(part, nblock, nparts):
+        j0 = b * block
+        _sum_block(x, out, j0, min(j0 + block, x.shape[1]), window, minp, _MEAN)
+    return out
 
 
 @kernel
 def rolling_std_nb(x, out, window, minp, ddof, block, part=0, nparts=1):
     """2-D rolling std; reference twin :func:`etfflow.factors.kernels_ref.rolling_std`."""
-    return _moments_nb(x, out, window, minp, ddof, block, part, nparts, _STD)
+    nblock = (x.shape[1] + block - 1) // block
+    for b in range(part, nblock, nparts):
+        j0 = b * block
+        _moments_block(x, out, j0, min(j0 + block, x.shape[1]), window, minp, ddof, _STD)
+    return out
 
 
 @kernel
 def rolling_zscore_nb(x, out, window, minp, ddof, block, part=0, nparts=1):
     """2-D rolling z-score; reference twin :func:`etfflow.factors.kernels_ref.rolling_zscore`."""
-    return _moments_nb(x, out, window, minp, ddof, block, part, nparts, _ZSCORE)
+    nblock = (x.shape[1] + block - 1) // block
+    for b in range(part, nblock, nparts):
+        j0 = b * block
+        _moments_block(x, out, j0, min(j0 + block, x.shape[1]), window, minp, ddof, _ZSCORE)
+    return out
 
 
 @kernel
 def rolling_slope_nb(y, out, window, minp, block, part=0, nparts=1):
     """2-D rolling slope on time; twin :func:`etfflow.factors.kernels_ref.rolling_slope`."""
-    return _slope_nb(y, out, window, minp, block, part, nparts)
+    nblock = (y.shape[1] + block - 1) // block
+    for b in range(part, nblock, nparts):
+        j0 = b * block
+        _slope_block(y, out, j0, min(j0 + block, y.shape[1]), window, minp)
+    return out
 
 
 def rolling_beta_nb(
@@ -717,7 +715,7 @@ def rolling_sum_1d_nb(x, window, minp):
     """Rolling sum of one series (the 2-D kernel on a one-column view: the block kernels
     keep one specialisation per statistic)."""
     out = np.empty(x.shape[0])
-    _sum_nb(_col(x), out.reshape((x.shape[0], 1)), window, minp, 1, 0, 1, _SUM)
+    _sum_block(_col(x), out.reshape((x.shape[0], 1)), _J0, _J1, window, minp, _SUM)
     return out
 
 
@@ -725,7 +723,7 @@ def rolling_sum_1d_nb(x, window, minp):
 def rolling_mean_1d_nb(x, window, minp):
     """Rolling mean of one series."""
     out = np.empty(x.shape[0])
-    _sum_nb(_col(x), out.reshape((x.shape[0], 1)), window, minp, 1, 0, 1, _MEAN)
+    _sum_block(_col(x), out.reshape((x.shape[0], 1)), _J0, _J1, window, minp, _MEAN)
     return out
 
 
@@ -733,7 +731,7 @@ def rolling_mean_1d_nb(x, window, minp):
 def rolling_std_1d_nb(x, window, minp, ddof):
     """Rolling standard deviation of one series."""
     out = np.empty(x.shape[0])
-    _moments_nb(_col(x), out.reshape((x.shape[0], 1)), window, minp, ddof, 1, 0, 1, _STD)
+    _moments_block(_col(x), out.reshape((x.shape[0], 1)), _J0, _J1, window, minp, ddof, _STD)
     return out
 
 
@@ -741,7 +739,8 @@ def rolling_std_1d_nb(x, window, minp, ddof):
 def rolling_zscore_1d_nb(x, window, minp, ddof):
     """Rolling z-score of one series."""
     out = np.empty(x.shape[0])
-    _moments_nb(_col(x), out.reshape((x.shape[0], 1)), window, minp, ddof, 1, 0, 1, _ZSCORE)
+    out2 = out.reshape((x.shape[0], 1))
+    _moments_block(_col(x), out2, _J0, _J1, window, minp, ddof, _ZSCORE)
     return out
 
 
@@ -749,7 +748,7 @@ def rolling_zscore_1d_nb(x, window, minp, ddof):
 def rolling_slope_1d_nb(y, window, minp):
     """Rolling OLS slope of one series on its row index."""
     out = np.empty(y.shape[0])
-    _slope_nb(_col(y), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1)
+    _slope_block(_col(y), out.reshape((y.shape[0], 1)), _J0, _J1, window, minp)
     return out
 
 
@@ -758,7 +757,7 @@ def rolling_beta_1d_nb(y, x, window, minp):
     """Rolling OLS beta of one series on another."""
     out = np.empty(y.shape[0])
     rolling_pair_nb(
-        _col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, np.int64(_BETA)
+        _col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, _J1, _J0, _J1, np.int64(_BETA)
     )
     return out
 
@@ -768,7 +767,7 @@ def rolling_corr_1d_nb(x, y, window, minp):
     """Rolling Pearson correlation of two series."""
     out = np.empty(y.shape[0])
     rolling_pair_nb(
-        _col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, np.int64(_CORR)
+        _col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, _J1, _J0, _J1, np.int64(_CORR)
     )
     return out
 
@@ -777,7 +776,6 @@ def rolling_corr_1d_nb(x, y, window, minp):
 def rolling_residual_1d_nb(y, x, window, minp):
     """Rolling OLS residual of one series on another."""
     out = np.empty(y.shape[0])
-    rolling_pair_nb(
-        _col(y), _col(x), out.reshape((y.shape[0], 1)), window, minp, 1, 0, 1, np.int64(_RESIDUAL)
-    )
+    out2 = out.reshape((y.shape[0], 1))
+    rolling_pair_nb(_col(y), _col(x), out2, window, minp, _J1, _J0, _J1, np.int64(_RESIDUAL))
     return out

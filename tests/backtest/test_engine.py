@@ -718,3 +718,32 @@ def test_rolling_direction_is_point_in_time(lag: int) -> None:
         known = pl.Series(a["date"].to_numpy() <= dates[cut])
         equal = a.filter(known)["direction"].to_list() == b.filter(known)["direction"].to_list()
         assert equal == same, rule
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([0.0, -0.0, 1.0, 2.0, np.inf, -np.inf, np.nan]),
+            st.floats(-1e6, 1e6),
+        ),
+        max_size=120,
+    )
+)
+def test_average_ranks_sort_order_is_numpys_stable_argsort(values: list[float]) -> None:
+    # the written-out merge sort (numba's own sorts cost ~1 s of a first run's compiling)
+    # against its plain reference: np.argsort(kind="stable") (ties in index order, NaN last)
+    # and the average rank of each tie block
+    x = np.array(values, dtype=np.float64)
+    ranks, order = nb._average_ranks(x)
+    np.testing.assert_array_equal(order, np.argsort(x, kind="stable"))
+    ref = np.empty(x.shape[0])
+    xs = x[order]
+    j = 0
+    while j < x.shape[0]:
+        k = j
+        while k + 1 < x.shape[0] and xs[k + 1] == xs[j]:
+            k += 1
+        ref[order[j : k + 1]] = (j + k) / 2.0 + 1.0
+        j = k + 1
+    np.testing.assert_array_equal(ranks, ref)
