@@ -266,6 +266,8 @@ def _record_child(out: Path) -> None:
     """Inside a fresh process: run the tiny demo and write every top-level kernel call."""
     from numba.core.dispatcher import Dispatcher
 
+    from etfflow._jit import InnerDispatcher
+
     seen: dict[tuple[str, str, str], None] = {}
     # per thread: validation warms its kernels up in a thread while the main thread reads
     # tables, and a kernel called from Python in one thread is top level whatever the other does
@@ -274,7 +276,10 @@ def _record_child(out: Path) -> None:
 
     def compile_and_record(self: Any, sig: Any) -> Any:
         depth = getattr(local, "depth", 0)
-        if depth == 0:
+        # a kernel (not an ``inner`` helper) compiled as another kernel's callee is recorded
+        # too: later Python calls of it find it compiled and are not seen (with a cold cache,
+        # which :func:`record` uses, the list is the same whatever the order of first calls)
+        if depth == 0 or not isinstance(self, InnerDispatcher):
             f = self.py_func
             if f.__module__.startswith("etfflow."):
                 args = tuple(sig) if isinstance(sig, tuple) else (sig,)
@@ -299,12 +304,15 @@ def _record_child(out: Path) -> None:
 
 
 def record(out: str | Path = SIGNATURES) -> list[Entry]:
-    """Regenerate the signature list in a fresh process (so every first call is seen)."""
-    subprocess.run(
-        [sys.executable, "-m", "etfflow.pipeline.warm", "--record-to", str(out)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    """Regenerate the signature list in a fresh process with an empty numba cache (so every
+    kernel the demo uses is compiled, and seen, whatever the cache holds)."""
+    with tempfile.TemporaryDirectory(prefix="etfflow_record_cache_") as cache:
+        subprocess.run(
+            [sys.executable, "-m", "etfflow.pipeline.warm", "--record-to", str(out)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "NUMBA_CACHE_DIR": cache},
+        )
     return read_signatures(out)
 
 
