@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,8 +64,25 @@ def read_signatures(path: str | Path = SIGNATURES) -> list[Entry]:
     out: list[Entry] = []
     for line in text.splitlines():
         if line.strip() and not line.startswith("#"):
-            module, qualname, sig = line.split("\t")
+            module, qualname, sig = line.split("\t")[:3]
             out.append((module, qualname, sig))
+    return out
+
+
+def read_costs(path: str | Path = SIGNATURES) -> dict[Entry, float]:
+    """The recorded compile seconds of each entry (its 4th column; entries without one are
+    left out). Measured by ``--record`` in a cold process, exclusive of the other listed
+    kernels it compiled as callees; only their proportions matter (:func:`plan`)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    out: dict[Entry, float] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            fields = line.split("\t")
+            if len(fields) >= 4:
+                out[(fields[0], fields[1], fields[2])] = float(fields[3])
     return out
 
 
@@ -132,21 +150,37 @@ def plan(
     entries: Sequence[Entry],
     needs: Sequence[str] | None = None,
     skip: Sequence[str] = SKIP,
+    costs: dict[Entry, float] | None = None,
 ) -> list[Entry]:
-    """The helper's order: the needed entries from the last one used to the first.
+    """The helper's order of the needed entries.
 
     ``needs`` keeps the entries whose module starts with one of its prefixes (all when
     ``None``); ``skip`` drops those starting with one of its prefixes. The main process
-    compiles from the first kernel as it reaches each stage; the helper prepares the last
-    stages meanwhile, and the two meet in the middle (where claims stop the helper from
-    compiling what the main process has done or is doing).
+    compiles from the first kernel as it reaches each stage. Without ``costs`` (or with an
+    entry missing from them) the helper goes from the last entry to the first, and the two
+    meet in the middle. With ``costs`` (compile seconds per entry, :func:`read_costs`) the list
+    is split before the kernel that takes the first part past half of the compile time: the
+    main process keeps the first part, and the helper compiles the second part in the order the
+    main process will need it (so a long kernel at the split is ready first instead of being
+    the one the two meet in), then the first part from its end; claims (:class:`Claims`) stop
+    it from compiling what the main process has done or is doing.
     """
     kept = [
         e
         for e in entries
         if (needs is None or e[0].startswith(tuple(needs))) and not e[0].startswith(tuple(skip))
     ]
-    return kept[::-1]
+    if not costs or any(e not in costs for e in kept):
+        return kept[::-1]
+    half = sum(costs[e] for e in kept) / 2.0
+    done = 0.0
+    split = len(kept)
+    for i, e in enumerate(kept):
+        done += costs[e]
+        if done >= half:
+            split = i  # the kernel across the half goes to the helper: the main process also
+            break  # does its stages' own work between its compiles
+    return kept[split:] + kept[:split][::-1]
 
 
 def claim_name(module: str, qualname: str) -> str:
@@ -268,7 +302,7 @@ def _record_child(out: Path) -> None:
 
     from etfflow._jit import InnerDispatcher
 
-    seen: dict[tuple[str, str, str], None] = {}
+    seen: dict[tuple[str, str, str], float] = {}  # entry -> compile seconds
     # per thread: validation warms its kernels up in a thread while the main thread reads
     # tables, and a kernel called from Python in one thread is top level whatever the other does
     local = threading.local()
@@ -276,6 +310,8 @@ def _record_child(out: Path) -> None:
 
     def compile_and_record(self: Any, sig: Any) -> Any:
         depth = getattr(local, "depth", 0)
+        stack = local.__dict__.setdefault("stack", [])  # [entry, start, nested seconds]
+        key = None
         # a kernel (not an ``inner`` helper) compiled as another kernel's callee is recorded
         # too: later Python calls of it find it compiled and are not seen (with a cold cache,
         # which :func:`record` uses, the list is the same whatever the order of first calls)
@@ -283,12 +319,23 @@ def _record_child(out: Path) -> None:
             f = self.py_func
             if f.__module__.startswith("etfflow."):
                 args = tuple(sig) if isinstance(sig, tuple) else (sig,)
-                seen.setdefault((f.__module__, f.__qualname__, repr(args)), None)
+                key = (f.__module__, f.__qualname__, repr(args))
+                if key in seen:
+                    key = None  # compiled (or loaded) already: no new cost
+                else:
+                    seen[key] = 0.0
+                    stack.append([key, time.perf_counter(), 0.0])
         local.depth = depth + 1
         try:
             return original(self, sig)
         finally:
             local.depth = depth
+            if key is not None:
+                _, start, nested = stack.pop()
+                spent = time.perf_counter() - start
+                seen[key] = spent - nested  # exclusive of the listed kernels it compiled
+                if stack:
+                    stack[-1][2] += spent
 
     Dispatcher.compile = compile_and_record  # type: ignore[method-assign]
     from etfflow.pipeline.demo import run_demo
@@ -297,8 +344,9 @@ def _record_child(out: Path) -> None:
         run_demo(size="tiny", out=Path(tmp) / "m", store=Path(tmp) / "r.duckdb")
     lines = [
         "# numba kernels a demo run calls, in order of first use: module, qualname, argument",
-        "# types. Regenerate with `python -m etfflow.pipeline.warm --record`.",
-        *("\t".join(e) for e in seen),
+        "# types, compile seconds (cold cache, this machine; the helper's plan uses their",
+        "# proportions). Regenerate with `python -m etfflow.pipeline.warm --record`.",
+        *("\t".join((*e, f"{s:.2f}")) for e, s in seen.items()),
     ]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -329,7 +377,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif a.record:
         print(f"{len(record(a.signatures))} kernel signatures written to {a.signatures}")
     else:
-        compile_entries(plan(read_signatures(a.signatures), a.needs), a.claims)
+        entries = read_signatures(a.signatures)
+        compile_entries(plan(entries, a.needs, costs=read_costs(a.signatures)), a.claims)
 
 
 if __name__ == "__main__":

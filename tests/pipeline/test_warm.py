@@ -16,6 +16,7 @@ from etfflow.pipeline.warm import (
     background_compile,
     parse_signature,
     plan,
+    read_costs,
     read_signatures,
     record,
 )
@@ -213,3 +214,31 @@ def test_first_run_reads_the_cache_of_the_needed_kernels(tmp_path):
     sigs = tmp_path / "sigs.txt"
     sigs.write_text("\n".join(_entries("max_drawdown", "pair_starts")) + "\n")
     assert _child(code, sigs, cache=tmp_path / "cache") == "True False"
+
+
+def test_with_costs_the_helper_takes_the_kernel_across_the_half_first(tmp_path):
+    names = ["a", "b", "c", "d", "e"]
+    entries = [("etfflow.engine.panel_nb", n, "()") for n in names]
+    costs = dict(zip(entries, [1.0, 1.0, 5.0, 1.0, 1.0], strict=True))
+    # total 9: a + b = 2 < 4.5 <= a + b + c, so the main process keeps a, b and the helper
+    # compiles c (the long one the main process needs next), d, e, then b, a if unclaimed
+    assert [e[1] for e in plan(entries, costs=costs)] == ["c", "d", "e", "b", "a"]
+    even = dict(zip(entries, [1.0] * 5, strict=True))
+    assert [e[1] for e in plan(entries, costs=even)] == ["c", "d", "e", "b", "a"]
+    front = dict(zip(entries, [6.0, 1.0, 1.0, 1.0, 1.0], strict=True))
+    assert [e[1] for e in plan(entries, costs=front)] == names
+    # a cost missing (a stale list): the plain backwards order
+    del costs[entries[3]]
+    assert [e[1] for e in plan(entries, costs=costs)] == ["e", "d", "c", "b", "a"]
+    # the file: a 4th column of seconds, ignored by read_signatures
+    f = tmp_path / "sigs.txt"
+    f.write_text("# comment\nm\tq\t()\t1.25\nm\tr\t(int64,)\n", encoding="utf-8")
+    assert read_signatures(f) == [("m", "q", "()"), ("m", "r", "(int64,)")]
+    assert read_costs(f) == {("m", "q", "()"): 1.25}
+
+
+def test_the_recorded_list_has_a_cost_for_every_kernel():
+    costs = read_costs()
+    entries = read_signatures()
+    assert set(costs) == set(entries)
+    assert all(c >= 0.0 for c in costs.values())
