@@ -5,13 +5,14 @@ cache (``cache=True``) is keyed on each source file's path and modification time
 install starts empty, and numba compiles one kernel at a time under a process-wide lock. This
 module lets a second process share that work on a multi-core machine:
 
-- :data:`SIGNATURES` lists every kernel a demo run calls from Python, with its argument types,
-  in the order of first use (``python -m etfflow.pipeline.warm --record`` regenerates it; a test
-  fails when it is stale);
+- :data:`SIGNATURES` lists every kernel a demo run calls from Python, with its argument types
+  and compile seconds, in the order of first use (``python -m etfflow.pipeline.warm --record``
+  regenerates it; a test fails when it is stale);
 - :func:`background_compile` starts ``python -m etfflow.pipeline.warm`` when the cache of those
-  kernels is cold and a core is idle. The helper works through :func:`plan`: the kernels a
-  command needs from the last one used to the first (the backtest's first), while the main
-  process compiles from the start as it reaches each stage;
+  kernels is cold and a core is idle. The helper works through :func:`plan`: the main process
+  compiles from the start as it reaches each stage and keeps the kernels that make up the first
+  half of the compile time; the helper compiles the rest in the order they will be needed,
+  then the first half from its end;
 - the main process *claims* every kernel it starts compiling (a file named after the kernel in
   a folder shared with the helper, written from numba's compile event), and the helper skips
   claimed kernels, so where the two meet neither compiles what the other did; every kernel
