@@ -55,6 +55,8 @@ compiles one specialisation of each kernel it uses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from etfflow._jit import inner, kernel
@@ -659,49 +661,49 @@ def rolling_slope_nb(y, out, window, minp, block, part=0, nparts=1):
     return out
 
 
-def rolling_beta_nb(
-    y: np.ndarray,
-    x: np.ndarray,
-    out: np.ndarray,
-    window: int,
-    minp: int,
-    block: int,
-    part: int = 0,
-    nparts: int = 1,
-) -> np.ndarray:
-    """2-D rolling beta of y on x; twin :func:`etfflow.factors.kernels_ref.rolling_beta`."""
-    stat = _PAIR_STAT[_BETA]
-    return rolling_pair_nb(y, x, out, window, minp, block, part, nparts, stat)
+def _pair_entry(stat: int, swap: bool, name: str, doc: str) -> Callable[..., np.ndarray]:
+    """A plain-Python 2-D entry point of one pair statistic: ``rolling_pair_nb`` with
+    ``stat`` (``swap``: the entry takes ``(x, y)`` like the correlation)."""
+
+    def entry(
+        a: np.ndarray,
+        b: np.ndarray,
+        out: np.ndarray,
+        window: int,
+        minp: int,
+        block: int,
+        part: int = 0,
+        nparts: int = 1,
+    ) -> np.ndarray:
+        y, x = (b, a) if swap else (a, b)
+        return rolling_pair_nb(y, x, out, window, minp, block, part, nparts, _PAIR_STAT[stat])
+
+    entry.__name__ = entry.__qualname__ = name
+    entry.__doc__ = doc
+    return entry
 
 
-def rolling_corr_nb(
-    x: np.ndarray,
-    y: np.ndarray,
-    out: np.ndarray,
-    window: int,
-    minp: int,
-    block: int,
-    part: int = 0,
-    nparts: int = 1,
-) -> np.ndarray:
-    """2-D rolling correlation; reference twin :func:`etfflow.factors.kernels_ref.rolling_corr`."""
-    stat = _PAIR_STAT[_CORR]
-    return rolling_pair_nb(y, x, out, window, minp, block, part, nparts, stat)
-
-
-def rolling_residual_nb(
-    y: np.ndarray,
-    x: np.ndarray,
-    out: np.ndarray,
-    window: int,
-    minp: int,
-    block: int,
-    part: int = 0,
-    nparts: int = 1,
-) -> np.ndarray:
-    """2-D rolling OLS residual; twin :func:`etfflow.factors.kernels_ref.rolling_residual`."""
-    stat = _PAIR_STAT[_RESIDUAL]
-    return rolling_pair_nb(y, x, out, window, minp, block, part, nparts, stat)
+rolling_beta_nb = _pair_entry(
+    _BETA,
+    False,
+    "rolling_beta_nb",
+    "2-D rolling beta of y on x, ``(y, x, out, ...)``; twin "
+    ":func:`etfflow.factors.kernels_ref.rolling_beta`.",
+)
+rolling_corr_nb = _pair_entry(
+    _CORR,
+    True,
+    "rolling_corr_nb",
+    "2-D rolling correlation, ``(x, y, out, ...)``; twin "
+    ":func:`etfflow.factors.kernels_ref.rolling_corr`.",
+)
+rolling_residual_nb = _pair_entry(
+    _RESIDUAL,
+    False,
+    "rolling_residual_nb",
+    "2-D rolling OLS residual of y on x, ``(y, x, out, ...)``; twin "
+    ":func:`etfflow.factors.kernels_ref.rolling_residual`.",
+)
 
 
 # --------------------------------------------------------------------------- 1-D kernels
