@@ -36,16 +36,10 @@ INNER_OPTIONS: dict[str, Any] = {
 }
 
 
-def _decorate(options: dict[str, Any], fn: Callable[..., Any] | None, locals_: Any) -> Any:
-    opts = dict(options)
-    if locals_:
-        opts["locals"] = locals_
-    return njit(**opts) if fn is None else njit(**opts)(fn)
-
-
 def kernel(fn: Callable[..., Any] | None = None, *, locals: Any = None) -> Any:
     """``@kernel`` / ``@kernel(locals={...})``: a numba kernel callable from Python."""
-    return _decorate(KERNEL_OPTIONS, fn, locals)
+    decorate = njit(**KERNEL_OPTIONS, **({"locals": locals} if locals else {}))
+    return decorate if fn is None else decorate(fn)
 
 
 class InnerDispatcher(CPUDispatcher):

@@ -56,35 +56,25 @@ Entry = tuple[str, str, str]
 SKIP: tuple[str, ...] = ("etfflow.data_samples",)
 
 
-def read_signatures(path: str | Path = SIGNATURES) -> list[Entry]:
-    """The recorded ``(module, qualname, types)`` entries (empty when the file is missing)."""
+def _rows(path: str | Path) -> list[list[str]]:
+    """The tab-separated fields of each entry line of a signature file (none when missing)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
-    out: list[Entry] = []
-    for line in text.splitlines():
-        if line.strip() and not line.startswith("#"):
-            module, qualname, sig = line.split("\t")[:3]
-            out.append((module, qualname, sig))
-    return out
+    return [ln.split("\t") for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def read_signatures(path: str | Path = SIGNATURES) -> list[Entry]:
+    """The recorded ``(module, qualname, types)`` entries (empty when the file is missing)."""
+    return [(f[0], f[1], f[2]) for f in _rows(path)]
 
 
 def read_costs(path: str | Path = SIGNATURES) -> dict[Entry, float]:
     """The recorded compile seconds of each entry (its 4th column; entries without one are
     left out). Measured by ``--record`` in a cold process, exclusive of the other listed
     kernels it compiled as callees; only their proportions matter (:func:`plan`)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    out: dict[Entry, float] = {}
-    for line in text.splitlines():
-        if line.strip() and not line.startswith("#"):
-            fields = line.split("\t")
-            if len(fields) >= 4:
-                out[(fields[0], fields[1], fields[2])] = float(fields[3])
-    return out
+    return {(f[0], f[1], f[2]): float(f[3]) for f in _rows(path) if len(f) >= 4}
 
 
 def _namespace() -> dict[str, Any]:
@@ -310,33 +300,30 @@ def _record_child(out: Path) -> None:
     original = Dispatcher.compile
 
     def compile_and_record(self: Any, sig: Any) -> Any:
-        depth = getattr(local, "depth", 0)
-        stack = local.__dict__.setdefault("stack", [])  # [entry, start, nested seconds]
+        stack = local.__dict__.setdefault("stack", [])  # [start, nested seconds] per entry
         key = None
-        # a kernel (not an ``inner`` helper) compiled as another kernel's callee is recorded
-        # too: later Python calls of it find it compiled and are not seen (with a cold cache,
-        # which :func:`record` uses, the list is the same whatever the order of first calls)
-        if depth == 0 or not isinstance(self, InnerDispatcher):
-            f = self.py_func
-            if f.__module__.startswith("etfflow."):
-                args = tuple(sig) if isinstance(sig, tuple) else (sig,)
-                key = (f.__module__, f.__qualname__, repr(args))
-                if key in seen:
-                    key = None  # compiled (or loaded) already: no new cost
-                else:
-                    seen[key] = 0.0
-                    stack.append([key, time.perf_counter(), 0.0])
-        local.depth = depth + 1
+        # every etfflow kernel, also one compiled as another kernel's callee (later Python
+        # calls of it find it compiled and are not seen; with the cold cache :func:`record`
+        # uses, the list is the same whatever the order of first calls); ``inner`` helpers,
+        # never called from Python, are not listed
+        f = self.py_func
+        if f.__module__.startswith("etfflow.") and not isinstance(self, InnerDispatcher):
+            args = tuple(sig) if isinstance(sig, tuple) else (sig,)
+            key = (f.__module__, f.__qualname__, repr(args))
+            if key in seen:
+                key = None  # compiled (or loaded) already: no new cost
+            else:
+                seen[key] = 0.0
+                stack.append([time.perf_counter(), 0.0])
         try:
             return original(self, sig)
         finally:
-            local.depth = depth
             if key is not None:
-                _, start, nested = stack.pop()
+                start, nested = stack.pop()
                 spent = time.perf_counter() - start
                 seen[key] = spent - nested  # exclusive of the listed kernels it compiled
                 if stack:
-                    stack[-1][2] += spent
+                    stack[-1][1] += spent
 
     Dispatcher.compile = compile_and_record  # type: ignore[method-assign]
     from etfflow.pipeline.demo import run_demo
